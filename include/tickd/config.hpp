@@ -1,0 +1,52 @@
+#pragma once
+// Configuration: one immutable value built from an optional TOML file and the
+// environment (the environment wins). Every key of ../../config/tickd.example.toml
+// has an environment variable of the same meaning (spec: "Configuration").
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace tickd {
+
+enum class LogFormat { text, json };
+
+struct Config {
+  std::string database_url;         // DATABASE_URL; empty = not set
+  std::string database_listen_url;  // DATABASE_LISTEN_URL; defaults to database_url
+  std::chrono::milliseconds region_refresh_interval{300'000};  // REGION_REFRESH_INTERVAL_MS
+  unsigned concurrency = 4;                                     // CONCURRENCY
+  std::string http_host = "127.0.0.1";                          // TICKD_HTTP_ADDR (host part)
+  std::uint16_t http_port = 9464;                               // TICKD_HTTP_ADDR (port part)
+  std::string replica_id;                                       // TICKD_REPLICA_ID; default hostname-pid
+  std::chrono::milliseconds misfire_grace{60'000};              // MISFIRE_GRACE_MS
+  std::chrono::milliseconds shutdown_grace{30'000};             // SHUTDOWN_GRACE_MS
+  std::chrono::milliseconds tick_lease{10'000};                 // TICK_LEASE_MS
+  unsigned db_pool_size = 8;                                    // DB_POOL_SIZE
+  std::string log_level = "info";                               // LOG_LEVEL
+  LogFormat log_format = LogFormat::text;                       // LOG_FORMAT
+  std::chrono::milliseconds tick_sql_timeout{30'000};           // TICK_SQL_TIMEOUT_MS
+};
+
+struct ConfigError {
+  std::string message;  // names the key (and file/line for TOML), e.g. "CONCURRENCY: 'x' is not a positive integer"
+};
+
+// Looks up an environment variable; injected so tests need not touch the real environment.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+EnvLookup process_environment();
+
+// Reads `file` (when given) and then the environment. Never throws for bad input.
+std::variant<Config, ConfigError> load_config(const std::optional<std::filesystem::path>& file,
+                                              const EnvLookup& env);
+
+// The same URL or key=value connection string with any password replaced by "***",
+// for logs and errors.
+std::string redact_database_url(std::string_view url);
+
+}  // namespace tickd
