@@ -2,9 +2,17 @@
 // The HTTP endpoints: /metrics, /healthz, /readyz, /status on the service's Asio loop.
 // Each connection has a deadline and a request size limit, so a slow or malformed
 // client cannot hold resources or delay the timers sharing the loop. Anything else
-// is 404; a method other than GET/HEAD is 405.
+// is 404; a method other than GET/HEAD is 405; a request that does not parse is 400 and
+// a request over the size limit is 413, both followed by closing the connection.
+//
+// Threading: the server lives on one io_context. The route callbacks run on the thread
+// running that io_context. Call stop() and the destructor from that thread, or while the
+// io_context is not running. No error is thrown out of the io_context; per-connection
+// errors are logged at debug level.
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,17 +26,29 @@ struct HttpRoutes {
   std::function<std::string()> status_json;  // body of GET /status
 };
 
+struct HttpSettings {
+  // Deadline for reading one whole request (also the idle limit of a keep-alive
+  // connection) and, separately, for writing one response.
+  std::chrono::milliseconds request_timeout{10'000};
+  std::size_t max_header_bytes = 8 * 1024;  // request line + header fields
+  std::size_t max_body_bytes = 8 * 1024;
+  // Connections beyond this many are accepted and closed at once.
+  std::size_t max_connections = 256;
+};
+
 class HttpServer final {
  public:
-  // Binds host:port at once; throws std::runtime_error naming the address on failure.
+  // Binds host:port at once (port 0: any free port); throws std::runtime_error naming
+  // the address on failure. host is an IP address ("127.0.0.1", "::1", "[::1]") or a
+  // name resolved once, here.
   HttpServer(boost::asio::io_context& io, const std::string& host, std::uint16_t port,
-             HttpRoutes routes);
+             HttpRoutes routes, HttpSettings settings = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   std::uint16_t port() const;  // the bound port (useful with port 0)
-  void stop();                 // closes the listener and open connections
+  void stop();                 // closes the listener and open connections; idempotent
 
  private:
   struct Impl;

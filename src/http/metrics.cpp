@@ -1,0 +1,315 @@
+#include "tickd/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "text_util.hpp"
+
+namespace tickd {
+
+std::string_view to_string(TickOutcome o) {
+  switch (o) {
+    case TickOutcome::ran: return "ran";
+    case TickOutcome::failed: return "failed";
+    case TickOutcome::lost: return "lost";
+    case TickOutcome::skipped: return "skipped";
+    case TickOutcome::missed: return "missed";
+    case TickOutcome::abandoned: return "abandoned";
+  }
+  return "unknown";
+}
+
+namespace {
+
+namespace prom = prometheus;
+
+constexpr std::array kOutcomes{TickOutcome::ran,    TickOutcome::failed, TickOutcome::lost,
+                               TickOutcome::skipped, TickOutcome::missed, TickOutcome::abandoned};
+
+// The handlers the service ships; their series exist from start so dashboards see zeros.
+constexpr std::array<std::string_view, 4> kKnownHandlers{"region", "sync", "upload", "publish"};
+
+// Lazily created handler series beyond this many fold into handler="other", so a bug that
+// invents names cannot grow the exposition without bound.
+constexpr std::size_t kMaxHandlerSeries = 64;
+
+// 1 ms .. 60 s: a healthy tick starts within milliseconds; a minute late is a misfire.
+const prom::Histogram::BucketBoundaries kLatenessBuckets{
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+// Handlers range from a keepalive (ms) to object-storage transfers (minutes).
+const prom::Histogram::BucketBoundaries kHandlerBuckets{
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+// A reconcile is one query plus a diff.
+const prom::Histogram::BucketBoundaries kReconcileBuckets{
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+// Clock ticks since boot at which this process started, from /proc/self/stat field 22.
+std::optional<double> proc_start_ticks() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  // The command name (field 2) is in parentheses and may hold spaces; count after it.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(line.substr(close + 1));
+  std::string field;
+  for (int n = 3; rest >> field; ++n) {
+    if (n == 22) {
+      try {
+        return std::stod(field);
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<double> boot_time_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string key;
+  double value = 0;
+  while (in >> key) {
+    if (key == "btime" && in >> value) return value;
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return std::nullopt;
+}
+
+double process_start_time() {
+  const auto ticks = proc_start_ticks();
+  const auto boot = boot_time_seconds();
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  if (ticks && boot && hz > 0) return *boot + *ticks / static_cast<double>(hz);
+  // Not Linux, or /proc is missing: the construction time is close enough.
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+prom::MetricFamily single(std::string name, std::string help, prom::MetricType type,
+                          double value) {
+  prom::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  prom::ClientMetric m;
+  if (type == prom::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
+// The process_* families of the Prometheus client conventions, read at scrape time.
+// A value that cannot be read leaves its family out rather than reporting a fake zero.
+void append_process_metrics(std::vector<prom::MetricFamily>& out, double start_time) {
+  rusage ru{};
+  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+    const auto secs = [](const timeval& tv) {
+      return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+    };
+    out.push_back(single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                         prom::MetricType::Counter, secs(ru.ru_utime) + secs(ru.ru_stime)));
+  }
+  {
+    std::ifstream statm("/proc/self/statm");
+    double size_pages = 0;
+    double resident_pages = 0;
+    const long page = ::sysconf(_SC_PAGESIZE);
+    if (statm >> size_pages >> resident_pages && page > 0) {
+      out.push_back(single("process_resident_memory_bytes", "Resident memory size in bytes.",
+                           prom::MetricType::Gauge, resident_pages * static_cast<double>(page)));
+      out.push_back(single("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                           prom::MetricType::Gauge, size_pages * static_cast<double>(page)));
+    }
+  }
+  out.push_back(single("process_start_time_seconds",
+                       "Start time of the process since unix epoch in seconds.",
+                       prom::MetricType::Gauge, start_time));
+  {
+    std::error_code ec;
+    std::filesystem::directory_iterator it("/proc/self/fd", ec);
+    if (!ec) {
+      double n = 0;
+      for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        if (ec) break;
+        ++n;
+      }
+      if (!ec) {
+        out.push_back(single("process_open_fds", "Number of open file descriptors.",
+                             prom::MetricType::Gauge, n));
+      }
+    }
+  }
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    out.push_back(single("process_max_fds", "Maximum number of open file descriptors.",
+                         prom::MetricType::Gauge, static_cast<double>(rl.rlim_cur)));
+  }
+}
+
+}  // namespace
+
+struct Metrics::Impl {
+  explicit Impl(const std::string& version)
+      : start_time(process_start_time()),
+        schedules(prom::BuildGauge()
+                      .Name("tickd_schedules")
+                      .Help("Regions scheduled in this replica (valid and active).")
+                      .Register(registry)
+                      .Add({})),
+        invalid_schedules(prom::BuildGauge()
+                              .Name("tickd_invalid_schedules")
+                              .Help("Active regions refused as invalid (expression, zone or handler).")
+                              .Register(registry)
+                              .Add({})),
+        ticks(prom::BuildCounter()
+                  .Name("tickd_ticks_total")
+                  .Help("Ticks seen by this replica, by outcome: ran, failed, lost, skipped, missed, abandoned.")
+                  .Register(registry)),
+        claim_attempts(prom::BuildCounter()
+                           .Name("tickd_claim_attempts_total")
+                           .Help("Claim transactions attempted by this replica.")
+                           .Register(registry)
+                           .Add({})),
+        reconciles(prom::BuildCounter()
+                       .Name("tickd_reconcile_total")
+                       .Help("Reconciles of the schedule against region_index, by result.")
+                       .Register(registry)),
+        reconcile_ok(reconciles.Add({{"result", "ok"}})),
+        reconcile_error(reconciles.Add({{"result", "error"}})),
+        inflight(prom::BuildGauge()
+                     .Name("tickd_inflight")
+                     .Help("Ticks in flight in this replica (claimed or being claimed, not finished).")
+                     .Register(registry)
+                     .Add({})),
+        db_up(prom::BuildGauge()
+                  .Name("tickd_db_up")
+                  .Help("1 while the database is reachable, else 0.")
+                  .Register(registry)
+                  .Add({})),
+        build_info(prom::BuildGauge()
+                       .Name("tickd_build_info")
+                       .Help("Always 1; the version label names the running build.")
+                       .Register(registry)
+                       .Add({{"version", http_detail::sanitize_utf8(version)}})),
+        lateness(prom::BuildHistogram()
+                     .Name("tickd_tick_lateness_seconds")
+                     .Help("For each tick claimed here: handler start minus scheduled instant.")
+                     .Register(registry)
+                     .Add({}, kLatenessBuckets)),
+        handler_family(prom::BuildHistogram()
+                           .Name("tickd_handler_duration_seconds")
+                           .Help("Duration of each handler run, by handler name.")
+                           .Register(registry)),
+        reconcile_duration(prom::BuildHistogram()
+                               .Name("tickd_reconcile_duration_seconds")
+                               .Help("Duration of each reconcile, successful or not.")
+                               .Register(registry)
+                               .Add({}, kReconcileBuckets)) {
+    for (std::size_t i = 0; i < kOutcomes.size(); ++i) {
+      tick_counters.at(i) = &ticks.Add({{"outcome", std::string(to_string(kOutcomes.at(i)))}});
+    }
+    for (const auto name : kKnownHandlers) {
+      handlers.emplace(std::string(name),
+                       &handler_family.Add({{"handler", std::string(name)}}, kHandlerBuckets));
+    }
+    build_info.Set(1);
+    db_up.Set(0);
+  }
+
+  prom::Histogram& handler(std::string_view name) {
+    const std::lock_guard lock(handlers_mutex);
+    if (const auto it = handlers.find(name); it != handlers.end()) return *it->second;
+    std::string label = name.empty() ? std::string("unnamed") : http_detail::sanitize_utf8(name);
+    if (handlers.size() >= kMaxHandlerSeries) label = "other";
+    if (const auto it = handlers.find(label); it != handlers.end()) return *it->second;
+    auto* h = &handler_family.Add({{"handler", label}}, kHandlerBuckets);
+    handlers.emplace(std::move(label), h);
+    return *h;
+  }
+
+  // Declaration order is construction order: the registry first, the series after it.
+  prom::Registry registry;
+  const double start_time;
+  prom::Gauge& schedules;
+  prom::Gauge& invalid_schedules;
+  prom::Family<prom::Counter>& ticks;
+  std::array<prom::Counter*, kOutcomes.size()> tick_counters{};
+  prom::Counter& claim_attempts;
+  prom::Family<prom::Counter>& reconciles;
+  prom::Counter& reconcile_ok;
+  prom::Counter& reconcile_error;
+  prom::Gauge& inflight;
+  prom::Gauge& db_up;
+  prom::Gauge& build_info;
+  prom::Histogram& lateness;
+  prom::Family<prom::Histogram>& handler_family;
+  prom::Histogram& reconcile_duration;
+
+  std::mutex handlers_mutex;
+  std::map<std::string, prom::Histogram*, std::less<>> handlers;
+};
+
+Metrics::Metrics(std::string version) : impl_(std::make_unique<Impl>(version)) {}
+Metrics::~Metrics() = default;
+
+void Metrics::set_schedules(std::size_t n) { impl_->schedules.Set(static_cast<double>(n)); }
+void Metrics::set_invalid_schedules(std::size_t n) {
+  impl_->invalid_schedules.Set(static_cast<double>(n));
+}
+
+void Metrics::count_tick(TickOutcome outcome) {
+  const auto i = static_cast<std::size_t>(outcome);
+  if (i < impl_->tick_counters.size()) impl_->tick_counters.at(i)->Increment();
+}
+
+void Metrics::count_claim_attempt() { impl_->claim_attempts.Increment(); }
+
+// Negative values (a timer that woke a hair early) are clamped to 0 so _sum never
+// decreases, which rate() relies on.
+void Metrics::observe_lateness(double seconds) { impl_->lateness.Observe(seconds > 0 ? seconds : 0); }
+
+void Metrics::observe_handler(std::string_view handler, double seconds) {
+  impl_->handler(handler).Observe(seconds > 0 ? seconds : 0);
+}
+
+void Metrics::count_reconcile(bool ok, double seconds) {
+  (ok ? impl_->reconcile_ok : impl_->reconcile_error).Increment();
+  impl_->reconcile_duration.Observe(seconds > 0 ? seconds : 0);
+}
+
+void Metrics::set_inflight(std::size_t n) { impl_->inflight.Set(static_cast<double>(n)); }
+void Metrics::set_db_up(bool up) { impl_->db_up.Set(up ? 1 : 0); }
+
+std::string Metrics::serialize() const {
+  auto families = impl_->registry.Collect();
+  append_process_metrics(families, impl_->start_time);
+  std::string text = prom::TextSerializer().Serialize(families);
+  if (text.empty() || text.back() != '\n') text += '\n';
+  return text;
+}
+
+}  // namespace tickd

@@ -1,0 +1,92 @@
+#include "router.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <string>
+
+namespace tickd::http_detail {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+Response make(const Request& req, http::status status, std::string_view content_type,
+              std::string body) {
+  Response res{status, req.version()};
+  res.set(http::field::server, "tickd");
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  const auto length = body.size();
+  if (req.method() != http::verb::head) res.body() = std::move(body);
+  res.content_length(length);
+  return res;
+}
+
+Response text(const Request& req, http::status status, std::string_view body) {
+  return make(req, status, kTextContentType, std::string(body) + "\n");
+}
+
+std::string_view path_of(std::string_view target) {
+  const auto q = target.find_first_of("?#");
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+enum class Endpoint { none, metrics, healthz, readyz, status };
+
+Endpoint endpoint_of(std::string_view path) {
+  if (path == "/metrics") return Endpoint::metrics;
+  if (path == "/healthz") return Endpoint::healthz;
+  if (path == "/readyz") return Endpoint::readyz;
+  if (path == "/status") return Endpoint::status;
+  return Endpoint::none;
+}
+
+}  // namespace
+
+Response route(const Request& req, const HttpRoutes& routes) {
+  const Endpoint ep = endpoint_of(path_of(req.target()));
+  if (ep == Endpoint::none) return text(req, http::status::not_found, "not found");
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    auto res = text(req, http::status::method_not_allowed, "method not allowed");
+    res.set(http::field::allow, "GET, HEAD");
+    return res;
+  }
+  try {
+    switch (ep) {
+      case Endpoint::healthz:
+        return text(req, http::status::ok, "ok");
+      case Endpoint::readyz:
+        if (routes.ready && routes.ready()) return text(req, http::status::ok, "ready");
+        return text(req, http::status::service_unavailable, "not ready");
+      case Endpoint::metrics:
+        if (!routes.metrics) break;
+        return make(req, http::status::ok, kMetricsContentType, routes.metrics());
+      case Endpoint::status:
+        if (!routes.status_json) break;
+        return make(req, http::status::ok, kJsonContentType, routes.status_json());
+      case Endpoint::none:
+        break;
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("http: {} {} failed: {}", std::string_view(req.method_string()),
+                 std::string_view(req.target()), e.what());
+  } catch (...) {
+    spdlog::warn("http: {} {} failed", std::string_view(req.method_string()),
+                 std::string_view(req.target()));
+  }
+  return text(req, http::status::internal_server_error, "internal error");
+}
+
+Response error_response(http::status status, unsigned version, std::string_view body) {
+  Response res{status, version};
+  res.set(http::field::server, "tickd");
+  res.set(http::field::content_type, kTextContentType);
+  res.keep_alive(false);
+  res.body() = std::string(body) + "\n";
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace tickd::http_detail

@@ -1,0 +1,82 @@
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "text_util.hpp"
+#include "tickd/status.hpp"
+
+namespace tickd {
+
+namespace {
+
+using http_detail::append_json_string;
+
+void append_instant(std::string& out, const std::optional<std::chrono::sys_seconds>& t) {
+  if (!t) {
+    out += "null";
+    return;
+  }
+  using namespace std::chrono;
+  const auto day = floor<days>(*t);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{*t - day};
+  char buf[40];
+  const int n = std::snprintf(buf, sizeof buf, "\"%04d-%02u-%02uT%02d:%02d:%02dZ\"",
+                              static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                              static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                              static_cast<int>(hms.minutes().count()),
+                              static_cast<int>(hms.seconds().count()));
+  if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+}
+
+void append_optional_string(std::string& out, const std::optional<std::string>& s) {
+  if (s) {
+    append_json_string(out, *s);
+  } else {
+    out += "null";
+  }
+}
+
+}  // namespace
+
+std::string render_status_json(const StatusSnapshot& s) {
+  std::string out;
+  out.reserve(128 + 160 * s.regions.size() + 64 * s.invalid.size());
+  out += "{\"replica_id\":";
+  append_json_string(out, s.replica_id);
+  out += ",\"regions\":[";
+  bool first = true;
+  for (const auto& r : s.regions) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"code\":";
+    append_json_string(out, r.code);
+    out += ",\"cron_schedule\":";
+    append_json_string(out, r.cron_schedule);
+    out += ",\"timezone\":";
+    append_json_string(out, r.timezone);
+    out += ",\"next_fire\":";
+    append_instant(out, r.next_fire);
+    out += ",\"last_outcome\":";
+    append_optional_string(out, r.last_outcome);
+    out += ",\"last_scheduled_for\":";
+    append_instant(out, r.last_scheduled_for);
+    out += '}';
+  }
+  out += "],\"invalid\":[";
+  first = true;
+  for (const auto& inv : s.invalid) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"code\":";
+    append_json_string(out, inv.code);
+    out += ",\"error\":";
+    append_json_string(out, inv.error);
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace tickd
