@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -48,5 +49,24 @@ std::variant<Config, ConfigError> load_config(const std::optional<std::filesyste
 // The same URL or key=value connection string with any password replaced by "***",
 // for logs and errors.
 std::string redact_database_url(std::string_view url);
+
+// `text` with every occurrence of the password(s) of `database_url` (raw and percent-decoded)
+// replaced by "***": for error texts from libpq or the server that might echo them.
+std::string scrub_password(std::string_view text, std::string_view database_url);
+
+// "host:port" as TICKD_HTTP_ADDR takes it; IPv6 hosts in brackets ("[::1]:9464").
+std::string format_http_addr(const Config& config);
+
+// "<hostname>-<pid>", the default of TICKD_REPLICA_ID.
+std::string default_replica_id();
+
+// Parses a "--config FILE" / "--config=FILE" option out of a sub-command's arguments, for the
+// sub-commands that take only that option. Returns the file (or nullopt when absent), or an
+// error message for anything else.
+struct ConfigArg {
+  std::optional<std::filesystem::path> file;
+  bool help = false;
+};
+std::variant<ConfigArg, ConfigError> parse_config_arg(std::span<const std::string_view> args);
 
 }  // namespace tickd

@@ -1,6 +1,12 @@
 #pragma once
 // Logging: spdlog to stderr, text or JSON lines. stdout is for command output only.
+//
+// Text:  2026-03-08T10:00:00.123Z info  message
+// JSON:  {"ts":"2026-03-08T10:00:00.123Z","level":"info","msg":"message"}   (one per line)
+// Timestamps are UTC. Callers log through spdlog's default logger (spdlog::info(...)).
 
+#include <chrono>
+#include <string>
 #include <string_view>
 
 #include "tickd/config.hpp"
@@ -10,5 +16,13 @@ namespace tickd::log {
 // Installs the default spdlog logger on stderr. Returns false (and leaves the default
 // logger alone) for an unknown level; Config validation normally catches that first.
 bool setup(std::string_view level, LogFormat format);
+
+// `s` as the inside of a JSON string: quotes, backslashes and control characters escaped,
+// invalid UTF-8 replaced by U+FFFD, so every line stays valid JSON whatever a message holds.
+std::string json_escape(std::string_view s);
+
+// One JSON log line without the final newline, as setup(..., LogFormat::json) writes it.
+std::string json_line(std::chrono::system_clock::time_point ts, std::string_view level,
+                      std::string_view msg);
 
 }  // namespace tickd::log

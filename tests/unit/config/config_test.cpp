@@ -1,0 +1,326 @@
+// Configuration: TOML file + environment -> Config, and every way a value is refused.
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "tickd/config.hpp"
+
+namespace {
+
+using tickd::Config;
+using tickd::ConfigError;
+using Env = std::map<std::string, std::string, std::less<>>;
+
+tickd::EnvLookup env_of(Env env) {
+  return [env = std::move(env)](std::string_view name) -> std::optional<std::string> {
+    const auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+// A TOML file in a fresh temporary directory, removed when the test ends.
+class TomlFile final {
+ public:
+  explicit TomlFile(const std::string& text) {
+    char dir[] = "/tmp/tickd-config-test-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    dir_ = dir;
+    path_ = dir_ / "tickd.toml";
+    std::ofstream(path_) << text;
+  }
+  ~TomlFile() { std::filesystem::remove_all(dir_); }
+  TomlFile(const TomlFile&) = delete;
+  TomlFile& operator=(const TomlFile&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path path_;
+};
+
+Config ok(const std::variant<Config, ConfigError>& r) {
+  if (const auto* e = std::get_if<ConfigError>(&r)) FAIL("unexpected error: " << e->message);
+  return std::get<Config>(r);
+}
+
+std::string error(const std::variant<Config, ConfigError>& r) {
+  if (std::holds_alternative<Config>(r)) {
+    FAIL("expected a ConfigError");
+    return "";
+  }
+  return std::get<ConfigError>(r).message;
+}
+
+}  // namespace
+
+TEST_CASE("with no file and no environment every value is the contract's default") {
+  const Config c = ok(tickd::load_config(std::nullopt, env_of({})));
+  CHECK(c.database_url.empty());
+  CHECK(c.database_listen_url.empty());
+  CHECK(c.region_refresh_interval == std::chrono::milliseconds(300'000));
+  CHECK(c.concurrency == 4);
+  CHECK(c.http_host == "127.0.0.1");
+  CHECK(c.http_port == 9464);
+  CHECK(c.misfire_grace == std::chrono::milliseconds(60'000));
+  CHECK(c.shutdown_grace == std::chrono::milliseconds(30'000));
+  CHECK(c.tick_lease == std::chrono::milliseconds(10'000));
+  CHECK(c.db_pool_size == 8);
+  CHECK(c.log_level == "info");
+  CHECK(c.log_format == tickd::LogFormat::text);
+  CHECK(c.tick_sql_timeout == std::chrono::milliseconds(30'000));
+  CHECK(c.replica_id == tickd::default_replica_id());
+}
+
+TEST_CASE("the default replica id is hostname-pid") {
+  const std::string id = tickd::default_replica_id();
+  const std::string suffix = "-" + std::to_string(getpid());
+  REQUIRE(id.size() > suffix.size());
+  CHECK(id.ends_with(suffix));
+}
+
+TEST_CASE("every environment variable sets its value") {
+  const Config c = ok(tickd::load_config(
+      std::nullopt, env_of({{"DATABASE_URL", "postgres://u@db/tickd"},
+                            {"DATABASE_LISTEN_URL", "host=direct dbname=tickd"},
+                            {"REGION_REFRESH_INTERVAL_MS", "1000"},
+                            {"CONCURRENCY", "16"},
+                            {"TICKD_HTTP_ADDR", "0.0.0.0:8080"},
+                            {"TICKD_REPLICA_ID", "replica-a"},
+                            {"MISFIRE_GRACE_MS", "5000"},
+                            {"SHUTDOWN_GRACE_MS", "2000"},
+                            {"TICK_LEASE_MS", "3000"},
+                            {"DB_POOL_SIZE", "2"},
+                            {"LOG_LEVEL", "DEBUG"},
+                            {"LOG_FORMAT", "json"},
+                            {"TICK_SQL_TIMEOUT_MS", "1500"}})));
+  CHECK(c.database_url == "postgres://u@db/tickd");
+  CHECK(c.database_listen_url == "host=direct dbname=tickd");
+  CHECK(c.region_refresh_interval == std::chrono::milliseconds(1000));
+  CHECK(c.concurrency == 16);
+  CHECK(c.http_host == "0.0.0.0");
+  CHECK(c.http_port == 8080);
+  CHECK(c.replica_id == "replica-a");
+  CHECK(c.misfire_grace == std::chrono::milliseconds(5000));
+  CHECK(c.shutdown_grace == std::chrono::milliseconds(2000));
+  CHECK(c.tick_lease == std::chrono::milliseconds(3000));
+  CHECK(c.db_pool_size == 2);
+  CHECK(c.log_level == "debug");
+  CHECK(c.log_format == tickd::LogFormat::json);
+  CHECK(c.tick_sql_timeout == std::chrono::milliseconds(1500));
+}
+
+TEST_CASE("every TOML key sets its value") {
+  const TomlFile f(R"(# a comment
+database_url = "postgres://u@db/tickd"
+database_listen_url = "postgres://u@direct/tickd"
+region_refresh_interval_ms = 60_000
+concurrency = 2
+http_addr = "[::1]:9000"
+replica_id = "r1"
+misfire_grace_ms = 1000
+shutdown_grace_ms = 1000
+tick_lease_ms = 500
+db_pool_size = 3
+log_level = "warn"
+log_format = "text"
+tick_sql_timeout_ms = 250
+)");
+  const Config c = ok(tickd::load_config(f.path(), env_of({})));
+  CHECK(c.database_url == "postgres://u@db/tickd");
+  CHECK(c.database_listen_url == "postgres://u@direct/tickd");
+  CHECK(c.region_refresh_interval == std::chrono::milliseconds(60'000));
+  CHECK(c.concurrency == 2);
+  CHECK(c.http_host == "::1");
+  CHECK(c.http_port == 9000);
+  CHECK(tickd::format_http_addr(c) == "[::1]:9000");
+  CHECK(c.replica_id == "r1");
+  CHECK(c.misfire_grace == std::chrono::milliseconds(1000));
+  CHECK(c.shutdown_grace == std::chrono::milliseconds(1000));
+  CHECK(c.tick_lease == std::chrono::milliseconds(500));
+  CHECK(c.db_pool_size == 3);
+  CHECK(c.log_level == "warn");
+  CHECK(c.log_format == tickd::LogFormat::text);
+  CHECK(c.tick_sql_timeout == std::chrono::milliseconds(250));
+}
+
+TEST_CASE("the environment overrides the file, key by key") {
+  const TomlFile f("concurrency = 2\ndb_pool_size = 3\ndatabase_url = \"postgres://file/db\"\n");
+  const Config c = ok(tickd::load_config(
+      f.path(), env_of({{"CONCURRENCY", "9"}, {"DATABASE_URL", "postgres://env/db"}})));
+  CHECK(c.concurrency == 9);
+  CHECK(c.db_pool_size == 3);
+  CHECK(c.database_url == "postgres://env/db");
+}
+
+TEST_CASE("an empty environment variable counts as unset") {
+  const TomlFile f("concurrency = 2\n");
+  const Config c = ok(tickd::load_config(f.path(), env_of({{"CONCURRENCY", ""}})));
+  CHECK(c.concurrency == 2);
+}
+
+TEST_CASE("DATABASE_LISTEN_URL defaults to DATABASE_URL, from either source") {
+  CHECK(ok(tickd::load_config(std::nullopt, env_of({{"DATABASE_URL", "postgres://a/b"}})))
+            .database_listen_url == "postgres://a/b");
+  const TomlFile f("database_url = \"postgres://file/db\"\n");
+  CHECK(ok(tickd::load_config(f.path(), env_of({}))).database_listen_url == "postgres://file/db");
+  CHECK(ok(tickd::load_config(f.path(), env_of({{"DATABASE_LISTEN_URL", "postgres://l/db"}})))
+            .database_listen_url == "postgres://l/db");
+}
+
+TEST_CASE("host:port forms that TICKD_HTTP_ADDR accepts") {
+  struct Row {
+    std::string addr, host;
+    std::uint16_t port;
+  };
+  for (const Row& r : {Row{"127.0.0.1:9464", "127.0.0.1", 9464}, Row{"0.0.0.0:9464", "0.0.0.0", 9464},
+                       Row{"[::1]:9464", "::1", 9464}, Row{"[::]:1", "::", 1},
+                       Row{"localhost:65535", "127.0.0.1", 65535}}) {
+    CAPTURE(r.addr);
+    const Config c = ok(tickd::load_config(std::nullopt, env_of({{"TICKD_HTTP_ADDR", r.addr}})));
+    CHECK(c.http_host == r.host);
+    CHECK(c.http_port == r.port);
+  }
+}
+
+TEST_CASE("an invalid environment value is refused with a message naming the variable") {
+  struct Row {
+    std::string name, value, message;
+  };
+  for (const Row& r : {
+           Row{"CONCURRENCY", "0", "CONCURRENCY: 0 is out of range 1-1000"},
+           Row{"CONCURRENCY", "-3", "CONCURRENCY: -3 is out of range 1-1000"},
+           Row{"CONCURRENCY", "abc", "CONCURRENCY: 'abc' is not an integer"},
+           Row{"CONCURRENCY", "4 ", "CONCURRENCY: '4 ' is not an integer"},
+           Row{"CONCURRENCY", "1e3", "CONCURRENCY: '1e3' is not an integer"},
+           Row{"CONCURRENCY", "100000000000000000000", "CONCURRENCY: '100000000000000000000' is out of range"},
+           Row{"DB_POOL_SIZE", "1001", "DB_POOL_SIZE: 1001 is out of range 1-1000"},
+           Row{"REGION_REFRESH_INTERVAL_MS", "0", "REGION_REFRESH_INTERVAL_MS: 0 is out of range 100-86400000 (milliseconds)"},
+           Row{"MISFIRE_GRACE_MS", "0", "MISFIRE_GRACE_MS: 0 is out of range"},
+           Row{"MISFIRE_GRACE_MS", "604800001", "MISFIRE_GRACE_MS: 604800001 is out of range"},
+           Row{"SHUTDOWN_GRACE_MS", "-1", "SHUTDOWN_GRACE_MS: -1 is out of range"},
+           Row{"SHUTDOWN_GRACE_MS", "3600001", "SHUTDOWN_GRACE_MS: 3600001 is out of range"},
+           Row{"TICK_LEASE_MS", "99", "TICK_LEASE_MS: 99 is out of range 100-86400000"},
+           Row{"TICK_SQL_TIMEOUT_MS", "0", "TICK_SQL_TIMEOUT_MS: 0 is out of range"},
+           Row{"TICKD_HTTP_ADDR", "9464", "TICKD_HTTP_ADDR: '9464' is not host:port (missing ':port')"},
+           Row{"TICKD_HTTP_ADDR", ":9464", "TICKD_HTTP_ADDR: ':9464' is not host:port (empty host)"},
+           Row{"TICKD_HTTP_ADDR", "127.0.0.1:", "TICKD_HTTP_ADDR: '127.0.0.1:' is not host:port (port must be 1-65535)"},
+           Row{"TICKD_HTTP_ADDR", "127.0.0.1:0", "port must be 1-65535"},
+           Row{"TICKD_HTTP_ADDR", "127.0.0.1:65536", "port must be 1-65535"},
+           Row{"TICKD_HTTP_ADDR", "127.0.0.1:http", "port must be 1-65535"},
+           Row{"TICKD_HTTP_ADDR", "256.0.0.1:80", "'256.0.0.1' is not an IPv4 address"},
+           Row{"TICKD_HTTP_ADDR", "example.com:80", "'example.com' is not an IPv4 address"},
+           Row{"TICKD_HTTP_ADDR", "::1:9464", "an IPv6 address needs brackets"},
+           Row{"TICKD_HTTP_ADDR", "[::1:9464", "missing ']'"},
+           Row{"TICKD_HTTP_ADDR", "[::1]9464", "missing ':port'"},
+           Row{"TICKD_HTTP_ADDR", "[::g]:9464", "'::g' is not an IPv6 address"},
+           Row{"TICKD_REPLICA_ID", "has space", "TICKD_REPLICA_ID: must not contain spaces"},
+           Row{"TICKD_REPLICA_ID", std::string(129, 'r'), "TICKD_REPLICA_ID: longer than 128 bytes"},
+           Row{"LOG_LEVEL", "verbose", "LOG_LEVEL: 'verbose' is not one of trace, debug, info, warn, error"},
+           Row{"LOG_LEVEL", "warning", "LOG_LEVEL: 'warning' is not one of"},
+           Row{"LOG_FORMAT", "xml", "LOG_FORMAT: 'xml' is not one of text, json"},
+           Row{"DATABASE_URL", "mydb", "DATABASE_URL: not a libpq connection string"},
+           Row{"DATABASE_URL", "postgres://a/b\nx", "DATABASE_URL: contains control characters"},
+           Row{"DATABASE_LISTEN_URL", "nope", "DATABASE_LISTEN_URL: not a libpq connection string"},
+       }) {
+    CAPTURE(r.name);
+    CAPTURE(r.value);
+    const std::string message = error(tickd::load_config(std::nullopt, env_of({{r.name, r.value}})));
+    CHECK_MESSAGE(message.starts_with(r.name + ": "), message);
+    CHECK_MESSAGE(message.find(r.message) != std::string::npos, message);
+  }
+}
+
+TEST_CASE("an invalid TOML value is refused with the file, the line and the key") {
+  struct Row {
+    std::string toml, message;
+  };
+  for (const Row& r : {
+           Row{"concurrency = \"4\"", ":2: concurrency: expected an integer, got a string"},
+           Row{"concurrency = 4.0", ":2: concurrency: expected an integer, got a floating-point number"},
+           Row{"concurrency = true", ":2: concurrency: expected an integer, got a boolean"},
+           Row{"concurrency = 0", ":2: concurrency: 0 is out of range 1-1000"},
+           Row{"concurrency = -1", ":2: concurrency: -1 is out of range 1-1000"},
+           Row{"concurrency = 9_999_999_999", ":2: concurrency: 9999999999 is out of range 1-1000"},
+           Row{"tick_lease_ms = 0", ":2: tick_lease_ms: 0 is out of range 100-86400000 (milliseconds)"},
+           Row{"misfire_grace_ms = [1]", ":2: misfire_grace_ms: expected an integer, got an array"},
+           Row{"database_url = 5", ":2: database_url: expected a string, got an integer"},
+           Row{"database_url = \"mydb\"", ":2: database_url: not a libpq connection string"},
+           Row{"http_addr = 9464", ":2: http_addr: expected a string, got an integer"},
+           Row{"http_addr = \"localhost\"", ":2: http_addr: 'localhost' is not host:port"},
+           Row{"replica_id = \"\"", ":2: replica_id: must not be empty"},
+           Row{"log_level = \"loud\"", ":2: log_level: 'loud' is not one of"},
+           Row{"log_format = \"yaml\"", ":2: log_format: 'yaml' is not one of text, json"},
+           Row{"log_format = { a = 1 }", ":2: log_format: expected a string, got a table"},
+           Row{"concurency = 4", ":2: unknown key 'concurency' (did you mean 'concurrency'?)"},
+           Row{"[service]\nconcurrency = 4", ":2: unknown key 'service'"},
+           Row{"bogus = 1", ":2: unknown key 'bogus'"},
+           Row{"concurrency = ", ":2:"},
+           Row{"concurrency = 1\nconcurrency = 2", ":3:"},
+       }) {
+    CAPTURE(r.toml);
+    const TomlFile f("# line 1\n" + r.toml + "\n");
+    const std::string message = error(tickd::load_config(f.path(), env_of({})));
+    CHECK_MESSAGE(message.starts_with(f.path().string() + ":"), message);
+    CHECK_MESSAGE(message.find(r.message) != std::string::npos, message);
+  }
+}
+
+TEST_CASE("a TOML syntax error names the file, line and column") {
+  const TomlFile f("concurrency = 4\nthis is not toml\n");
+  const std::string message = error(tickd::load_config(f.path(), env_of({})));
+  CHECK_MESSAGE(message.starts_with(f.path().string() + ":2:"), message);
+  CHECK_MESSAGE(message.find("invalid TOML") != std::string::npos, message);
+}
+
+TEST_CASE("a missing config file is an error naming the file") {
+  const std::string message =
+      error(tickd::load_config(std::filesystem::path("/nonexistent/tickd.toml"), env_of({})));
+  CHECK(message == "config file /nonexistent/tickd.toml: cannot open: No such file or directory");
+}
+
+TEST_CASE("a bad value in the file is reported even when the environment is fine") {
+  const TomlFile f("db_pool_size = 0\n");
+  CHECK(error(tickd::load_config(f.path(), env_of({{"CONCURRENCY", "3"}})))
+            .find("db_pool_size: 0 is out of range") != std::string::npos);
+}
+
+TEST_CASE("the environment replaces a bad file value before it is checked") {
+  const TomlFile f("db_pool_size = 0\n");
+  CHECK(ok(tickd::load_config(f.path(), env_of({{"DB_POOL_SIZE", "3"}}))).db_pool_size == 3);
+}
+
+TEST_CASE("a URL key's error never echoes the value, which may hold a password") {
+  const std::string message =
+      error(tickd::load_config(std::nullopt, env_of({{"DATABASE_URL", "s3cret-password"}})));
+  CHECK(message.find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("the example configuration file is valid and sets the defaults") {
+  // Meson compiles with source paths relative to the build directory, where meson test runs.
+  auto path = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / "config" /
+              "tickd.example.toml";
+  if (!std::filesystem::exists(path) && path.is_relative()) path = ".." / path;
+  REQUIRE_MESSAGE(std::filesystem::exists(path), path.string());
+  const Config c = ok(tickd::load_config(path, env_of({})));
+  CHECK(c.concurrency == 4);
+  CHECK(c.http_port == 9464);
+}
+
+TEST_CASE("--config arguments") {
+  using A = std::vector<std::string_view>;
+  const auto parse = [](const A& a) { return tickd::parse_config_arg(a); };
+  CHECK(std::get<tickd::ConfigArg>(parse({})).file == std::nullopt);
+  CHECK(std::get<tickd::ConfigArg>(parse({"--config", "x.toml"})).file == "x.toml");
+  CHECK(std::get<tickd::ConfigArg>(parse({"--config=y.toml"})).file == "y.toml");
+  CHECK(std::get<tickd::ConfigArg>(parse({"--help"})).help);
+  CHECK(std::get<tickd::ConfigError>(parse({"--config"})).message == "--config needs a file name");
+  CHECK(std::get<tickd::ConfigError>(parse({"--config="})).message == "--config needs a file name");
+  CHECK(std::get<tickd::ConfigError>(parse({"extra"})).message == "unexpected argument 'extra'");
+}

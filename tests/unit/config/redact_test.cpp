@@ -1,0 +1,61 @@
+// The password of a connection string never reaches a log line.
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "tickd/config.hpp"
+
+TEST_CASE("redact_database_url hides the password in every libpq form") {
+  struct Row {
+    std::string url, redacted;
+  };
+  for (const Row& r : {
+           // URI forms
+           Row{"postgres://user:pw@host/db", "postgres://user:***@host/db"},
+           Row{"postgresql://user:pw@host:5432/db", "postgresql://user:***@host:5432/db"},
+           Row{"postgres://user@host/db", "postgres://user@host/db"},
+           Row{"postgres://host/db", "postgres://host/db"},
+           Row{"postgres://user:@host/db", "postgres://user:***@host/db"},
+           Row{"postgres://user:p%40ss@host/db", "postgres://user:***@host/db"},
+           Row{"postgres://user:p@ss@host/db", "postgres://user:***@host/db"},
+           Row{"postgres://user:pw@h1:5432,h2:5433/db", "postgres://user:***@h1:5432,h2:5433/db"},
+           Row{"postgres://host/db?user=u&password=x", "postgres://host/db?user=u&password=***"},
+           Row{"postgres://host/db?password=x&sslmode=disable",
+               "postgres://host/db?password=***&sslmode=disable"},
+           Row{"postgres://u:a@host/db?password=b", "postgres://u:***@host/db?password=***"},
+           Row{"postgres://host/db?sslpassword=k", "postgres://host/db?sslpassword=***"},
+           Row{"postgres://host/db?options=-csearch_path%3Dx",
+               "postgres://host/db?options=-csearch_path%3Dx"},
+           // key=value forms
+           Row{"host=h password=secret dbname=d", "host=h password=*** dbname=d"},
+           Row{"password=secret", "password=***"},
+           Row{"host=h password = 'with space' user=u", "host=h password = *** user=u"},
+           Row{"password='it\\'s' user=u", "password=*** user=u"},
+           Row{"password=back\\ slash user=u", "password=*** user=u"},
+           Row{"PASSWORD=x", "PASSWORD=***"},
+           Row{"host=h user=u", "host=h user=u"},
+           Row{"host=h sslpassword=k", "host=h sslpassword=***"},
+           Row{"host=h password", "host=h password"},
+           Row{"", ""},
+       }) {
+    CAPTURE(r.url);
+    CHECK(tickd::redact_database_url(r.url) == r.redacted);
+  }
+}
+
+TEST_CASE("scrub_password removes a password that an error message echoes") {
+  struct Row {
+    std::string text, url, scrubbed;
+  };
+  for (const Row& r : {
+           Row{"bad: s3cret here", "postgres://u:s3cret@h/d", "bad: *** here"},
+           Row{"decoded p@ss and raw p%40ss", "postgres://u:p%40ss@h/d", "decoded *** and raw ***"},
+           Row{"quoted 'with space'", "password='with space'", "quoted ***"},
+           Row{"nothing secret", "postgres://u@h/d", "nothing secret"},
+           Row{"short pw stays: a b", "postgres://u:a@h/d", "short pw stays: a b"},
+       }) {
+    CAPTURE(r.text);
+    CHECK(tickd::scrub_password(r.text, r.url) == r.scrubbed);
+  }
+}
