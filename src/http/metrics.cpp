@@ -194,6 +194,11 @@ struct Metrics::Impl {
                            .Help("Claim transactions attempted by this replica.")
                            .Register(registry)
                            .Add({})),
+        fenced(prom::BuildCounter()
+                   .Name("tickd_fenced_writes_total")
+                   .Help("Tick results this replica could not write because another replica had marked the row abandoned.")
+                   .Register(registry)
+                   .Add({})),
         reconciles(prom::BuildCounter()
                        .Name("tickd_reconcile_total")
                        .Help("Reconciles of the schedule against region_index, by result.")
@@ -259,6 +264,7 @@ struct Metrics::Impl {
   prom::Family<prom::Counter>& ticks;
   std::array<prom::Counter*, kOutcomes.size()> tick_counters{};
   prom::Counter& claim_attempts;
+  prom::Counter& fenced;
   prom::Family<prom::Counter>& reconciles;
   prom::Counter& reconcile_ok;
   prom::Counter& reconcile_error;
@@ -287,6 +293,8 @@ void Metrics::count_tick(TickOutcome outcome) {
 }
 
 void Metrics::count_claim_attempt() { impl_->claim_attempts.Increment(); }
+
+void Metrics::count_fenced() { impl_->fenced.Increment(); }
 
 // Negative values (a timer that woke a hair early) are clamped to 0 so _sum never
 // decreases, which rate() relies on.

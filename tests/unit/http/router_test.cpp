@@ -1,0 +1,118 @@
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+#include <string>
+
+// The routing table is internal to src/http; it is tested here as a pure function.
+#include "../../../src/http/router.hpp"
+
+namespace {
+
+namespace http = boost::beast::http;
+using tickd::http_detail::Request;
+using tickd::http_detail::Response;
+
+tickd::HttpRoutes routes(bool ready = true) {
+  return {
+      [] { return std::string("# metrics\n"); },
+      [ready] { return ready; },
+      [] { return std::string("{\"replica_id\":\"r\"}"); },
+  };
+}
+
+Response call(http::verb method, std::string_view target, const tickd::HttpRoutes& r = routes()) {
+  Request req{method, target, 11};
+  req.set(http::field::host, "localhost");
+  return tickd::http_detail::route(req, r);
+}
+
+std::string content_type(const Response& res) { return std::string(res[http::field::content_type]); }
+
+}  // namespace
+
+TEST_CASE("the routing table: paths, methods, status codes and content types") {
+  struct Row {
+    http::verb method;
+    std::string_view target;
+    unsigned status;
+    std::string_view type;
+    std::string_view body;
+  };
+  const Row rows[] = {
+      {http::verb::get, "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8", "# metrics\n"},
+      {http::verb::get, "/healthz", 200, "text/plain; charset=utf-8", "ok\n"},
+      {http::verb::get, "/readyz", 200, "text/plain; charset=utf-8", "ready\n"},
+      {http::verb::get, "/status", 200, "application/json", "{\"replica_id\":\"r\"}"},
+      {http::verb::get, "/metrics?name[]=x", 200, "text/plain; version=0.0.4; charset=utf-8", "# metrics\n"},
+      {http::verb::get, "/", 404, "text/plain; charset=utf-8", "not found\n"},
+      {http::verb::get, "/metrics/", 404, "text/plain; charset=utf-8", "not found\n"},
+      {http::verb::get, "/METRICS", 404, "text/plain; charset=utf-8", "not found\n"},
+      {http::verb::get, "*", 404, "text/plain; charset=utf-8", "not found\n"},
+      {http::verb::post, "/nothing", 404, "text/plain; charset=utf-8", "not found\n"},
+      {http::verb::post, "/metrics", 405, "text/plain; charset=utf-8", "method not allowed\n"},
+      {http::verb::put, "/status", 405, "text/plain; charset=utf-8", "method not allowed\n"},
+      {http::verb::delete_, "/healthz", 405, "text/plain; charset=utf-8", "method not allowed\n"},
+      {http::verb::options, "/readyz", 405, "text/plain; charset=utf-8", "method not allowed\n"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.target);
+    CAPTURE(std::string(http::to_string(row.method)));
+    const Response res = call(row.method, row.target);
+    CHECK(res.result_int() == row.status);
+    CHECK(content_type(res) == row.type);
+    CHECK(res.body() == row.body);
+    CHECK(res[http::field::content_length] == std::to_string(row.body.size()));
+    if (row.status == 405) CHECK(res[http::field::allow] == "GET, HEAD");
+  }
+}
+
+TEST_CASE("readyz answers 503 while the service is not ready") {
+  const Response res = call(http::verb::get, "/readyz", routes(false));
+  CHECK(res.result() == http::status::service_unavailable);
+  CHECK(res.body() == "not ready\n");
+}
+
+TEST_CASE("HEAD carries the GET headers and length but no body") {
+  const Response res = call(http::verb::head, "/metrics");
+  CHECK(res.result() == http::status::ok);
+  CHECK(content_type(res) == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(res[http::field::content_length] == "10");
+  CHECK(res.body().empty());
+}
+
+TEST_CASE("keep-alive and the HTTP version follow the request") {
+  Request req{http::verb::get, "/healthz", 10};
+  CHECK_FALSE(tickd::http_detail::route(req, routes()).keep_alive());
+  CHECK(tickd::http_detail::route(req, routes()).version() == 10);
+  req.keep_alive(true);
+  CHECK(tickd::http_detail::route(req, routes()).keep_alive());
+  Request req11{http::verb::get, "/healthz", 11};
+  CHECK(tickd::http_detail::route(req11, routes()).keep_alive());
+  req11.keep_alive(false);
+  CHECK_FALSE(tickd::http_detail::route(req11, routes()).keep_alive());
+}
+
+TEST_CASE("a callback that throws gives 500, and a missing one 500 or 503, never an exception") {
+  tickd::HttpRoutes throwing{
+      []() -> std::string { throw std::runtime_error("boom"); },
+      []() -> bool { throw std::runtime_error("boom"); },
+      []() -> std::string { throw 42; },
+  };
+  CHECK(call(http::verb::get, "/metrics", throwing).result_int() == 500);
+  CHECK(call(http::verb::get, "/readyz", throwing).result_int() == 500);
+  CHECK(call(http::verb::get, "/status", throwing).result_int() == 500);
+  const tickd::HttpRoutes empty{};
+  CHECK(call(http::verb::get, "/metrics", empty).result_int() == 500);
+  CHECK(call(http::verb::get, "/readyz", empty).result_int() == 503);
+  CHECK(call(http::verb::get, "/status", empty).result_int() == 500);
+  CHECK(call(http::verb::get, "/healthz", empty).result_int() == 200);
+}
+
+TEST_CASE("error responses close the connection") {
+  const Response res =
+      tickd::http_detail::error_response(http::status::bad_request, 11, "bad request");
+  CHECK(res.result_int() == 400);
+  CHECK_FALSE(res.keep_alive());
+  CHECK(res.body() == "bad request\n");
+  CHECK(res[http::field::content_length] == "12");
+}
