@@ -1,0 +1,93 @@
+#pragma once
+// Everything tickd asks of PostgreSQL while running, behind one class so that no other
+// component includes <pqxx/pqxx>. Connections come from a bounded pool (DB_POOL_SIZE),
+// created lazily, each with libpq keepalives and timeouts so a dead server is noticed
+// in seconds. Methods are thread-safe and block the calling thread: call them from
+// worker threads, never from the event loop.
+//
+// Failures throw DbError; `unavailable()` tells a lost or refused connection (the
+// caller reports the database down and retries) from an error in a statement.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tickd/region.hpp"
+
+namespace tickd {
+
+class DbError : public std::runtime_error {
+ public:
+  DbError(const std::string& what, bool unavailable)
+      : std::runtime_error(what), unavailable_(unavailable) {}
+  bool unavailable() const { return unavailable_; }
+
+ private:
+  bool unavailable_;
+};
+
+enum class ClaimOutcome {
+  won,          // this replica holds the tick: a `running` job_run row exists for it
+  taken,        // another replica claimed (or is claiming) this tick
+  overlapping,  // the region still has a `running` tick; this one is not claimed
+  gone,         // the region was deleted meanwhile
+};
+
+struct Claim {
+  ClaimOutcome outcome;
+  std::int64_t run_id = 0;  // set when won
+};
+
+enum class RunStatus { ok, failed };
+
+class Database final {
+ public:
+  Database(std::string database_url, unsigned pool_size);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // All active regions, or the active ones among `ids` (deleted and inactive ids are absent).
+  std::vector<RegionRow> load_active_regions();
+  std::vector<RegionRow> load_active_regions(const std::vector<std::int64_t>& ids);
+
+  Claim claim(std::int64_t region_id, std::chrono::sys_seconds scheduled_for,
+              const std::string& replica_id);
+
+  // Records the end of a claimed tick. Returns false when the row is no longer this
+  // replica's `running` row (it was marked abandoned): the late writer changes nothing.
+  bool finish(std::int64_t run_id, const std::string& replica_id, RunStatus status,
+              const std::string& error, const std::string& details_json);
+
+  void keepalive();  // SELECT 1
+
+  // Runs `sql` in its own transaction under `timeout`, with $1 = region id (bigint) and
+  // $2 = scheduled instant (timestamptz), either of which it may leave unused.
+  void run_tick_sql(const std::string& sql, std::int64_t region_id,
+                    std::chrono::sys_seconds scheduled_for, std::chrono::milliseconds timeout);
+
+  // Liveness: renews this replica's heartbeat; marks `running` rows of replicas whose
+  // heartbeat is older than `lease` as abandoned and returns how many.
+  void heartbeat(const std::string& replica_id);
+  std::size_t abandon_expired(std::chrono::milliseconds lease);
+  // At start: rows still `running` under our id belong to a dead earlier incarnation.
+  std::size_t abandon_own(const std::string& replica_id);
+  // At shutdown: marks our still-running rows failed with `reason`; removes our heartbeat.
+  std::size_t fail_own_running(const std::string& replica_id, const std::string& reason);
+  void retire(const std::string& replica_id);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// libpq connection string with tickd's defaults added where the user did not set them:
+// application_name, connect_timeout, keepalives and tcp_user_timeout. Works for both
+// URI (postgres://...) and key=value strings.
+std::string with_connection_defaults(const std::string& database_url);
+
+}  // namespace tickd

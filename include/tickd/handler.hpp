@@ -1,0 +1,52 @@
+#pragma once
+// Handlers: the named steps a region's tick runs, in the order its `handlers` column
+// lists them. A handler throws to fail the tick; the dispatcher records the error text.
+// Handlers run on worker threads, never on the event loop.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tickd/config.hpp"
+#include "tickd/region.hpp"
+
+namespace tickd {
+
+class Database;
+
+struct TickContext {
+  const RegionRow& region;
+  std::chrono::sys_seconds scheduled_for;
+  Database& db;
+  const Config& config;
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual void run(const TickContext& tick) = 0;
+};
+
+// Handlers by name. Filled at start, read-only afterwards (so reads need no lock).
+class HandlerRegistry final {
+ public:
+  void add(std::string name, std::unique_ptr<Handler> handler);
+  Handler* find(std::string_view name) const;
+  // An error naming the first unknown handler of `names`, or empty when all are known.
+  std::string check(const std::vector<std::string>& names) const;
+
+ private:
+  std::map<std::string, std::unique_ptr<Handler>, std::less<>> handlers_;
+};
+
+// `region`: a database keepalive, then the region's tick_sql when set, in its own
+// transaction under TICK_SQL_TIMEOUT_MS.
+std::unique_ptr<Handler> make_region_handler();
+
+// The registry with every handler tickd ships.
+HandlerRegistry builtin_handlers();
+
+}  // namespace tickd

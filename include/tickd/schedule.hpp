@@ -1,0 +1,92 @@
+#pragma once
+// The in-memory schedule of one replica: every known region (valid or refused), the
+// next instant of each valid one, and a timeline ordered by instant so that one Asio
+// timer serves all regions (a timer per distinct instant, not per region). Touching a
+// region re-arms only that region. Not thread-safe: lives on the event loop.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tickd/cron.hpp"
+#include "tickd/due.hpp"
+#include "tickd/handler.hpp"
+#include "tickd/reconcile.hpp"
+#include "tickd/region.hpp"
+#include "tickd/status.hpp"
+
+namespace tickd {
+
+// An immutable snapshot of a valid region, shared with its in-flight ticks.
+struct ScheduledRegion {
+  RegionRow row;
+  cron::Expr expr;
+  const date::time_zone* zone;
+};
+using RegionPtr = std::shared_ptr<const ScheduledRegion>;
+
+struct DueTick {
+  RegionPtr region;
+  std::chrono::sys_seconds instant;
+  Millis deadline;  // the tick may start no later than this
+};
+
+struct ApplyResult {
+  std::size_t added = 0, replaced = 0, updated = 0, removed = 0;
+  std::vector<InvalidRegion> newly_invalid;  // refused by this apply (not refused before)
+};
+
+class Schedule final {
+ public:
+  explicit Schedule(const HandlerRegistry& handlers) : handlers_(handlers) {}
+
+  ApplyResult apply(const ReconcilePlan& plan, Millis now);
+
+  // Every due region: the tick to dispatch, if its deadline allows; re-arms each.
+  struct Due {
+    std::vector<DueTick> ticks;
+    std::size_t missed = 0;
+  };
+  Due take_due(Millis now, std::chrono::milliseconds grace);
+
+  std::optional<std::chrono::sys_seconds> earliest() const;
+  void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant,
+                      std::string status);
+
+  const std::unordered_map<std::int64_t, RegionRow>& known() const { return known_; }
+  std::size_t scheduled_count() const { return timeline_.size(); }
+  std::size_t invalid_count() const { return invalid_; }
+  StatusSnapshot status(const std::string& replica_id) const;
+
+ private:
+  struct Entry {
+    RegionPtr region;   // null while the row is refused
+    std::string error;  // why it is refused
+    std::optional<std::chrono::sys_seconds> armed;
+    std::optional<std::chrono::sys_seconds> last_dispatched;
+    std::optional<std::string> last_outcome;
+    std::optional<std::chrono::sys_seconds> last_scheduled_for;
+  };
+
+  void install(const RegionRow& row, Millis now, ApplyResult& result);
+  void disarm(std::int64_t id, Entry& entry);
+  void arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys_seconds> at);
+
+  const HandlerRegistry& handlers_;
+  std::unordered_map<std::int64_t, RegionRow> known_;
+  std::unordered_map<std::int64_t, Entry> entries_;
+  std::set<std::pair<std::chrono::sys_seconds, std::int64_t>> timeline_;
+  std::size_t invalid_ = 0;
+};
+
+// Why `row` cannot be scheduled (expression, zone or handlers), or empty when it can.
+// On success fills `expr` and `zone`.
+std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers,
+                            cron::Expr& expr, const date::time_zone*& zone);
+
+}  // namespace tickd

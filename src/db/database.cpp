@@ -1,0 +1,201 @@
+#include "tickd/database.hpp"
+
+#include <date/date.h>
+
+#include <pqxx/pqxx>
+
+#include "pool.hpp"
+#include "sql.hpp"
+#include "tickd/claim_key.hpp"
+
+namespace tickd {
+namespace {
+
+std::string timestamp(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
+
+std::vector<std::string> parse_text_array(const pqxx::field& f) {
+  std::vector<std::string> out;
+  auto parser = f.as_array();
+  for (auto [junction, value] = parser.get_next(); junction != pqxx::array_parser::done;
+       std::tie(junction, value) = parser.get_next()) {
+    if (junction == pqxx::array_parser::string_value) out.push_back(std::move(value));
+  }
+  return out;
+}
+
+std::vector<RegionRow> to_regions(const pqxx::result& r) {
+  std::vector<RegionRow> rows;
+  rows.reserve(r.size());
+  for (const auto& row : r) {
+    RegionRow region;
+    region.id = row[0].as<std::int64_t>();
+    region.code = row[1].as<std::string>();
+    region.cron_schedule = row[2].as<std::string>();
+    region.timezone = row[3].as<std::string>();
+    region.handlers = parse_text_array(row[4]);
+    if (!row[5].is_null()) region.tick_sql = row[5].as<std::string>();
+    rows.push_back(std::move(region));
+  }
+  return rows;
+}
+
+std::string id_array(const std::vector<std::int64_t>& ids) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i != 0) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+struct Database::Impl {
+  Impl(std::string conninfo, unsigned size) : pool(std::move(conninfo), size) {}
+  db::Pool pool;
+
+  // Runs `work` on a pooled connection and turns libpqxx failures into DbError. A broken
+  // connection is dropped from the pool. in_doubt_error is never retried: the commit may
+  // or may not have happened.
+  template <typename Work>
+  auto with_connection(const char* what, Work&& work) {
+    std::optional<db::Pool::Lease> lease;
+    try {
+      lease.emplace(pool.acquire());
+      return work(**lease);
+    } catch (const pqxx::broken_connection& e) {
+      if (lease) lease->discard();
+      throw DbError(std::string(what) + ": database unreachable: " + e.what(), true);
+    } catch (const pqxx::in_doubt_error& e) {
+      if (lease) lease->discard();
+      throw DbError(std::string(what) + ": connection lost during commit: " + e.what(), true);
+    } catch (const pqxx::sql_error& e) {
+      throw DbError(std::string(what) + ": " + e.what(), false);
+    } catch (const pqxx::failure& e) {
+      if (lease) lease->discard();
+      throw DbError(std::string(what) + ": " + e.what(), true);
+    }
+  }
+};
+
+Database::Database(std::string database_url, unsigned pool_size)
+    : impl_(std::make_unique<Impl>(with_connection_defaults(database_url), pool_size)) {}
+
+Database::~Database() = default;
+
+std::vector<RegionRow> Database::load_active_regions() {
+  return impl_->with_connection("loading regions", [](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return to_regions(tx.exec(sql::kLoadActiveRegions));
+  });
+}
+
+std::vector<RegionRow> Database::load_active_regions(const std::vector<std::int64_t>& ids) {
+  return impl_->with_connection("loading regions", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return to_regions(tx.exec_params(sql::kLoadActiveRegionsById, id_array(ids)));
+  });
+}
+
+Claim Database::claim(std::int64_t region_id, std::chrono::sys_seconds scheduled_for,
+                      const std::string& replica_id) {
+  return impl_->with_connection("claiming a tick", [&](pqxx::connection& c) {
+    try {
+      pqxx::nontransaction tx(c);
+      const auto row = tx.exec_params1(sql::kClaim, region_id, timestamp(scheduled_for),
+                                       replica_id, claim_lock_key(region_id, scheduled_for));
+      if (!row[0].as<bool>()) return Claim{ClaimOutcome::taken, 0};
+      if (!row[1].is_null()) return Claim{ClaimOutcome::won, row[1].as<std::int64_t>()};
+      return Claim{row[2].as<bool>() ? ClaimOutcome::taken : ClaimOutcome::overlapping, 0};
+    } catch (const pqxx::foreign_key_violation&) {
+      return Claim{ClaimOutcome::gone, 0};
+    }
+  });
+}
+
+bool Database::finish(std::int64_t run_id, const std::string& replica_id, RunStatus status,
+                      const std::string& error, const std::string& details_json) {
+  return impl_->with_connection("recording a finished tick", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const char* status_text = status == RunStatus::ok ? "ok" : "failed";
+    const char* error_text = error.empty() ? nullptr : error.c_str();
+    const auto r =
+        tx.exec_params(sql::kFinish, run_id, replica_id, status_text, error_text, details_json);
+    return r.affected_rows() == 1;
+  });
+}
+
+void Database::keepalive() {
+  impl_->with_connection("keepalive", [](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec(sql::kKeepalive);
+  });
+}
+
+void Database::run_tick_sql(const std::string& statement, std::int64_t region_id,
+                            std::chrono::sys_seconds scheduled_for,
+                            std::chrono::milliseconds timeout) {
+  impl_->with_connection("tick_sql", [&](pqxx::connection& c) {
+    // PREPARE with declared parameter types lets the statement use $1 and $2 with their
+    // contract types, or neither, and refuses more than one statement.
+    try {
+      pqxx::work tx(c);
+      tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
+      tx.exec("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
+      tx.exec("EXECUTE tickd_tick_sql (" + std::to_string(region_id) + ", " +
+              tx.quote(timestamp(scheduled_for)) + ")");
+      tx.exec("DEALLOCATE tickd_tick_sql");
+      tx.commit();
+    } catch (const pqxx::sql_error&) {
+      // A prepared statement outlives the rolled-back transaction that made it.
+      try {
+        pqxx::nontransaction cleanup(c);
+        cleanup.exec("DEALLOCATE tickd_tick_sql");
+      } catch (const pqxx::sql_error&) {
+      }
+      throw;
+    }
+  });
+}
+
+void Database::heartbeat(const std::string& replica_id) {
+  impl_->with_connection("heartbeat", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(sql::kHeartbeat, replica_id);
+  });
+}
+
+std::size_t Database::abandon_expired(std::chrono::milliseconds lease) {
+  return impl_->with_connection("marking abandoned ticks", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const double seconds = std::chrono::duration<double>(lease).count();
+    return static_cast<std::size_t>(tx.exec_params(sql::kAbandonExpired, seconds).affected_rows());
+  });
+}
+
+std::size_t Database::abandon_own(const std::string& replica_id) {
+  return impl_->with_connection("marking an earlier run's ticks abandoned",
+                                [&](pqxx::connection& c) {
+                                  pqxx::nontransaction tx(c);
+                                  return static_cast<std::size_t>(
+                                      tx.exec_params(sql::kAbandonOwn, replica_id).affected_rows());
+                                });
+}
+
+std::size_t Database::fail_own_running(const std::string& replica_id, const std::string& reason) {
+  return impl_->with_connection("failing unfinished ticks", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return static_cast<std::size_t>(
+        tx.exec_params(sql::kFailOwnRunning, replica_id, reason).affected_rows());
+  });
+}
+
+void Database::retire(const std::string& replica_id) {
+  impl_->with_connection("retiring the replica", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(sql::kRetire, replica_id);
+  });
+}
+
+}  // namespace tickd

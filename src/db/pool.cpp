@@ -1,0 +1,32 @@
+#include "pool.hpp"
+
+namespace tickd::db {
+
+Pool::Lease Pool::acquire() {
+  std::unique_lock lock(mutex_);
+  freed_.wait(lock, [&] { return lent_ < size_; });
+  ++lent_;
+  if (!idle_.empty()) {
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(*this, std::move(conn));
+  }
+  lock.unlock();
+  try {
+    return Lease(*this, std::make_unique<pqxx::connection>(conninfo_));
+  } catch (...) {
+    give_back(nullptr);
+    throw;
+  }
+}
+
+void Pool::give_back(std::unique_ptr<pqxx::connection> conn) {
+  {
+    std::lock_guard lock(mutex_);
+    --lent_;
+    if (conn && conn->is_open()) idle_.push_back(std::move(conn));
+  }
+  freed_.notify_one();
+}
+
+}  // namespace tickd::db

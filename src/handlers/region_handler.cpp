@@ -1,0 +1,22 @@
+#include "tickd/database.hpp"
+#include "tickd/handler.hpp"
+
+namespace tickd {
+namespace {
+
+class RegionHandler final : public Handler {
+ public:
+  void run(const TickContext& tick) override {
+    tick.db.keepalive();
+    if (tick.region.tick_sql && !tick.region.tick_sql->empty()) {
+      tick.db.run_tick_sql(*tick.region.tick_sql, tick.region.id, tick.scheduled_for,
+                           tick.config.tick_sql_timeout);
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Handler> make_region_handler() { return std::make_unique<RegionHandler>(); }
+
+}  // namespace tickd

@@ -1,0 +1,32 @@
+#include "tickd/handler.hpp"
+
+namespace tickd {
+
+void HandlerRegistry::add(std::string name, std::unique_ptr<Handler> handler) {
+  handlers_[std::move(name)] = std::move(handler);
+}
+
+Handler* HandlerRegistry::find(std::string_view name) const {
+  const auto it = handlers_.find(name);
+  return it == handlers_.end() ? nullptr : it->second.get();
+}
+
+std::string HandlerRegistry::check(const std::vector<std::string>& names) const {
+  if (names.empty()) return "handlers: the list is empty";
+  for (const auto& name : names) {
+    if (find(name) == nullptr) {
+      std::string known;
+      for (const auto& [k, v] : handlers_) known += (known.empty() ? "" : ", ") + k;
+      return "handlers: unknown handler '" + name + "' (known: " + known + ")";
+    }
+  }
+  return {};
+}
+
+HandlerRegistry builtin_handlers() {
+  HandlerRegistry registry;
+  registry.add("region", make_region_handler());
+  return registry;
+}
+
+}  // namespace tickd

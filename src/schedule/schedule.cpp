@@ -1,0 +1,144 @@
+#include "tickd/schedule.hpp"
+
+#include <algorithm>
+
+namespace tickd {
+
+std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers,
+                            cron::Expr& expr, const date::time_zone*& zone) {
+  auto parsed = cron::parse(row.cron_schedule);
+  if (auto* err = std::get_if<cron::ParseError>(&parsed)) {
+    return "cron_schedule '" + row.cron_schedule + "': " + err->message;
+  }
+  auto found = cron::find_zone(row.timezone);
+  if (auto* err = std::get_if<cron::ParseError>(&found)) return "timezone: " + err->message;
+  if (auto error = handlers.check(row.handlers); !error.empty()) return error;
+  expr = std::get<cron::Expr>(parsed);
+  zone = std::get<const date::time_zone*>(found);
+  return {};
+}
+
+void Schedule::disarm(std::int64_t id, Entry& entry) {
+  if (entry.armed) timeline_.erase({*entry.armed, id});
+  entry.armed.reset();
+}
+
+void Schedule::arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys_seconds> at) {
+  disarm(id, entry);
+  entry.armed = at;
+  if (at) timeline_.insert({*at, id});
+}
+
+void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
+  known_[row.id] = row;
+  Entry& entry = entries_[row.id];
+  const bool was_invalid = !entry.error.empty();
+  cron::Expr expr;
+  const date::time_zone* zone = nullptr;
+  std::string error = validate_region(row, handlers_, expr, zone);
+  if (!error.empty()) {
+    disarm(row.id, entry);
+    entry.region.reset();
+    if (!was_invalid) ++invalid_;
+    if (error != entry.error) result.newly_invalid.push_back({row.code, error});
+    entry.error = std::move(error);
+    return;
+  }
+  if (was_invalid) --invalid_;
+  entry.error.clear();
+  entry.region = std::make_shared<const ScheduledRegion>(ScheduledRegion{row, expr, zone});
+  // Never re-arm an instant this replica already dispatched.
+  auto from = std::chrono::floor<std::chrono::seconds>(now);
+  if (entry.last_dispatched) from = std::max(from, *entry.last_dispatched);
+  arm(row.id, entry, cron::next_after(expr, zone, from));
+}
+
+ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
+  ApplyResult result;
+  for (const auto id : plan.removed) {
+    if (auto it = entries_.find(id); it != entries_.end()) {
+      disarm(id, it->second);
+      if (!it->second.error.empty()) --invalid_;
+      entries_.erase(it);
+    }
+    known_.erase(id);
+    ++result.removed;
+  }
+  for (const auto& row : plan.added) {
+    install(row, now, result);
+    ++result.added;
+  }
+  for (const auto& row : plan.replaced) {
+    install(row, now, result);
+    ++result.replaced;
+  }
+  for (const auto& row : plan.updated) {
+    // Same instants: swap the snapshot, keep the timer as it is.
+    known_[row.id] = row;
+    Entry& entry = entries_[row.id];
+    if (entry.region) {
+      entry.region = std::make_shared<const ScheduledRegion>(
+          ScheduledRegion{row, entry.region->expr, entry.region->zone});
+    }
+    ++result.updated;
+  }
+  return result;
+}
+
+Schedule::Due Schedule::take_due(Millis now, std::chrono::milliseconds grace) {
+  Due due;
+  const auto now_s = std::chrono::floor<std::chrono::seconds>(now);
+  while (!timeline_.empty() && timeline_.begin()->first <= now_s) {
+    const auto [armed, id] = *timeline_.begin();
+    timeline_.erase(timeline_.begin());
+    Entry& entry = entries_.at(id);
+    entry.armed.reset();
+    const auto& region = *entry.region;
+    const auto decision = decide_due(region.expr, region.zone, armed, now, grace);
+    due.missed += decision.missed;
+    if (decision.run) {
+      entry.last_dispatched = *decision.run;
+      due.ticks.push_back({entry.region, *decision.run, decision.deadline});
+    } else {
+      entry.last_dispatched = decision.latest;
+    }
+    arm(id, entry, decision.next);
+  }
+  return due;
+}
+
+std::optional<std::chrono::sys_seconds> Schedule::earliest() const {
+  if (timeline_.empty()) return std::nullopt;
+  return timeline_.begin()->first;
+}
+
+void Schedule::record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant,
+                              std::string status) {
+  auto it = entries_.find(region_id);
+  if (it == entries_.end()) return;
+  auto& entry = it->second;
+  if (entry.last_scheduled_for && *entry.last_scheduled_for > instant) return;
+  entry.last_scheduled_for = instant;
+  entry.last_outcome = std::move(status);
+}
+
+StatusSnapshot Schedule::status(const std::string& replica_id) const {
+  StatusSnapshot s;
+  s.replica_id = replica_id;
+  for (const auto& [id, entry] : entries_) {
+    const auto& row = known_.at(id);
+    if (!entry.error.empty()) {
+      s.invalid.push_back({row.code, entry.error});
+      continue;
+    }
+    s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed,
+                         entry.last_outcome, entry.last_scheduled_for});
+  }
+  std::sort(s.regions.begin(), s.regions.end(),
+            [](const auto& a, const auto& b) { return a.code < b.code; });
+  std::sort(s.invalid.begin(), s.invalid.end(),
+            [](const auto& a, const auto& b) { return a.code < b.code; });
+  return s;
+}
+
+}  // namespace tickd

@@ -1,0 +1,44 @@
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "service.hpp"
+#include "tickd/cli.hpp"
+#include "tickd/config.hpp"
+#include "tickd/log.hpp"
+
+namespace tickd::cli {
+
+int run_main(Args args) {
+  auto arg = parse_config_arg(args);
+  if (auto* err = std::get_if<ConfigError>(&arg)) {
+    std::fprintf(stderr, "tickd run: %s\n", err->message.c_str());
+    return 2;
+  }
+  if (std::get<ConfigArg>(arg).help) {
+    std::puts("usage: tickd run [--config FILE]\n(settings: see config/tickd.example.toml)");
+    return 0;
+  }
+  auto loaded = load_config(std::get<ConfigArg>(arg).file, process_environment());
+  if (auto* err = std::get_if<ConfigError>(&loaded)) {
+    std::fprintf(stderr, "tickd run: %s\n", err->message.c_str());
+    return 2;
+  }
+  auto config = std::get<Config>(std::move(loaded));
+  if (config.database_url.empty()) {
+    std::fprintf(stderr, "tickd run: DATABASE_URL is not set\n");
+    return 2;
+  }
+  log::setup(config.log_level, config.log_format);
+  try {
+    static const SystemClock clock;
+    Service service(std::move(config), clock);
+    return service.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("tickd run: {}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace tickd::cli

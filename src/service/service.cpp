@@ -1,0 +1,380 @@
+#include "service.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <csignal>
+#include <cstdlib>
+
+#include "tickd/version.hpp"
+
+namespace tickd {
+namespace {
+
+using std::chrono::milliseconds;
+using Seconds = std::chrono::duration<double>;
+
+constexpr milliseconds kMaxBackoff{10'000};
+// The tick timer never sleeps longer than this, so a jump of the wall clock is noticed
+// (and the next instant re-evaluated against it) within a second.
+constexpr milliseconds kMaxTimerSleep{1'000};
+// A notification naming more regions than this is cheaper as a full reconcile.
+constexpr std::size_t kMaxScopedIds = 5'000;
+
+unsigned worker_threads(const Config& c) { return std::clamp(c.concurrency, 1u, 64u); }
+
+// Heartbeats (and the check for dead replicas) run this often; a replica is dead when
+// its heartbeat is older than half the lease, so its running ticks are marked abandoned
+// within TICK_LEASE_MS of its last heartbeat.
+milliseconds liveness_interval(const Config& c) {
+  return std::clamp(c.tick_lease / 4, milliseconds(100), milliseconds(1'000));
+}
+
+// tickd_db_up goes to 0 when no database round trip has succeeded for this long.
+constexpr milliseconds kDbSilenceLimit{3'000};
+
+}  // namespace
+
+Service::Service(Config config, const Clock& clock)
+    : config_(std::move(config)),
+      clock_(clock),
+      control_(2),
+      workers_(worker_threads(config_)),
+      metrics_(kVersion),
+      handlers_(builtin_handlers()),
+      db_(config_.database_url, config_.db_pool_size),
+      listener_(config_.database_listen_url.empty() ? config_.database_url
+                                                    : config_.database_listen_url),
+      schedule_(handlers_),
+      runner_(db_, handlers_, metrics_, clock_, config_),
+      dispatcher_(loop_, workers_, runner_, metrics_, clock_, config_.concurrency,
+                  [this](const DueTick& tick, const TickReport& report) {
+                    if (report.status) {
+                      schedule_.record_outcome(tick.region->row.id, tick.instant, *report.status);
+                    }
+                    if (report.db_unavailable) set_db_up(false);
+                    if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown(false);
+                  }),
+      signals_(loop_, SIGINT, SIGTERM),
+      tick_timer_(loop_),
+      refresh_timer_(loop_),
+      liveness_timer_(loop_),
+      listener_retry_(loop_),
+      reconcile_retry_(loop_),
+      shutdown_timer_(loop_) {
+  HttpRoutes routes;
+  routes.metrics = [this] { return metrics_.serialize(); };
+  routes.ready = [this] { return first_reconcile_done_ && db_up_ && !stopping_; };
+  routes.status_json = [this] { return render_status_json(schedule_.status(config_.replica_id)); };
+  http_ = std::make_unique<HttpServer>(loop_, config_.http_host, config_.http_port, routes);
+  metrics_.set_db_up(false);
+}
+
+Service::~Service() = default;
+
+int Service::run() {
+  spdlog::info("tickd {} starting: replica {}, database {}, http {}:{}, concurrency {}",
+               kVersion, config_.replica_id, redact_database_url(config_.database_url),
+               config_.http_host, http_->port(), config_.concurrency);
+  signals_.async_wait([this](boost::system::error_code ec, int sig) {
+    if (!ec) begin_shutdown(sig);
+  });
+  connect_listener();
+  request_reconcile(std::nullopt);
+  liveness();
+  arm_refresh_timer();
+  arm_tick_timer();
+
+  loop_.run();
+
+  if (dispatcher_.inflight() > 0) {
+    // Handlers still running past the grace period: their rows are already marked
+    // failed; exiting closes their connections, which ends their transactions.
+    spdlog::warn("exiting with {} tick(s) still in flight", dispatcher_.inflight());
+    spdlog::default_logger()->flush();
+    std::_Exit(exit_status_);
+  }
+  workers_.join();
+  control_.join();
+  spdlog::info("stopped");
+  return exit_status_;
+}
+
+// ---- reconcile -----------------------------------------------------------------------
+
+void Service::request_reconcile(std::optional<std::vector<std::int64_t>> ids) {
+  if (ids) {
+    reconcile_pending_ids_.insert(reconcile_pending_ids_.end(), ids->begin(), ids->end());
+  } else {
+    reconcile_pending_full_ = true;
+  }
+  reconcile_pending_ = true;
+  if (!reconciling_) start_reconcile();
+}
+
+void Service::start_reconcile() {
+  if (stopping_ || !reconcile_pending_) return;
+  reconciling_ = true;
+  std::optional<std::vector<std::int64_t>> scope;
+  if (!reconcile_pending_full_ && reconcile_pending_ids_.size() <= kMaxScopedIds) {
+    auto ids = std::move(reconcile_pending_ids_);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    scope = std::move(ids);
+  }
+  reconcile_pending_ids_.clear();
+  reconcile_pending_full_ = false;
+  reconcile_pending_ = false;
+  const auto t0 = clock_.mono();
+  boost::asio::post(control_, [this, scope = std::move(scope), t0]() mutable {
+    try {
+      auto rows = scope ? db_.load_active_regions(*scope) : db_.load_active_regions();
+      const double seconds = Seconds(clock_.mono() - t0).count();
+      boost::asio::post(loop_, [this, scope = std::move(scope), rows = std::move(rows),
+                                seconds]() mutable {
+        finish_reconcile(std::move(scope), std::move(rows), seconds);
+      });
+    } catch (const DbError& e) {
+      const double seconds = Seconds(clock_.mono() - t0).count();
+      boost::asio::post(loop_, [this, error = std::string(e.what()), seconds] {
+        reconcile_failed(error, seconds);
+      });
+    }
+  });
+}
+
+void Service::finish_reconcile(std::optional<std::vector<std::int64_t>> scope,
+                               std::vector<RegionRow> rows, double seconds) {
+  reconciling_ = false;
+  reconcile_backoff_ = milliseconds(250);
+  set_db_up(true);
+  const auto plan = plan_reconcile(schedule_.known(), rows, scope);
+  const auto result = schedule_.apply(plan, Millis(std::chrono::floor<milliseconds>(clock_.wall())));
+  for (const auto& bad : result.newly_invalid) {
+    spdlog::warn("region {}: not scheduled until fixed: {}", bad.code, bad.error);
+  }
+  if (!plan.empty()) {
+    spdlog::info("reconciled ({}): {} added, {} replaced, {} updated, {} removed; {} scheduled, {} invalid",
+                 scope ? "changes" : "full", result.added, result.replaced, result.updated,
+                 result.removed, schedule_.scheduled_count(), schedule_.invalid_count());
+  }
+  metrics_.set_schedules(schedule_.scheduled_count());
+  metrics_.set_invalid_schedules(schedule_.invalid_count());
+  metrics_.count_reconcile(true, seconds);
+  first_reconcile_done_ = true;
+  arm_tick_timer();
+  if (reconcile_pending_) start_reconcile();
+}
+
+void Service::reconcile_failed(const std::string& error, double seconds) {
+  reconciling_ = false;
+  metrics_.count_reconcile(false, seconds);
+  spdlog::warn("reconcile failed (keeping the last known schedule; retry in {} ms): {}",
+               reconcile_backoff_.count(), error);
+  set_db_up(false);
+  // Whatever this pass was for is redone as a full pass.
+  reconcile_pending_full_ = true;
+  reconcile_pending_ = true;
+  reconcile_retry_.expires_after(reconcile_backoff_);
+  reconcile_backoff_ = std::min(reconcile_backoff_ * 2, kMaxBackoff);
+  reconcile_retry_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !reconciling_) start_reconcile();
+  });
+}
+
+void Service::arm_refresh_timer() {
+  refresh_timer_.expires_after(config_.region_refresh_interval);
+  refresh_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    request_reconcile(std::nullopt);
+    arm_refresh_timer();
+  });
+}
+
+// ---- change notifications ------------------------------------------------------------
+
+void Service::connect_listener() {
+  if (stopping_) return;
+  boost::asio::post(control_, [this] {
+    try {
+      listener_.connect();
+      boost::asio::post(loop_, [this] {
+        if (stopping_) return;
+        listener_backoff_ = milliseconds(250);
+        // A duplicate descriptor: Asio closes its own copy, libpq keeps the original.
+        listener_socket_.emplace(loop_, ::dup(listener_.socket()));
+        spdlog::info("listening for region changes");
+        wait_for_notifications();
+        // Anything changed while not listening is caught by a full pass.
+        request_reconcile(std::nullopt);
+      });
+    } catch (const DbError& e) {
+      boost::asio::post(loop_, [this, error = std::string(e.what())] { listener_lost(error); });
+    }
+  });
+}
+
+void Service::wait_for_notifications() {
+  listener_socket_->async_wait(
+      boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        if (ec || stopping_) return;
+        ChangeListener::Changes changes;
+        try {
+          changes = listener_.drain();
+        } catch (const DbError& e) {
+          listener_lost(e.what());
+          return;
+        }
+        if (changes.unparsed) {
+          request_reconcile(std::nullopt);
+        } else if (!changes.ids.empty()) {
+          request_reconcile(std::move(changes.ids));
+        }
+        wait_for_notifications();
+      });
+}
+
+void Service::listener_lost(const std::string& error) {
+  if (stopping_) return;
+  listener_socket_.reset();
+  listener_.close();
+  spdlog::warn("change notifications unavailable (retry in {} ms): {}",
+               listener_backoff_.count(), error);
+  listener_retry_.expires_after(listener_backoff_);
+  listener_backoff_ = std::min(listener_backoff_ * 2, kMaxBackoff);
+  listener_retry_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) connect_listener();
+  });
+}
+
+// ---- timers --------------------------------------------------------------------------
+
+void Service::arm_tick_timer() {
+  if (stopping_) return;
+  auto sleep = std::chrono::steady_clock::duration(kMaxTimerSleep);
+  if (const auto earliest = schedule_.earliest()) {
+    sleep = std::clamp<std::chrono::steady_clock::duration>(*earliest - clock_.wall(), {},
+                                                            kMaxTimerSleep);
+  }
+  tick_timer_.expires_after(sleep);
+  tick_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) on_tick_timer();
+  });
+}
+
+void Service::on_tick_timer() {
+  if (stopping_) return;
+  const auto now = std::chrono::floor<milliseconds>(clock_.wall());
+  auto due = schedule_.take_due(now, config_.misfire_grace);
+  if (due.missed > 0) {
+    spdlog::warn("{} tick(s) missed: already past their start deadline when due", due.missed);
+    for (std::size_t i = 0; i < due.missed; ++i) metrics_.count_tick(TickOutcome::missed);
+  }
+  for (auto& tick : due.ticks) dispatcher_.submit(std::move(tick));
+  arm_tick_timer();
+}
+
+// ---- liveness ------------------------------------------------------------------------
+
+void Service::set_db_up(bool up) {
+  if (up) last_db_contact_ = clock_.mono();
+  if (up == db_up_) return;
+  db_up_ = up;
+  metrics_.set_db_up(up);
+  if (up) {
+    spdlog::info("database reachable");
+  } else {
+    spdlog::warn("database unreachable");
+  }
+}
+
+void Service::liveness() {
+  if (stopping_) return;
+  if (liveness_running_) {
+    // The previous round trip is still hanging (a black-holed connection).
+    if (clock_.mono() - last_db_contact_ > kDbSilenceLimit) set_db_up(false);
+  } else {
+    liveness_running_ = true;
+    boost::asio::post(control_, [this] {
+      bool ok = true;
+      std::size_t abandoned = 0;
+      try {
+        db_.heartbeat(config_.replica_id);
+        abandoned = db_.abandon_expired(config_.tick_lease / 2);
+      } catch (const DbError& e) {
+        ok = false;
+        spdlog::debug("heartbeat failed: {}", e.what());
+      }
+      boost::asio::post(loop_, [this, ok, abandoned] {
+        liveness_running_ = false;
+        set_db_up(ok);
+        if (abandoned > 0) {
+          spdlog::warn("marked {} tick(s) of dead replicas abandoned", abandoned);
+          for (std::size_t i = 0; i < abandoned; ++i) metrics_.count_tick(TickOutcome::abandoned);
+        }
+      });
+    });
+  }
+  liveness_timer_.expires_after(liveness_interval(config_));
+  liveness_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) liveness();
+  });
+}
+
+// ---- shutdown ------------------------------------------------------------------------
+
+void Service::begin_shutdown(int sig) {
+  signals_.async_wait([](boost::system::error_code ec, int second) {
+    if (ec) return;
+    spdlog::warn("second signal {}: exiting at once", second);
+    spdlog::default_logger()->flush();
+    std::_Exit(128 + second);
+  });
+  stopping_ = true;
+  tick_timer_.cancel();
+  refresh_timer_.cancel();
+  liveness_timer_.cancel();
+  listener_retry_.cancel();
+  reconcile_retry_.cancel();
+  listener_socket_.reset();
+  const auto dropped = dispatcher_.stop();
+  spdlog::info("signal {}: stopping; {} waiting tick(s) dropped, {} in flight (grace {} ms)", sig,
+               dropped, dispatcher_.inflight(), config_.shutdown_grace.count());
+  if (dispatcher_.inflight() == 0) {
+    finish_shutdown(false);
+    return;
+  }
+  shutdown_timer_.expires_after(config_.shutdown_grace);
+  shutdown_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) finish_shutdown(true);
+  });
+}
+
+void Service::finish_shutdown(bool grace_expired) {
+  static bool done = false;  // once, whichever of the grace timer and the last tick comes first
+  if (done) return;
+  done = true;
+  shutdown_timer_.cancel();
+  boost::asio::post(control_, [this, grace_expired] {
+    try {
+      const auto reason = "shutdown: still running after SHUTDOWN_GRACE_MS=" +
+                          std::to_string(config_.shutdown_grace.count());
+      if (const auto n = db_.fail_own_running(config_.replica_id, reason); n > 0) {
+        spdlog::warn("marked {} unfinished tick(s) failed: {}", n, reason);
+      }
+      db_.retire(config_.replica_id);
+    } catch (const DbError& e) {
+      spdlog::warn("could not record the shutdown in the database: {}", e.what());
+    }
+    (void)grace_expired;
+    boost::asio::post(loop_, [this] {
+      listener_.close();
+      http_->stop();
+      loop_.stop();
+    });
+  });
+}
+
+}  // namespace tickd

@@ -1,0 +1,97 @@
+#pragma once
+// `tickd run`: wires the components on one Asio event loop.
+//
+// The loop thread owns the schedule, the dispatcher's queue, the HTTP endpoints and
+// every timer; it never blocks on the database. Blocking database work runs on two
+// pools: `control_` (reconcile reads, the change listener's connect, heartbeats) and
+// `workers_` (claims and handlers), so a slow handler delays neither the timers nor a
+// reconcile.
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <optional>
+
+#include "tickd/change_listener.hpp"
+#include "tickd/clock.hpp"
+#include "tickd/config.hpp"
+#include "tickd/database.hpp"
+#include "tickd/dispatcher.hpp"
+#include "tickd/handler.hpp"
+#include "tickd/http_server.hpp"
+#include "tickd/metrics.hpp"
+#include "tickd/schedule.hpp"
+#include "tickd/tick_runner.hpp"
+
+namespace tickd {
+
+class Service final {
+ public:
+  Service(Config config, const Clock& clock);
+  ~Service();
+  int run();  // until SIGTERM/SIGINT; returns the exit status
+
+ private:
+  // Reconcile: one at a time; requests made meanwhile are merged into the next.
+  void request_reconcile(std::optional<std::vector<std::int64_t>> ids);
+  void start_reconcile();
+  void finish_reconcile(std::optional<std::vector<std::int64_t>> scope,
+                        std::vector<RegionRow> rows, double seconds);
+  void reconcile_failed(const std::string& error, double seconds);
+
+  void connect_listener();
+  void wait_for_notifications();
+  void listener_lost(const std::string& error);
+
+  void arm_tick_timer();
+  void on_tick_timer();
+  void arm_refresh_timer();
+  void liveness();
+  void set_db_up(bool up);
+
+  void begin_shutdown(int signal);
+  void finish_shutdown(bool grace_expired);
+
+  const Config config_;
+  const Clock& clock_;
+  boost::asio::io_context loop_;
+  boost::asio::thread_pool control_;
+  boost::asio::thread_pool workers_;
+  Metrics metrics_;
+  HandlerRegistry handlers_;
+  Database db_;
+  ChangeListener listener_;
+  Schedule schedule_;
+  TickRunner runner_;
+  Dispatcher dispatcher_;
+  std::unique_ptr<HttpServer> http_;
+
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer tick_timer_;
+  boost::asio::steady_timer refresh_timer_;
+  boost::asio::steady_timer liveness_timer_;
+  boost::asio::steady_timer listener_retry_;
+  boost::asio::steady_timer reconcile_retry_;
+  boost::asio::steady_timer shutdown_timer_;
+  std::optional<boost::asio::posix::stream_descriptor> listener_socket_;
+
+  bool reconciling_ = false;
+  bool reconcile_pending_full_ = false;
+  std::vector<std::int64_t> reconcile_pending_ids_;
+  bool reconcile_pending_ = false;
+  bool first_reconcile_done_ = false;
+  std::chrono::milliseconds reconcile_backoff_{250};
+  std::chrono::milliseconds listener_backoff_{250};
+
+  bool db_up_ = false;
+  bool liveness_running_ = false;
+  std::chrono::steady_clock::time_point last_db_contact_{};
+  bool stopping_ = false;
+  int exit_status_ = 0;
+};
+
+}  // namespace tickd
