@@ -1,0 +1,132 @@
+"""Helpers for the database tests: a fresh schema per test, running `tickd migrate`.
+
+Each test takes the server from TICKD_TEST_DATABASE_URL (skipped with exit 77 when unset),
+creates its own schema and reaches it through `options=-csearch_path=<schema>`, so tests can
+run in parallel on one server.
+"""
+import atexit
+import os
+import secrets
+import subprocess
+import sys
+import urllib.parse
+
+import psycopg2
+
+SKIP = 77
+SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql")
+# Key of tickd's migration lock (tickd/migrations.hpp): "tickdMGR" in ASCII.
+MIGRATION_LOCK_KEY = 0x7469636B644D4752
+
+
+def base_url():
+    url = os.environ.get("TICKD_TEST_DATABASE_URL")
+    if not url:
+        print("TICKD_TEST_DATABASE_URL is not set: skipping")
+        sys.exit(SKIP)
+    return url
+
+
+def with_options(url, options):
+    """`url` with libpq `options` added, in the URI or the key=value form."""
+    if url.startswith(("postgres://", "postgresql://")):
+        sep = "&" if "?" in url else "?"
+        return url + sep + "options=" + urllib.parse.quote(options, safe="")
+    return url + " options='" + options.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def connect(url=None, autocommit=True):
+    conn = psycopg2.connect(url or base_url())
+    conn.autocommit = autocommit
+    return conn
+
+
+def fresh_schema(prefix="t"):
+    """Creates an empty schema, dropped at exit; returns (schema, url selecting it)."""
+    schema = "%s_%s" % (prefix, secrets.token_hex(4))
+    admin = connect()
+    with admin.cursor() as cur:
+        cur.execute('CREATE SCHEMA "%s"' % schema)
+    admin.close()
+
+    def drop():
+        conn = connect()
+        with conn.cursor() as cur:
+            cur.execute('DROP SCHEMA IF EXISTS "%s" CASCADE' % schema)
+        conn.close()
+
+    atexit.register(drop)
+    return schema, with_options(base_url(), "-csearch_path=" + schema)
+
+
+def tickd_binary():
+    if len(sys.argv) < 2:
+        sys.exit("usage: %s PATH_TO_TICKD" % sys.argv[0])
+    return os.path.abspath(sys.argv[1])
+
+
+def migrate_env(database_url, **extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "DATABASE_LISTEN_URL", "LOG_LEVEL", "LOG_FORMAT")}
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+def run_migrate(database_url, *args, timeout=60, **extra_env):
+    return subprocess.run([tickd_binary(), "migrate", *args], env=migrate_env(database_url, **extra_env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def sql_versions():
+    """The versions of sql/NNN_name.sql in the source tree, in order."""
+    return sorted(int(f[:3]) for f in os.listdir(SQL_DIR) if f.endswith(".sql"))
+
+
+def ledger(url):
+    conn = connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT version, name, applied_at FROM tickd_schema_migrations ORDER BY version")
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def tables_in(schema):
+    conn = connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                    "ORDER BY table_name", (schema,))
+        rows = [r[0] for r in cur.fetchall()]
+    conn.close()
+    return rows
+
+
+class Checker:
+    """Collects failures so one run reports all of them; exit status 1 if any."""
+
+    def __init__(self):
+        self.failures = 0
+        self.passed = 0
+
+    def check(self, condition, what, detail=""):
+        if condition:
+            self.passed += 1
+            print("ok   %s" % what)
+        else:
+            self.failures += 1
+            print("FAIL %s %s" % (what, detail))
+
+    def done(self):
+        print("%d passed, %d failed" % (self.passed, self.failures))
+        sys.exit(1 if self.failures else 0)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
