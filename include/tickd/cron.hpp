@@ -29,6 +29,8 @@ namespace tickd::cron {
 struct ParseError {
   std::string message;  // complete, human-readable, includes "(column N)" when N > 0
   std::size_t column;   // 1-based column of the offending token in the input text; 0: none
+
+  friend bool operator==(const ParseError&, const ParseError&) = default;
 };
 
 // A parsed expression. Value type, cheap to copy, compare with ==. Each field is a bit mask
