@@ -279,6 +279,11 @@ class FieldParser {
         auto b = value_of(f_, base.sub(dash + 1));
         if (auto* err = std::get_if<ParseError>(&b)) return std::move(*err);
         hi = std::get<int>(b);
+        // "MON-SUN", "SAT-SUN": a range that ends with the name SUN ends on Sunday 7.
+        if (f_ == Field::day_of_week && hi == 0 && lo > 0 &&
+            !all_digits(base.text.substr(dash + 1))) {
+          hi = 7;
+        }
         if (hi < lo) {
           return field_error(f_, base, "range " + std::string(base.text) + " goes backwards");
         }

@@ -222,3 +222,10 @@ TEST_CASE("day extensions in both day fields combine with OR") {
         List{"2024-02-05T00:00:00Z", "2024-02-12T00:00:00Z", "2024-02-19T00:00:00Z",
              "2024-02-26T00:00:00Z", "2024-02-29T00:00:00Z", "2025-02-03T00:00:00Z"});
 }
+
+TEST_CASE("a weekday range that ends with the name SUN runs through Sunday") {
+  CHECK(expr("0 0 * * MON-SUN") == expr("0 0 * * 0-6"));
+  CHECK(expr("0 0 * * sat-sun") == expr("0 0 * * 0,6"));
+  CHECK(expr("0 0 * * SUN-SUN") == expr("0 0 * * 0"));
+  CHECK(expr("0 0 * * 0-SUN") == expr("0 0 * * 0"));
+}
