@@ -54,14 +54,20 @@ constexpr std::array<std::string_view, 4> kKnownHandlers{"region", "sync", "uplo
 constexpr std::size_t kMaxHandlerSeries = 64;
 
 // 1 ms .. 60 s: a healthy tick starts within milliseconds; a minute late is a misfire.
-const prom::Histogram::BucketBoundaries kLatenessBuckets{
+prom::Histogram::BucketBoundaries lateness_buckets() {
+  return {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+}
 // Handlers range from a keepalive (ms) to object-storage transfers (minutes).
-const prom::Histogram::BucketBoundaries kHandlerBuckets{
+prom::Histogram::BucketBoundaries handler_buckets() {
+  return {
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+}
 // A reconcile is one query plus a diff.
-const prom::Histogram::BucketBoundaries kReconcileBuckets{
+prom::Histogram::BucketBoundaries reconcile_buckets() {
+  return {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
 
 // Clock ticks since boot at which this process started, from /proc/self/stat field 22.
 std::optional<double> proc_start_ticks() {
@@ -224,7 +230,7 @@ struct Metrics::Impl {
                      .Name("tickd_tick_lateness_seconds")
                      .Help("For each tick claimed here: handler start minus scheduled instant.")
                      .Register(registry)
-                     .Add({}, kLatenessBuckets)),
+                     .Add({}, lateness_buckets())),
         handler_family(prom::BuildHistogram()
                            .Name("tickd_handler_duration_seconds")
                            .Help("Duration of each handler run, by handler name.")
@@ -233,13 +239,13 @@ struct Metrics::Impl {
                                .Name("tickd_reconcile_duration_seconds")
                                .Help("Duration of each reconcile, successful or not.")
                                .Register(registry)
-                               .Add({}, kReconcileBuckets)) {
+                               .Add({}, reconcile_buckets())) {
     for (std::size_t i = 0; i < kOutcomes.size(); ++i) {
       tick_counters.at(i) = &ticks.Add({{"outcome", std::string(to_string(kOutcomes.at(i)))}});
     }
     for (const auto name : kKnownHandlers) {
       handlers.emplace(std::string(name),
-                       &handler_family.Add({{"handler", std::string(name)}}, kHandlerBuckets));
+                       &handler_family.Add({{"handler", std::string(name)}}, handler_buckets()));
     }
     build_info.Set(1);
     db_up.Set(0);
@@ -251,7 +257,7 @@ struct Metrics::Impl {
     std::string label = name.empty() ? std::string("unnamed") : http_detail::sanitize_utf8(name);
     if (handlers.size() >= kMaxHandlerSeries) label = "other";
     if (const auto it = handlers.find(label); it != handlers.end()) return *it->second;
-    auto* h = &handler_family.Add({{"handler", label}}, kHandlerBuckets);
+    auto* h = &handler_family.Add({{"handler", label}}, handler_buckets());
     handlers.emplace(std::move(label), h);
     return *h;
   }

@@ -70,11 +70,9 @@ Response route(const Request& req, const HttpRoutes& routes) {
         break;
     }
   } catch (const std::exception& e) {
-    spdlog::warn("http: {} {} failed: {}", std::string_view(req.method_string()),
-                 std::string_view(req.target()), e.what());
+    spdlog::warn("http: {} failed: {}", path_of(req.target()), e.what());
   } catch (...) {
-    spdlog::warn("http: {} {} failed", std::string_view(req.method_string()),
-                 std::string_view(req.target()));
+    spdlog::warn("http: {} failed", path_of(req.target()));
   }
   return text(req, http::status::internal_server_error, "internal error");
 }
