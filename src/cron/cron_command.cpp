@@ -8,12 +8,15 @@
 #include <string_view>
 #include <variant>
 
+#include "text.hpp"
 #include "tickd/cli.hpp"
 #include "tickd/cron.hpp"
 #include "timestamp.hpp"
 
 namespace tickd::cli {
 namespace {
+
+using cron::detail::cat;
 
 constexpr std::string_view kUsage =
     "usage:\n"
@@ -47,8 +50,8 @@ class Command {
       const std::string_view arg = args[i];
       if (arg.size() < 2 || arg[0] != '-') {
         if (out.expr) {
-          return fail("unexpected argument '" + std::string(arg) +
-                      "'; quote the expression, e.g. '*/5 * * * *'");
+          return fail(
+              cat("unexpected argument '", arg, "'; quote the expression, e.g. '*/5 * * * *'"));
         }
         out.expr = arg;
         continue;
@@ -64,14 +67,14 @@ class Command {
       } else if (is_next && key == "--count") {
         slot = &out.count;
       } else {
-        return fail("unknown option '" + std::string(key) + "' (see tickd cron --help)");
+        return fail(cat("unknown option '", key, "' (see tickd cron --help)"));
       }
       if (eq != std::string_view::npos) {
         *slot = arg.substr(eq + 1);
       } else if (i + 1 < args.size()) {
         *slot = args[++i];
       } else {
-        return fail("option " + std::string(key) + " needs a value");
+        return fail(cat("option ", key, " needs a value"));
       }
       if (tz) out.tz = *tz;
     }
@@ -91,7 +94,7 @@ int run(std::string_view name, Args args) {
 
   auto parsed = cron::parse(*opt.expr);
   if (auto* err = std::get_if<cron::ParseError>(&parsed)) {
-    return cmd.fail("invalid expression '" + std::string(*opt.expr) + "': " + err->message);
+    return cmd.fail(cat("invalid expression '", *opt.expr, "': ", err->message));
   }
   auto zone = cron::find_zone(opt.tz);
   if (auto* err = std::get_if<cron::ParseError>(&zone)) return cmd.fail(err->message);
@@ -107,8 +110,7 @@ int run(std::string_view name, Args args) {
       if (ok) v = v * 10 + (ch - '0');
     }
     if (!ok || v < 1 || v > kMaxCount) {
-      return cmd.fail("--count: '" + std::string(c) + "' is not a whole number from 1 to " +
-                      std::to_string(kMaxCount));
+      return cmd.fail(cat("--count: '", c, "' is not a whole number from 1 to ", kMaxCount));
     }
     count = v;
   }
@@ -118,8 +120,8 @@ int run(std::string_view name, Args args) {
   if (opt.from) {
     auto from = cron::parse_rfc3339(*opt.from);
     if (auto* why = std::get_if<std::string>(&from)) {
-      return cmd.fail("--from: '" + std::string(*opt.from) +
-                      "' is not an RFC 3339 time such as 2026-03-08T06:00:00Z: " + *why);
+      return cmd.fail(cat("--from: '", *opt.from,
+                          "' is not an RFC 3339 time such as 2026-03-08T06:00:00Z: ", *why));
     }
     t = std::get<std::chrono::sys_seconds>(from);
   }

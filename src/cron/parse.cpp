@@ -8,10 +8,13 @@
 #include <string_view>
 #include <variant>
 
+#include "text.hpp"
 #include "tickd/cron.hpp"
 
 namespace tickd::cron {
 namespace {
+
+using detail::cat;
 
 enum class Field { second, minute, hour, day_of_month, month, day_of_week };
 
@@ -62,7 +65,7 @@ struct Token {
 using Error = std::optional<ParseError>;
 
 ParseError error_at(std::size_t column, std::string message) {
-  message += " (column " + std::to_string(column) + ")";
+  message += cat(" (column ", column, ")");
   return {std::move(message), column};
 }
 
@@ -73,7 +76,7 @@ ParseError field_error(Field f, const Token& at, std::string_view what) {
   return error_at(at.column, std::move(message));
 }
 
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quoted(std::string_view s) { return cat("'", s, "'"); }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -108,15 +111,13 @@ int to_int(std::string_view digits) {
 // A plain number in [lo, hi], used for step sizes, L-n, nW and #k.
 std::variant<int, ParseError> number_in(Field f, const Token& tok, int lo, int hi,
                                         std::string_view what) {
-  if (tok.text.empty()) return field_error(f, tok, std::string(what) + " is missing");
+  if (tok.text.empty()) return field_error(f, tok, cat(what, " is missing"));
   if (!all_digits(tok.text)) {
-    return field_error(f, tok, std::string(what) + " " + quoted(tok.text) + " is not a number");
+    return field_error(f, tok, cat(what, " '", tok.text, "' is not a number"));
   }
   const int v = to_int(tok.text);
   if (v < lo || v > hi) {
-    return field_error(f, tok,
-                       std::string(what) + " " + std::string(tok.text) + " is out of range " +
-                           std::to_string(lo) + "-" + std::to_string(hi));
+    return field_error(f, tok, cat(what, " ", tok.text, " is out of range ", lo, "-", hi));
   }
   return v;
 }
@@ -128,9 +129,7 @@ std::variant<int, ParseError> value_of(Field f, const Token& tok) {
   if (all_digits(tok.text)) {
     const int v = to_int(tok.text);
     if (v < info.min || v > info.max) {
-      return field_error(f, tok,
-                         std::string(tok.text) + " is out of range " + std::to_string(info.min) +
-                             "-" + std::to_string(info.max));
+      return field_error(f, tok, cat(tok.text, " is out of range ", info.min, "-", info.max));
     }
     return v;
   }
@@ -138,15 +137,16 @@ std::variant<int, ParseError> value_of(Field f, const Token& tok) {
     for (std::size_t i = 0; i < kMonthNames.size(); ++i) {
       if (iequals(tok.text, kMonthNames[i])) return static_cast<int>(i) + 1;
     }
-    return field_error(f, tok, quoted(tok.text) + " is not a number or a month name (JAN-DEC)");
+    return field_error(f, tok, cat(quoted(tok.text), " is not a number or a month name (JAN-DEC)"));
   }
   if (f == Field::day_of_week) {
     for (std::size_t i = 0; i < kDayNames.size(); ++i) {
       if (iequals(tok.text, kDayNames[i])) return static_cast<int>(i);
     }
-    return field_error(f, tok, quoted(tok.text) + " is not a number or a weekday name (SUN-SAT)");
+    return field_error(f, tok,
+                       cat(quoted(tok.text), " is not a number or a weekday name (SUN-SAT)"));
   }
-  return field_error(f, tok, quoted(tok.text) + " is not a number");
+  return field_error(f, tok, cat(quoted(tok.text), " is not a number"));
 }
 
 class FieldParser {
@@ -285,7 +285,7 @@ class FieldParser {
           hi = 7;
         }
         if (hi < lo) {
-          return field_error(f_, base, "range " + std::string(base.text) + " goes backwards");
+          return field_error(f_, base, cat("range ", base.text, " goes backwards"));
         }
       } else if (slash == std::string_view::npos) {
         hi = lo;
@@ -342,21 +342,21 @@ std::variant<Expr, ParseError> parse(std::string_view text) {
   if (n == 0) return error_at(1, "the expression is empty");
   if (tokens[0].text.starts_with('@')) {
     if (n > 1) {
-      return error_at(tokens[1].column, "a macro such as " + std::string(tokens[0].text) +
-                                            " stands alone, found " + quoted(tokens[1].text));
+      return error_at(tokens[1].column, cat("a macro such as ", tokens[0].text,
+                                            " stands alone, found ", quoted(tokens[1].text)));
     }
     for (const Macro& m : kMacros) {
       if (iequals(tokens[0].text, m.name)) return parse(m.expansion);
     }
     return error_at(tokens[0].column,
-                    "unknown macro " + quoted(tokens[0].text) +
-                        " (known: @yearly @annually @monthly @weekly @daily @midnight @hourly)");
+                    cat("unknown macro ", quoted(tokens[0].text),
+                        " (known: @yearly @annually @monthly @weekly @daily @midnight @hourly)"));
   }
   if (n > tokens.size()) {
-    return error_at(extra_column, "expected 5 or 6 fields, found " + std::to_string(n));
+    return error_at(extra_column, cat("expected 5 or 6 fields, found ", n));
   }
   if (n < 5) {
-    return error_at(text.size() + 1, "expected 5 or 6 fields, found " + std::to_string(n));
+    return error_at(text.size() + 1, cat("expected 5 or 6 fields, found ", n));
   }
   return parse_fields(tokens, n);
 }

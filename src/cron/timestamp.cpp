@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "calendar.hpp"
+#include "text.hpp"
 
 namespace tickd::cron {
 namespace {
@@ -29,8 +30,7 @@ int digits(std::string_view s, std::size_t pos, std::size_t n) {
 bool at(std::string_view s, std::size_t pos, char c) { return pos < s.size() && s[pos] == c; }
 
 std::string out_of_range(std::string_view what, int v, int lo, int hi) {
-  return std::string(what) + " " + std::to_string(v) + " is out of range " + std::to_string(lo) +
-         "-" + std::to_string(hi);
+  return detail::cat(what, " ", v, " is out of range ", lo, "-", hi);
 }
 
 void put(std::string& out, unsigned v, int width) {
@@ -85,7 +85,7 @@ std::variant<std::chrono::sys_seconds, std::string> parse_rfc3339(std::string_vi
   } else {
     return std::string("needs a time zone: Z or an offset such as +01:00");
   }
-  if (pos != s.size()) return "unexpected '" + std::string(s.substr(pos)) + "' at the end";
+  if (pos != s.size()) return detail::cat("unexpected '", s.substr(pos), "' at the end");
   const std::int64_t days =
       detail::days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const std::int64_t local = days * detail::kSecondsPerDay + hour * 3600 + minute * 60 + second;

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <variant>
 
+#include "text.hpp"
 #include "tickd/cron.hpp"
 
 namespace tickd::cron {
@@ -18,7 +19,7 @@ std::variant<const date::time_zone*, ParseError> find_zone(std::string_view name
   } catch (const std::exception&) {
     // locate_zone throws std::runtime_error for an unknown name; the tz database itself
     // failing to load surfaces the same way, and the message below still fits.
-    return ParseError{"time zone: unknown zone '" + std::string(name) + "'", 0};
+    return ParseError{detail::cat("time zone: unknown zone '", name, "'"), 0};
   }
 }
 
