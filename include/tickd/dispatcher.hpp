@@ -13,15 +13,18 @@
 #include "tickd/clock.hpp"
 #include "tickd/metrics.hpp"
 #include "tickd/schedule.hpp"
-#include "tickd/tick_runner.hpp"
+#include "tickd/tick_runner.hpp"  // TickReport
 
 namespace tickd {
 
 class Dispatcher final {
  public:
+  // Runs one tick to its end on a worker thread (TickRunner::run in the service).
+  using Run = std::function<TickReport(const DueTick&)>;
+  // Called on the loop once a tick is done and its slot is free.
   using OnFinished = std::function<void(const DueTick&, const TickReport&)>;
 
-  Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& workers, TickRunner& runner,
+  Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& workers, Run run,
              Metrics& metrics, const Clock& clock, unsigned concurrency, OnFinished on_finished);
 
   void submit(DueTick tick);
@@ -38,7 +41,7 @@ class Dispatcher final {
 
   boost::asio::io_context& loop_;
   boost::asio::thread_pool& workers_;
-  TickRunner& runner_;
+  Run run_;
   Metrics& metrics_;
   const Clock& clock_;
   const unsigned concurrency_;

@@ -11,6 +11,15 @@
 namespace tickd {
 namespace {
 
+// libpq messages end with a newline (and may span lines); job_run.error and logs want one line.
+std::string one_line(std::string_view what, const char* detail) {
+  std::string out(what);
+  out += ": ";
+  for (const char* p = detail; *p != '\0'; ++p) out += (*p == '\n' || *p == '\r') ? ' ' : *p;
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 std::string timestamp(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
 std::vector<std::string> parse_text_array(const pqxx::field& f) {
@@ -66,15 +75,15 @@ struct Database::Impl {
       return work(**lease);
     } catch (const pqxx::broken_connection& e) {
       if (lease) lease->discard();
-      throw DbError(std::string(what) + ": database unreachable: " + e.what(), true);
+      throw DbError(one_line(std::string(what) + ": database unreachable", e.what()), true);
     } catch (const pqxx::in_doubt_error& e) {
       if (lease) lease->discard();
-      throw DbError(std::string(what) + ": connection lost during commit: " + e.what(), true);
+      throw DbError(one_line(std::string(what) + ": connection lost during commit", e.what()), true);
     } catch (const pqxx::sql_error& e) {
-      throw DbError(std::string(what) + ": " + e.what(), false);
+      throw DbError(one_line(what, e.what()), false);
     } catch (const pqxx::failure& e) {
       if (lease) lease->discard();
-      throw DbError(std::string(what) + ": " + e.what(), true);
+      throw DbError(one_line(what, e.what()), true);
     }
   }
 };
@@ -142,7 +151,9 @@ void Database::run_tick_sql(const std::string& statement, std::int64_t region_id
     try {
       pqxx::work tx(c);
       tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
-      tx.exec("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
+      // exec_params uses the extended protocol, which refuses a second statement
+      // ("SELECT 1; DROP ...") instead of running it.
+      tx.exec_params("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
       tx.exec("EXECUTE tickd_tick_sql (" + std::to_string(region_id) + ", " +
               tx.quote(timestamp(scheduled_for)) + ")");
       tx.exec("DEALLOCATE tickd_tick_sql");

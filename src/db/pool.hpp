@@ -8,6 +8,7 @@
 #include <mutex>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tickd::db {
@@ -18,7 +19,8 @@ class Pool final {
    public:
     Lease(Pool& pool, std::unique_ptr<pqxx::connection> conn)
         : pool_(&pool), conn_(std::move(conn)) {}
-    Lease(Lease&&) = default;
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)), conn_(std::move(other.conn_)) {}
     Lease& operator=(Lease&&) = delete;
     ~Lease() {
       if (pool_ != nullptr) pool_->give_back(std::move(conn_));

@@ -6,11 +6,11 @@
 namespace tickd {
 
 Dispatcher::Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& workers,
-                       TickRunner& runner, Metrics& metrics, const Clock& clock,
+                       Run run, Metrics& metrics, const Clock& clock,
                        unsigned concurrency, OnFinished on_finished)
     : loop_(loop),
       workers_(workers),
-      runner_(runner),
+      run_(std::move(run)),
       metrics_(metrics),
       clock_(clock),
       concurrency_(concurrency),
@@ -70,7 +70,7 @@ void Dispatcher::start(DueTick tick) {
   ++inflight_;
   metrics_.set_inflight(inflight_);
   boost::asio::post(workers_, [this, tick = std::move(tick)]() mutable {
-    TickReport report = runner_.run(tick);
+    TickReport report = run_(tick);
     boost::asio::post(loop_, [this, tick = std::move(tick), report = std::move(report)] {
       --inflight_;
       metrics_.set_inflight(inflight_);

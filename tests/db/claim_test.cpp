@@ -1,0 +1,233 @@
+// The claim, finish and lease statements against a real PostgreSQL
+// (TICKD_TEST_DATABASE_URL); each test case works in a fresh schema.
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <pqxx/pqxx>
+#include <random>
+#include <thread>
+
+#include "tickd/database.hpp"
+#include "tickd/migrations.hpp"
+
+using namespace std::chrono_literals;
+using tickd::ClaimOutcome;
+using tickd::Database;
+using tickd::RunStatus;
+
+namespace {
+
+std::string base_url() { return std::getenv("TICKD_TEST_DATABASE_URL"); }
+
+// A fresh schema with the migrations applied; dropped at the end of the test case.
+struct Schema {
+  std::string name;
+  std::string url;
+
+  Schema() {
+    std::random_device rd;
+    name = "claim_test_" + std::to_string(rd() % 1'000'000'000);
+    pqxx::connection c(base_url());
+    pqxx::nontransaction tx(c);
+    tx.exec("CREATE SCHEMA " + name);
+    const auto base = base_url();
+    url = base + (base.find('?') == std::string::npos ? "?" : "&") +
+          "options=-csearch_path%3D" + name;
+    tickd::apply_migrations(url);
+  }
+  ~Schema() {
+    pqxx::connection c(base_url());
+    pqxx::nontransaction tx(c);
+    tx.exec("DROP SCHEMA " + name + " CASCADE");
+  }
+
+  pqxx::result sql(const std::string& statement) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec(statement);
+  }
+
+  std::int64_t region(const std::string& code) {
+    return sql("INSERT INTO region_index (code, cron_schedule) VALUES ('" + code +
+               "', '* * * * * *') RETURNING id")[0][0]
+        .as<std::int64_t>();
+  }
+};
+
+const auto t0 = std::chrono::sys_seconds(std::chrono::seconds(1'790'000'000));
+
+}  // namespace
+
+TEST_CASE("the first claim of a tick wins; a second claim of the same tick is told it is taken") {
+  Schema s;
+  const auto id = s.region("a");
+  Database a(s.url, 2), b(s.url, 2);
+  const auto first = a.claim(id, t0, "replica-a");
+  CHECK(first.outcome == ClaimOutcome::won);
+  CHECK(first.run_id > 0);
+  CHECK(b.claim(id, t0, "replica-b").outcome == ClaimOutcome::taken);
+  CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 1);
+}
+
+TEST_CASE("racing claims of the same ticks from two replicas give exactly one winner each") {
+  Schema s;
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(s.region("r" + std::to_string(i)));
+  Database a(s.url, 4), b(s.url, 4);
+  std::atomic<int> wins{0}, taken{0};
+  auto replica = [&](Database& db, const char* name) {
+    for (int second = 0; second < 20; ++second) {
+      for (const auto id : ids) {
+        const auto c = db.claim(id, t0 + std::chrono::seconds(second), name);
+        if (c.outcome == ClaimOutcome::won) {
+          ++wins;
+          db.finish(c.run_id, name, RunStatus::ok, "", "{}");
+        } else if (c.outcome == ClaimOutcome::taken) {
+          ++taken;
+        }
+      }
+    }
+  };
+  std::thread ta([&] { replica(a, "replica-a"); });
+  std::thread tb([&] { replica(b, "replica-b"); });
+  ta.join();
+  tb.join();
+  CHECK(wins.load() == 200);
+  CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 200);
+  CHECK(s.sql("SELECT count(*) FROM (SELECT region_id, scheduled_for FROM job_run "
+              "GROUP BY 1, 2 HAVING count(*) > 1) d")[0][0]
+            .as<int>() == 0);
+}
+
+TEST_CASE("a region with a running tick cannot be claimed for another instant") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 2);
+  const auto first = db.claim(id, t0, "replica-a");
+  REQUIRE(first.outcome == ClaimOutcome::won);
+  CHECK(db.claim(id, t0 + 1s, "replica-b").outcome == ClaimOutcome::overlapping);
+  CHECK(db.finish(first.run_id, "replica-a", RunStatus::ok, "", "{\"handlers\":{}}"));
+  CHECK(db.claim(id, t0 + 2s, "replica-b").outcome == ClaimOutcome::won);
+}
+
+TEST_CASE("a claim for a deleted region reports it gone") {
+  Schema s;
+  const auto id = s.region("a");
+  s.sql("DELETE FROM region_index WHERE id = " + std::to_string(id));
+  Database db(s.url, 1);
+  CHECK(db.claim(id, t0, "replica-a").outcome == ClaimOutcome::gone);
+}
+
+TEST_CASE("finish records status, error and details") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 1);
+  const auto c = db.claim(id, t0, "replica-a");
+  CHECK(db.finish(c.run_id, "replica-a", RunStatus::failed, "handler region: boom",
+                  "{\"handlers\":{\"region\":{\"seconds\":0.5}}}"));
+  const auto row = s.sql("SELECT status, error, details->'handlers'->'region'->>'seconds', "
+                         "finished_at IS NOT NULL FROM job_run")[0];
+  CHECK(row[0].as<std::string>() == "failed");
+  CHECK(row[1].as<std::string>() == "handler region: boom");
+  CHECK(row[2].as<std::string>() == "0.5");
+  CHECK(row[3].as<bool>());
+}
+
+TEST_CASE("a dead replica's running tick is abandoned after the lease, and its late write is refused") {
+  Schema s;
+  const auto id = s.region("a");
+  Database dead(s.url, 1), alive(s.url, 1);
+  dead.heartbeat("replica-dead");
+  const auto c = dead.claim(id, t0, "replica-dead");
+  REQUIRE(c.outcome == ClaimOutcome::won);
+  alive.heartbeat("replica-alive");
+  CHECK(alive.abandon_expired(60s) == 0);  // within the lease: left alone
+  s.sql("UPDATE tickd_replica SET heartbeat_at = now() - interval '10 seconds' "
+        "WHERE replica_id = 'replica-dead'");
+  s.sql("UPDATE job_run SET started_at = now() - interval '10 seconds'");
+  CHECK(alive.abandon_expired(5s) == 1);
+  CHECK(s.sql("SELECT status FROM job_run")[0][0].as<std::string>() == "abandoned");
+  // The paused replica wakes and tries to record success: fenced.
+  CHECK_FALSE(dead.finish(c.run_id, "replica-dead", RunStatus::ok, "", "{}"));
+  CHECK(s.sql("SELECT status FROM job_run")[0][0].as<std::string>() == "abandoned");
+  // The abandoned tick is not re-run, but the next instant can be claimed.
+  CHECK(alive.claim(id, t0, "replica-alive").outcome == ClaimOutcome::taken);
+  CHECK(alive.claim(id, t0 + 1s, "replica-alive").outcome == ClaimOutcome::won);
+}
+
+TEST_CASE("a restarted replica abandons the rows its earlier incarnation left running") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 1);
+  REQUIRE(db.claim(id, t0, "replica-a").outcome == ClaimOutcome::won);
+  CHECK(db.abandon_own("replica-a") == 1);
+  CHECK(s.sql("SELECT status FROM job_run")[0][0].as<std::string>() == "abandoned");
+}
+
+TEST_CASE("shutdown marks the replica's running rows failed with the reason") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 1);
+  REQUIRE(db.claim(id, t0, "replica-a").outcome == ClaimOutcome::won);
+  CHECK(db.fail_own_running("replica-a", "shutdown: test") == 1);
+  const auto row = s.sql("SELECT status, error FROM job_run")[0];
+  CHECK(row[0].as<std::string>() == "failed");
+  CHECK(row[1].as<std::string>() == "shutdown: test");
+}
+
+TEST_CASE("tick_sql gets the region id and the scheduled instant, or neither, and fails loudly") {
+  Schema s;
+  const auto id = s.region("a");
+  s.sql("CREATE TABLE seen (region bigint, at timestamptz)");
+  Database db(s.url, 1);
+  db.run_tick_sql("INSERT INTO seen VALUES ($1, $2)", id, t0, 5s);
+  db.run_tick_sql("SELECT 1", id, t0, 5s);
+  const auto row = s.sql("SELECT region, extract(epoch FROM at)::bigint FROM seen")[0];
+  CHECK(row[0].as<std::int64_t>() == id);
+  CHECK(row[1].as<std::int64_t>() == t0.time_since_epoch().count());
+  CHECK_THROWS_AS(db.run_tick_sql("SELECT 1/0", id, t0, 5s), tickd::DbError);
+  // The same connection still works after the failure (no prepared statement left over).
+  db.run_tick_sql("INSERT INTO seen VALUES ($1, $2)", id, t0, 5s);
+  CHECK(s.sql("SELECT count(*) FROM seen")[0][0].as<int>() == 2);
+  CHECK_THROWS_AS(db.run_tick_sql("SELECT pg_sleep(5)", id, t0, 100ms), tickd::DbError);
+  CHECK_THROWS_AS(db.run_tick_sql("SELECT 1; SELECT 2", id, t0, 5s), tickd::DbError);
+}
+
+TEST_CASE("loading regions returns only active ones, all or by id") {
+  Schema s;
+  const auto a = s.region("a");
+  const auto b = s.region("b");
+  s.sql("UPDATE region_index SET active = false, handlers = '{region,sync}' WHERE code = 'b'");
+  s.sql("UPDATE region_index SET handlers = '{region,\"odd,name\"}', tick_sql = 'SELECT 1' "
+        "WHERE code = 'a'");
+  Database db(s.url, 1);
+  const auto all = db.load_active_regions();
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].id == a);
+  CHECK(all[0].handlers == std::vector<std::string>{"region", "odd,name"});
+  CHECK(*all[0].tick_sql == "SELECT 1");
+  CHECK(db.load_active_regions(std::vector<std::int64_t>{b}).empty());
+  CHECK(db.load_active_regions(std::vector<std::int64_t>{a, b}).size() == 1);
+}
+
+TEST_CASE("an unreachable database is reported as unavailable, not as a statement error") {
+  Database db("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1);
+  try {
+    db.keepalive();
+    FAIL("keepalive succeeded against port 1");
+  } catch (const tickd::DbError& e) {
+    CHECK(e.unavailable());
+  }
+}
+
+int main(int argc, char** argv) {
+  if (std::getenv("TICKD_TEST_DATABASE_URL") == nullptr) {
+    std::puts("TICKD_TEST_DATABASE_URL is not set: skipped");
+    return 77;
+  }
+  doctest::Context context(argc, argv);
+  return context.run();
+}

@@ -1,0 +1,120 @@
+#include <doctest/doctest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <mutex>
+#include <thread>
+
+#include "../support.hpp"
+#include "tickd/dispatcher.hpp"
+
+using namespace std::chrono_literals;
+using tickd::DueTick;
+using tickd::TickOutcome;
+using tickd::TickReport;
+
+namespace {
+
+struct Rig {
+  boost::asio::io_context loop;
+  boost::asio::thread_pool workers{4};
+  tickd::Metrics metrics{"test"};
+  tickd::test::ManualClock clock{tickd::test::utc_ms("2026-05-01T10:00:00.000Z")};
+  std::atomic<int> running{0};
+  std::atomic<int> peak{0};
+  std::mutex mutex;
+  std::vector<std::int64_t> finished;
+  std::atomic<bool> release{false};
+
+  tickd::Dispatcher::Run run = [this](const DueTick&) {
+    const int now = ++running;
+    int p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+    while (!release) std::this_thread::sleep_for(1ms);
+    --running;
+    return TickReport{TickOutcome::ran, "ok"};
+  };
+  tickd::Dispatcher dispatcher{loop, workers, run, metrics, clock, 2,
+                               [this](const DueTick& t, const TickReport&) {
+                                 std::lock_guard lock(mutex);
+                                 finished.push_back(t.region->row.id);
+                               }};
+
+  DueTick tick(std::int64_t id, const char* deadline) {
+    auto region = std::make_shared<tickd::ScheduledRegion>();
+    region->row.id = id;
+    return DueTick{region, tickd::test::utc("2026-05-01T10:00:00Z"),
+                   tickd::test::utc_ms(deadline)};
+  }
+
+  // Runs the loop (kept alive by a work guard, so run_for really waits) until `done`
+  // or 10 s.
+  void run_loop_until(const std::function<bool()>& done) {
+    auto guard = boost::asio::make_work_guard(loop);
+    for (int i = 0; i < 2000 && !done(); ++i) {
+      loop.run_for(5ms);
+      loop.restart();
+    }
+  }
+
+  void wait_until_running(int n) {
+    for (int i = 0; i < 10'000 && running.load() < n; ++i) std::this_thread::sleep_for(1ms);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("no more than CONCURRENCY ticks run at once; the rest wait their turn") {
+  Rig rig;
+  for (int i = 1; i <= 5; ++i) rig.dispatcher.submit(rig.tick(i, "2026-05-01T10:01:00.000Z"));
+  CHECK(rig.dispatcher.inflight() == 2);
+  CHECK(rig.dispatcher.waiting() == 3);
+  rig.wait_until_running(2);
+  CHECK(rig.running.load() == 2);
+  rig.release = true;
+  rig.run_loop_until([&] {
+    std::lock_guard lock(rig.mutex);
+    return rig.finished.size() == 5;
+  });
+  CHECK(rig.finished.size() == 5);
+  CHECK(rig.peak.load() == 2);
+  CHECK(rig.dispatcher.inflight() == 0);
+}
+
+TEST_CASE("a waiting tick past its start deadline is skipped, never run late") {
+  Rig rig;
+  rig.dispatcher.submit(rig.tick(1, "2026-05-01T10:01:00.000Z"));
+  rig.dispatcher.submit(rig.tick(2, "2026-05-01T10:01:00.000Z"));
+  rig.dispatcher.submit(rig.tick(3, "2026-05-01T10:00:01.000Z"));
+  CHECK(rig.dispatcher.waiting() == 1);
+  rig.clock.set(tickd::test::utc_ms("2026-05-01T10:00:02.000Z"));
+  rig.release = true;
+  rig.run_loop_until([&] {
+    std::lock_guard lock(rig.mutex);
+    return rig.finished.size() == 2 && rig.dispatcher.waiting() == 0;
+  });
+  std::sort(rig.finished.begin(), rig.finished.end());
+  CHECK(rig.finished == std::vector<std::int64_t>{1, 2});
+  CHECK(rig.metrics.serialize().find("tickd_ticks_total{outcome=\"skipped\"} 1") !=
+        std::string::npos);
+}
+
+TEST_CASE("after stop, waiting ticks are dropped and new ones are refused") {
+  Rig rig;
+  for (int i = 1; i <= 3; ++i) rig.dispatcher.submit(rig.tick(i, "2026-05-01T10:01:00.000Z"));
+  CHECK(rig.dispatcher.stop() == 1);
+  rig.dispatcher.submit(rig.tick(4, "2026-05-01T10:01:00.000Z"));
+  CHECK(rig.dispatcher.waiting() == 0);
+  rig.release = true;
+  rig.run_loop_until([&] {
+    std::lock_guard lock(rig.mutex);
+    return rig.finished.size() == 2;
+  });
+  CHECK(rig.finished.size() == 2);
+  CHECK(rig.dispatcher.inflight() == 0);
+}

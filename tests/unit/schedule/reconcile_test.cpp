@@ -1,0 +1,91 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "tickd/reconcile.hpp"
+
+using tickd::RegionRow;
+using tickd::plan_reconcile;
+
+namespace {
+
+RegionRow row(std::int64_t id, std::string cron = "* * * * *", std::string tz = "UTC") {
+  return RegionRow{id, "r" + std::to_string(id), std::move(cron), std::move(tz), {"region"}, {}};
+}
+
+std::unordered_map<std::int64_t, RegionRow> known(std::initializer_list<RegionRow> rows) {
+  std::unordered_map<std::int64_t, RegionRow> out;
+  for (const auto& r : rows) out.emplace(r.id, r);
+  return out;
+}
+
+std::vector<std::int64_t> ids(const std::vector<RegionRow>& rows) {
+  std::vector<std::int64_t> out;
+  for (const auto& r : rows) out.push_back(r.id);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an empty schedule adds every desired region") {
+  const auto plan = plan_reconcile({}, {row(1), row(2)}, std::nullopt);
+  CHECK(ids(plan.added) == std::vector<std::int64_t>{1, 2});
+  CHECK(plan.replaced.empty());
+  CHECK(plan.updated.empty());
+  CHECK(plan.removed.empty());
+}
+
+TEST_CASE("an unchanged region is left untouched") {
+  const auto plan = plan_reconcile(known({row(1)}), {row(1)}, std::nullopt);
+  CHECK(plan.empty());
+}
+
+TEST_CASE("a changed expression, zone or handler list replaces the region") {
+  auto handlers = row(3);
+  handlers.handlers = {"region", "sync"};
+  const auto plan = plan_reconcile(known({row(1), row(2), row(3)}),
+                                   {row(1, "*/5 * * * *"), row(2, "* * * * *", "Europe/London"),
+                                    handlers},
+                                   std::nullopt);
+  CHECK(ids(plan.replaced) == std::vector<std::int64_t>{1, 2, 3});
+  CHECK(plan.added.empty());
+  CHECK(plan.updated.empty());
+}
+
+TEST_CASE("a changed code or tick_sql updates the region without re-arming it") {
+  auto renamed = row(1);
+  renamed.code = "renamed";
+  auto with_sql = row(2);
+  with_sql.tick_sql = "SELECT 1";
+  const auto plan = plan_reconcile(known({row(1), row(2)}), {renamed, with_sql}, std::nullopt);
+  CHECK(ids(plan.updated) == std::vector<std::int64_t>{1, 2});
+  CHECK(plan.replaced.empty());
+}
+
+TEST_CASE("a full pass removes regions that are no longer active or no longer exist") {
+  const auto plan = plan_reconcile(known({row(1), row(2), row(3)}), {row(2)}, std::nullopt);
+  auto removed = plan.removed;
+  std::sort(removed.begin(), removed.end());
+  CHECK(removed == std::vector<std::int64_t>{1, 3});
+}
+
+TEST_CASE("a scoped pass only considers the notified ids") {
+  // Region 2 is absent from `desired` because the scoped read only asked for 1 and 3.
+  const auto plan =
+      plan_reconcile(known({row(1), row(2), row(3)}), {row(1, "*/2 * * * *")},
+                     std::vector<std::int64_t>{1, 3});
+  CHECK(ids(plan.replaced) == std::vector<std::int64_t>{1});
+  CHECK(plan.removed == std::vector<std::int64_t>{3});
+}
+
+TEST_CASE("a scoped pass for an unknown id that is now active adds it") {
+  const auto plan = plan_reconcile(known({row(1)}), {row(7)}, std::vector<std::int64_t>{7});
+  CHECK(ids(plan.added) == std::vector<std::int64_t>{7});
+  CHECK(plan.removed.empty());
+}
+
+TEST_CASE("a scoped pass for an id nobody knows and that is inactive changes nothing") {
+  const auto plan = plan_reconcile(known({row(1)}), {}, std::vector<std::int64_t>{9});
+  CHECK(plan.empty());
+}

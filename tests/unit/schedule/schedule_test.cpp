@@ -1,0 +1,133 @@
+#include <doctest/doctest.h>
+
+#include "../support.hpp"
+#include "tickd/schedule.hpp"
+
+using namespace std::chrono_literals;
+using tickd::ReconcilePlan;
+using tickd::RegionRow;
+using tickd::Schedule;
+using tickd::test::utc;
+using tickd::test::utc_ms;
+
+namespace {
+
+RegionRow row(std::int64_t id, std::string cron, std::string tz = "UTC",
+              std::vector<std::string> handlers = {"region"}) {
+  return RegionRow{id, "r" + std::to_string(id), std::move(cron), std::move(tz),
+                   std::move(handlers), {}};
+}
+
+ReconcilePlan adding(std::vector<RegionRow> rows) {
+  ReconcilePlan p;
+  p.added = std::move(rows);
+  return p;
+}
+
+struct Fixture {
+  tickd::HandlerRegistry handlers = tickd::builtin_handlers();
+  Schedule schedule{handlers};
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "a new region is armed for its next instant after now") {
+  schedule.apply(adding({row(1, "*/5 * * * *")}), utc_ms("2026-05-01T10:01:30.000Z"));
+  CHECK(schedule.scheduled_count() == 1);
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:05:00Z"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "regions due on one instant come out together, each re-armed") {
+  schedule.apply(adding({row(1, "* * * * *"), row(2, "*/2 * * * *"), row(3, "0 * * * *")}),
+                 utc_ms("2026-05-01T10:00:30.000Z"));
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:01:00Z"));
+  CHECK(schedule.take_due(utc_ms("2026-05-01T10:00:59.999Z"), 60s).ticks.empty());
+  auto due = schedule.take_due(utc_ms("2026-05-01T10:01:00.002Z"), 60s);
+  REQUIRE(due.ticks.size() == 1);
+  CHECK(due.ticks[0].region->row.id == 1);
+  due = schedule.take_due(utc_ms("2026-05-01T10:02:00.001Z"), 60s);
+  CHECK(due.ticks.size() == 2);
+  for (const auto& t : due.ticks) CHECK(t.instant == utc("2026-05-01T10:02:00Z"));
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:03:00Z"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "invalid expressions, zones and handlers are refused with a reason") {
+  const auto result = schedule.apply(
+      adding({row(1, "61 * * * *"), row(2, "* * * * *", "Mars/Base"),
+              row(3, "* * * * *", "UTC", {"region", "nope"}), row(4, "* * * * *")}),
+      utc_ms("2026-05-01T10:00:00.000Z"));
+  CHECK(schedule.scheduled_count() == 1);
+  CHECK(schedule.invalid_count() == 3);
+  REQUIRE(result.newly_invalid.size() == 3);
+  CHECK(result.newly_invalid[0].error.find("minute") != std::string::npos);
+  CHECK(result.newly_invalid[1].error.find("Mars/Base") != std::string::npos);
+  CHECK(result.newly_invalid[2].error.find("nope") != std::string::npos);
+  const auto status = schedule.status("replica");
+  CHECK(status.invalid.size() == 3);
+  CHECK(status.regions.size() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "fixing an invalid region schedules it") {
+  schedule.apply(adding({row(1, "61 * * * *")}), utc_ms("2026-05-01T10:00:00.000Z"));
+  ReconcilePlan fix;
+  fix.replaced = {row(1, "*/10 * * * *")};
+  const auto result = schedule.apply(fix, utc_ms("2026-05-01T10:00:00.000Z"));
+  CHECK(result.newly_invalid.empty());
+  CHECK(schedule.invalid_count() == 0);
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:10:00Z"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "an unchanged invalid region is not reported again") {
+  schedule.apply(adding({row(1, "61 * * * *")}), utc_ms("2026-05-01T10:00:00.000Z"));
+  ReconcilePlan again;
+  again.replaced = {row(1, "61 * * * *")};
+  CHECK(schedule.apply(again, utc_ms("2026-05-01T10:00:00.000Z")).newly_invalid.empty());
+  CHECK(schedule.invalid_count() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "an update keeps the armed instant; a replace re-arms") {
+  schedule.apply(adding({row(1, "*/10 * * * *")}), utc_ms("2026-05-01T10:00:00.000Z"));
+  ReconcilePlan update;
+  update.updated = {row(1, "*/10 * * * *")};
+  update.updated[0].code = "renamed";
+  schedule.apply(update, utc_ms("2026-05-01T10:03:00.000Z"));
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:10:00Z"));
+  CHECK(schedule.status("x").regions.at(0).code == "renamed");
+  ReconcilePlan replace;
+  replace.replaced = {row(1, "*/2 * * * *")};
+  schedule.apply(replace, utc_ms("2026-05-01T10:03:00.000Z"));
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:04:00Z"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "a replaced region never re-arms an instant it already dispatched") {
+  schedule.apply(adding({row(1, "* * * * * *")}), utc_ms("2026-05-01T10:00:00.000Z"));
+  CHECK(schedule.take_due(utc_ms("2026-05-01T10:00:01.000Z"), 60s).ticks.size() == 1);
+  ReconcilePlan replace;
+  replace.replaced = {row(1, "*/1 * * * * *")};
+  // The wall clock stepped back half a second; 10:00:01 must not come again.
+  schedule.apply(replace, utc_ms("2026-05-01T10:00:00.500Z"));
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:00:02Z"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "a removed region disappears from the timeline and the status") {
+  schedule.apply(adding({row(1, "* * * * *"), row(2, "61 * * * *")}),
+                 utc_ms("2026-05-01T10:00:00.000Z"));
+  ReconcilePlan remove;
+  remove.removed = {1, 2};
+  schedule.apply(remove, utc_ms("2026-05-01T10:00:00.000Z"));
+  CHECK(schedule.scheduled_count() == 0);
+  CHECK(schedule.invalid_count() == 0);
+  CHECK_FALSE(schedule.earliest());
+  CHECK(schedule.known().empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "the status reports the last outcome and next fire of each region") {
+  schedule.apply(adding({row(1, "* * * * *")}), utc_ms("2026-05-01T10:00:30.000Z"));
+  schedule.record_outcome(1, utc("2026-05-01T10:00:00Z"), "ok");
+  const auto s = schedule.status("replica-a");
+  CHECK(s.replica_id == "replica-a");
+  REQUIRE(s.regions.size() == 1);
+  CHECK(*s.regions[0].next_fire == utc("2026-05-01T10:01:00Z"));
+  CHECK(*s.regions[0].last_outcome == "ok");
+  CHECK(*s.regions[0].last_scheduled_for == utc("2026-05-01T10:00:00Z"));
+}
