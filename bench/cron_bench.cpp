@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
   for (const auto& [zone, text] : list) {
     benchmark::RegisterBenchmark(("next/" + zone + "/" + text).c_str(), bench_next, text, zone);
   }
+  // Worst case: an expression that never fires searches 400 years, month by month.
+  for (const char* zone : {"UTC", "America/New_York"}) {
+    benchmark::RegisterBenchmark((std::string("never/") + zone + "/0 0 30 2 *").c_str(), bench_next,
+                                 std::string("0 0 30 2 *"), std::string(zone));
+  }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -11,6 +11,7 @@
 
 #include "calendar.hpp"
 #include "tickd/cron.hpp"
+#include "zone_rules.hpp"
 
 namespace tickd::cron {
 namespace {
@@ -177,7 +178,7 @@ std::optional<std::chrono::sys_seconds> next_real_time(const Expr& e, const date
                                                        std::int64_t t, std::int64_t horizon) {
   std::int64_t s = t + 1;
   for (;;) {
-    const date::sys_info info = zone.get_info(instant(s));
+    const date::sys_info info = detail::sys_info_at(zone, instant(s));
     const std::int64_t offset = info.offset.count();
     const std::int64_t end = count(info.end);  // exclusive
     const std::int64_t segment_last = end - 1 + offset;
@@ -197,7 +198,7 @@ constexpr std::int64_t kLongestOverlap = 2 * kSecondsPerDay;
 // occurs twice fires at its first occurrence.
 std::optional<std::chrono::sys_seconds> next_wall_clock(const Expr& e, const date::time_zone& zone,
                                                         std::int64_t t, std::int64_t horizon) {
-  const date::sys_info info = zone.get_info(instant(t));
+  const date::sys_info info = detail::sys_info_at(zone, instant(t));
   const std::int64_t offset = info.offset.count();
   const std::int64_t begin = count(info.begin);
   const std::int64_t end = count(info.end);
@@ -210,7 +211,8 @@ std::optional<std::chrono::sys_seconds> next_wall_clock(const Expr& e, const dat
         guess < end && guess - begin >= kLongestOverlap) {
       return instant(guess);
     }
-    const date::local_info li = zone.get_info(date::local_seconds{std::chrono::seconds{*local}});
+    const date::local_info li =
+        detail::local_info_at(zone, date::local_seconds{std::chrono::seconds{*local}});
     std::int64_t fire = 0;
     std::int64_t resume = *local + 1;
     switch (li.result) {
