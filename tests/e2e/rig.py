@@ -1,0 +1,453 @@
+"""The process-level test rig: a fresh schema, `tickd migrate`, `tickd run` processes, HTTP and
+SQL helpers, polling with deadlines, and cleanup.
+
+Every test is a script `python3 test.py PATH_TO_TICKD`, run by meson (suite 'e2e'). The
+PostgreSQL server comes from TICKD_TEST_DATABASE_URL (a libpq URI); without it the test exits
+77 (skipped). Each test makes its own schema (random name) and points tickd at it with the URI
+parameter `options=-csearch_path=<schema>`, so tests run in parallel on one server.
+
+Usage:
+
+    import rig
+
+    def test(r):                      # r: rig.Rig
+        r.sql("INSERT INTO region_index (code, cron_schedule) VALUES ('a', '* * * * * *')")
+        t = r.start_tickd()
+        r.wait_for(lambda: r.sql_value("SELECT count(*) FROM job_run") >= 2, 5, "two rows")
+
+    rig.main(test)
+
+`rig.main` runs the test, kills every process it started, drops the schema, and on failure
+prints the assertion and the log of every tickd process.
+"""
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import psycopg2
+
+SKIP = 77
+
+
+class Skip(Exception):
+    """Raised by a test to be reported as skipped (exit 77)."""
+
+
+# ---- small helpers -----------------------------------------------------------------------
+
+def base_url():
+    url = os.environ.get("TICKD_TEST_DATABASE_URL")
+    if not url:
+        raise Skip("TICKD_TEST_DATABASE_URL is not set")
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise Skip("TICKD_TEST_DATABASE_URL must be a libpq URI for these tests, got %r" % url)
+    return url
+
+
+def with_options(url, options):
+    sep = "&" if "?" in url else "?"
+    return url + sep + "options=" + urllib.parse.quote(options, safe="")
+
+
+def pg_host_port(url):
+    """(host, port) of a libpq URI (defaults: 127.0.0.1, 5432)."""
+    p = urllib.parse.urlsplit(url)
+    return p.hostname or "127.0.0.1", p.port or 5432
+
+
+def replace_host_port(url, host, port):
+    p = urllib.parse.urlsplit(url)
+    userinfo = ""
+    if p.username:
+        userinfo = urllib.parse.quote(urllib.parse.unquote(p.username), safe="")
+        if p.password is not None:
+            userinfo += ":" + urllib.parse.quote(urllib.parse.unquote(p.password), safe="")
+        userinfo += "@"
+    return urllib.parse.urlunsplit((p.scheme, "%s%s:%d" % (userinfo, host, port), p.path, p.query, p.fragment))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    """Polls `predicate` until it returns a truthy value (returned) or `timeout` seconds pass:
+    then fails with `what` and the last value seen (or the last exception)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except AssertionError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- reported below if it persists
+            last = "%s: %s" % (type(e).__name__, e)
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s; last seen: %r" % (timeout, what, last))
+        time.sleep(interval)
+
+
+def http_get(port, path, timeout=5):
+    """(status, body text, headers) of GET http://127.0.0.1:port/path; never raises on 4xx/5xx."""
+    url = "http://127.0.0.1:%d%s" % (port, path)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace"), dict(resp.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace"), dict(e.headers)
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """{(name, ((label, value), ...sorted)): float} from the Prometheus text format."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            raise AssertionError("unparsable metrics line: %r" % line)
+        labels = tuple(sorted(_LABEL.findall(m.group(3) or "")))
+        v = m.group(4)
+        out[(m.group(1), labels)] = float(v.replace("+Inf", "inf").replace("-Inf", "-inf"))
+    return out
+
+
+def metric(samples, name, **labels):
+    """The value of one series, or None when absent."""
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def check(cond, expected, seen):
+    if not cond:
+        raise AssertionError("expected %s; seen %s" % (expected, seen))
+
+
+# ---- tickd processes ---------------------------------------------------------------------
+
+class Tickd:
+    def __init__(self, rig, name, env, port, log_path):
+        self.rig = rig
+        self.name = name
+        self.env = env
+        self.port = port
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen([rig.tickd, "run"], env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self._log)
+        self.started = time.time()
+
+    @property
+    def replica_id(self):
+        return self.env["TICKD_REPLICA_ID"]
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def get(self, path, timeout=5):
+        return http_get(self.port, path, timeout)
+
+    def metrics_text(self):
+        status, body, _ = self.get("/metrics")
+        check(status == 200, "/metrics 200", "%s: %r" % (status, body[:200]))
+        return body
+
+    def metrics(self):
+        return parse_metrics(self.metrics_text())
+
+    def metric(self, name, **labels):
+        return metric(self.metrics(), name, **labels)
+
+    def status(self):
+        status, body, _ = self.get("/status")
+        check(status == 200, "/status 200", "%s: %r" % (status, body[:200]))
+        return json.loads(body)
+
+    def status_regions(self):
+        return {r["code"]: r for r in self.status()["regions"]}
+
+    def status_invalid(self):
+        return {r["code"]: r for r in self.status()["invalid"]}
+
+    def ready(self):
+        try:
+            return self.get("/readyz", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout=10):
+        def ok():
+            if not self.alive():
+                raise AssertionError("tickd %s exited with %s before /readyz was 200"
+                                     % (self.name, self.proc.returncode))
+            return self.ready()
+        wait_for(ok, timeout, "tickd %s: /readyz 200" % self.name)
+
+    def signal(self, sig=signal.SIGTERM):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout):
+        """The exit code, or None when still running after `timeout` seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def close(self):
+        self.kill()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+class Rig:
+    def __init__(self, tickd):
+        self.tickd = tickd
+        self.base = base_url()
+        self.schema = "e2e_%s" % secrets.token_hex(5)
+        self.url = with_options(self.base, "-csearch_path=" + self.schema)
+        self.procs = []
+        self.cleanups = []
+        self.tmp = tempfile.mkdtemp(prefix="tickd-e2e-")
+        self._conn = None
+        admin = psycopg2.connect(self.base)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute('CREATE SCHEMA "%s"' % self.schema)
+        admin.close()
+
+    # -- database --
+    def conn(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg2.connect(self.url)
+            self._conn.autocommit = True
+        return self._conn
+
+    def sql(self, statement, params=None):
+        """Runs one statement (autocommit: it has committed when this returns); the rows, if any."""
+        with self.conn().cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else None
+
+    def sql_value(self, statement, params=None):
+        rows = self.sql(statement, params)
+        return rows[0][0] if rows else None
+
+    def migrate(self):
+        env = self.env_for(self.url)
+        r = subprocess.run([self.tickd, "migrate"], env=env, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("tickd migrate: expected exit 0, seen %d; stderr:\n%s" % (r.returncode, r.stderr))
+
+    def add_region(self, code, cron="* * * * * *", **cols):
+        """INSERT a region; returns its id."""
+        cols = dict(cols, code=code, cron_schedule=cron)
+        names = ", ".join(cols)
+        marks = ", ".join(["%s"] * len(cols))
+        return self.sql_value("INSERT INTO region_index (%s) VALUES (%s) RETURNING id" % (names, marks),
+                              list(cols.values()))
+
+    # -- processes --
+    def env_for(self, database_url, **extra):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("TICKD_", "DATABASE_")) and k not in (
+                   "REGION_REFRESH_INTERVAL_MS", "CONCURRENCY", "MISFIRE_GRACE_MS", "SHUTDOWN_GRACE_MS",
+                   "TICK_LEASE_MS", "DB_POOL_SIZE", "LOG_LEVEL", "LOG_FORMAT", "TICK_SQL_TIMEOUT_MS")}
+        env["DATABASE_URL"] = database_url
+        env["LOG_LEVEL"] = "debug"
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def start_tickd(self, name="a", database_url=None, wait_ready=True, **extra_env):
+        """Starts `tickd run` on a free port (retrying if the port was taken meanwhile)."""
+        for attempt in range(5):
+            port = free_port()
+            env = self.env_for(database_url or self.url, TICKD_HTTP_ADDR="127.0.0.1:%d" % port,
+                               TICKD_REPLICA_ID="%s-%s" % (self.schema, name), **extra_env)
+            log_path = os.path.join(self.tmp, "tickd-%s-%d.log" % (name, attempt))
+            t = Tickd(self, name, env, port, log_path)
+            self.procs.append(t)
+            # The HTTP server binds before anything else: a taken port ends the process at once.
+            time.sleep(0.05)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and t.alive():
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    time.sleep(0.02)
+            if not t.alive() and re.search(r"(?i)address (already )?in use", t.log()):
+                continue
+            if wait_ready:
+                t.wait_ready()
+            return t
+        raise AssertionError("could not start tickd on a free port after 5 attempts")
+
+    def print_logs(self):
+        for t in self.procs:
+            sys.stdout.write("\n----- log of tickd %s (replica %s, port %d, exit %s) -----\n"
+                             % (t.name, t.replica_id, t.port, t.proc.returncode))
+            sys.stdout.write(t.log())
+        sys.stdout.flush()
+
+    def close(self):
+        for t in self.procs:
+            try:
+                t.close()
+            except Exception:  # noqa: BLE001
+                pass
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                pass
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        try:
+            admin = psycopg2.connect(self.base, connect_timeout=10)
+            admin.autocommit = True
+            with admin.cursor() as cur:
+                cur.execute('DROP SCHEMA IF EXISTS "%s" CASCADE' % self.schema)
+            admin.close()
+        except Exception as e:  # noqa: BLE001
+            print("warning: could not drop schema %s: %s" % (self.schema, e))
+
+
+def main(test, migrate=True):
+    if len(sys.argv) < 2:
+        sys.exit("usage: %s PATH_TO_TICKD" % sys.argv[0])
+    tickd = os.path.abspath(sys.argv[1])
+    r = None
+    ok = skipped = False
+    try:
+        r = Rig(tickd)
+        if migrate:
+            r.migrate()
+        test(r)
+        ok = True
+    except Skip as e:
+        print("SKIP: %s" % e)
+        skipped = True
+    except BaseException:  # noqa: BLE001
+        traceback.print_exc(file=sys.stdout)
+        if r:
+            r.print_logs()
+    finally:
+        if r:
+            r.close()
+    if skipped:
+        sys.exit(SKIP)
+    print("PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+# ---- a TCP proxy that tests can cut and restore -----------------------------------------
+
+class TcpProxy:
+    """Forwards 127.0.0.1:port -> (host, target_port). `cut()` closes every connection and
+    refuses new ones (closes the listening socket); `restore()` listens again on the same port."""
+
+    def __init__(self, host, target_port):
+        self.target = (host, target_port)
+        self.lock = threading.Lock()
+        self.conns = []
+        self.listener = None
+        self.port = None
+        self._listen(0)
+
+    def _listen(self, port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(64)
+        self.listener = s
+        self.port = s.getsockname()[1]
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                if listener is not self.listener:  # cut meanwhile
+                    client.close()
+                    upstream.close()
+                    return
+                self.conns += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        with self.lock:
+            listener, self.listener = self.listener, None
+            conns, self.conns = self.conns, []
+        if listener:
+            listener.close()
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def restore(self):
+        with self.lock:
+            if self.listener is not None:
+                return
+        self._listen(self.port)
+
+    def close(self):
+        self.cut()
