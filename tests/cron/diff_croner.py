@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""Differential check: `tickd cron next` against croner's nextRuns, in UTC.
+"""Differential check: `tickd cron next` against croner's nextRuns.
 
 Usage: diff_croner.py PATH/TO/tickd PATH/TO/croner_next.cjs   (meson test --suite diff)
 
 Generates a few hundred valid expressions from a fixed seed, covering every syntax element
-that both engines accept, and compares the next fire instants from several starting points.
+that both engines accept, and compares the next fire instants in UTC from several starting
+points. Then, around the DST changes of three zones, it compares the expressions on which
+croner follows the contract's DST rules (see DST_COMPARABLE).
 Exit 77 (skipped) when TICKD_NODE_MODULES is unset or node is missing.
 
 Every disagreement must be fixed or listed in KNOWN_DIFFERENCES below with the reason; the
@@ -40,6 +42,33 @@ KNOWN_DIFFERENCES = {
     "0 0 * * * * 2027": (
         "croner accepts a 7th (year) field",
         "the contract allows 5 or 6 fields; tickd refuses a 7th with an error"),
+}
+
+# DST: croner runs "fixed-time" jobs (a single value in seconds, minutes and hours) once after a
+# gap and once at the first of two occurrences, and every other job in real time. The contract
+# agrees on both kinds when the hour field matches all 24 hours (real time) or when seconds,
+# minutes and hours are single values (fixed time). For an hour field that is restricted but
+# not a single value (`*/15 1 * * *`, `30 1-3 * * *`) croner skips gap times and fires
+# repeated times twice, where the contract fires gap times once at the end of the gap and
+# repeated ones once: those are not compared (testing-notes.md, "Reference cron engines"),
+# except the two KNOWN_DST_DIFFERENCES that confirm the difference.
+DST_STARTS = {
+    "America/New_York": ["2026-03-08T04:00:00Z", "2026-10-31T23:00:00Z"],
+    "Europe/London": ["2026-03-28T22:00:00Z", "2026-10-24T22:00:00Z"],
+    "Australia/Lord_Howe": ["2026-10-03T12:00:00Z", "2026-04-04T12:00:00Z"],
+}
+DST_HANDPICKED = [
+    "0 * * * *", "*/15 * * * *", "*/7 * * * *", "30 * * * *", "0,30 * * * *", "* * * * *",
+    "30 2 * * *", "30 1 * * *", "0 2 * * *", "15 2 * * *", "45 1 * * *", "0 3 * * *",
+    "0 30 2 * * *", "59 59 1 * * *", "0 0 2 * * *", "*/20 * * * * *", "0 0-23 * * *",
+]
+KNOWN_DST_DIFFERENCES = {
+    ("*/15 1 * * *", "America/New_York", "2026-10-31T23:00:00Z"): (
+        "croner fires 01:00-01:45 twice (EDT and EST)",
+        "the contract fires a repeated wall time once, at its first occurrence"),
+    ("30 1-3 * * *", "America/New_York", "2026-03-08T04:00:00Z"): (
+        "croner skips 02:30 on the spring-forward day",
+        "the contract fires a wall time in the gap once, at the first instant after it"),
 }
 
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
@@ -130,9 +159,37 @@ def generate(rng):
     return " ".join(parts)
 
 
-def tickd_next(tickd, expr, start, count):
-    r = subprocess.run([tickd, "cron", "next", expr, "--from", start, "--count", str(count)],
-                       capture_output=True, text=True, timeout=30)
+def expand(text, lo, hi):
+    """The set of values of a plain numeric field (seconds, minutes or hours)."""
+    values = set()
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if base in ("*", "?"):
+            a, b = lo, hi
+        elif "-" in base:
+            a, b = (int(x) for x in base.split("-"))
+        else:
+            a = int(base)
+            b = hi if step else a
+        values.update(range(a, b + 1, int(step) if step else 1))
+    return values
+
+
+def dst_comparable(expr):
+    """True when croner applies the contract's DST rule to expr (see DST_COMPARABLE)."""
+    if expr.startswith("@"):
+        return True  # hourly: all hours; the others: single values
+    fields = expr.split()
+    sec, minute, hour = (fields[0], fields[1], fields[2]) if len(fields) == 6 \
+        else ("0", fields[0], fields[1])
+    if expand(hour, 0, 23) == set(range(24)):
+        return True
+    return all(f.isdigit() for f in (sec, minute, hour))
+
+
+def tickd_next(tickd, expr, start, count, zone="UTC"):
+    r = subprocess.run([tickd, "cron", "next", expr, "--from", start, "--count", str(count),
+                        "--tz", zone], capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
         return {"error": r.stderr.strip()}
     return r.stdout.split()
@@ -164,29 +221,39 @@ def main():
         if e not in expressions and e not in KNOWN_DIFFERENCES:
             expressions.append(e)
     items = [{"expr": e, "from": s, "count": COUNT} for e in expressions for s in STARTS]
+    dst_exprs = DST_HANDPICKED + [e for e in expressions if dst_comparable(e)]
+    items += [{"expr": e, "from": s, "count": COUNT, "zone": z}
+              for z, starts in DST_STARTS.items() for s in starts for e in dst_exprs]
     known = [{"expr": e, "from": STARTS[0], "count": COUNT} for e in KNOWN_DIFFERENCES]
+    known += [{"expr": e, "from": s, "count": COUNT, "zone": z}
+              for (e, z, s) in KNOWN_DST_DIFFERENCES]
     theirs = croner_next(script, items + known)
 
     failures = 0
     for item, want in zip(items, theirs):
-        got = tickd_next(tickd, item["expr"], item["from"], item["count"])
+        got = tickd_next(tickd, item["expr"], item["from"], item["count"],
+                         item.get("zone", "UTC"))
         if got != want:
             failures += 1
-            print(f"DIFFERENT: '{item['expr']}' from {item['from']}\n"
-                  f"  tickd : {got}\n  croner: {want}")
+            print(f"DIFFERENT: '{item['expr']}' in {item.get('zone', 'UTC')} from {item['from']}"
+                  f"\n  tickd : {got}\n  croner: {want}")
     for item, want in zip(known, theirs[len(items):]):
-        got = tickd_next(tickd, item["expr"], item["from"], item["count"])
+        zone = item.get("zone", "UTC")
+        got = tickd_next(tickd, item["expr"], item["from"], item["count"], zone)
+        key = (item["expr"], zone, item["from"]) if "zone" in item else item["expr"]
+        what, why = (KNOWN_DST_DIFFERENCES if "zone" in item else KNOWN_DIFFERENCES)[key]
         if got == want:
             failures += 1
-            print(f"STALE KNOWN DIFFERENCE: '{item['expr']}' now agrees: {got}")
+            print(f"STALE KNOWN DIFFERENCE: '{item['expr']}' in {zone} now agrees: {got}")
         else:
-            print(f"known difference '{item['expr']}': {KNOWN_DIFFERENCES[item['expr']][0]}; "
-                  f"{KNOWN_DIFFERENCES[item['expr']][1]}")
-    print(f"{len(expressions)} expressions x {len(STARTS)} starts x {COUNT} instants: "
-          f"{len(items) - failures if failures <= len(items) else 0} of {len(items)} agree, "
-          f"{len(KNOWN_DIFFERENCES)} documented differences")
+            print(f"known difference '{item['expr']}' in {zone}: {what}; {why}")
+    utc_items = len(expressions) * len(STARTS)
+    print(f"{len(expressions)} expressions x {len(STARTS)} starts in UTC, "
+          f"{len(dst_exprs)} expressions x {sum(len(v) for v in DST_STARTS.values())} starts "
+          f"around DST changes ({utc_items} + {len(items) - utc_items} comparisons of {COUNT} "
+          f"instants): {failures} disagreements, "
+          f"{len(KNOWN_DIFFERENCES) + len(KNOWN_DST_DIFFERENCES)} documented differences")
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
