@@ -20,6 +20,10 @@
 
 namespace tickd {
 
+namespace db {
+class Pool;  // src/db/pool.hpp: for other stores inside src/db (e.g. the work queues)
+}
+
 class DbError : public std::runtime_error {
  public:
   DbError(const std::string& what, bool unavailable)
@@ -79,6 +83,9 @@ class Database final {
   // At shutdown: marks our still-running rows failed with `reason`; removes our heartbeat.
   std::size_t fail_own_running(const std::string& replica_id, const std::string& reason);
   void retire(const std::string& replica_id);
+
+  // The connection pool, for the other stores in src/db that share it.
+  db::Pool& pool();
 
  private:
   struct Impl;

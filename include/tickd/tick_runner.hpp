@@ -3,6 +3,7 @@
 // order, record the outcome in its job_run row. Blocking; never called on the event loop.
 
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include "tickd/clock.hpp"
@@ -27,7 +28,7 @@ class TickRunner final {
              const Clock& clock, const Config& config)
       : db_(db), handlers_(handlers), metrics_(metrics), clock_(clock), config_(config) {}
 
-  TickReport run(const DueTick& tick);
+  TickReport run(const DueTick& tick, std::stop_token stop = {});
 
  private:
   bool record_finish(std::int64_t run_id, const DueTick& tick, bool ok, const std::string& error,

@@ -93,6 +93,8 @@ Database::Database(std::string database_url, unsigned pool_size)
 
 Database::~Database() = default;
 
+db::Pool& Database::pool() { return impl_->pool; }
+
 std::vector<RegionRow> Database::load_active_regions() {
   return impl_->with_connection("loading regions", [](pqxx::connection& c) {
     pqxx::read_transaction tx(c);

@@ -31,7 +31,7 @@ std::string iso(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); 
 
 }  // namespace
 
-TickReport TickRunner::run(const DueTick& tick) {
+TickReport TickRunner::run(const DueTick& tick, std::stop_token stop) {
   const auto& row = tick.region->row;
   Claim claim{};
   try {
@@ -59,27 +59,31 @@ TickReport TickRunner::run(const DueTick& tick) {
   }
 
   const auto started = clock_.wall();
-  metrics_.observe_lateness(std::chrono::duration<double>(started - tick.instant).count());
-  const TickContext context{row, tick.instant, db_, config_};
-  std::string details = "{\"handlers\":{";
+  const double lateness = std::chrono::duration<double>(started - tick.instant).count();
+  metrics_.observe_lateness(lateness);
+  const TickContext context{row, tick.instant, db_, config_, stop};
+  // details: {"<handler>": {"seconds": s, "ok": b, <counts>...}, ..., "lateness_seconds": l}
+  std::string details = "{";
   std::string error;
-  bool first = true;
   for (const auto& name : row.handlers) {
     const auto t0 = clock_.mono();
+    HandlerCounts counts;
     try {
-      handlers_.find(name)->run(context);
+      counts = handlers_.find(name)->run(context);
     } catch (const std::exception& e) {
       error = "handler " + name + ": " + e.what();
     }
     const double seconds = std::chrono::duration<double>(clock_.mono() - t0).count();
     metrics_.observe_handler(name, seconds);
-    details += (first ? "\"" : ",\"") + json_escape(name) + "\":{\"seconds\":" +
-               std::to_string(seconds) + (error.empty() ? ",\"ok\":true}" : ",\"ok\":false}");
-    first = false;
+    details += "\"" + json_escape(name) + "\":{\"seconds\":" + std::to_string(seconds) +
+               ",\"ok\":" + (error.empty() ? "true" : "false");
+    for (const auto& [key, value] : counts) {
+      details += ",\"" + json_escape(key) + "\":" + std::to_string(value);
+    }
+    details += "},";
     if (!error.empty()) break;
   }
-  details += "},\"lateness_seconds\":" +
-             std::to_string(std::chrono::duration<double>(started - tick.instant).count()) + "}";
+  details += "\"lateness_seconds\":" + std::to_string(lateness) + "}";
 
   const bool ok = error.empty();
   if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), error);

@@ -6,12 +6,14 @@ namespace {
 
 class RegionHandler final : public Handler {
  public:
-  void run(const TickContext& tick) override {
+  HandlerCounts run(const TickContext& tick) override {
     tick.db.keepalive();
     if (tick.region.tick_sql && !tick.region.tick_sql->empty()) {
       tick.db.run_tick_sql(*tick.region.tick_sql, tick.region.id, tick.scheduled_for,
                            tick.config.tick_sql_timeout);
+      return {{"tick_sql", 1}};
     }
+    return {};
   }
 };
 

@@ -49,7 +49,7 @@ Service::Service(Config config, const Clock& clock)
                                                     : config_.database_listen_url),
       schedule_(handlers_),
       runner_(db_, handlers_, metrics_, clock_, config_),
-      dispatcher_(loop_, workers_, [this](const DueTick& tick) { return runner_.run(tick); }, metrics_, clock_, config_.concurrency,
+      dispatcher_(loop_, workers_, [this](const DueTick& tick) { return runner_.run(tick, stop_source_.get_token()); }, metrics_, clock_, config_.concurrency,
                   [this](const DueTick& tick, const TickReport& report) {
                     if (report.status) {
                       schedule_.record_outcome(tick.region->row.id, tick.instant, *report.status);
@@ -333,6 +333,7 @@ void Service::begin_shutdown(int sig) {
     std::_Exit(128 + second);
   });
   stopping_ = true;
+  stop_source_.request_stop();
   tick_timer_.cancel();
   refresh_timer_.cancel();
   liveness_timer_.cancel();

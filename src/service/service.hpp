@@ -15,6 +15,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <optional>
+#include <stop_token>
 
 #include "tickd/change_listener.hpp"
 #include "tickd/clock.hpp"
@@ -91,6 +92,7 @@ class Service final {
   bool liveness_running_ = false;
   std::chrono::steady_clock::time_point last_db_contact_{};
   bool stopping_ = false;
+  std::stop_source stop_source_;  // tells running handlers that shutdown began
   int exit_status_ = 0;
 };
 
