@@ -11,15 +11,6 @@
 namespace tickd {
 namespace {
 
-// libpq messages end with a newline (and may span lines); job_run.error and logs want one line.
-std::string one_line(std::string_view what, const char* detail) {
-  std::string out(what);
-  out += ": ";
-  for (const char* p = detail; *p != '\0'; ++p) out += (*p == '\n' || *p == '\r') ? ' ' : *p;
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
 std::string timestamp(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
 std::vector<std::string> parse_text_array(const pqxx::field& f) {
@@ -64,27 +55,9 @@ struct Database::Impl {
   Impl(std::string conninfo, unsigned size) : pool(std::move(conninfo), size) {}
   db::Pool pool;
 
-  // Runs `work` on a pooled connection and turns libpqxx failures into DbError. A broken
-  // connection is dropped from the pool. in_doubt_error is never retried: the commit may
-  // or may not have happened.
   template <typename Work>
   auto with_connection(const char* what, Work&& work) {
-    std::optional<db::Pool::Lease> lease;
-    try {
-      lease.emplace(pool.acquire());
-      return work(**lease);
-    } catch (const pqxx::broken_connection& e) {
-      if (lease) lease->discard();
-      throw DbError(one_line(std::string(what) + ": database unreachable", e.what()), true);
-    } catch (const pqxx::in_doubt_error& e) {
-      if (lease) lease->discard();
-      throw DbError(one_line(std::string(what) + ": connection lost during commit", e.what()), true);
-    } catch (const pqxx::sql_error& e) {
-      throw DbError(one_line(what, e.what()), false);
-    } catch (const pqxx::failure& e) {
-      if (lease) lease->discard();
-      throw DbError(one_line(what, e.what()), true);
-    }
+    return db::with_connection(pool, what, std::forward<Work>(work));
   }
 };
 

@@ -2,6 +2,14 @@
 
 namespace tickd::db {
 
+std::string one_line(std::string_view what, const char* detail) {
+  std::string out(what);
+  out += ": ";
+  for (const char* p = detail; *p != '\0'; ++p) out += (*p == '\n' || *p == '\r') ? ' ' : *p;
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 Pool::Lease Pool::acquire() {
   std::unique_lock lock(mutex_);
   freed_.wait(lock, [&] { return lent_ < size_; });

@@ -6,10 +6,14 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "tickd/database.hpp"
 
 namespace tickd::db {
 
@@ -49,5 +53,33 @@ class Pool final {
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   unsigned lent_ = 0;
 };
+
+// libpq messages end with a newline (and may span lines); job_run.error and logs want one
+// line: "<what>: <detail>".
+std::string one_line(std::string_view what, const char* detail);
+
+// Runs `work(pqxx::connection&)` on a pooled connection and turns libpqxx failures into
+// DbError, `what` saying what was being done. A broken connection is dropped from the
+// pool. in_doubt_error is never retried: the commit may or may not have happened.
+template <typename Work>
+auto with_connection(Pool& pool, const char* what, Work&& work) {
+  std::optional<Pool::Lease> lease;
+  try {
+    lease.emplace(pool.acquire());
+    return work(**lease);
+  } catch (const pqxx::broken_connection& e) {
+    if (lease) lease->discard();
+    throw DbError(one_line(std::string(what) + ": database unreachable", e.what()), true);
+  } catch (const pqxx::in_doubt_error& e) {
+    if (lease) lease->discard();
+    throw DbError(one_line(std::string(what) + ": connection lost during commit", e.what()),
+                  true);
+  } catch (const pqxx::sql_error& e) {
+    throw DbError(one_line(what, e.what()), false);
+  } catch (const pqxx::failure& e) {
+    if (lease) lease->discard();
+    throw DbError(one_line(what, e.what()), true);
+  }
+}
 
 }  // namespace tickd::db
