@@ -289,10 +289,14 @@ class Rig:
 
     def start_tickd(self, name="a", database_url=None, wait_ready=True, **extra_env):
         """Starts `tickd run` on a free port (retrying if the port was taken meanwhile)."""
+        replica = "%s-%s" % (self.schema, name)
+        url = database_url or self.url
+        if "application_name=" not in url:
+            # Names this process's backends in pg_stat_activity.
+            url += ("&" if "?" in url else "?") + "application_name=" + replica
         for attempt in range(5):
             port = free_port()
-            env = self.env_for(database_url or self.url, TICKD_HTTP_ADDR="127.0.0.1:%d" % port,
-                               TICKD_REPLICA_ID="%s-%s" % (self.schema, name), **extra_env)
+            env = self.env_for(url, TICKD_HTTP_ADDR="127.0.0.1:%d" % port, TICKD_REPLICA_ID=replica, **extra_env)
             log_path = os.path.join(self.tmp, "tickd-%s-%d.log" % (name, attempt))
             t = Tickd(self, name, env, port, log_path)
             self.procs.append(t)
