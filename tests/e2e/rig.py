@@ -378,10 +378,14 @@ def main(test, migrate=True):
 
 class TcpProxy:
     """Forwards 127.0.0.1:port -> (host, target_port). `cut()` closes every connection and
-    refuses new ones (closes the listening socket); `restore()` listens again on the same port."""
+    refuses new ones (closes the listening socket); `restore()` listens again on the same port.
+    `stall()` keeps every connection open but forwards nothing (a black hole that heals:
+    connections made meanwhile are accepted and wait too); `resume()` forwards again."""
 
     def __init__(self, host, target_port):
         self.target = (host, target_port)
+        self.flowing = threading.Event()
+        self.flowing.set()
         self.lock = threading.Lock()
         self.conns = []
         self.listener = None
@@ -403,6 +407,7 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            self.flowing.wait()
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
@@ -418,13 +423,13 @@ class TcpProxy:
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src, dst):
+    def _pipe(self, src, dst):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                self.flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass
@@ -453,5 +458,12 @@ class TcpProxy:
                 return
         self._listen(self.port)
 
+    def stall(self):
+        self.flowing.clear()
+
+    def resume(self):
+        self.flowing.set()
+
     def close(self):
+        self.flowing.set()
         self.cut()
