@@ -76,8 +76,10 @@ def promtool_check(text, where):
 
 def test(r):
     # 1. Before any database contact: every series exists, tickd_db_up 0, /readyz 503, /healthz 200.
-    dead = r.start_tickd("nodb", database_url=rig.replace_host_port(r.url, "127.0.0.1", rig.free_port()),
-                         wait_ready=False)
+    # (A password in DATABASE_URL, JSON logs: the password appears nowhere, every line is JSON.)
+    dead_url = rig.replace_host_port(r.url, "127.0.0.1", rig.free_port()).replace("://postgres@", "://postgres:S3cr3tPw@")
+    check("S3cr3tPw" in dead_url, "a URL with a password", dead_url)
+    dead = r.start_tickd("nodb", database_url=dead_url, wait_ready=False, LOG_FORMAT="json")
     wait_for(lambda: dead.get("/healthz")[0] == 200, 5, "/healthz 200 with no database")
     status, body, _ = dead.get("/readyz")
     check(status == 503, "/readyz 503 while the database was never reached", "%s %r" % (status, body))
@@ -86,7 +88,21 @@ def test(r):
     check(metric(samples, "tickd_db_up") == 0, "tickd_db_up 0 before the first connection",
           metric(samples, "tickd_db_up"))
     promtool_check(text, "no database")
+    wait_for(lambda: dead.log().count("\n") >= 4, 5, "a few log lines (connection retries)")
+    for path in ("/metrics", "/status"):
+        body = dead.get(path)[1]
+        check("S3cr3tPw" not in body, "no password in %s" % path, "it is there")
     dead.kill()
+    log = dead.log()
+    check("S3cr3tPw" not in log, "no password in the log", [x for x in log.splitlines() if "S3cr3tPw" in x][:2])
+    not_json = []
+    for line in log.splitlines():
+        try:
+            if not isinstance(json.loads(line), dict):
+                not_json.append(line)
+        except ValueError:
+            not_json.append(line)
+    check(not not_json, "LOG_FORMAT=json: every stderr line one JSON object", not_json[:3])
 
     # 2. With regions: valid active, inactive, invalid active, invalid inactive.
     r.add_region("ok-every-second", "* * * * * *")
