@@ -1,47 +1,72 @@
 # tickd container image.
-#   build:  docker build -t tickd .      (or: buildah bud --format docker -t tickd .)
+#   build:  docker build -t tickd .           (no Docker engine: scripts/build-image, buildah)
 #   run:    docker run -e DATABASE_URL=postgres://... -p 9464:9464 tickd
 #           docker run -e DATABASE_URL=... tickd migrate
+#           docker run --rm tickd cron next '*/5 * * * *' --tz Europe/Paris
 # tickd finishes in-flight ticks for up to SHUTDOWN_GRACE_MS (30 s) after SIGTERM: give
-# `docker stop` (-t 35) or Kubernetes (terminationGracePeriodSeconds) more than that.
+# `docker stop` (-t 40), compose (stop_grace_period) or Kubernetes
+# (terminationGracePeriodSeconds) more than that.
+# The README's "Operations" section has the rest: compose stack, systemd, alerts.
+
+ARG VERSION=dev
 
 # --- build stage: Debian's -dev packages, a release build of the tickd executable ---------
+# Keep this list in step with the build packages of scripts/lib/packages.txt (tests/ops
+# checks that every -dev package tagged quickstart there is here).
 FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential meson ninja-build pkg-config cmake python3 \
+      g++ meson ninja-build pkg-config cmake python3 \
       libpqxx-dev libboost-dev libspdlog-dev prometheus-cpp-dev doctest-dev \
       libhowardhinnant-date-dev libtomlplusplus-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN meson setup /build --buildtype=release --wrap-mode=nodownload \
- && meson compile -C /build tickd \
+ && meson compile -C /build tickd:executable \
  && strip /build/tickd \
  && /build/tickd --version
+# The Debian packages that hold the shared libraries tickd links (libc, libstdc++ and libgcc
+# are in every Debian image): the runtime stage installs exactly these, so a new library
+# dependency needs no edit here.
+RUN set -e; \
+    for lib in $(ldd /build/tickd | awk '$3 ~ /^\// { print $3 }'); do \
+      real=$(realpath "$lib"); \
+      for p in "$lib" "$real" "/usr$lib" "${lib#/usr}" "/usr$real" "${real#/usr}"; do \
+        if pkg=$(dpkg -S "$p" 2>/dev/null); then echo "${pkg%%:*}"; break; fi; \
+      done; \
+    done | sort -u | grep -v -x -e libc6 -e libstdc++6 -e libgcc-s1 > /build/runtime-packages; \
+    echo "runtime packages:" $(cat /build/runtime-packages)
 
 # --- runtime stage: only the shared libraries tickd links, tzdata for time zones -----------
 FROM debian:bookworm-slim
+ARG VERSION
+COPY --from=build /build/runtime-packages /tmp/runtime-packages
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libpqxx-6.4 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libdate-tz3 \
-      libtomlplusplus3 libcurl4 tzdata ca-certificates curl \
- && rm -rf /var/lib/apt/lists/* \
+      $(cat /tmp/runtime-packages) tzdata ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/runtime-packages \
  && groupadd --system --gid 10001 tickd \
  && useradd --system --uid 10001 --gid tickd --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin tickd
 COPY --from=build /build/tickd /usr/local/bin/tickd
 COPY config/tickd.example.toml /etc/tickd/tickd.example.toml
 # Fails the build if a runtime library is missing.
-RUN tickd --version
+RUN ! ldd /usr/local/bin/tickd | grep 'not found' && tickd --version
 
-# Numeric, so that Kubernetes' runAsNonRoot can verify it.
+LABEL org.opencontainers.image.title="tickd" \
+      org.opencontainers.image.description="Cron-driven, reconciling scheduler on PostgreSQL" \
+      org.opencontainers.image.version="${VERSION}"
+# Numeric, so that Kubernetes' runAsNonRoot can verify it. tickd writes no files: the root
+# file system may be read-only.
 USER 10001:10001
+WORKDIR /
 ENV TICKD_HTTP_ADDR=0.0.0.0:9464
 EXPOSE 9464
 STOPSIGNAL SIGTERM
-# /healthz on the port of TICKD_HTTP_ADDR, over loopback.
+# GET /healthz on the port of TICKD_HTTP_ADDR, over loopback, with bash's /dev/tcp (no curl
+# in the image). /healthz is liveness; use /readyz for readiness (Kubernetes probes).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD curl -fsS -o /dev/null "http://127.0.0.1:${TICKD_HTTP_ADDR##*:}/healthz" || exit 1
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${TICKD_HTTP_ADDR##*:} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && read -r -t 2 _ code _ <&3 && [ \"$code\" = 200 ]"]
 ENTRYPOINT ["tickd"]
 CMD ["run"]
