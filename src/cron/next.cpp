@@ -244,8 +244,11 @@ std::optional<std::chrono::sys_seconds> next_after(const Expr& e, const date::ti
   if (ts >= detail::kMaxSeconds) return std::nullopt;
   ts = std::max(ts, detail::kMinSeconds + 2 * kSecondsPerDay);
   const std::int64_t horizon = std::min(detail::kMaxSeconds, ts + kSearchSpan);
-  return e.all_hours ? next_real_time(e, *zone, ts, horizon)
-                     : next_wall_clock(e, *zone, ts, horizon);
+  const auto next =
+      e.all_hours ? next_real_time(e, *zone, ts, horizon) : next_wall_clock(e, *zone, ts, horizon);
+  // West of UTC, the last local seconds of year 9999 are already in year 10000 UTC.
+  if (next && count(*next) > detail::kMaxSeconds) return std::nullopt;
+  return next;
 }
 
 }  // namespace tickd::cron

@@ -152,6 +152,11 @@ TEST_CASE("nothing fires after the end of year 9999") {
         "9999-12-31T23:59:59Z");
   CHECK_FALSE(cron::next_after(expr("* * * * * *"), z, utc("9999-12-31T23:59:59Z")));
   CHECK_FALSE(cron::next_after(expr("0 0 29 2 *"), z, utc("9996-03-01T00:00:00Z")));
+  // 23:00 on 9999-12-31 in Honolulu is 10000-01-01T09:00:00Z: out of range.
+  CHECK_FALSE(cron::next_after(expr("0 23 31 12 *"), zone("Pacific/Honolulu"),
+                               utc("9999-12-01T00:00:00Z")));
+  CHECK(text(*cron::next_after(expr("0 13 31 12 *"), zone("Pacific/Honolulu"),
+                               utc("9999-12-01T00:00:00Z"))) == "9999-12-31T23:00:00Z");
 }
 
 TEST_CASE("L is the last day of the month, L-n the n-th day before it") {
