@@ -62,6 +62,34 @@ class Database final {
   Claim claim(std::int64_t region_id, std::chrono::sys_seconds scheduled_for,
               const std::string& replica_id);
 
+  // Claims the ticks of `region_ids` at one instant in one statement; one Claim per id,
+  // in order.
+  std::vector<Claim> claim_batch(const std::vector<std::int64_t>& region_ids,
+                                 std::chrono::sys_seconds scheduled_for,
+                                 const std::string& replica_id);
+
+  // The ids among `region_ids` whose tick at `scheduled_for` already has a job_run row.
+  std::vector<std::int64_t> already_claimed(const std::vector<std::int64_t>& region_ids,
+                                            std::chrono::sys_seconds scheduled_for);
+
+  struct Finish {
+    std::int64_t run_id;
+    RunStatus status;
+    std::string error;    // empty for none
+    std::string details;  // JSON object
+  };
+  // Records many ends in one statement; returns the run ids that were fenced (not written).
+  std::vector<std::int64_t> finish_batch(const std::vector<Finish>& finishes,
+                                         const std::string& replica_id);
+
+  // The replicas with a fresh heartbeat (younger than `fresh`), sorted, this one
+  // included, and the database's clock at that moment.
+  struct Peers {
+    std::vector<std::string> live;
+    std::chrono::system_clock::time_point db_clock;
+  };
+  Peers live_replicas(const std::string& replica_id, std::chrono::milliseconds fresh);
+
   // Records the end of a claimed tick. Returns false when the row is no longer this
   // replica's `running` row (it was marked abandoned): the late writer changes nothing.
   bool finish(std::int64_t run_id, const std::string& replica_id, RunStatus status,

@@ -1,8 +1,12 @@
 #pragma once
 // The concurrency cap. Due ticks enter here on the event loop; at most `concurrency`
-// run at once (each on a worker thread, via TickRunner). A tick that finds every slot
-// taken waits, unclaimed, in arrival order until its start deadline; past that it is
-// counted `skipped` and dropped, never run late in a burst.
+// are in flight at once (claimed or being claimed, running, or having their end
+// written). A tick that finds every slot taken waits, unclaimed, in arrival order until
+// its start deadline; past that it is counted `skipped` and dropped, never run late in a
+// burst. Ticks of one instant that get slots together are claimed together, in groups.
+//
+// A tick owned by another replica is held back until its release time (its instant plus
+// the claim grace) and then claimed only if its owner has not.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,35 +23,46 @@ namespace tickd {
 
 class Dispatcher final {
  public:
-  // Runs one tick to its end on a worker thread (TickRunner::run in the service).
-  using Run = std::function<TickReport(const DueTick&)>;
+  using Done = std::function<void(const DueTick&, TickReport)>;
+  // Runs a group of ticks of one instant on a worker thread (TickRunner::run_group in the
+  // service); calls `done` once per tick, from any thread.
+  using RunGroup = std::function<void(std::vector<DueTick>, Done)>;
   // Called on the loop once a tick is done and its slot is free.
   using OnFinished = std::function<void(const DueTick&, const TickReport&)>;
 
-  Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& workers, Run run,
+  Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& workers, RunGroup run,
              Metrics& metrics, const Clock& clock, unsigned concurrency, OnFinished on_finished);
 
-  void submit(DueTick tick);
-  // Stop taking ticks: the waiting ones are dropped (counted skipped), in-flight ones
-  // finish. Returns how many were dropped.
+  void submit(std::vector<DueTick> ticks);
+  // A tick owned by another replica: enters the queue at `release` (with precheck set).
+  void submit_later(DueTick tick, Millis release);
+  // Stop taking ticks: the waiting and held ones are dropped (counted skipped), in-flight
+  // ones finish. Returns how many were dropped.
   std::size_t stop();
   std::size_t inflight() const { return inflight_; }
   std::size_t waiting() const { return waiting_.size(); }
+  std::size_t held() const { return held_.size(); }
 
  private:
   void pump();
-  void start(DueTick tick);
+  void start_group(std::vector<DueTick> group);
   void arm_expiry();
+  void arm_release();
+  void release_held();
 
   boost::asio::io_context& loop_;
   boost::asio::thread_pool& workers_;
-  Run run_;
+  RunGroup run_;
   Metrics& metrics_;
   const Clock& clock_;
   const unsigned concurrency_;
   OnFinished on_finished_;
   std::deque<DueTick> waiting_;
+  std::deque<std::pair<Millis, DueTick>> held_;  // in release order
   boost::asio::steady_timer expiry_;
+  boost::asio::steady_timer release_;
+  Millis earliest_deadline_ = Millis::max();  // no later than any waiting tick's deadline
+  Millis expiry_armed_for_ = Millis::max();
   std::size_t inflight_ = 0;
   bool stopped_ = false;
 };

@@ -34,6 +34,7 @@ struct DueTick {
   RegionPtr region;
   std::chrono::sys_seconds instant;
   Millis deadline;  // the tick may start no later than this
+  bool precheck = false;  // another replica owns it: look for its claim before claiming
 };
 
 struct ApplyResult {

@@ -1,13 +1,19 @@
 #pragma once
-// One tick, start to end, on a worker thread: claim it, run the region's handlers in
-// order, record the outcome in its job_run row. Blocking; never called on the event loop.
+// Ticks from claim to recorded end, off the event loop. run_group() claims a group of
+// ticks of one instant with one statement (see Database::claim_batch), then runs each
+// won tick's handlers, in order, as its own task on the worker pool, and hands the end
+// to the Finisher. `done` is called exactly once per tick, from some worker thread.
 
+#include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "tickd/clock.hpp"
 #include "tickd/config.hpp"
+#include "tickd/finisher.hpp"
 #include "tickd/handler.hpp"
 #include "tickd/metrics.hpp"
 #include "tickd/schedule.hpp"
@@ -24,21 +30,25 @@ struct TickReport {
 
 class TickRunner final {
  public:
-  TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics,
-             const Clock& clock, const Config& config)
-      : db_(db), handlers_(handlers), metrics_(metrics), clock_(clock), config_(config) {}
+  using Done = std::function<void(const DueTick&, TickReport)>;
 
-  TickReport run(const DueTick& tick, std::stop_token stop = {});
+  TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics,
+             const Clock& clock, const Config& config, boost::asio::thread_pool& workers);
+
+  // All `ticks` share one instant. Ticks marked `precheck` skip the claim when a row for
+  // them already exists (another replica, their owner, has them): no claim attempt.
+  void run_group(std::vector<DueTick> ticks, std::stop_token stop, Done done);
 
  private:
-  bool record_finish(std::int64_t run_id, const DueTick& tick, bool ok, const std::string& error,
-                     const std::string& details);
+  void execute(DueTick tick, std::int64_t run_id, std::stop_token stop, Done done);
 
   Database& db_;
   const HandlerRegistry& handlers_;
   Metrics& metrics_;
   const Clock& clock_;
   const Config& config_;
+  boost::asio::thread_pool& workers_;
+  Finisher finisher_;
 };
 
 }  // namespace tickd

@@ -19,10 +19,12 @@
 
 #include <arpa/inet.h>
 
+#include "tickd/storage.hpp"
+
 namespace tickd {
 namespace {
 
-enum class Kind { url, millis, count, addr, replica, level, format };
+enum class Kind { url, millis, count, addr, replica, level, format, storage, secret, http_url };
 
 // One configuration key: its TOML name, its environment variable, how it is checked.
 struct Key {
@@ -40,7 +42,7 @@ constexpr std::array kKeys{
     Key{"database_url", "DATABASE_URL", Kind::url},
     Key{"database_listen_url", "DATABASE_LISTEN_URL", Kind::url},
     Key{"region_refresh_interval_ms", "REGION_REFRESH_INTERVAL_MS", Kind::millis, 100, kDay},
-    Key{"concurrency", "CONCURRENCY", Kind::count, 1, 1000},
+    Key{"concurrency", "CONCURRENCY", Kind::count, 1, 1'000'000},
     Key{"http_addr", "TICKD_HTTP_ADDR", Kind::addr},
     Key{"replica_id", "TICKD_REPLICA_ID", Kind::replica},
     Key{"misfire_grace_ms", "MISFIRE_GRACE_MS", Kind::millis, 1, 7 * kDay},
@@ -50,6 +52,20 @@ constexpr std::array kKeys{
     Key{"log_level", "LOG_LEVEL", Kind::level},
     Key{"log_format", "LOG_FORMAT", Kind::format},
     Key{"tick_sql_timeout_ms", "TICK_SQL_TIMEOUT_MS", Kind::millis, 1, kDay},
+    Key{"claim_grace_ms", "CLAIM_GRACE_MS", Kind::millis, 0, 3'600'000},
+    Key{"storage_url", "STORAGE_URL", Kind::storage},
+    Key{"storage_access_key_id", "STORAGE_ACCESS_KEY_ID", Kind::secret},
+    Key{"storage_secret_access_key", "STORAGE_SECRET_ACCESS_KEY", Kind::secret},
+    Key{"cdn_base_url", "CDN_BASE_URL", Kind::http_url},
+    Key{"storage_multipart_threshold_bytes", "STORAGE_MULTIPART_THRESHOLD_BYTES", Kind::count,
+        5 * 1024 * 1024, 5LL * 1024 * 1024 * 1024},
+    Key{"job_lease_ms", "JOB_LEASE_MS", Kind::millis, 1'000, kDay},
+    Key{"sync_missing_after_ms", "SYNC_MISSING_AFTER_MS", Kind::millis, 0, 365 * kDay},
+    Key{"publish_source_token", "PUBLISH_SOURCE_TOKEN", Kind::secret},
+    Key{"publish_max_pixels", "PUBLISH_MAX_PIXELS", Kind::count, 1, 10'000'000'000},
+    Key{"publish_concurrency", "PUBLISH_CONCURRENCY", Kind::count, 1, 64},
+    Key{"publish_quality", "PUBLISH_QUALITY", Kind::count, 1, 100},
+    Key{"retention_days", "RETENTION_DAYS", Kind::count, 1, 3650},
 };
 
 constexpr std::size_t kMaxReplicaIdLength = 128;
@@ -235,8 +251,18 @@ std::optional<std::string> apply(const Key& key, const Raw& raw, Config& config,
       if (key.toml == "shutdown_grace_ms") config.shutdown_grace = ms;
       if (key.toml == "tick_lease_ms") config.tick_lease = ms;
       if (key.toml == "tick_sql_timeout_ms") config.tick_sql_timeout = ms;
+      if (key.toml == "claim_grace_ms") config.claim_grace = ms;
       if (key.toml == "concurrency") config.concurrency = static_cast<unsigned>(n);
       if (key.toml == "db_pool_size") config.db_pool_size = static_cast<unsigned>(n);
+      if (key.toml == "job_lease_ms") config.job_lease = ms;
+      if (key.toml == "sync_missing_after_ms") config.sync_missing_after = ms;
+      if (key.toml == "storage_multipart_threshold_bytes") {
+        config.storage_multipart_threshold = static_cast<std::uint64_t>(n);
+      }
+      if (key.toml == "publish_max_pixels") config.publish_max_pixels = static_cast<std::uint64_t>(n);
+      if (key.toml == "publish_concurrency") config.publish_concurrency = static_cast<unsigned>(n);
+      if (key.toml == "publish_quality") config.publish_quality = static_cast<unsigned>(n);
+      if (key.toml == "retention_days") config.retention_days = static_cast<unsigned>(n);
       return std::nullopt;
     }
     case Kind::addr: {
@@ -269,6 +295,44 @@ std::optional<std::string> apply(const Key& key, const Raw& raw, Config& config,
         return "'" + *s + "' is not one of trace, debug, info, warn, error";
       }
       config.log_level = v;
+      return std::nullopt;
+    }
+    case Kind::storage: {
+      // Echoed: a storage URL holds no credential (those have their own keys).
+      const std::string* s = expect_string();
+      if (s == nullptr) return "expected a string";
+      if (has_control_characters(*s)) return "contains control characters";
+      if (!s->empty()) {
+        if (auto problem = storage::check_storage_url(*s); !problem.empty()) {
+          return "'" + *s + "': " + problem;
+        }
+      }
+      config.storage_url = *s;
+      return std::nullopt;
+    }
+    case Kind::secret: {
+      // Never echoed.
+      const std::string* s = expect_string();
+      if (s == nullptr) return "expected a string";
+      if (has_control_characters(*s)) return "contains control characters";
+      if (key.toml == "storage_access_key_id") config.storage_access_key_id = *s;
+      if (key.toml == "storage_secret_access_key") config.storage_secret_access_key = *s;
+      if (key.toml == "publish_source_token") config.publish_source_token = *s;
+      return std::nullopt;
+    }
+    case Kind::http_url: {
+      const std::string* s = expect_string();
+      if (s == nullptr) return "expected a string";
+      if (has_control_characters(*s) || s->find(' ') != std::string::npos) {
+        return "must not contain spaces or control characters";
+      }
+      if (!s->empty() && !s->starts_with("http://") && !s->starts_with("https://")) {
+        return "'" + *s + "' is not an http:// or https:// URL";
+      }
+      if (s->find_first_of("?#") != std::string::npos) {
+        return "'" + *s + "' must not have a query or fragment (object keys are appended to it)";
+      }
+      config.cdn_base_url = *s;
       return std::nullopt;
     }
     case Kind::format: {

@@ -3,6 +3,8 @@
 #include <date/date.h>
 
 #include <pqxx/pqxx>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "pool.hpp"
 #include "sql.hpp"
@@ -37,6 +39,26 @@ std::vector<RegionRow> to_regions(const pqxx::result& r) {
     rows.push_back(std::move(region));
   }
   return rows;
+}
+
+// A PostgreSQL array literal of text elements; nullopt elements are NULL.
+std::string text_array(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i != 0) out += ',';
+    if (!items[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (const char c : *items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
 }
 
 std::string id_array(const std::vector<std::int64_t>& ids) {
@@ -95,6 +117,100 @@ Claim Database::claim(std::int64_t region_id, std::chrono::sys_seconds scheduled
     } catch (const pqxx::foreign_key_violation&) {
       return Claim{ClaimOutcome::gone, 0};
     }
+  });
+}
+
+std::vector<Claim> Database::claim_batch(const std::vector<std::int64_t>& region_ids,
+                                         std::chrono::sys_seconds scheduled_for,
+                                         const std::string& replica_id) {
+  std::vector<std::int64_t> keys;
+  keys.reserve(region_ids.size());
+  for (const auto id : region_ids) keys.push_back(claim_lock_key(id, scheduled_for));
+  return impl_->with_connection("claiming ticks", [&](pqxx::connection& c) {
+    pqxx::result r;
+    try {
+      pqxx::nontransaction tx(c);
+      r = tx.exec_params(sql::kClaimBatch, id_array(region_ids), id_array(keys),
+                         timestamp(scheduled_for), replica_id);
+    } catch (const pqxx::foreign_key_violation&) {
+      // A region was deleted between the join and the insert: claim one by one.
+      std::vector<Claim> out;
+      for (const auto id : region_ids) out.push_back(claim(id, scheduled_for, replica_id));
+      return out;
+    }
+    std::unordered_map<std::int64_t, Claim> by_region;
+    by_region.reserve(r.size());
+    for (const auto& row : r) {
+      Claim claim{ClaimOutcome::taken, 0};
+      if (!row[1].is_null()) {
+        claim = {ClaimOutcome::won, row[1].as<std::int64_t>()};
+      } else if (!row[4].as<bool>()) {
+        claim.outcome = ClaimOutcome::gone;
+      } else if (row[2].as<bool>() && !row[3].as<bool>()) {
+        claim.outcome = ClaimOutcome::overlapping;
+      }
+      by_region[row[0].as<std::int64_t>()] = claim;
+    }
+    std::vector<Claim> out;
+    out.reserve(region_ids.size());
+    for (const auto id : region_ids) {
+      const auto it = by_region.find(id);
+      out.push_back(it == by_region.end() ? Claim{ClaimOutcome::taken, 0} : it->second);
+    }
+    return out;
+  });
+}
+
+std::vector<std::int64_t> Database::already_claimed(const std::vector<std::int64_t>& region_ids,
+                                                    std::chrono::sys_seconds scheduled_for) {
+  return impl_->with_connection("checking claims", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    std::vector<std::int64_t> out;
+    for (const auto& row :
+         tx.exec_params(sql::kAlreadyClaimed, id_array(region_ids), timestamp(scheduled_for))) {
+      out.push_back(row[0].as<std::int64_t>());
+    }
+    return out;
+  });
+}
+
+std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& finishes,
+                                                 const std::string& replica_id) {
+  std::vector<std::int64_t> ids;
+  std::vector<std::optional<std::string>> statuses, errors, details;
+  for (const auto& f : finishes) {
+    ids.push_back(f.run_id);
+    statuses.emplace_back(f.status == RunStatus::ok ? "ok" : "failed");
+    errors.push_back(f.error.empty() ? std::nullopt : std::optional<std::string>(f.error));
+    details.emplace_back(f.details);
+  }
+  return impl_->with_connection("recording finished ticks", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const auto r = tx.exec_params(sql::kFinishBatch, id_array(ids), text_array(statuses),
+                                  text_array(errors), text_array(details), replica_id);
+    std::unordered_set<std::int64_t> written;
+    for (const auto& row : r) written.insert(row[0].as<std::int64_t>());
+    std::vector<std::int64_t> fenced;
+    for (const auto id : ids) {
+      if (!written.contains(id)) fenced.push_back(id);
+    }
+    return fenced;
+  });
+}
+
+Database::Peers Database::live_replicas(const std::string& replica_id,
+                                        std::chrono::milliseconds fresh) {
+  return impl_->with_connection("listing live replicas", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const auto row = tx.exec_params1(sql::kLiveReplicas,
+                                     std::chrono::duration<double>(fresh).count(), replica_id);
+    Peers peers;
+    peers.live = parse_text_array(row[0]);
+    const auto micros = static_cast<std::int64_t>(row[1].as<double>() * 1e6);
+    peers.db_clock = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::microseconds(micros)));
+    return peers;
   });
 }
 

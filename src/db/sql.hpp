@@ -30,6 +30,48 @@ inline constexpr const char* kClaim =
     "  EXISTS (SELECT 1 FROM job_run WHERE region_id = $1::bigint "
     "          AND scheduled_for = $2::timestamptz)";
 
+// Claims many ticks of one instant in one statement: the batched form of kClaim, with
+// one advisory lock per (region, instant) as before.
+// $1 bigint[] region ids, $2 bigint[] their advisory keys (same order), $3 the instant,
+// $4 replica id. One row per input region: (region id, new run id or NULL, got the lock,
+// a row for this tick already existed, the region still exists).
+inline constexpr const char* kClaimBatch =
+    "WITH want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS w (region_id, lock_key)), "
+    "locked AS (SELECT w.region_id FROM want w JOIN region_index r ON r.id = w.region_id "
+    "           WHERE pg_try_advisory_xact_lock(w.lock_key)), "
+    "ins AS ("
+    "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status) "
+    "  SELECT region_id, $3::timestamptz, $4::text, 'running' FROM locked "
+    "  ON CONFLICT DO NOTHING RETURNING id, region_id) "
+    "SELECT w.region_id, ins.id, l.region_id IS NOT NULL, "
+    "  EXISTS (SELECT 1 FROM job_run j WHERE j.region_id = w.region_id "
+    "          AND j.scheduled_for = $3::timestamptz), "
+    "  EXISTS (SELECT 1 FROM region_index r WHERE r.id = w.region_id) "
+    "FROM want w LEFT JOIN ins USING (region_id) LEFT JOIN locked l USING (region_id)";
+
+// $1 bigint[] region ids, $2 the instant: those whose tick already has a row.
+inline constexpr const char* kAlreadyClaimed =
+    "SELECT region_id FROM job_run WHERE scheduled_for = $2::timestamptz "
+    "AND region_id = ANY($1::bigint[])";
+
+// The batched form of kFinish. $1 bigint[] run ids, $2 text[] statuses, $3 text[] errors
+// (NULL elements for none), $4 text[] details, $5 replica id. Returns the ids written;
+// the others were no longer this replica's running rows (fenced).
+inline constexpr const char* kFinishBatch =
+    "UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
+    "  details = v.details::jsonb "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS v (id, status, error, details) "
+    "WHERE j.id = v.id AND j.replica_id = $5 AND j.status = 'running' "
+    "RETURNING j.id";
+
+// $1 lease in seconds (double), $2 this replica's id: the replicas whose heartbeat is
+// fresh (this one always counts), sorted, and the database's clock (Unix seconds).
+inline constexpr const char* kLiveReplicas =
+    "SELECT coalesce(array_agg(replica_id ORDER BY replica_id), '{}'), "
+    "  extract(epoch FROM clock_timestamp())::double precision "
+    "FROM tickd_replica "
+    "WHERE heartbeat_at >= now() - make_interval(secs => $1::double precision) OR replica_id = $2";
+
 // $1 run id, $2 replica id, $3 status, $4 error or NULL, $5 details json.
 // Fenced: changes nothing unless the row is still ours and running.
 inline constexpr const char* kFinish =

@@ -1,13 +1,19 @@
 #include "tickd/dispatcher.hpp"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+
 namespace tickd {
+namespace {
+// Larger groups make one claim statement too long to hold its locks; 500 rows take a
+// few milliseconds.
+constexpr std::size_t kMaxGroup = 500;
+}  // namespace
 
 Dispatcher::Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& workers,
-                       Run run, Metrics& metrics, const Clock& clock,
-                       unsigned concurrency, OnFinished on_finished)
+                       RunGroup run, Metrics& metrics, const Clock& clock, unsigned concurrency,
+                       OnFinished on_finished)
     : loop_(loop),
       workers_(workers),
       run_(std::move(run)),
@@ -15,77 +21,132 @@ Dispatcher::Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& 
       clock_(clock),
       concurrency_(concurrency),
       on_finished_(std::move(on_finished)),
-      expiry_(loop) {}
+      expiry_(loop),
+      release_(loop) {}
 
-void Dispatcher::submit(DueTick tick) {
+void Dispatcher::submit(std::vector<DueTick> ticks) {
+  if (ticks.empty()) return;
+  if (stopped_) {
+    for (std::size_t i = 0; i < ticks.size(); ++i) metrics_.count_tick(TickOutcome::skipped);
+    return;
+  }
+  for (auto& tick : ticks) {
+    earliest_deadline_ = std::min(earliest_deadline_, tick.deadline);
+    waiting_.push_back(std::move(tick));
+  }
+  pump();
+}
+
+void Dispatcher::submit_later(DueTick tick, Millis release) {
   if (stopped_) {
     metrics_.count_tick(TickOutcome::skipped);
     return;
   }
-  waiting_.push_back(std::move(tick));
+  tick.precheck = true;
+  const bool first = held_.empty();
+  held_.emplace_back(release, std::move(tick));
+  if (first) arm_release();
+}
+
+void Dispatcher::arm_release() {
+  if (held_.empty()) return;
+  const auto wait = held_.front().first - clock_.wall();
+  release_.expires_after(std::max<std::chrono::steady_clock::duration>(wait, {}));
+  release_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) release_held();
+  });
+}
+
+void Dispatcher::release_held() {
+  if (stopped_) return;
+  const auto now = clock_.wall();
+  while (!held_.empty() && held_.front().first <= now) {
+    earliest_deadline_ = std::min(earliest_deadline_, held_.front().second.deadline);
+    waiting_.push_back(std::move(held_.front().second));
+    held_.pop_front();
+  }
   pump();
+  arm_release();
 }
 
 void Dispatcher::pump() {
   const auto now = clock_.wall();
-  std::size_t expired = 0;
-  // Expired ticks are dropped wherever they wait, not only at the head: a full
-  // replica must still count them when their deadline passes.
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if (now > it->deadline) {
+  // Expired ticks are dropped wherever they wait: a full replica must still count them
+  // when their deadline passes. The queue is scanned only once the earliest deadline
+  // among the waiting ticks has passed, so a long queue costs nothing per pump.
+  if (!waiting_.empty() && now > earliest_deadline_) {
+    std::size_t expired = 0;
+    earliest_deadline_ = Millis::max();
+    std::erase_if(waiting_, [&](const DueTick& t) {
+      if (now <= t.deadline) {
+        earliest_deadline_ = std::min(earliest_deadline_, t.deadline);
+        return false;
+      }
       ++expired;
-      metrics_.count_tick(TickOutcome::skipped);
-      it = waiting_.erase(it);
-    } else {
-      ++it;
+      return true;
+    });
+    if (expired > 0) {
+      for (std::size_t i = 0; i < expired; ++i) metrics_.count_tick(TickOutcome::skipped);
+      spdlog::warn("{} tick(s) skipped: no free slot (CONCURRENCY={}) before their deadline",
+                   expired, concurrency_);
     }
   }
-  if (expired > 0) {
-    spdlog::warn("{} tick(s) skipped: no free slot (CONCURRENCY={}) before their deadline",
-                 expired, concurrency_);
-  }
   while (inflight_ < concurrency_ && !waiting_.empty()) {
-    DueTick tick = std::move(waiting_.front());
-    waiting_.pop_front();
-    start(std::move(tick));
+    // A group: consecutive ticks of one instant, as many as there are free slots.
+    std::vector<DueTick> group;
+    const auto instant = waiting_.front().instant;
+    while (!waiting_.empty() && inflight_ < concurrency_ && group.size() < kMaxGroup &&
+           waiting_.front().instant == instant) {
+      group.push_back(std::move(waiting_.front()));
+      waiting_.pop_front();
+      ++inflight_;
+    }
+    start_group(std::move(group));
   }
+  if (waiting_.empty()) earliest_deadline_ = Millis::max();
+  metrics_.set_inflight(inflight_);
   arm_expiry();
 }
 
 void Dispatcher::arm_expiry() {
   if (waiting_.empty()) {
-    expiry_.cancel();
+    if (expiry_armed_for_ != Millis::max()) expiry_.cancel();
+    expiry_armed_for_ = Millis::max();
     return;
   }
-  auto earliest = waiting_.front().deadline;
-  for (const auto& t : waiting_) earliest = std::min(earliest, t.deadline);
-  const auto wait = earliest - clock_.wall() + std::chrono::milliseconds(1);
+  if (expiry_armed_for_ == earliest_deadline_) return;
+  expiry_armed_for_ = earliest_deadline_;
+  const auto wait = earliest_deadline_ - clock_.wall() + std::chrono::milliseconds(1);
   expiry_.expires_after(std::max<std::chrono::steady_clock::duration>(wait, {}));
   expiry_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) pump();
+    if (ec) return;
+    expiry_armed_for_ = Millis::max();
+    pump();
   });
 }
 
-void Dispatcher::start(DueTick tick) {
-  ++inflight_;
-  metrics_.set_inflight(inflight_);
-  boost::asio::post(workers_, [this, tick = std::move(tick)]() mutable {
-    TickReport report = run_(tick);
-    boost::asio::post(loop_, [this, tick = std::move(tick), report = std::move(report)] {
-      --inflight_;
-      metrics_.set_inflight(inflight_);
-      if (on_finished_) on_finished_(tick, report);
-      if (!stopped_) pump();
+void Dispatcher::start_group(std::vector<DueTick> group) {
+  boost::asio::post(workers_, [this, group = std::move(group)]() mutable {
+    run_(std::move(group), [this](const DueTick& tick, TickReport report) {
+      boost::asio::post(loop_, [this, tick, report = std::move(report)] {
+        --inflight_;
+        metrics_.set_inflight(inflight_);
+        if (on_finished_) on_finished_(tick, report);
+        if (!stopped_) pump();
+      });
     });
   });
 }
 
 std::size_t Dispatcher::stop() {
   stopped_ = true;
-  const std::size_t dropped = waiting_.size();
+  const std::size_t dropped = waiting_.size() + held_.size();
   for (std::size_t i = 0; i < dropped; ++i) metrics_.count_tick(TickOutcome::skipped);
   waiting_.clear();
+  held_.clear();
+  earliest_deadline_ = Millis::max();
   expiry_.cancel();
+  release_.cancel();
   return dropped;
 }
 

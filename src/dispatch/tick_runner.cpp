@@ -3,7 +3,8 @@
 #include <date/date.h>
 #include <spdlog/spdlog.h>
 
-#include <thread>
+#include <boost/asio/post.hpp>
+#include <unordered_set>
 
 #include "tickd/database.hpp"
 
@@ -29,35 +30,84 @@ std::string json_escape(std::string_view s) {
 
 std::string iso(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
+TickReport report(TickOutcome outcome) { return {outcome, std::nullopt, false}; }
+
 }  // namespace
 
-TickReport TickRunner::run(const DueTick& tick, std::stop_token stop) {
-  const auto& row = tick.region->row;
-  Claim claim{};
-  try {
-    metrics_.count_claim_attempt();
-    claim = db_.claim(row.id, tick.instant, config_.replica_id);
-  } catch (const DbError& e) {
-    spdlog::warn("region {}: tick {} not claimed: {}", row.code, iso(tick.instant), e.what());
-    metrics_.count_tick(TickOutcome::skipped);
-    return {TickOutcome::skipped, std::nullopt, e.unavailable()};
-  }
-  switch (claim.outcome) {
-    case ClaimOutcome::taken:
-      metrics_.count_tick(TickOutcome::lost);
-      return {TickOutcome::lost, std::nullopt};
-    case ClaimOutcome::overlapping:
-      spdlog::info("region {}: tick {} skipped: the previous tick is still running", row.code,
-                   iso(tick.instant));
-      metrics_.count_tick(TickOutcome::skipped);
-      return {TickOutcome::skipped, std::nullopt};
-    case ClaimOutcome::gone:
-      metrics_.count_tick(TickOutcome::skipped);
-      return {TickOutcome::skipped, std::nullopt};
-    case ClaimOutcome::won:
-      break;
-  }
+TickRunner::TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics,
+                       const Clock& clock, const Config& config,
+                       boost::asio::thread_pool& workers)
+    : db_(db),
+      handlers_(handlers),
+      metrics_(metrics),
+      clock_(clock),
+      config_(config),
+      workers_(workers),
+      finisher_(db, config.replica_id, config.tick_lease, clock) {}
 
+void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Done done) {
+  if (ticks.empty()) return;
+  const auto instant = ticks.front().instant;
+  try {
+    // Ticks another replica (their owner) has already claimed need no claim attempt.
+    std::vector<std::int64_t> prechecked;
+    for (const auto& t : ticks) {
+      if (t.precheck) prechecked.push_back(t.region->row.id);
+    }
+    if (!prechecked.empty()) {
+      const auto claimed = db_.already_claimed(prechecked, instant);
+      const std::unordered_set<std::int64_t> taken(claimed.begin(), claimed.end());
+      std::erase_if(ticks, [&](const DueTick& t) {
+        if (!t.precheck || !taken.contains(t.region->row.id)) return false;
+        metrics_.count_tick(TickOutcome::lost);
+        done(t, report(TickOutcome::lost));
+        return true;
+      });
+      if (ticks.empty()) return;
+    }
+    std::vector<std::int64_t> ids;
+    ids.reserve(ticks.size());
+    for (const auto& t : ticks) ids.push_back(t.region->row.id);
+    for (std::size_t i = 0; i < ticks.size(); ++i) metrics_.count_claim_attempt();
+    const auto claims = ticks.size() == 1
+                            ? std::vector<Claim>{db_.claim(ids[0], instant, config_.replica_id)}
+                            : db_.claim_batch(ids, instant, config_.replica_id);
+    for (std::size_t i = 0; i < ticks.size(); ++i) {
+      auto& tick = ticks[i];
+      switch (claims[i].outcome) {
+        case ClaimOutcome::won:
+          boost::asio::post(workers_, [this, tick = std::move(tick), run_id = claims[i].run_id,
+                                       stop, done]() mutable {
+            execute(std::move(tick), run_id, stop, std::move(done));
+          });
+          break;
+        case ClaimOutcome::taken:
+          metrics_.count_tick(TickOutcome::lost);
+          done(tick, report(TickOutcome::lost));
+          break;
+        case ClaimOutcome::overlapping:
+          spdlog::info("region {}: tick {} skipped: the previous tick is still running",
+                       tick.region->row.code, iso(instant));
+          metrics_.count_tick(TickOutcome::skipped);
+          done(tick, report(TickOutcome::skipped));
+          break;
+        case ClaimOutcome::gone:
+          metrics_.count_tick(TickOutcome::skipped);
+          done(tick, report(TickOutcome::skipped));
+          break;
+      }
+    }
+  } catch (const DbError& e) {
+    spdlog::warn("{} tick(s) at {} not claimed: {}", ticks.size(), iso(instant), e.what());
+    for (const auto& t : ticks) {
+      metrics_.count_tick(TickOutcome::skipped);
+      done(t, {TickOutcome::skipped, std::nullopt, e.unavailable()});
+    }
+  }
+}
+
+void TickRunner::execute(DueTick tick, std::int64_t run_id, std::stop_token stop, Done done) {
+  const auto& row = tick.region->row;
   const auto started = clock_.wall();
   const double lateness = std::chrono::duration<double>(started - tick.instant).count();
   metrics_.observe_lateness(lateness);
@@ -87,38 +137,19 @@ TickReport TickRunner::run(const DueTick& tick, std::stop_token stop) {
 
   const bool ok = error.empty();
   if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), error);
-  record_finish(claim.run_id, tick, ok, error, details);
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
-  return {ok ? TickOutcome::ran : TickOutcome::failed, ok ? "ok" : "failed"};
-}
-
-bool TickRunner::record_finish(std::int64_t run_id, const DueTick& tick, bool ok,
-                               const std::string& error, const std::string& details) {
-  const auto& code = tick.region->row.code;
-  // The row must not stay `running` while this replica lives (its heartbeat keeps the
-  // row from being abandoned), so a lost connection is retried for a while.
-  const auto give_up = clock_.mono() + config_.tick_lease;
-  for (auto pause = std::chrono::milliseconds(100);; pause = std::min(pause * 2, std::chrono::milliseconds(2000))) {
-    try {
-      if (!db_.finish(run_id, config_.replica_id, ok ? RunStatus::ok : RunStatus::failed, error,
-                      details)) {
-        spdlog::error(
-            "region {}: tick {} lost its claim: the row was marked abandoned meanwhile; "
-            "its result was not written",
-            code, iso(tick.instant));
-        metrics_.count_fenced();
-        return false;
-      }
-      return true;
-    } catch (const DbError& e) {
-      if (clock_.mono() >= give_up) {
-        spdlog::error("region {}: tick {}: could not record its end: {}", code,
-                      iso(tick.instant), e.what());
-        return false;
-      }
-      std::this_thread::sleep_for(pause);
-    }
-  }
+  finisher_.submit(
+      {run_id, ok ? RunStatus::ok : RunStatus::failed, error, std::move(details)},
+      [this, tick = std::move(tick), ok, done = std::move(done)](bool written) {
+        if (!written) {
+          spdlog::error(
+              "region {}: tick {} lost its claim: the row was marked abandoned (or could not "
+              "be written); its result was not recorded",
+              tick.region->row.code, iso(tick.instant));
+          metrics_.count_fenced();
+        }
+        done(tick, {ok ? TickOutcome::ran : TickOutcome::failed, ok ? "ok" : "failed", false});
+      });
 }
 
 }  // namespace tickd

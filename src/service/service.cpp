@@ -43,13 +43,19 @@ Service::Service(Config config, const Clock& clock)
       control_(2),
       workers_(worker_threads(config_)),
       metrics_(kVersion),
-      handlers_(builtin_handlers()),
+      handlers_(builtin_handlers(config_, &metrics_)),
       db_(config_.database_url, config_.db_pool_size),
       listener_(config_.database_listen_url.empty() ? config_.database_url
                                                     : config_.database_listen_url),
       schedule_(handlers_),
-      runner_(db_, handlers_, metrics_, clock_, config_),
-      dispatcher_(loop_, workers_, [this](const DueTick& tick) { return runner_.run(tick, stop_source_.get_token()); }, metrics_, clock_, config_.concurrency,
+      ownership_(config_.replica_id),
+      runner_(db_, handlers_, metrics_, clock_, config_, workers_),
+      dispatcher_(loop_, workers_,
+                  [this](std::vector<DueTick> group, Dispatcher::Done done) {
+                    runner_.run_group(std::move(group), stop_source_.get_token(),
+                                      std::move(done));
+                  },
+                  metrics_, clock_, config_.concurrency,
                   [this](const DueTick& tick, const TickReport& report) {
                     if (report.status) {
                       schedule_.record_outcome(tick.region->row.id, tick.instant, *report.status);
@@ -272,7 +278,21 @@ void Service::on_tick_timer() {
     spdlog::warn("{} tick(s) missed: already past their start deadline when due", due.missed);
     for (std::size_t i = 0; i < due.missed; ++i) metrics_.count_tick(TickOutcome::missed);
   }
-  for (auto& tick : due.ticks) dispatcher_.submit(std::move(tick));
+  std::vector<DueTick> mine;
+  mine.reserve(due.ticks.size());
+  for (auto& tick : due.ticks) {
+    if (ownership_.mine(tick.region->row.id)) {
+      mine.push_back(std::move(tick));
+      continue;
+    }
+    // Another live replica owns it: step in after the grace if it has not claimed it,
+    // leaving at least half the start window.
+    const auto window = tick.deadline - Millis(tick.instant);
+    const auto grace = std::min<std::chrono::milliseconds>(config_.claim_grace, window / 2);
+    const auto release = Millis(tick.instant) + grace;
+    dispatcher_.submit_later(std::move(tick), release);
+  }
+  dispatcher_.submit(std::move(mine));
   arm_tick_timer();
 }
 
@@ -300,16 +320,34 @@ void Service::liveness() {
     boost::asio::post(control_, [this] {
       bool ok = true;
       std::size_t abandoned = 0;
+      Database::Peers peers;
+      std::chrono::system_clock::time_point sent, received;
       try {
+        if (!own_rows_cleared_) {
+          // Rows still `running` under our id are from a dead earlier run of this replica.
+          if (const auto n = db_.abandon_own(config_.replica_id); n > 0) {
+            spdlog::warn("marked {} tick(s) left running by an earlier run of replica {} abandoned",
+                         n, config_.replica_id);
+            abandoned += n;
+          }
+          own_rows_cleared_ = true;
+        }
         db_.heartbeat(config_.replica_id);
-        abandoned = db_.abandon_expired(config_.tick_lease / 2);
+        abandoned += db_.abandon_expired(config_.tick_lease / 2);
+        sent = clock_.base().wall();
+        peers = db_.live_replicas(config_.replica_id, config_.tick_lease / 2);
+        received = clock_.base().wall();
       } catch (const DbError& e) {
         ok = false;
         spdlog::debug("heartbeat failed: {}", e.what());
       }
-      boost::asio::post(loop_, [this, ok, abandoned] {
+      boost::asio::post(loop_, [this, ok, abandoned, peers = std::move(peers), sent, received] {
         liveness_running_ = false;
         set_db_up(ok);
+        if (ok) {
+          ownership_.set_live(peers.live);
+          align_clock(sent, received, peers.db_clock);
+        }
         if (abandoned > 0) {
           spdlog::warn("marked {} tick(s) of dead replicas abandoned", abandoned);
           for (std::size_t i = 0; i < abandoned; ++i) metrics_.count_tick(TickOutcome::abandoned);
@@ -321,6 +359,26 @@ void Service::liveness() {
   liveness_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) liveness();
   });
+}
+
+void Service::align_clock(std::chrono::system_clock::time_point sent,
+                          std::chrono::system_clock::time_point received,
+                          std::chrono::system_clock::time_point db_clock) {
+  using std::chrono::microseconds;
+  // The database read its clock about halfway through the round trip.
+  const auto midpoint = sent + (received - sent) / 2;
+  const auto offset = std::chrono::duration_cast<microseconds>(db_clock - midpoint);
+  const auto change = offset - clock_.offset();
+  // Ignore jitter below the round trip's own uncertainty.
+  const auto tolerance = std::max<std::chrono::system_clock::duration>(received - sent,
+                                                                       milliseconds(5));
+  if (change < tolerance && change > -tolerance) return;
+  if (std::chrono::abs(change) > milliseconds(100)) {
+    spdlog::warn("this host's clock is {:.3f} s behind the database's; scheduling by the "
+                 "database's clock",
+                 std::chrono::duration<double>(offset).count());
+  }
+  clock_.set_offset(offset);
 }
 
 // ---- shutdown ------------------------------------------------------------------------

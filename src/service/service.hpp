@@ -25,6 +25,7 @@
 #include "tickd/handler.hpp"
 #include "tickd/http_server.hpp"
 #include "tickd/metrics.hpp"
+#include "tickd/ownership.hpp"
 #include "tickd/schedule.hpp"
 #include "tickd/tick_runner.hpp"
 
@@ -52,13 +53,18 @@ class Service final {
   void on_tick_timer();
   void arm_refresh_timer();
   void liveness();
+  void align_clock(std::chrono::system_clock::time_point sent,
+                   std::chrono::system_clock::time_point received,
+                   std::chrono::system_clock::time_point db_clock);
   void set_db_up(bool up);
 
   void begin_shutdown(int signal);
   void finish_shutdown(bool grace_expired);
 
   const Config config_;
-  const Clock& clock_;
+  // The system clock aligned to the database's (see OffsetClock): every replica of a set
+  // then agrees on when an instant has come, whatever its own clock says.
+  OffsetClock clock_;
   boost::asio::io_context loop_;
   boost::asio::thread_pool control_;
   boost::asio::thread_pool workers_;
@@ -67,6 +73,7 @@ class Service final {
   Database db_;
   ChangeListener listener_;
   Schedule schedule_;
+  Ownership ownership_;
   TickRunner runner_;
   Dispatcher dispatcher_;
   std::unique_ptr<HttpServer> http_;
@@ -90,6 +97,7 @@ class Service final {
 
   bool db_up_ = false;
   bool liveness_running_ = false;
+  bool own_rows_cleared_ = false;  // touched by the control pool only, one round at a time
   std::chrono::steady_clock::time_point last_db_contact_{};
   bool stopping_ = false;
   std::stop_source stop_source_;  // tells running handlers that shutdown began

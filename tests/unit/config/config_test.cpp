@@ -194,8 +194,8 @@ TEST_CASE("an invalid environment value is refused with a message naming the var
     std::string name, value, message;
   };
   for (const Row& r : {
-           Row{"CONCURRENCY", "0", "CONCURRENCY: 0 is out of range 1-1000"},
-           Row{"CONCURRENCY", "-3", "CONCURRENCY: -3 is out of range 1-1000"},
+           Row{"CONCURRENCY", "0", "CONCURRENCY: 0 is out of range 1-1000000"},
+           Row{"CONCURRENCY", "-3", "CONCURRENCY: -3 is out of range 1-1000000"},
            Row{"CONCURRENCY", "abc", "CONCURRENCY: 'abc' is not an integer"},
            Row{"CONCURRENCY", "4 ", "CONCURRENCY: '4 ' is not an integer"},
            Row{"CONCURRENCY", "1e3", "CONCURRENCY: '1e3' is not an integer"},
@@ -245,9 +245,9 @@ TEST_CASE("an invalid TOML value is refused with the file, the line and the key"
            Row{"concurrency = \"4\"", ":2: concurrency: expected an integer, got a string"},
            Row{"concurrency = 4.0", ":2: concurrency: expected an integer, got a floating-point number"},
            Row{"concurrency = true", ":2: concurrency: expected an integer, got a boolean"},
-           Row{"concurrency = 0", ":2: concurrency: 0 is out of range 1-1000"},
-           Row{"concurrency = -1", ":2: concurrency: -1 is out of range 1-1000"},
-           Row{"concurrency = 9_999_999_999", ":2: concurrency: 9999999999 is out of range 1-1000"},
+           Row{"concurrency = 0", ":2: concurrency: 0 is out of range 1-1000000"},
+           Row{"concurrency = -1", ":2: concurrency: -1 is out of range 1-1000000"},
+           Row{"concurrency = 9_999_999_999", ":2: concurrency: 9999999999 is out of range 1-1000000"},
            Row{"tick_lease_ms = 0", ":2: tick_lease_ms: 0 is out of range 100-86400000 (milliseconds)"},
            Row{"misfire_grace_ms = [1]", ":2: misfire_grace_ms: expected an integer, got an array"},
            Row{"database_url = 5", ":2: database_url: expected a string, got an integer"},

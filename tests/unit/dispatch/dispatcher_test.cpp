@@ -30,14 +30,22 @@ struct Rig {
   std::vector<std::int64_t> finished;
   std::atomic<bool> release{false};
 
-  tickd::Dispatcher::Run run = [this](const DueTick&) {
-    const int now = ++running;
-    int p = peak.load();
-    while (now > p && !peak.compare_exchange_weak(p, now)) {
+  std::atomic<int> groups{0};
+  // Like TickRunner::run_group: each tick of the group runs as its own task.
+  tickd::Dispatcher::RunGroup run = [this](std::vector<DueTick> group,
+                                           tickd::Dispatcher::Done done) {
+    ++groups;
+    for (auto& tick : group) {
+      boost::asio::post(workers, [this, tick, done] {
+        const int now = ++running;
+        int p = peak.load();
+        while (now > p && !peak.compare_exchange_weak(p, now)) {
+        }
+        while (!release) std::this_thread::sleep_for(1ms);
+        --running;
+        done(tick, TickReport{TickOutcome::ran, "ok", false});
+      });
     }
-    while (!release) std::this_thread::sleep_for(1ms);
-    --running;
-    return TickReport{TickOutcome::ran, "ok"};
   };
   tickd::Dispatcher dispatcher{loop, workers, run, metrics, clock, 2,
                                [this](const DueTick& t, const TickReport&) {
@@ -71,7 +79,9 @@ struct Rig {
 
 TEST_CASE("no more than CONCURRENCY ticks run at once; the rest wait their turn") {
   Rig rig;
-  for (int i = 1; i <= 5; ++i) rig.dispatcher.submit(rig.tick(i, "2026-05-01T10:01:00.000Z"));
+  std::vector<DueTick> ticks;
+  for (int i = 1; i <= 5; ++i) ticks.push_back(rig.tick(i, "2026-05-01T10:01:00.000Z"));
+  rig.dispatcher.submit(std::move(ticks));
   CHECK(rig.dispatcher.inflight() == 2);
   CHECK(rig.dispatcher.waiting() == 3);
   rig.wait_until_running(2);
@@ -88,9 +98,9 @@ TEST_CASE("no more than CONCURRENCY ticks run at once; the rest wait their turn"
 
 TEST_CASE("a waiting tick past its start deadline is skipped, never run late") {
   Rig rig;
-  rig.dispatcher.submit(rig.tick(1, "2026-05-01T10:01:00.000Z"));
-  rig.dispatcher.submit(rig.tick(2, "2026-05-01T10:01:00.000Z"));
-  rig.dispatcher.submit(rig.tick(3, "2026-05-01T10:00:01.000Z"));
+  rig.dispatcher.submit({rig.tick(1, "2026-05-01T10:01:00.000Z"),
+                         rig.tick(2, "2026-05-01T10:01:00.000Z"),
+                         rig.tick(3, "2026-05-01T10:00:01.000Z")});
   CHECK(rig.dispatcher.waiting() == 1);
   rig.clock.set(tickd::test::utc_ms("2026-05-01T10:00:02.000Z"));
   rig.release = true;
@@ -106,9 +116,11 @@ TEST_CASE("a waiting tick past its start deadline is skipped, never run late") {
 
 TEST_CASE("after stop, waiting ticks are dropped and new ones are refused") {
   Rig rig;
-  for (int i = 1; i <= 3; ++i) rig.dispatcher.submit(rig.tick(i, "2026-05-01T10:01:00.000Z"));
+  rig.dispatcher.submit({rig.tick(1, "2026-05-01T10:01:00.000Z"),
+                         rig.tick(2, "2026-05-01T10:01:00.000Z"),
+                         rig.tick(3, "2026-05-01T10:01:00.000Z")});
   CHECK(rig.dispatcher.stop() == 1);
-  rig.dispatcher.submit(rig.tick(4, "2026-05-01T10:01:00.000Z"));
+  rig.dispatcher.submit({rig.tick(4, "2026-05-01T10:01:00.000Z")});
   CHECK(rig.dispatcher.waiting() == 0);
   rig.release = true;
   rig.run_loop_until([&] {
@@ -117,4 +129,42 @@ TEST_CASE("after stop, waiting ticks are dropped and new ones are refused") {
   });
   CHECK(rig.finished.size() == 2);
   CHECK(rig.dispatcher.inflight() == 0);
+}
+
+TEST_CASE("ticks of one instant that get slots together are handed over as one group") {
+  Rig rig;
+  rig.release = true;
+  rig.dispatcher.submit({rig.tick(1, "2026-05-01T10:01:00.000Z"),
+                         rig.tick(2, "2026-05-01T10:01:00.000Z")});
+  rig.run_loop_until([&] {
+    std::lock_guard lock(rig.mutex);
+    return rig.finished.size() == 2;
+  });
+  CHECK(rig.groups.load() == 1);
+}
+
+TEST_CASE("a tick owned elsewhere is held until its release time, then claimed with a precheck") {
+  Rig rig;
+  rig.release = true;
+  std::atomic<bool> prechecked{false};
+  tickd::Dispatcher dispatcher{rig.loop, rig.workers,
+                               [&](std::vector<DueTick> group, tickd::Dispatcher::Done done) {
+                                 prechecked = group.at(0).precheck;
+                                 for (auto& t : group) done(t, TickReport{TickOutcome::lost, std::nullopt, false});
+                               },
+                               rig.metrics, rig.clock, 2, [&](const DueTick& t, const TickReport&) {
+                                 std::lock_guard lock(rig.mutex);
+                                 rig.finished.push_back(t.region->row.id);
+                               }};
+  dispatcher.submit_later(rig.tick(7, "2026-05-01T10:01:00.000Z"),
+                          tickd::test::utc_ms("2026-05-01T10:00:00.050Z"));
+  CHECK(dispatcher.held() == 1);
+  rig.clock.set(tickd::test::utc_ms("2026-05-01T10:00:00.100Z"));
+  rig.run_loop_until([&] {
+    std::lock_guard lock(rig.mutex);
+    return rig.finished.size() == 1;
+  });
+  CHECK(dispatcher.held() == 0);
+  CHECK(rig.finished == std::vector<std::int64_t>{7});
+  CHECK(prechecked.load());
 }

@@ -1,0 +1,53 @@
+#pragma once
+// Writes the ends of ticks (job_run status, error, details) in batches: one thread takes
+// whatever has queued up since its last statement and writes it in one UPDATE, so a quiet
+// replica writes each end at once and a burst of thousands costs a handful of
+// statements. A lost connection is retried with backoff; an end that could not be
+// written within TICK_LEASE_MS is given up (logged) and reported as not written.
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tickd/clock.hpp"
+#include "tickd/database.hpp"
+
+namespace tickd {
+
+class Finisher final {
+ public:
+  // Called on the finisher thread: written is false when fenced or given up.
+  using Callback = std::function<void(bool written)>;
+
+  Finisher(Database& db, std::string replica_id, std::chrono::milliseconds give_up_after,
+           const Clock& clock);
+  ~Finisher();  // writes what is queued, then stops
+  Finisher(const Finisher&) = delete;
+  Finisher& operator=(const Finisher&) = delete;
+
+  void submit(Database::Finish finish, Callback done);
+
+ private:
+  struct Item {
+    Database::Finish finish;
+    Callback done;
+    std::chrono::steady_clock::time_point since;
+  };
+  void loop();
+
+  Database& db_;
+  const std::string replica_id_;
+  const std::chrono::milliseconds give_up_after_;
+  const Clock& clock_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Item> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tickd
