@@ -278,10 +278,11 @@ class Rig:
 
     # -- processes --
     def env_for(self, database_url, **extra):
+        # tickd's settings come only from the test (config/tickd.example.toml lists them).
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TICKD_", "DATABASE_")) and k not in (
-                   "REGION_REFRESH_INTERVAL_MS", "CONCURRENCY", "MISFIRE_GRACE_MS", "SHUTDOWN_GRACE_MS",
-                   "TICK_LEASE_MS", "DB_POOL_SIZE", "LOG_LEVEL", "LOG_FORMAT", "TICK_SQL_TIMEOUT_MS")}
+               if not k.startswith(("TICKD_", "DATABASE_", "STORAGE_", "PUBLISH_", "CDN_", "SYNC_", "JOB_"))
+               and not k.endswith(("_MS", "_BYTES"))
+               and k not in ("CONCURRENCY", "DB_POOL_SIZE", "LOG_LEVEL", "LOG_FORMAT", "RETENTION_DAYS")}
         env["DATABASE_URL"] = database_url
         env["LOG_LEVEL"] = "debug"
         env.update({k: str(v) for k, v in extra.items()})
