@@ -127,7 +127,22 @@ void check_next(const cron::Expr& e, const date::time_zone* zone, bool utc, sys_
     // Wall-clock rule only: a time in a spring-forward gap fires at the end of the gap.
     if (e.all_hours || info.begin != r) fail("result does not match the expression");
   }
-  if (!utc) return;
+  if (!utc) {
+    // Close results: no second strictly between t and r may show a matching wall time,
+    // except the second pass through a repeated hour under the wall-clock rule.
+    if (r - t > seconds{7200}) return;
+    for (sys_seconds s = t + seconds{1}; s < r; s += seconds{1}) {
+      const auto at = tickd::cron::detail::sys_info_at(*zone, s);
+      const date::local_seconds l{(s + at.offset).time_since_epoch()};
+      if (!local_matches(e, l)) continue;
+      if (e.all_hours) fail("real-time rule: a matching second between t and r was skipped");
+      const auto li = tickd::cron::detail::local_info_at(*zone, l);
+      const bool second_pass = li.result == date::local_info::ambiguous &&
+                               s == sys_seconds{(l - li.second.offset).time_since_epoch()};
+      if (!second_pass) fail("wall-clock rule: a matching second between t and r was skipped");
+    }
+    return;
+  }
   // Nothing may match strictly between t and r: whole days in between, and every second when
   // the two are close.
   const auto first_day = date::floor<date::days>(t) + date::days{1};
