@@ -11,15 +11,15 @@
 ARG VERSION=dev
 
 # --- build stage: Debian's -dev packages, a release build of the tickd executable ---------
-# Keep this list in step with the build packages of scripts/lib/packages.txt (tests/ops
-# checks that every -dev package tagged quickstart there is here).
+# The libraries are the -dev packages that scripts/lib/packages.txt tags `quickstart` (what
+# ./scripts/quickstart installs to build), so a new dependency needs no edit here.
 FROM debian:bookworm AS build
+COPY scripts/lib/packages.txt /tmp/packages.txt
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ meson ninja-build pkg-config cmake python3 \
-      libpqxx-dev libboost-dev libspdlog-dev prometheus-cpp-dev doctest-dev \
-      libhowardhinnant-date-dev libtomlplusplus-dev libcurl4-openssl-dev \
- && rm -rf /var/lib/apt/lists/*
+      $(sed -e 's/#.*//' /tmp/packages.txt | awk '$1 ~ /-dev$/ && / quickstart( |$)/ { print $1 }') \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages.txt
 WORKDIR /src
 COPY . .
 RUN meson setup /build --buildtype=release --wrap-mode=nodownload \

@@ -72,4 +72,5 @@ def test():
     assert "./config/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts, mounts
 
 
-opslib.run_main(test)
+if __name__ == "__main__":
+    opslib.run_main(test)

@@ -163,3 +163,12 @@ def dashboard_exprs(d, substitutions):
 
 def tempdir(prefix):
     return tempfile.mkdtemp(prefix=prefix)
+
+
+def parse_metric_names(text):
+    """The metric names of a Prometheus text exposition."""
+    out = set()
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            out.add(re.split(r"[{\s]", line, 1)[0])
+    return out

@@ -56,4 +56,5 @@ def test():
     print("%d alerts, each with a firing unit test" % len(names))
 
 
-opslib.run_main(test)
+if __name__ == "__main__":
+    opslib.run_main(test)

@@ -65,4 +65,5 @@ def test():
         assert level <= MAX_EXPOSURE, "exposure %.1f > %.1f:\n%s" % (level, MAX_EXPOSURE, r.stdout)
 
 
-opslib.run_main(test)
+if __name__ == "__main__":
+    opslib.run_main(test)
