@@ -16,8 +16,8 @@
 namespace tickd::cron::detail {
 namespace {
 
-using std::chrono::seconds;
 using date::sys_seconds;
+using std::chrono::seconds;
 
 // A zone whose last listed transition falls in 2037 or later still observes DST: its final
 // listed segment is where the footer rule takes over. (Zones without DST have their last

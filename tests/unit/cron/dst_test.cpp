@@ -268,17 +268,27 @@ TEST_CASE("DST goes on after the tz database's last listed transition (2037)") {
   check_rows({
       // The last listed America/New_York transition is 2037-11-01; later ones follow the
       // zone's rule (EST5EDT,M3.2.0,M11.1.0).
-      {"30 1 * * *", "America/New_York", "2037-10-31T12:00:00Z",
+      {"30 1 * * *",
+       "America/New_York",
+       "2037-10-31T12:00:00Z",
        {"2037-11-01T05:30:00Z", "2037-11-02T06:30:00Z"}},
-      {"30 2 * * *", "America/New_York", "2038-03-13T12:00:00Z",
+      {"30 2 * * *",
+       "America/New_York",
+       "2038-03-13T12:00:00Z",
        {"2038-03-14T07:00:00Z", "2038-03-15T06:30:00Z"}},
-      {"30 1 * * *", "America/New_York", "2038-11-06T12:00:00Z",
+      {"30 1 * * *",
+       "America/New_York",
+       "2038-11-06T12:00:00Z",
        {"2038-11-07T05:30:00Z", "2038-11-08T06:30:00Z"}},
       {"0 12 * * *", "America/New_York", "2045-07-01T00:00:00Z", {"2045-07-01T16:00:00Z"}},
-      {"0 * * * *", "America/New_York", "2045-11-05T04:30:00Z",
+      {"0 * * * *",
+       "America/New_York",
+       "2045-11-05T04:30:00Z",
        {"2045-11-05T05:00:00Z", "2045-11-05T06:00:00Z", "2045-11-05T07:00:00Z"}},
       // Southern hemisphere, 30-minute shift: 2045-10-01 02:00 +10:30 becomes 02:30 +11.
-      {"0,15 2 * * *", "Australia/Lord_Howe", "2045-09-30T00:00:00Z",
+      {"0,15 2 * * *",
+       "Australia/Lord_Howe",
+       "2045-09-30T00:00:00Z",
        {"2045-09-30T15:30:00Z", "2045-10-01T15:00:00Z"}},
       {"0 12 1 7 *", "Europe/Dublin", "2045-04-01T00:00:00Z", {"2045-07-01T11:00:00Z"}},
   });
