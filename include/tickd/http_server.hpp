@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace tickd {
 
@@ -24,6 +25,9 @@ struct HttpRoutes {
   std::function<std::string()> metrics;      // body of GET /metrics
   std::function<bool()> ready;               // GET /readyz: 200 when true, else 503
   std::function<std::string()> status_json;  // body of GET /status
+  // Body of GET /status?code=C: the same document with only region C (percent-decoded);
+  // cheap at any number of regions. Falls back to status_json when unset.
+  std::function<std::string(std::string_view code)> status_json_for;
 };
 
 struct HttpSettings {

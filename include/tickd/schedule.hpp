@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -63,6 +64,8 @@ class Schedule final {
   std::size_t scheduled_count() const { return timeline_.size(); }
   std::size_t invalid_count() const { return invalid_; }
   StatusSnapshot status(const std::string& replica_id) const;
+  // The same for the one region called `code` (empty lists when there is none).
+  StatusSnapshot status_of(const std::string& replica_id, std::string_view code) const;
 
  private:
   struct Entry {
@@ -79,7 +82,10 @@ class Schedule final {
   void arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys_seconds> at);
 
   const HandlerRegistry& handlers_;
+  void add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const;
+
   std::unordered_map<std::int64_t, RegionRow> known_;
+  std::unordered_map<std::string, std::int64_t> by_code_;
   std::unordered_map<std::int64_t, Entry> entries_;
   std::set<std::pair<std::chrono::sys_seconds, std::int64_t>> timeline_;
   std::size_t invalid_ = 0;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <exception>
+#include <optional>
 #include <string>
 
 namespace tickd::http_detail {
@@ -31,6 +32,43 @@ Response text(const Request& req, http::status status, std::string_view body) {
 std::string_view path_of(std::string_view target) {
   const auto q = target.find_first_of("?#");
   return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The percent-decoded value of query parameter `name`, if present.
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  auto query = target.substr(q + 1);
+  if (const auto hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    const auto raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    std::string out;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        out += ' ';
+      } else if (raw[i] == '%' && i + 2 < raw.size() + 0 && hex_value(raw[i + 1]) >= 0 &&
+                 hex_value(raw[i + 2]) >= 0) {
+        out += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
+        i += 2;
+      } else {
+        out += raw[i];
+      }
+    }
+    return out;
+  }
+  return std::nullopt;
 }
 
 enum class Endpoint { none, metrics, healthz, readyz, status };
@@ -64,6 +102,11 @@ Response route(const Request& req, const HttpRoutes& routes) {
         if (!routes.metrics) break;
         return make(req, http::status::ok, kMetricsContentType, routes.metrics());
       case Endpoint::status:
+        if (routes.status_json_for) {
+          if (const auto code = query_param(req.target(), "code")) {
+            return make(req, http::status::ok, kJsonContentType, routes.status_json_for(*code));
+          }
+        }
         if (!routes.status_json) break;
         return make(req, http::status::ok, kJsonContentType, routes.status_json());
       case Endpoint::none:

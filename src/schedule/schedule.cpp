@@ -30,6 +30,8 @@ void Schedule::arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys
 }
 
 void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
+  if (const auto old = known_.find(row.id); old != known_.end()) by_code_.erase(old->second.code);
+  by_code_[row.code] = row.id;
   known_[row.id] = row;
   Entry& entry = entries_[row.id];
   const bool was_invalid = !entry.error.empty();
@@ -61,6 +63,7 @@ ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
       if (!it->second.error.empty()) --invalid_;
       entries_.erase(it);
     }
+    if (const auto old = known_.find(id); old != known_.end()) by_code_.erase(old->second.code);
     known_.erase(id);
     ++result.removed;
   }
@@ -74,6 +77,8 @@ ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
   }
   for (const auto& row : plan.updated) {
     // Same instants: swap the snapshot, keep the timer as it is.
+    if (const auto old = known_.find(row.id); old != known_.end()) by_code_.erase(old->second.code);
+    by_code_[row.code] = row.id;
     known_[row.id] = row;
     Entry& entry = entries_[row.id];
     if (entry.region) {
@@ -122,22 +127,33 @@ void Schedule::record_outcome(std::int64_t region_id, std::chrono::sys_seconds i
   entry.last_outcome = std::move(status);
 }
 
-StatusSnapshot Schedule::status(const std::string& replica_id) const {
-  StatusSnapshot s;
-  s.replica_id = replica_id;
-  for (const auto& [id, entry] : entries_) {
-    const auto& row = known_.at(id);
-    if (!entry.error.empty()) {
-      s.invalid.push_back({row.code, entry.error});
-      continue;
-    }
+void Schedule::add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const {
+  const auto& row = known_.at(id);
+  if (!entry.error.empty()) {
+    s.invalid.push_back({row.code, entry.error});
+  } else {
     s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed,
                          entry.last_outcome, entry.last_scheduled_for});
   }
+}
+
+StatusSnapshot Schedule::status(const std::string& replica_id) const {
+  StatusSnapshot s;
+  s.replica_id = replica_id;
+  for (const auto& [id, entry] : entries_) add_status(s, id, entry);
   std::sort(s.regions.begin(), s.regions.end(),
             [](const auto& a, const auto& b) { return a.code < b.code; });
   std::sort(s.invalid.begin(), s.invalid.end(),
             [](const auto& a, const auto& b) { return a.code < b.code; });
+  return s;
+}
+
+StatusSnapshot Schedule::status_of(const std::string& replica_id, std::string_view code) const {
+  StatusSnapshot s;
+  s.replica_id = replica_id;
+  if (const auto it = by_code_.find(std::string(code)); it != by_code_.end()) {
+    add_status(s, it->second, entries_.at(it->second));
+  }
   return s;
 }
 

@@ -74,6 +74,9 @@ Service::Service(Config config, const Clock& clock)
   routes.metrics = [this] { return metrics_.serialize(); };
   routes.ready = [this] { return first_reconcile_done_ && db_up_ && !stopping_; };
   routes.status_json = [this] { return render_status_json(schedule_.status(config_.replica_id)); };
+  routes.status_json_for = [this](std::string_view code) {
+    return render_status_json(schedule_.status_of(config_.replica_id, code));
+  };
   http_ = std::make_unique<HttpServer>(loop_, config_.http_host, config_.http_port, routes);
   metrics_.set_db_up(false);
 }

@@ -17,6 +17,7 @@ tickd::HttpRoutes routes(bool ready = true) {
       [] { return std::string("# metrics\n"); },
       [ready] { return ready; },
       [] { return std::string("{\"replica_id\":\"r\"}"); },
+      [](std::string_view code) { return "{\"code\":\"" + std::string(code) + "\"}"; },
   };
 }
 
@@ -97,6 +98,7 @@ TEST_CASE("a callback that throws gives 500, and a missing one 500 or 503, never
       []() -> std::string { throw std::runtime_error("boom"); },
       []() -> bool { throw std::runtime_error("boom"); },
       []() -> std::string { throw 42; },
+      {},
   };
   CHECK(call(http::verb::get, "/metrics", throwing).result_int() == 500);
   CHECK(call(http::verb::get, "/readyz", throwing).result_int() == 500);
@@ -115,4 +117,12 @@ TEST_CASE("error responses close the connection") {
   CHECK_FALSE(res.keep_alive());
   CHECK(res.body() == "bad request\n");
   CHECK(res[http::field::content_length] == "12");
+}
+
+TEST_CASE("/status?code= asks for one region, percent-decoded") {
+  const auto res = call(http::verb::get, "/status?code=a%20b%2Bc");
+  CHECK(res.result_int() == 200);
+  CHECK(res.body() == "{\"code\":\"a b+c\"}");
+  CHECK(call(http::verb::get, "/status").body() == "{\"replica_id\":\"r\"}");
+  CHECK(call(http::verb::get, "/status?other=1").body() == "{\"replica_id\":\"r\"}");
 }

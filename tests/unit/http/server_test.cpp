@@ -136,7 +136,8 @@ struct Fixture {
       : server(io, "127.0.0.1", 0,
                {[this] { ++metrics_calls; return std::string("tickd_up 1\n"); },
                 [this] { return ready.load(); },
-                [] { return std::string("{\"replica_id\":\"t\",\"regions\":[],\"invalid\":[]}\n"); }},
+                [] { return std::string("{\"replica_id\":\"t\",\"regions\":[],\"invalid\":[]}\n"); },
+                {}},
                settings),
         thread([this] { io.run(); }) {}
   ~Fixture() {

@@ -131,3 +131,17 @@ TEST_CASE_FIXTURE(Fixture, "the status reports the last outcome and next fire of
   CHECK(*s.regions[0].last_outcome == "ok");
   CHECK(*s.regions[0].last_scheduled_for == utc("2026-05-01T10:00:00Z"));
 }
+
+TEST_CASE_FIXTURE(Fixture, "the status of one region is found by its code, also after a rename") {
+  schedule.apply(adding({row(1, "* * * * *"), row(2, "61 * * * *")}),
+                 utc_ms("2026-05-01T10:00:30.000Z"));
+  CHECK(schedule.status_of("x", "r1").regions.size() == 1);
+  CHECK(schedule.status_of("x", "r2").invalid.size() == 1);
+  CHECK(schedule.status_of("x", "nope").regions.empty());
+  ReconcilePlan rename;
+  rename.updated = {row(1, "* * * * *")};
+  rename.updated[0].code = "renamed";
+  schedule.apply(rename, utc_ms("2026-05-01T10:00:30.000Z"));
+  CHECK(schedule.status_of("x", "r1").regions.empty());
+  CHECK(schedule.status_of("x", "renamed").regions.size() == 1);
+}

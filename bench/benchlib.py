@@ -1,0 +1,95 @@
+"""Shared pieces of the bench/ scripts: a schema with N regions, tickd replicas, and
+figures read from job_run, /metrics and /proc. Reuses the e2e rig (tests/e2e/rig.py)."""
+
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+import rig  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def proc_cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def insert_regions(r, n, cron, prefix="b", tick_sql=None):
+    """N regions in one statement (generate_series), all with the same expression."""
+    r.sql("INSERT INTO region_index (code, cron_schedule, tick_sql) "
+          "SELECT %s || g, %s, %s FROM generate_series(1, %s) g", (prefix, cron, tick_sql, n))
+
+
+def wait_scheduled(t, n, timeout=120):
+    rig.wait_for(lambda: (t.metric("tickd_schedules") or 0) >= n, timeout,
+                 "tickd_schedules to reach %d" % n, interval=0.2)
+
+
+def histogram_quantile(samples, name, q):
+    """Quantile estimate from a Prometheus histogram's buckets (linear within a bucket)."""
+    buckets = []
+    for (metric, labels), value in samples.items():
+        if metric == name + "_bucket":
+            le = dict(labels)["le"]
+            buckets.append((float("inf") if le == "+Inf" else float(le), value))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return float("nan")
+    rank = q * buckets[-1][1]
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return prev_le
+            if count == prev_count:
+                return le
+            return prev_le + (le - prev_le) * (rank - prev_count) / (count - prev_count)
+        prev_le, prev_count = le, count
+    return buckets[-1][0]
+
+
+def fmt_ms(seconds):
+    return "%.1f ms" % (seconds * 1000.0)
+
+
+def table(headers, rows):
+    widths = [max(len(str(h)), *(len(str(row[i])) for row in rows)) for i, h in enumerate(headers)]
+    line = "| " + " | ".join(str(h).ljust(w) for h, w in zip(headers, widths)) + " |"
+    out = [line, "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+    return "\n".join(out)
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def next_minute_boundary(min_lead=8.0):
+    """The next wall-clock minute at least `min_lead` seconds away (Unix seconds)."""
+    now = time.time()
+    t = (int(now) // 60 + 1) * 60
+    if t - now < min_lead:
+        t += 60
+    return t
