@@ -18,6 +18,7 @@
 namespace tickd {
 
 class Database;
+class Metrics;
 
 struct TickContext {
   const RegionRow& region;
@@ -53,7 +54,10 @@ class HandlerRegistry final {
 // transaction under TICK_SQL_TIMEOUT_MS.
 std::unique_ptr<Handler> make_region_handler();
 
-// The registry with every handler tickd ships.
-HandlerRegistry builtin_handlers();
+// The registry with every handler tickd ships: region, sync, upload, publish and
+// housekeeping. The work handlers keep a copy of `config` (storage, leases, limits) and count
+// into `metrics` when given; with a DATABASE_URL they also start the replica's maintenance
+// thread (queue gauges every 15 s, housekeeping every hour), stopped with the registry.
+HandlerRegistry builtin_handlers(const Config& config = {}, Metrics* metrics = nullptr);
 
 }  // namespace tickd

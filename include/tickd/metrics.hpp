@@ -3,6 +3,7 @@
 // exists from construction (counters at 0). All methods are thread-safe.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,6 +30,19 @@ class Metrics final {
   void count_reconcile(bool ok, double seconds);  // tickd_reconcile_total + _duration_seconds
   void set_inflight(std::size_t n);
   void set_db_up(bool up);
+
+  // The work queues and object storage (issue: sync, upload, publish).
+  // tickd_queue_jobs{queue,status}: rows per status, sampled on a timer. queue is upload,
+  // publish or file_upload; status is the table's own spelling (PENDING, pending, ...).
+  void set_queue_jobs(std::string_view queue, std::string_view status, double n);
+  // tickd_queue_job_attempts_total{queue,result}: result is completed, retried, failed or
+  // released (handed back at shutdown).
+  void count_queue_attempt(std::string_view queue, std::string_view result);
+  // tickd_storage_requests_total{op,result}: op is put, get, head, list, delete or fetch;
+  // result ok or error (each attempt of a retried request counts).
+  void count_storage_request(std::string_view op, bool ok);
+  // tickd_storage_bytes_total{direction}: upload or download.
+  void count_storage_bytes(std::string_view direction, std::uint64_t bytes);
 
   // Prometheus text format 0.0.4, including process_cpu_seconds_total,
   // process_resident_memory_bytes and process_start_time_seconds; ends with a newline.

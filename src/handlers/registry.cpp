@@ -1,5 +1,7 @@
 #include "tickd/handler.hpp"
 
+#include "work_shared.hpp"
+
 namespace tickd {
 
 void HandlerRegistry::add(std::string name, std::unique_ptr<Handler> handler) {
@@ -23,9 +25,14 @@ std::string HandlerRegistry::check(const std::vector<std::string>& names) const 
   return {};
 }
 
-HandlerRegistry builtin_handlers() {
+HandlerRegistry builtin_handlers(const Config& config, Metrics* metrics) {
   HandlerRegistry registry;
   registry.add("region", make_region_handler());
+  auto shared = std::make_shared<work::WorkShared>(config, metrics);
+  registry.add("sync", work::make_sync_handler(shared));
+  registry.add("upload", work::make_upload_handler(shared));
+  registry.add("publish", work::make_publish_handler(shared));
+  registry.add("housekeeping", work::make_housekeeping_handler(shared));
   return registry;
 }
 

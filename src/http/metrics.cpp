@@ -49,6 +49,26 @@ constexpr std::array kOutcomes{TickOutcome::ran,    TickOutcome::failed, TickOut
 // The handlers the service ships; their series exist from start so dashboards see zeros.
 constexpr std::array<std::string_view, 4> kKnownHandlers{"region", "sync", "upload", "publish"};
 
+// The work queues' label values: every series exists from start, and values outside these
+// sets are ignored rather than invented (the exposition stays bounded).
+struct QueueStatuses {
+  std::string_view queue;
+  std::array<std::string_view, 4> statuses;  // empty entries unused
+};
+constexpr std::array kQueueStatuses{
+    QueueStatuses{"upload", {"PENDING", "UPLOADING", "COMPLETED", "FAILED"}},
+    QueueStatuses{"publish", {"pending", "processing", "completed", "failed"}},
+    QueueStatuses{"file_upload", {"PENDING", "UPLOADED", "MISSING", ""}},
+};
+constexpr std::array<std::string_view, 2> kAttemptQueues{"upload", "publish"};
+constexpr std::array<std::string_view, 4> kAttemptResults{"completed", "retried", "failed", "released"};
+constexpr std::array<std::string_view, 6> kStorageOps{"put", "get", "head", "list", "delete", "fetch"};
+constexpr std::array<std::string_view, 2> kStorageDirections{"upload", "download"};
+
+std::string pair_key(std::string_view a, std::string_view b) {
+  return std::string(a) + '\0' + std::string(b);
+}
+
 // Lazily created handler series beyond this many fold into handler="other", so a bug that
 // invents names cannot grow the exposition without bound.
 constexpr std::size_t kMaxHandlerSeries = 64;
@@ -249,6 +269,44 @@ struct Metrics::Impl {
     }
     build_info.Set(1);
     db_up.Set(0);
+    auto& queue_jobs = prom::BuildGauge()
+                           .Name("tickd_queue_jobs")
+                           .Help("Rows of each work queue by status, sampled on a timer.")
+                           .Register(registry);
+    for (const auto& q : kQueueStatuses) {
+      for (const auto status : q.statuses) {
+        if (status.empty()) continue;
+        queue_gauges.emplace(pair_key(q.queue, status),
+                             &queue_jobs.Add({{"queue", std::string(q.queue)}, {"status", std::string(status)}}));
+      }
+    }
+    auto& attempts = prom::BuildCounter()
+                         .Name("tickd_queue_job_attempts_total")
+                         .Help("Queue jobs worked by this replica, by result: completed, retried, failed, released.")
+                         .Register(registry);
+    for (const auto queue : kAttemptQueues) {
+      for (const auto result : kAttemptResults) {
+        attempt_counters.emplace(pair_key(queue, result),
+                                 &attempts.Add({{"queue", std::string(queue)}, {"result", std::string(result)}}));
+      }
+    }
+    auto& requests = prom::BuildCounter()
+                         .Name("tickd_storage_requests_total")
+                         .Help("Object storage requests (each attempt), by operation and result.")
+                         .Register(registry);
+    for (const auto op : kStorageOps) {
+      for (const std::string_view result : {"ok", "error"}) {
+        storage_requests.emplace(pair_key(op, result),
+                                 &requests.Add({{"op", std::string(op)}, {"result", std::string(result)}}));
+      }
+    }
+    auto& bytes = prom::BuildCounter()
+                      .Name("tickd_storage_bytes_total")
+                      .Help("Bytes moved to (upload) and from (download) object storage.")
+                      .Register(registry);
+    for (const auto direction : kStorageDirections) {
+      storage_bytes.emplace(std::string(direction), &bytes.Add({{"direction", std::string(direction)}}));
+    }
   }
 
   prom::Histogram& handler(std::string_view name) {
@@ -283,6 +341,12 @@ struct Metrics::Impl {
 
   std::mutex handlers_mutex;
   std::map<std::string, prom::Histogram*, std::less<>> handlers;
+
+  // Filled in the constructor, read-only afterwards (prometheus series are thread-safe).
+  std::map<std::string, prom::Gauge*, std::less<>> queue_gauges;
+  std::map<std::string, prom::Counter*, std::less<>> attempt_counters;
+  std::map<std::string, prom::Counter*, std::less<>> storage_requests;
+  std::map<std::string, prom::Counter*, std::less<>> storage_bytes;
 };
 
 Metrics::Metrics(std::string version) : impl_(std::make_unique<Impl>(version)) {}
@@ -317,6 +381,32 @@ void Metrics::count_reconcile(bool ok, double seconds) {
 
 void Metrics::set_inflight(std::size_t n) { impl_->inflight.Set(static_cast<double>(n)); }
 void Metrics::set_db_up(bool up) { impl_->db_up.Set(up ? 1 : 0); }
+
+void Metrics::set_queue_jobs(std::string_view queue, std::string_view status, double n) {
+  if (const auto it = impl_->queue_gauges.find(pair_key(queue, status)); it != impl_->queue_gauges.end()) {
+    it->second->Set(n);
+  }
+}
+
+void Metrics::count_queue_attempt(std::string_view queue, std::string_view result) {
+  if (const auto it = impl_->attempt_counters.find(pair_key(queue, result));
+      it != impl_->attempt_counters.end()) {
+    it->second->Increment();
+  }
+}
+
+void Metrics::count_storage_request(std::string_view op, bool ok) {
+  if (const auto it = impl_->storage_requests.find(pair_key(op, ok ? "ok" : "error"));
+      it != impl_->storage_requests.end()) {
+    it->second->Increment();
+  }
+}
+
+void Metrics::count_storage_bytes(std::string_view direction, std::uint64_t bytes) {
+  if (const auto it = impl_->storage_bytes.find(direction); it != impl_->storage_bytes.end()) {
+    it->second->Increment(static_cast<double>(bytes));
+  }
+}
 
 std::string Metrics::serialize() const {
   auto families = impl_->registry.Collect();

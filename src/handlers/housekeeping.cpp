@@ -1,0 +1,127 @@
+// Housekeeping and the queue gauges. Every replica runs a maintenance thread on a database
+// connection of its own: it samples tickd_queue_jobs every 15 s (so a scrape never runs a
+// query) and deletes expired rows every hour in small batches. Several replicas doing the
+// same deletes is harmless: each batch is one short statement. The `housekeeping` handler
+// runs one pass on a region's tick, for operators who want it on a schedule of their own.
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <map>
+
+#include "tickd/database.hpp"
+#include "work_shared.hpp"
+
+namespace tickd::work {
+
+namespace {
+
+constexpr std::chrono::seconds kSamplePeriod{15};
+constexpr std::chrono::minutes kHousekeepingPeriod{60};
+constexpr int kBatch = 500;
+
+struct Known {
+  const char* queue;
+  const char* status;
+};
+constexpr std::array<Known, 11> kKnown{{
+    {"upload", "PENDING"}, {"upload", "UPLOADING"}, {"upload", "COMPLETED"}, {"upload", "FAILED"},
+    {"publish", "pending"}, {"publish", "processing"}, {"publish", "completed"}, {"publish", "failed"},
+    {"file_upload", "PENDING"}, {"file_upload", "UPLOADED"}, {"file_upload", "MISSING"},
+}};
+
+class HousekeepingHandler final : public Handler {
+ public:
+  explicit HousekeepingHandler(std::shared_ptr<WorkShared> shared) : shared_(std::move(shared)) {}
+  HandlerCounts run(const TickContext& tick) override {
+    QueueStore store(tick.db);
+    const auto deleted = housekeep(store, shared_->config().retention_days, kBatch, std::chrono::seconds(60), tick.stop);
+    return {{"deleted", deleted}};
+  }
+
+ private:
+  std::shared_ptr<WorkShared> shared_;
+};
+
+}  // namespace
+
+class Maintenance final {
+ public:
+  Maintenance(const Config& config, Metrics* metrics)
+      : db_(config.database_url, 1), retention_days_(config.retention_days), metrics_(metrics),
+        thread_([this](std::stop_token stop) { loop(stop); }) {}
+  ~Maintenance() {
+    thread_.request_stop();
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void loop(std::stop_token stop) {
+    QueueStore store(db_);
+    // The first housekeeping pass waits a minute: a replica that starts does its real work first.
+    auto next_housekeeping = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    bool warned = false;
+    std::unique_lock lock(mutex_);
+    while (!stop.stop_requested()) {
+      lock.unlock();
+      try {
+        sample(store);
+        if (std::chrono::steady_clock::now() >= next_housekeeping) {
+          const auto deleted = housekeep(store, retention_days_, kBatch, std::chrono::seconds(60), stop);
+          if (deleted > 0) spdlog::info("housekeeping: deleted {} rows older than {} days", deleted, retention_days_);
+          next_housekeeping = std::chrono::steady_clock::now() + kHousekeepingPeriod;
+        }
+        warned = false;
+      } catch (const std::exception& e) {
+        // Tables not migrated yet, or the database down: the service reports that itself.
+        if (!warned) spdlog::debug("queue metrics: {}", e.what());
+        warned = true;
+      }
+      lock.lock();
+      wake_.wait_for(lock, stop, kSamplePeriod, [] { return false; });
+    }
+  }
+
+  void sample(QueueStore& store) {
+    if (metrics_ == nullptr) return;
+    std::map<std::pair<std::string, std::string>, std::int64_t> counts;
+    for (const auto& c : store.count_by_status()) counts[{c.queue, c.status}] = c.count;
+    for (const auto& k : kKnown) {
+      const auto it = counts.find({k.queue, k.status});
+      metrics_->set_queue_jobs(k.queue, k.status, it == counts.end() ? 0.0 : static_cast<double>(it->second));
+    }
+  }
+
+  Database db_;
+  const unsigned retention_days_;
+  Metrics* const metrics_;
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::jthread thread_;
+};
+
+std::shared_ptr<Maintenance> start_maintenance(const Config& config, Metrics* metrics) {
+  return std::make_shared<Maintenance>(config, metrics);
+}
+
+void stop_maintenance(std::shared_ptr<Maintenance>& m) { m.reset(); }
+
+std::int64_t housekeep(QueueStore& store, unsigned retention_days, int batch, std::chrono::milliseconds budget,
+                       std::stop_token stop) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  std::int64_t total = 0;
+  while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {
+    const auto deleted = store.delete_expired(retention_days, batch);
+    total += deleted;
+    if (deleted == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let other writers in
+  }
+  return total;
+}
+
+std::unique_ptr<Handler> make_housekeeping_handler(std::shared_ptr<WorkShared> shared) {
+  return std::make_unique<HousekeepingHandler>(std::move(shared));
+}
+
+}  // namespace tickd::work

@@ -1,0 +1,263 @@
+// `publish`: claims the region's due publish_jobs, fetches each source (a storage key, or an
+// http(s) URL with PUBLISH_SOURCE_TOKEN), refuses images over PUBLISH_MAX_PIXELS from their
+// header alone, writes WebP variants with libvips and uploads them under
+// <region code>/<job id>/<variant>.webp. PUBLISH_CONCURRENCY bounds the images in work at
+// once across the replica. A missing source, a refused token and a corrupt, unsupported
+// or oversized image fail the job at once; transient failures retry with backoff.
+
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <vips/vips8>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "tickd/database.hpp"
+#include "work_shared.hpp"
+
+namespace tickd::work {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Variant {
+  const char* name;
+  int width;
+};
+constexpr Variant kVariants[] = {{"thumb", 400}, {"display", 1600}};
+
+std::once_flag vips_once;
+
+void init_vips() {
+  std::call_once(vips_once, [] {
+    if (VIPS_INIT("tickd") != 0) throw std::runtime_error("libvips could not be initialised");
+    // Sources are temp files, each read once: caching operations would only hold memory
+    // and descriptors of deleted files.
+    vips_cache_set_max(0);
+  });
+}
+
+// A job that cannot succeed however often it is tried.
+struct Permanent : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string first_line(std::string s) {
+  const auto nl = s.find('\n');
+  if (nl != std::string::npos) s.erase(nl);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+class TempDir final {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "tickd-publish-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temp directory");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+struct Counts {
+  std::atomic<std::int64_t> claimed{0}, completed{0}, retried{0}, failed{0}, released{0}, lost{0};
+};
+
+class PublishHandler final : public Handler {
+ public:
+  explicit PublishHandler(std::shared_ptr<WorkShared> shared) : shared_(std::move(shared)) {}
+
+  HandlerCounts run(const TickContext& tick) override {
+    init_vips();
+    auto& storage = shared_->storage();
+    QueueStore store(tick.db);
+    const auto& config = shared_->config();
+    const auto owner = shared_->new_owner();
+    LeaseKeeper keeper(store, Queue::publish, owner, config.job_lease);
+    Counts n;
+    std::mutex failure_mutex;
+    std::exception_ptr failure;  // storage unreachable or the database lost: the tick fails
+    const int width = static_cast<int>(std::clamp(config.publish_concurrency, 1u, 64u));
+    while (!tick.stop.stop_requested() && !failure) {
+      const auto jobs = store.claim_publishes(tick.region.id, owner, config.job_lease, width);
+      if (jobs.empty()) break;
+      n.claimed += static_cast<std::int64_t>(jobs.size());
+      for (const auto& job : jobs) keeper.hold(job.id);
+      std::atomic<std::size_t> next{0};
+      const auto worker = [&] {
+        for (std::size_t i; (i = next++) < jobs.size();) {
+          const auto& job = jobs[i];
+          bool stop_now = tick.stop.stop_requested();
+          {
+            const std::lock_guard lock(failure_mutex);
+            stop_now = stop_now || failure != nullptr;
+          }
+          if (stop_now) {
+            release(store, job, owner, n);
+          } else {
+            shared_->publish_slots().acquire();
+            try {
+              work(tick, storage, store, job, owner, n);
+            } catch (...) {
+              // A job left `processing` here is due again once its lease runs out.
+              const std::lock_guard lock(failure_mutex);
+              if (!failure) failure = std::current_exception();
+            }
+            shared_->publish_slots().release();
+          }
+          keeper.drop(job.id);
+        }
+      };
+      std::vector<std::jthread> threads;
+      for (int t = 1; t < std::min<int>(width, static_cast<int>(jobs.size())); ++t) threads.emplace_back(worker);
+      worker();
+      threads.clear();  // joins
+    }
+    if (failure) std::rethrow_exception(failure);
+    return {{"claimed", n.claimed.load()},   {"completed", n.completed.load()},
+            {"retried", n.retried.load()},   {"failed", n.failed.load()},
+            {"released", n.released.load()}, {"lost", n.lost.load()}};
+  }
+
+ private:
+  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store, const PublishJob& job,
+            const std::string& owner, Counts& n) {
+    const auto& config = shared_->config();
+    const auto& code = tick.region.code;
+    try {
+      TempDir dir;
+      const fs::path source = dir.path() / "source";
+      fetch(storage, job.source, source);
+      std::string variants = "{";
+      for (const auto& v : render(job.source, source, dir.path())) {
+        const std::string key = code + "/" + std::to_string(job.id) + "/" + v.first + ".webp";
+        storage.put_file(key, v.second, "image/webp");
+        if (variants.size() > 1) variants += ",";
+        variants += "\"" + json_escape(v.first) + "\":\"" +
+                    json_escape(storage::public_url(storage, config.cdn_base_url, key)) + "\"";
+      }
+      variants += "}";
+      if (store.complete_publish(job.id, owner, variants)) {
+        ++n.completed;
+        shared_->count_attempt(Queue::publish, "completed");
+      } else {
+        spdlog::warn("region {}: publish job {} was taken over by another replica meanwhile", code, job.id);
+        ++n.lost;
+      }
+    } catch (const Permanent& e) {
+      spdlog::warn("region {}: publish job {} failed: {}", code, job.id, e.what());
+      if (store.fail(Queue::publish, job.id, owner, e.what())) {
+        ++n.failed;
+        shared_->count_attempt(Queue::publish, "failed");
+      } else {
+        ++n.lost;
+      }
+    } catch (const storage::StorageError& e) {
+      const bool unreachable = e.status() == 0 && !e.permanent();
+      if (e.permanent()) {
+        spdlog::warn("region {}: publish job {} failed: {}", code, job.id, e.what());
+        if (store.fail(Queue::publish, job.id, owner, e.what())) {
+          ++n.failed;
+          shared_->count_attempt(Queue::publish, "failed");
+        } else {
+          ++n.lost;
+        }
+        return;
+      }
+      spdlog::warn("region {}: publish job {}: {}", code, job.id, e.what());
+      switch (store.retry(Queue::publish, job.id, owner, e.what(), retry_backoff(job.retry_count))) {
+        case RetryOutcome::retried:
+          ++n.retried;
+          shared_->count_attempt(Queue::publish, "retried");
+          break;
+        case RetryOutcome::failed:
+          ++n.failed;
+          shared_->count_attempt(Queue::publish, "failed");
+          break;
+        case RetryOutcome::lost:
+          ++n.lost;
+          break;
+      }
+      if (unreachable) throw;
+    }
+  }
+
+  void fetch(storage::Storage& storage, const std::string& source, const fs::path& to) {
+    const auto& config = shared_->config();
+    if (source.starts_with("http://") || source.starts_with("https://")) {
+      storage::Settings s;
+      storage::fetch_url(source, config.publish_source_token, to, s, shared_->metrics());
+      return;
+    }
+    if (auto problem = storage::check_key(source); !problem.empty()) {
+      throw Permanent("source: " + problem + " (expected a storage key or an http(s) URL)");
+    }
+    storage.get_file(source, to);
+  }
+
+  // The variants as (name, file), written next to `source`.
+  std::vector<std::pair<std::string, fs::path>> render(const std::string& shown, const fs::path& source,
+                                                       const fs::path& dir) {
+    const auto& config = shared_->config();
+    std::vector<std::pair<std::string, fs::path>> out;
+    try {
+      // Opening reads the header only: the pixel count is checked before anything is decoded.
+      const auto header = vips::VImage::new_from_file(
+          source.c_str(), vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
+      const auto pixels = static_cast<std::uint64_t>(header.width()) * static_cast<std::uint64_t>(header.height());
+      if (pixels > config.publish_max_pixels) {
+        throw Permanent("image " + shown + " is " + std::to_string(header.width()) + "x" +
+                        std::to_string(header.height()) + " = " + std::to_string(pixels) +
+                        " pixels, over PUBLISH_MAX_PIXELS (" + std::to_string(config.publish_max_pixels) + ")");
+      }
+      for (const auto& v : kVariants) {
+        const auto image = vips::VImage::thumbnail(source.c_str(), v.width,
+                                                   vips::VImage::option()
+                                                       ->set("height", VIPS_MAX_COORD)
+                                                       ->set("size", VIPS_SIZE_DOWN)
+                                                       ->set("fail_on", VIPS_FAIL_ON_ERROR));
+        const fs::path file = dir / (std::string(v.name) + ".webp");
+        image.webpsave(file.c_str(), vips::VImage::option()
+                                         ->set("Q", static_cast<int>(config.publish_quality))
+                                         ->set("strip", true));
+        out.emplace_back(v.name, file);
+      }
+    } catch (const vips::VError& e) {
+      vips_error_clear();
+      throw Permanent("corrupt or unsupported image " + shown + ": " + first_line(e.what()));
+    }
+    return out;
+  }
+
+  void release(QueueStore& store, const PublishJob& job, const std::string& owner, Counts& n) {
+    try {
+      if (store.release(Queue::publish, job.id, owner)) {
+        ++n.released;
+        shared_->count_attempt(Queue::publish, "released");
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("publish job {}: could not hand it back: {}", job.id, e.what());
+    }
+  }
+
+  std::shared_ptr<WorkShared> shared_;
+};
+
+}  // namespace
+
+std::unique_ptr<Handler> make_publish_handler(std::shared_ptr<WorkShared> shared) {
+  return std::make_unique<PublishHandler>(std::move(shared));
+}
+
+}  // namespace tickd::work
