@@ -1,0 +1,190 @@
+// The work queues' statements against a real PostgreSQL (TICKD_TEST_DATABASE_URL; exit 77
+// without it): concurrent claims never share a job, expired leases are taken over, late
+// writers are fenced, retries back off and end in FAILED, sync and housekeeping counts.
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "tickd/database.hpp"
+#include "tickd/migrations.hpp"
+#include "tickd/queue_store.hpp"
+
+using namespace std::chrono_literals;
+using tickd::Queue;
+using tickd::QueueStore;
+using tickd::RetryOutcome;
+
+namespace {
+
+std::string base_url() { return std::getenv("TICKD_TEST_DATABASE_URL"); }
+
+struct Schema {
+  std::string name;
+  std::string url;
+  Schema() {
+    std::random_device rd;
+    name = "queue_test_" + std::to_string(rd() % 1'000'000'000);
+    pqxx::connection c(base_url());
+    pqxx::nontransaction(c).exec("CREATE SCHEMA " + name);
+    const auto base = base_url();
+    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + name;
+    tickd::apply_migrations(url);
+  }
+  ~Schema() {
+    pqxx::connection c(base_url());
+    pqxx::nontransaction(c).exec("DROP SCHEMA " + name + " CASCADE");
+  }
+  pqxx::result sql(const std::string& statement) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec(statement);
+  }
+  std::int64_t value(const std::string& statement) { return sql(statement)[0][0].as<std::int64_t>(); }
+  std::int64_t region(const std::string& code) {
+    return value("INSERT INTO region_index (code, cron_schedule) VALUES ('" + code + "', '* * * * *') RETURNING id");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("four claimers draining one region's queue never get the same job") {
+  Schema s;
+  const auto rid = s.region("a");
+  s.sql("INSERT INTO upload_jobs (region_id, local_path) SELECT " + std::to_string(rid) +
+        ", '/tmp/f' || g FROM generate_series(1, 400) g");
+  tickd::Database db(s.url, 8);
+  std::mutex mutex;
+  std::multiset<std::int64_t> seen;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      QueueStore store(db);
+      const std::string owner = "r" + std::to_string(t);
+      while (true) {
+        const auto jobs = store.claim_uploads(rid, owner, 60s, 7);
+        if (jobs.empty()) break;
+        for (const auto& j : jobs) {
+          CHECK(store.complete_upload(j.id, owner, "u"));
+          const std::lock_guard lock(mutex);
+          seen.insert(j.id);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(seen.size() == 400);
+  CHECK(std::set<std::int64_t>(seen.begin(), seen.end()).size() == 400);
+  CHECK(s.value("SELECT count(*) FROM upload_jobs WHERE status = 'COMPLETED'") == 400);
+}
+
+TEST_CASE("an expired lease makes the job due again; the old owner's writes change nothing") {
+  Schema s;
+  const auto rid = s.region("a");
+  s.sql("INSERT INTO upload_jobs (region_id, local_path) VALUES (" + std::to_string(rid) + ", '/tmp/x')");
+  tickd::Database db(s.url, 2);
+  QueueStore store(db);
+  const auto first = store.claim_uploads(rid, "dead", 1000ms, 10);
+  REQUIRE(first.size() == 1);
+  CHECK(store.claim_uploads(rid, "live", 1000ms, 10).empty());  // leased
+  s.sql("UPDATE upload_jobs SET lease_until = now() - interval '1 second'");
+  const auto taken = store.claim_uploads(rid, "live", 60s, 10);
+  REQUIRE(taken.size() == 1);
+  CHECK_FALSE(store.complete_upload(first[0].id, "dead", "late"));
+  CHECK(store.retry(Queue::upload, first[0].id, "dead", "late", 1s) == RetryOutcome::lost);
+  CHECK_FALSE(store.release(Queue::upload, first[0].id, "dead"));
+  CHECK(store.renew(Queue::upload, {first[0].id}, "dead", 60s) == 0);
+  CHECK(store.renew(Queue::upload, {first[0].id}, "live", 60s) == 1);
+  CHECK(store.complete_upload(first[0].id, "live", "https://cdn/x"));
+  CHECK(s.sql("SELECT status, url, lease_owner IS NULL FROM upload_jobs")[0][0].as<std::string>() == "COMPLETED");
+}
+
+TEST_CASE("retries back off, then the job fails after max_retries; release counts no retry") {
+  Schema s;
+  const auto rid = s.region("a");
+  s.sql("INSERT INTO publish_jobs (region_id, source, max_retries) VALUES (" + std::to_string(rid) + ", 'k', 2)");
+  tickd::Database db(s.url, 2);
+  QueueStore store(db);
+  auto claim = [&] { return store.claim_publishes(rid, "o", 60s, 1); };
+  auto j = claim();
+  REQUIRE(j.size() == 1);
+  CHECK(store.release(Queue::publish, j[0].id, "o"));
+  j = claim();
+  REQUIRE(j.size() == 1);
+  CHECK(j[0].retry_count == 0);
+  CHECK(store.retry(Queue::publish, j[0].id, "o", "boom 1", 3600s) == RetryOutcome::retried);
+  CHECK(claim().empty());  // not due for an hour
+  s.sql("UPDATE publish_jobs SET next_attempt_at = now()");
+  j = claim();
+  CHECK(store.retry(Queue::publish, j[0].id, "o", "boom 2", 0s) == RetryOutcome::retried);
+  j = claim();
+  REQUIRE(j.size() == 1);
+  CHECK(j[0].retry_count == 2);
+  CHECK(store.retry(Queue::publish, j[0].id, "o", "boom 3", 0s) == RetryOutcome::failed);
+  const auto row = s.sql("SELECT status, retry_count, error FROM publish_jobs")[0];
+  CHECK(row[0].as<std::string>() == "failed");
+  CHECK(row[1].as<int>() == 2);
+  CHECK(row[2].as<std::string>() == "boom 3");
+}
+
+TEST_CASE("sync: found rows UPLOADED, old absent rows MISSING, young ones wait, strays counted") {
+  Schema s;
+  const auto rid = s.region("a");
+  const auto r = std::to_string(rid);
+  s.sql("INSERT INTO file_upload (region_id, object_key) VALUES (" + r + ", 'a/found \"q\".wav'), (" + r +
+        ", 'a/young.wav')");
+  s.sql("INSERT INTO file_upload (region_id, object_key, created_at) VALUES (" + r +
+        ", 'a/old.wav', now() - interval '2 hours')");
+  tickd::Database db(s.url, 2);
+  QueueStore store(db);
+  const auto c = store.sync_expected(rid, {{"a/found \"q\".wav", 42, "abc"}, {"a/stray\\x.wav", 1, "d"}}, 3600s);
+  CHECK(c.uploaded == 1);
+  CHECK(c.missing == 1);
+  CHECK(c.pending == 1);
+  CHECK(c.unexpected == 1);
+  const auto found = s.sql("SELECT status, size_bytes, etag FROM file_upload WHERE object_key LIKE 'a/found%'")[0];
+  CHECK(found[0].as<std::string>() == "UPLOADED");
+  CHECK(found[1].as<int>() == 42);
+  CHECK(found[2].as<std::string>() == "abc");
+  CHECK(s.sql("SELECT status FROM file_upload WHERE object_key = 'a/old.wav'")[0][0].as<std::string>() == "MISSING");
+  CHECK(store.sync_expected(rid, {}, 3600s).pending == 1);  // an empty listing is fine too
+}
+
+TEST_CASE("housekeeping deletes only old finished rows, in batches") {
+  Schema s;
+  const auto rid = s.region("a");
+  const auto r = std::to_string(rid);
+  s.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, started_at, finished_at) "
+        "SELECT " + r + ", now() - g * interval '1 minute' - interval '40 days', 'x', 'ok', "
+        "now() - interval '40 days', now() - interval '40 days' FROM generate_series(1, 25) g");
+  s.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) VALUES (" + r +
+        ", now(), 'x', 'ok', now())");
+  s.sql("INSERT INTO upload_jobs (region_id, local_path, status, updated_at) VALUES (" + r +
+        ", '/a', 'COMPLETED', now() - interval '40 days'), (" + r + ", '/b', 'PENDING', now() - interval '40 days'), (" +
+        r + ", '/c', 'COMPLETED', now())");
+  s.sql("INSERT INTO publish_jobs (region_id, source, status, updated_at) VALUES (" + r +
+        ", 'k', 'completed', now() - interval '40 days')");
+  tickd::Database db(s.url, 2);
+  QueueStore store(db);
+  CHECK(store.delete_expired(30, 10) == 12);  // 10 job_run + 1 upload + 1 publish
+  CHECK(store.delete_expired(30, 10) == 10);
+  CHECK(store.delete_expired(30, 10) == 5);
+  CHECK(store.delete_expired(30, 10) == 0);
+  CHECK(s.value("SELECT count(*) FROM job_run") == 1);
+  CHECK(s.value("SELECT count(*) FROM upload_jobs") == 2);
+  const auto counts = store.count_by_status();
+  CHECK(counts.size() == 2);
+}
+
+int main(int argc, char** argv) {
+  if (std::getenv("TICKD_TEST_DATABASE_URL") == nullptr) return 77;
+  doctest::Context context(argc, argv);
+  return context.run();
+}
