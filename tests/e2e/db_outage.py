@@ -77,6 +77,7 @@ def test(r):
         wait_for(lambda: code in t.status_regions(), 1.5, "%s: a region inserted after recovery in /status" % mode)
         print("%s: INSERT visible after %.2f s" % (mode, time.time() - t_ins))
         r.sql("UPDATE region_index SET active = false WHERE code = %s", [code])
+        wait_for(lambda: code not in t.status_regions(), 1.5, "%s: the region deactivated again leaves /status" % mode)
         left = r.sql("SELECT g.code, j.scheduled_for FROM job_run j JOIN region_index g ON g.id = j.region_id "
                      "WHERE j.status = 'running' AND j.started_at < now() - interval '3 seconds'")
         check(not left, "%s: no row left 'running'" % mode, left)
