@@ -311,6 +311,9 @@ TEST_CASE("the example configuration file is valid and sets the defaults") {
   const Config c = ok(tickd::load_config(path, env_of({})));
   CHECK(c.concurrency == 4);
   CHECK(c.http_port == 9464);
+  CHECK(c.storage_multipart_threshold == 64u << 20);
+  CHECK(c.job_lease == std::chrono::milliseconds(60'000));
+  CHECK(c.retention_days == 30);
 }
 
 TEST_CASE("--config arguments") {
@@ -323,4 +326,63 @@ TEST_CASE("--config arguments") {
   CHECK(std::get<tickd::ConfigError>(parse({"--config"})).message == "--config needs a file name");
   CHECK(std::get<tickd::ConfigError>(parse({"--config="})).message == "--config needs a file name");
   CHECK(std::get<tickd::ConfigError>(parse({"extra"})).message == "unexpected argument 'extra'");
+}
+
+TEST_CASE("the work handlers' keys: defaults, environment values and what is refused") {
+  const Config d = ok(tickd::load_config(std::nullopt, env_of({})));
+  CHECK(d.storage_url.empty());
+  CHECK(d.storage_multipart_threshold == 64u << 20);
+  CHECK(d.job_lease == std::chrono::milliseconds(60'000));
+  CHECK(d.sync_missing_after == std::chrono::milliseconds(3'600'000));
+  CHECK(d.publish_max_pixels == 100'000'000);
+  CHECK(d.publish_concurrency == 3);
+  CHECK(d.publish_quality == 80);
+  CHECK(d.retention_days == 30);
+
+  const Config c = ok(tickd::load_config(
+      std::nullopt, env_of({{"STORAGE_URL", "s3://media?endpoint=http://127.0.0.1:9000&region=auto"},
+                            {"STORAGE_ACCESS_KEY_ID", "AK"},
+                            {"STORAGE_SECRET_ACCESS_KEY", "SK"},
+                            {"CDN_BASE_URL", "https://cdn.example.com/m"},
+                            {"STORAGE_MULTIPART_THRESHOLD_BYTES", "5242880"},
+                            {"JOB_LEASE_MS", "2000"},
+                            {"SYNC_MISSING_AFTER_MS", "0"},
+                            {"PUBLISH_SOURCE_TOKEN", "tok"},
+                            {"PUBLISH_MAX_PIXELS", "1000"},
+                            {"PUBLISH_CONCURRENCY", "8"},
+                            {"PUBLISH_QUALITY", "90"},
+                            {"RETENTION_DAYS", "7"}})));
+  CHECK(c.storage_url == "s3://media?endpoint=http://127.0.0.1:9000&region=auto");
+  CHECK(c.storage_secret_access_key == "SK");
+  CHECK(c.cdn_base_url == "https://cdn.example.com/m");
+  CHECK(c.storage_multipart_threshold == 5u << 20);
+  CHECK(c.job_lease == std::chrono::milliseconds(2000));
+  CHECK(c.publish_source_token == "tok");
+  CHECK(c.publish_concurrency == 8);
+  CHECK(c.retention_days == 7);
+
+  struct Row {
+    std::string name, value, message;
+  };
+  for (const Row& r : {
+           Row{"STORAGE_URL", "file://relative", "STORAGE_URL: 'file://relative': file:// needs an absolute directory"},
+           Row{"STORAGE_URL", "ftp://x", "STORAGE_URL: 'ftp://x': expected file:///abs/dir or s3://"},
+           Row{"STORAGE_URL", "s3://b?path_style=yes", "STORAGE_URL: 's3://b?path_style=yes': path_style must be true or false"},
+           Row{"CDN_BASE_URL", "cdn.example.com", "CDN_BASE_URL: 'cdn.example.com' is not an http:// or https:// URL"},
+           Row{"CDN_BASE_URL", "https://c/?x=1", "CDN_BASE_URL: 'https://c/?x=1' must not have a query"},
+           Row{"STORAGE_MULTIPART_THRESHOLD_BYTES", "1000", "STORAGE_MULTIPART_THRESHOLD_BYTES: 1000 is out of range 5242880-5368709120"},
+           Row{"JOB_LEASE_MS", "10", "JOB_LEASE_MS: 10 is out of range 1000-86400000 (milliseconds)"},
+           Row{"PUBLISH_QUALITY", "101", "PUBLISH_QUALITY: 101 is out of range 1-100"},
+           Row{"PUBLISH_CONCURRENCY", "0", "PUBLISH_CONCURRENCY: 0 is out of range 1-64"},
+           Row{"RETENTION_DAYS", "x", "RETENTION_DAYS: 'x' is not an integer"},
+       }) {
+    CAPTURE(r.name);
+    CAPTURE(r.value);
+    const std::string message = error(tickd::load_config(std::nullopt, env_of({{r.name, r.value}})));
+    CHECK(message.find(r.message) == 0);
+  }
+  // Secrets are never echoed, not even when refused.
+  const std::string message = error(
+      tickd::load_config(std::nullopt, env_of({{"STORAGE_SECRET_ACCESS_KEY", "hunter2\x01"}})));
+  CHECK(message == "STORAGE_SECRET_ACCESS_KEY: contains control characters");
 }
