@@ -1,12 +1,13 @@
 #pragma once
-// The cron engine: pure functions, no I/O (spec: "Cron expressions").
+// The cron engine: pure functions, no I/O beyond the system tz database (spec: "Cron expressions").
 //
 // parse() turns an expression into bit masks, once; next_after() finds the first fire
 // instant strictly after t in a given IANA zone by skipping whole fields (month, day, hour,
 // minute, second), never by stepping through seconds. Errors are values: a ParseError names
 // the field, the token and the 1-based column, e.g. "minute: 61 is out of range 0-59
-// (column 1)". Nothing here throws, allocates in next_after(), or keeps state between calls;
-// every function is safe to call from any thread.
+// (column 1)". Nothing here throws. next_after() allocates nothing of its own and keeps no
+// state beyond the tz database's lazily loaded zone data (plus, for a DST zone asked about
+// instants after 2037, the zone's POSIX rule, read once); every function is thread-safe.
 //
 // Fire instants are searched up to the end of year 9999; an expression whose next match lies
 // beyond that (or that can never match, such as "0 0 30 2 *") has no next fire instant.
