@@ -1,20 +1,55 @@
 # shellcheck shell=bash
 # Meson build directories. Source this file.
 #
-#   build_dir DIR [MESON_OPTION...]   set DIR up (or bring its options up to date) and compile it
+#   build_dir DIR [MESON_OPTION...]      set DIR up (or re-apply the options) and compile it all
+#   build_setup DIR [MESON_OPTION...]    only set it up
+#   build_for_suites DIR only|but SUITE  compile just what the tests of SUITE (only) or of every
+#                                        other suite (but) need, plus tickd
 
-build_dir() {
+build_setup() {
   local dir=$1
   shift
   if [ -f "$dir/build.ninja" ]; then
     # An existing directory keeps its other settings; the given options are applied again.
     if [ $# -gt 0 ]; then meson configure "$dir" "$@" >/dev/null; fi
   else
-    meson setup "$dir" "$@" >"${TMPDIR:-/tmp}/tickd-meson-setup.$$.log" 2>&1 || {
-      cat "${TMPDIR:-/tmp}/tickd-meson-setup.$$.log" >&2
-      return 1
-    }
-    rm -f "${TMPDIR:-/tmp}/tickd-meson-setup.$$.log"
+    local log=${TMPDIR:-/tmp}/tickd-meson-setup.$$.log
+    meson setup "$dir" "$@" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; return 1; }
+    rm -f "$log"
   fi
-  meson compile -C "$dir" | grep -v '^\[[0-9]*/[0-9]*\] ' || [ "${PIPESTATUS[0]}" -eq 0 ]
+}
+
+# ninja, without its progress lines (errors still show).
+_build_ninja() {
+  local dir=$1
+  shift
+  ninja -C "$dir" "$@" | grep -v -e '^\[[0-9]*/[0-9]*\] ' -e '^ninja: Entering directory' || [ "${PIPESTATUS[0]}" -eq 0 ]
+}
+
+build_dir() {
+  build_setup "$@"
+  _build_ninja "$1"
+}
+
+build_for_suites() {
+  local dir=$1 mode=$2 suite=$3 targets
+  # meson regenerates build.ninja itself when a meson.build changed; do that first so the
+  # introspection below sees the current tests.
+  ninja -C "$dir" build.ninja >/dev/null
+  targets=$(meson introspect "$dir" --tests --targets | python3 -c '
+import json, os, sys
+data = json.load(sys.stdin)
+mode, suite, build = sys.argv[1], sys.argv[2], os.path.realpath(sys.argv[3])
+files = {t["id"]: t["filename"][0] for t in data["targets"]}
+wanted = {i for i, t in files.items() if os.path.basename(t) == "tickd"}
+for test in data["tests"]:
+    in_suite = any(s.split(":")[-1] == suite for s in test["suite"])
+    if in_suite == (mode == "only"):
+        wanted.update(test.get("depends", []))
+for i in sorted(wanted):
+    if i in files:
+        print(os.path.relpath(os.path.realpath(files[i]), build))
+' "$mode" "$suite" "$dir") || targets=
+  # shellcheck disable=SC2086
+  _build_ninja "$dir" $targets
 }
