@@ -39,8 +39,8 @@ def one_burst(tickd, n, replicas):
             "SELECT extract(epoch FROM started_at) - %s, extract(epoch FROM finished_at) - %s, "
             "(details->>'lateness_seconds')::float8, status FROM job_run WHERE scheduled_for = %s",
             (instant, instant, at))
-        claimed = [row[0] for row in rows]
-        finished = [row[1] for row in rows]
+        claimed = [float(row[0]) for row in rows]
+        finished = [float(row[1]) for row in rows]
         late = [row[2] for row in rows if row[2] is not None]
         missed = sum((t.metric("tickd_ticks_total", outcome="missed") or 0) +
                      (t.metric("tickd_ticks_total", outcome="skipped") or 0) for t in procs)

@@ -39,6 +39,7 @@ enum class ClaimOutcome {
   taken,        // another replica claimed (or is claiming) this tick
   overlapping,  // the region still has a `running` tick; this one is not claimed
   gone,         // the region was deleted meanwhile
+  expired,      // the tick's start deadline had passed when the claim reached the database
 };
 
 struct Claim {
@@ -59,14 +60,17 @@ class Database final {
   std::vector<RegionRow> load_active_regions();
   std::vector<RegionRow> load_active_regions(const std::vector<std::int64_t>& ids);
 
-  Claim claim(std::int64_t region_id, std::chrono::sys_seconds scheduled_for,
-              const std::string& replica_id);
-
   // Claims the ticks of `region_ids` at one instant in one statement; one Claim per id,
-  // in order.
+  // in order. A tick whose deadline (same order) has passed on the database's clock is
+  // not claimed (`expired`).
+  using Deadline = std::chrono::sys_time<std::chrono::milliseconds>;
   std::vector<Claim> claim_batch(const std::vector<std::int64_t>& region_ids,
                                  std::chrono::sys_seconds scheduled_for,
-                                 const std::string& replica_id);
+                                 const std::string& replica_id,
+                                 const std::vector<Deadline>& deadlines);
+  // One tick, no deadline.
+  Claim claim(std::int64_t region_id, std::chrono::sys_seconds scheduled_for,
+              const std::string& replica_id);
 
   // The ids among `region_ids` whose tick at `scheduled_for` already has a job_run row.
   std::vector<std::int64_t> already_claimed(const std::vector<std::int64_t>& region_ids,

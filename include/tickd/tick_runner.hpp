@@ -40,7 +40,8 @@ class TickRunner final {
   void run_group(std::vector<DueTick> ticks, std::stop_token stop, Done done);
 
  private:
-  void execute(DueTick tick, std::int64_t run_id, std::stop_token stop, Done done);
+  void execute(DueTick tick, std::int64_t run_id, std::chrono::steady_clock::time_point claimed_at,
+               std::stop_token stop, Done done);
 
   Database& db_;
   const HandlerRegistry& handlers_;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <pqxx/pqxx>
 
+#include "pool.hpp"
 #include "tickd/database.hpp"
 
 namespace tickd {
@@ -55,7 +56,7 @@ void ChangeListener::connect() {
     tx.exec("SELECT 1");
   } catch (const pqxx::failure& e) {
     close();
-    throw DbError(std::string("listening for region changes: ") + e.what(), true);
+    throw DbError(db::one_line("listening for region changes", e.what()), true);
   }
 }
 
@@ -66,7 +67,7 @@ ChangeListener::Changes ChangeListener::drain() {
   try {
     impl_->conn->get_notifs();
   } catch (const pqxx::failure& e) {
-    throw DbError(std::string("listening for region changes: ") + e.what(), true);
+    throw DbError(db::one_line("listening for region changes", e.what()), true);
   }
   if (!impl_->conn->is_open()) {
     throw DbError("listening for region changes: connection closed", true);

@@ -14,42 +14,36 @@ inline constexpr const char* kLoadActiveRegionsById =
     "SELECT id, code, cron_schedule, timezone, handlers, tick_sql "
     "FROM region_index WHERE active AND id = ANY($1::bigint[]) ORDER BY id";
 
-// Claims one tick in one statement (one implicit transaction, so it also works behind a
-// transaction pooler). The advisory lock serialises concurrent claims of the same tick;
-// the unique (region_id, scheduled_for) constraint makes the claim durable, and the
-// partial unique index on running rows forbids a second running tick of a region.
-// $1 region id, $2 scheduled instant, $3 replica id, $4 advisory key (claim_key.hpp).
-// Returns (got_lock, new run id or NULL, a row for this tick already exists).
-inline constexpr const char* kClaim =
-    "WITH lock AS (SELECT pg_try_advisory_xact_lock($4::bigint) AS got), "
-    "ins AS ("
-    "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status) "
-    "  SELECT $1::bigint, $2::timestamptz, $3::text, 'running' FROM lock WHERE got "
-    "  ON CONFLICT DO NOTHING RETURNING id) "
-    "SELECT (SELECT got FROM lock), (SELECT id FROM ins), "
-    "  EXISTS (SELECT 1 FROM job_run WHERE region_id = $1::bigint "
-    "          AND scheduled_for = $2::timestamptz)";
-
-// Claims many ticks of one instant in one statement: the batched form of kClaim, with
-// one advisory lock per (region, instant) as before.
-// $1 bigint[] region ids, $2 bigint[] their advisory keys (same order), $3 the instant,
-// $4 replica id. One row per input region: (region id, new run id or NULL, got the lock,
-// a row for this tick already existed, the region still exists).
+// Claims the ticks of one instant in one statement (one implicit transaction, so it also
+// works behind a transaction pooler). Per tick: a transaction-scoped advisory lock
+// serialises concurrent claims of it; the unique (region_id, scheduled_for) makes the
+// claim durable; the partial unique index on running rows forbids a second running tick
+// of a region; and a tick is not claimed once its start deadline has passed on the
+// database's clock (a claim that was stuck in a dead connection must not start late).
+// $1 bigint[] region ids, $2 bigint[] their advisory keys (claim_key.hpp), $3 the
+// instant, $4 replica id, $5 timestamptz[] start deadlines (same order as $1).
+// One row per input region: (region id, new run id or NULL, got the lock, a row for
+// this tick existed before the statement, the region exists, the deadline had passed).
 inline constexpr const char* kClaimBatch =
-    "WITH want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS w (region_id, lock_key)), "
+    "WITH want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[]) "
+    "              AS w (region_id, lock_key, deadline)), "
     "locked AS (SELECT w.region_id FROM want w JOIN region_index r ON r.id = w.region_id "
     "           WHERE pg_try_advisory_xact_lock(w.lock_key)), "
     "ins AS ("
     "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status) "
-    "  SELECT region_id, $3::timestamptz, $4::text, 'running' FROM locked "
+    "  SELECT l.region_id, $3::timestamptz, $4::text, 'running' "
+    "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline "
     "  ON CONFLICT DO NOTHING RETURNING id, region_id) "
     "SELECT w.region_id, ins.id, l.region_id IS NOT NULL, "
     "  EXISTS (SELECT 1 FROM job_run j WHERE j.region_id = w.region_id "
     "          AND j.scheduled_for = $3::timestamptz), "
-    "  EXISTS (SELECT 1 FROM region_index r WHERE r.id = w.region_id) "
+    "  EXISTS (SELECT 1 FROM region_index r WHERE r.id = w.region_id), "
+    "  clock_timestamp() > w.deadline "
     "FROM want w LEFT JOIN ins USING (region_id) LEFT JOIN locked l USING (region_id)";
 
-// $1 bigint[] region ids, $2 the instant: those whose tick already has a row.
+// $1 bigint[] region ids, $2 the instant: those whose tick already has a row. Also
+// settles a claim that conflicted with a row committed during the claim statement (its
+// EXISTS ran on the older snapshot): such a tick is taken, not overlapping.
 inline constexpr const char* kAlreadyClaimed =
     "SELECT region_id FROM job_run WHERE scheduled_for = $2::timestamptz "
     "AND region_id = ANY($1::bigint[])";

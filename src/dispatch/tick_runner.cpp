@@ -66,19 +66,23 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
       if (ticks.empty()) return;
     }
     std::vector<std::int64_t> ids;
+    std::vector<Database::Deadline> deadlines;
     ids.reserve(ticks.size());
-    for (const auto& t : ticks) ids.push_back(t.region->row.id);
+    deadlines.reserve(ticks.size());
+    for (const auto& t : ticks) {
+      ids.push_back(t.region->row.id);
+      deadlines.push_back(t.deadline);
+    }
     for (std::size_t i = 0; i < ticks.size(); ++i) metrics_.count_claim_attempt();
-    const auto claims = ticks.size() == 1
-                            ? std::vector<Claim>{db_.claim(ids[0], instant, config_.replica_id)}
-                            : db_.claim_batch(ids, instant, config_.replica_id);
+    const auto claims = db_.claim_batch(ids, instant, config_.replica_id, deadlines);
+    const auto claimed_at = clock_.mono();
     for (std::size_t i = 0; i < ticks.size(); ++i) {
       auto& tick = ticks[i];
       switch (claims[i].outcome) {
         case ClaimOutcome::won:
           boost::asio::post(workers_, [this, tick = std::move(tick), run_id = claims[i].run_id,
-                                       stop, done]() mutable {
-            execute(std::move(tick), run_id, stop, std::move(done));
+                                       stop, done, claimed_at]() mutable {
+            execute(std::move(tick), run_id, claimed_at, stop, std::move(done));
           });
           break;
         case ClaimOutcome::taken:
@@ -95,6 +99,13 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
           metrics_.count_tick(TickOutcome::skipped);
           done(tick, report(TickOutcome::skipped));
           break;
+        case ClaimOutcome::expired:
+          spdlog::warn("region {}: tick {} skipped: its claim reached the database after the "
+                       "start deadline",
+                       tick.region->row.code, iso(instant));
+          metrics_.count_tick(TickOutcome::skipped);
+          done(tick, report(TickOutcome::skipped));
+          break;
       }
     }
   } catch (const DbError& e) {
@@ -106,12 +117,14 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
   }
 }
 
-void TickRunner::execute(DueTick tick, std::int64_t run_id, std::stop_token stop, Done done) {
+void TickRunner::execute(DueTick tick, std::int64_t run_id,
+                         std::chrono::steady_clock::time_point claimed_at, std::stop_token stop,
+                         Done done) {
   const auto& row = tick.region->row;
   const auto started = clock_.wall();
   const double lateness = std::chrono::duration<double>(started - tick.instant).count();
   metrics_.observe_lateness(lateness);
-  const TickContext context{row, tick.instant, db_, config_, stop};
+  const TickContext context{row, tick.instant, db_, config_, stop, claimed_at};
   // details: {"<handler>": {"seconds": s, "ok": b, <counts>...}, ..., "lateness_seconds": l}
   std::string details = "{";
   std::string error;

@@ -7,7 +7,9 @@ namespace {
 class RegionHandler final : public Handler {
  public:
   HandlerCounts run(const TickContext& tick) override {
-    tick.db.keepalive();
+    if (std::chrono::steady_clock::now() - tick.claimed_at > std::chrono::seconds(1)) {
+      tick.db.keepalive();
+    }
     if (tick.region.tick_sql && !tick.region.tick_sql->empty()) {
       tick.db.run_tick_sql(*tick.region.tick_sql, tick.region.id, tick.scheduled_for,
                            tick.config.tick_sql_timeout);

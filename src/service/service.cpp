@@ -60,7 +60,6 @@ Service::Service(Config config, const Clock& clock)
                     if (report.status) {
                       schedule_.record_outcome(tick.region->row.id, tick.instant, *report.status);
                     }
-                    if (report.db_unavailable) set_db_up(false);
                     if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown(false);
                   }),
       signals_(loop_, SIGINT, SIGTERM),

@@ -113,6 +113,35 @@ TEST_CASE("a region with a running tick cannot be claimed for another instant") 
   CHECK(db.claim(id, t0 + 2s, "replica-b").outcome == ClaimOutcome::won);
 }
 
+TEST_CASE("a tick is not claimed once its start deadline has passed on the database's clock") {
+  Schema s;
+  const auto a = s.region("a");
+  const auto b = s.region("b");
+  Database db(s.url, 1);
+  const auto now = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  const auto claims = db.claim_batch({a, b}, t0, "replica-a", {now - 5s, now + 60s});
+  CHECK(claims[0].outcome == ClaimOutcome::expired);
+  CHECK(claims[1].outcome == ClaimOutcome::won);
+  CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 1);
+}
+
+TEST_CASE("a batch claim reports each tick: won, taken, overlapping, gone") {
+  Schema s;
+  const auto a = s.region("a");
+  const auto b = s.region("b");
+  const auto c = s.region("c");
+  Database db(s.url, 1);
+  const auto forever = Database::Deadline::max();
+  REQUIRE(db.claim(b, t0, "replica-x").outcome == ClaimOutcome::won);       // b's tick is taken
+  REQUIRE(db.claim(c, t0 - 1s, "replica-x").outcome == ClaimOutcome::won);  // c is still running
+  const auto claims = db.claim_batch({a, b, c, 999'999}, t0, "replica-a",
+                                     {forever, forever, forever, forever});
+  CHECK(claims[0].outcome == ClaimOutcome::won);
+  CHECK(claims[1].outcome == ClaimOutcome::taken);
+  CHECK(claims[2].outcome == ClaimOutcome::overlapping);
+  CHECK(claims[3].outcome == ClaimOutcome::gone);
+}
+
 TEST_CASE("a claim for a deleted region reports it gone") {
   Schema s;
   const auto id = s.region("a");
