@@ -77,8 +77,10 @@ logfile = %(dir)s/pgbouncer.log
     for round_ in range(3):
         if round_:
             with admin.cursor() as cur:
-                cur.execute('DROP TABLE IF EXISTS "%s".job_run, "%s".region_index, "%s".tickd_replica, '
-                            '"%s".tickd_schema_migrations CASCADE' % ((schema,) * 4))
+                # Every table of the schema, whatever the migrations have come to hold.
+                cur.execute("SELECT string_agg(format('%%I.%%I', schemaname, tablename), ', ') "
+                            "FROM pg_tables WHERE schemaname = %s", (schema,))
+                cur.execute('DROP TABLE IF EXISTS %s CASCADE' % cur.fetchone()[0])
                 cur.execute('DROP FUNCTION IF EXISTS "%s".tickd_region_touch(), "%s".tickd_region_notify()'
                             % (schema, schema))
         procs = [subprocess.Popen([t.tickd_binary(), "migrate"], env=t.migrate_env(url),
