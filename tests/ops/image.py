@@ -74,6 +74,31 @@ def check_config(v):
     return hc["Test"]
 
 
+def descendants_named(root, name):
+    """PIDs of the processes below `root` whose command name is `name` (from /proc)."""
+    parent = {}
+    comm = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        close = st.rfind(")")
+        comm[int(d)] = st[st.index("(") + 1:close]
+        parent[int(d)] = int(st[close + 2:].split()[1])
+    out = []
+    for pid in parent:
+        p = pid
+        while p > 1 and p != root:
+            p = parent.get(p, 0)
+        if p == root and pid != root and comm.get(pid) == name:
+            out.append(pid)
+    return out
+
+
 def run_service(ctr, hc_test):
     """tickd migrate + tickd run inside the container against a fresh schema."""
     r = rig.Rig("/nonexistent")  # only its schema, SQL helpers and cleanup
@@ -95,12 +120,17 @@ def run_service(ctr, hc_test):
         assert hc_test[0] == "CMD", hc_test
         rc = ctr.run(hc_test[1:], env={"TICKD_HTTP_ADDR": "0.0.0.0:%d" % port}, check=False).returncode
         assert rc == 0, "the image's HEALTHCHECK failed inside the container (exit %d)" % rc
-        os.killpg(proc.pid, signal.SIGTERM)
+        # SIGTERM to tickd itself (as a container runtime sends it), not to buildah.
+        pids = descendants_named(proc.pid, "tickd")
+        assert len(pids) == 1, "one tickd process under buildah run, found %s" % pids
+        os.kill(pids[0], signal.SIGTERM)
         try:
             rc = proc.wait(30)
         except subprocess.TimeoutExpired:
             raise AssertionError("tickd in the container did not stop within 30 s of SIGTERM")
         assert rc == 0, "exit %d after SIGTERM" % rc
+        log.flush()
+        assert r.sql_value("SELECT count(*) FROM job_run WHERE status = 'running'") == 0, "no running row left"
         print("in the container: migrate, run, /readyz, ticks, HEALTHCHECK, SIGTERM: ok")
     except BaseException:
         log.flush()
