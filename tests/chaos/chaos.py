@@ -1,0 +1,520 @@
+#!/usr/bin/env python3
+"""The chaos suite: three tickd replicas, 120 regions every second, a private PostgreSQL
+cluster, and one fault after another. After each scenario it counts, over the scenario's
+window of seconds:
+
+- duplicates: (region, second) executed more than once. job_run's UNIQUE makes a second row
+  impossible, so each region's tick_sql also appends to chaos_exec (no constraint) with the
+  executing replica's application_name: two executions of one tick, or an execution by a
+  replica that does not hold that tick's job_run row ("foreign"), are what exactly-once forbids;
+- missing ticks: (region, second) without a row, leaving out ("excused") seconds when no replica
+  could run it: the database was down, or the region still had a running row (no overlap);
+- stuck rows: `running` rows older than TICK_LEASE_MS after the scenario (must be 0), and the
+  oldest running row seen during it;
+- takeover time: fault (kill -9, SIGSTOP) -> the row marked `abandoned`, p50/p99;
+- spurious abandons: rows marked `abandoned` whose replica suffered no fault;
+- claim attempts per tick: tickd_claim_attempts_total summed over every process (scraped up to
+  the moment of a kill) / rows claimed meanwhile.
+
+Usage: chaos.py PATH_TO_TICKD [--long]   (or TICKD_CHAOS_LONG=1). The short form (default, run by
+./scripts/test) takes about two minutes; the long one about eight.
+"""
+import math
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+
+import chaoslib as cl
+from chaoslib import Skip, rig
+
+LONG = os.environ.get("TICKD_CHAOS_LONG") == "1" or "--long" in sys.argv
+LEASE_MS = 2000
+N_FAST, N_SLOW = 111, 9
+SLOW_SLEEP = 0.4
+REPLICAS = ("a", "b", "c")   # c reaches the database through a TcpProxy
+SEED = int(os.environ.get("TICKD_CHAOS_SEED", "0")) or random.randrange(1, 1 << 30)
+
+BASE_ENV = dict(TICK_LEASE_MS=LEASE_MS, CONCURRENCY=32, DB_POOL_SIZE=8, LOG_LEVEL="info",
+                TICK_SQL_TIMEOUT_MS=10000, SHUTDOWN_GRACE_MS=2000)
+
+EXEC_SQL = ("INSERT INTO chaos_exec (region_id, scheduled_for, app) "
+            "VALUES ($1, $2, current_setting('application_name'))")
+SLOW_SQL = ("INSERT INTO chaos_exec (region_id, scheduled_for, app) "
+            "SELECT $1, $2, current_setting('application_name') FROM pg_sleep(%s)" % SLOW_SLEEP)
+
+
+class Chaos:
+    def __init__(self, r, cluster):
+        self.r = r
+        self.cluster = cluster
+        self.proxy = rig.TcpProxy("127.0.0.1", cluster.port)
+        self.proxy_url = rig.replace_host_port(r.url, "127.0.0.1", self.proxy.port)
+        self.rep = {}      # name -> current Tickd
+        self.env = {}      # name -> extra env of its current process
+        self.faults = []   # (replica_id, wall time, kind)
+        self.scraper = cl.Scraper(r)
+        self.watch = cl.RunningWatch(r.url)
+        self.results = []
+        self.failures = []
+        self.rng = random.Random(SEED)
+        self.gen = 0
+
+    # -- processes --
+    def start(self, name, **env):
+        old = self.rep.get(name)
+        if old is not None:
+            # rig names a process's log by its name: keep the earlier process's log apart.
+            self.gen += 1
+            kept = "%s.%d" % (old.log_path, self.gen)
+            os.rename(old.log_path, kept)
+            old.log_path = kept
+        e = dict(BASE_ENV, **env)
+        self.env[name] = env
+        url = self.proxy_url if name == "c" else None
+        self.rep[name] = self.r.start_tickd(name, database_url=url, **e)
+        return self.rep[name]
+
+    def rid(self, name):
+        return "%s-%s" % (self.r.schema, name)
+
+    def kill(self, name):
+        t = self.rep[name]
+        self.scraper.scrape(t)
+        self.faults.append((t.replica_id, time.time(), "kill"))
+        t.signal(signal.SIGKILL)
+        t.wait_exit(5)
+
+    def stop_clean(self, name):
+        t = self.rep[name]
+        self.scraper.scrape(t)
+        t.signal(signal.SIGTERM)
+        code = t.wait_exit(10)
+        if code != 0:
+            self.failures.append("replica %s: SIGTERM exit %s" % (name, code))
+        self.scraper.scrape(t)
+
+    def sql(self, q, p=None):
+        for _ in range(50):
+            try:
+                return self.r.sql(q, p)
+            except Exception:  # noqa: BLE001 -- reconnect after a restart of the server
+                self.r._conn = None
+                time.sleep(0.2)
+        return self.r.sql(q, p)
+
+    # -- one scenario --
+    def scenario(self, name, faults, fn, checks=None):
+        """Runs `fn(ctx)` (the faults) and then analyses the seconds from just after it began to
+        just before it ended. ctx collects 'outages' [(a, b)] and 'notes'."""
+        print("\n--- scenario %s: %s" % (name, faults))
+        sys.stdout.flush()
+        self.watch.reset()
+        ctx = {"outages": [], "notes": [], "extra": {}}
+        before = self.scraper.snapshot()
+        t_before = time.time()
+        t0 = math.floor(t_before) + 1
+        n_faults = len(self.faults)
+        fn(ctx)
+        t_after_faults = time.time()
+        t1 = math.floor(t_after_faults) - 1
+        # Every tick up to t1 is decided by t1 + 1 (its start deadline); running rows left by a
+        # fault are abandoned within the lease of the fault.
+        time.sleep(max(0.0, t1 + 1.6 - time.time()))
+        last_fault = max([f[1] for f in self.faults[n_faults:]] + [t_before])
+        time.sleep(max(0.0, last_fault + LEASE_MS / 1000.0 + 1.2 - time.time()))
+        after = self.scraper.snapshot()
+        t_after = time.time()
+        res = self.analyse(name, faults, t0, t1, ctx, before, after, t_before, t_after, self.faults[n_faults:])
+        if checks:
+            checks(res, ctx)
+        res["notes"] = "; ".join(ctx["notes"])
+        self.results.append(res)
+        print("    %s" % {k: cl.fmt(v) for k, v in res.items()})
+        sys.stdout.flush()
+        return res
+
+    def analyse(self, name, faults, t0, t1, ctx, before, after, t_before, t_after, events):
+        regions = [x[0] for x in self.sql("SELECT id FROM region_index WHERE active ORDER BY id")]
+        rows = self.sql(
+            "SELECT region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, status, "
+            "extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8 "
+            "FROM job_run WHERE scheduled_for BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
+            [t0 - 6, t1 + 2])
+        have = {(rid, s): (rep, st, a, b) for rid, s, rep, st, a, b in rows}
+        busy = {}
+        for rid, s, rep, st, a, b in rows:
+            busy.setdefault(rid, []).append((s, a, b if b is not None else float("inf")))
+        execs = self.sql(
+            "SELECT region_id, extract(epoch FROM scheduled_for)::bigint, array_agg(app) FROM chaos_exec "
+            "WHERE scheduled_for BETWEEN to_timestamp(%s) AND to_timestamp(%s) GROUP BY 1, 2", [t0, t1])
+        dups = [(rid, s, apps) for rid, s, apps in execs if len(apps) > 1]
+        foreign = [(rid, s, apps) for rid, s, apps in execs
+                   if (rid, s) not in have or any(app != have[(rid, s)][0] for app in apps)]
+        missing, excused = [], 0
+        for rid in regions:
+            for s in range(t0, t1 + 1):
+                if (rid, s) in have:
+                    continue
+                down = any(s + 1 > a and s < b for a, b in ctx["outages"])
+                occupied = any(other != s and a < s + 1 and b > s for other, a, b in busy.get(rid, []))
+                if down or occupied:
+                    excused += 1
+                else:
+                    missing.append((rid, s))
+        statuses = {}
+        for k, (rep, st, a, b) in have.items():
+            if t0 <= k[1] <= t1:
+                statuses[st] = statuses.get(st, 0) + 1
+        # Takeover: each abandoned row against the latest fault of its replica before the marking.
+        takeovers, spurious = [], []
+        for (rid, s), (rep, st, a, b) in have.items():
+            if st != "abandoned" or b is None or b < t_before - 1:
+                continue
+            fs = [ft for frep, ft, _ in self.faults if frep == rep and ft <= b + 0.05 and ft >= a - 0.05]
+            if fs:
+                takeovers.append(b - max(fs))
+            else:
+                spurious.append((rid, s, rep, a, b))
+        stuck = self.sql_value_safe(
+            "SELECT count(*) FROM job_run WHERE status = 'running' "
+            "AND started_at < clock_timestamp() - make_interval(secs => %s)", [LEASE_MS / 1000.0])
+        claimed = self.sql_value_safe(
+            "SELECT count(*) FROM job_run WHERE started_at BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
+            [t_before, t_after])
+        attempts = cl.Scraper.delta(before, after, "tickd_claim_attempts_total")
+        fenced = cl.Scraper.delta(before, after, "tickd_fenced_writes_total")
+        kills = sum(1 for e in events if e[2] == "kill")
+        res = {
+            "scenario": name, "faults": faults, "window_s": t1 - t0 + 1,
+            "expected": len(regions) * (t1 - t0 + 1), "rows": sum(statuses.values()),
+            "ok": statuses.get("ok", 0), "failed": statuses.get("failed", 0),
+            "abandoned": statuses.get("abandoned", 0),
+            "dup": len(dups), "foreign": len(foreign), "missing": len(missing), "excused": excused,
+            "missing_per_kill": (len(missing) / kills) if kills else None,
+            "stuck": stuck, "max_running_s": self.watch.peak(),
+            "takeover_p50": cl.percentile(takeovers, 50), "takeover_p99": cl.percentile(takeovers, 99),
+            "spurious_abandoned": len(spurious),
+            "claims_per_tick": (attempts / claimed) if claimed else None, "fenced": int(fenced),
+        }
+        res.update(ctx["extra"])
+        if dups:
+            self.failures.append("%s: %d (region, second) executed more than once, e.g. %s" % (name, len(dups), dups[:5]))
+        if foreign:
+            self.failures.append("%s: %d executions by a replica without the claim, e.g. %s"
+                                 % (name, len(foreign), foreign[:5]))
+        if stuck:
+            self.failures.append("%s: %d rows still running after the lease" % (name, stuck))
+        if spurious:
+            self.failures.append("%s: %d rows abandoned without a fault of their replica, e.g. %s"
+                                 % (name, len(spurious), spurious[:5]))
+        if missing:
+            sample = [(rid, s, self.explain_missing(rid, s)) for rid, s in missing[:5]]
+            self.failures.append("%s: %d missing ticks (not excused), e.g. %s" % (name, len(missing), sample))
+        return res
+
+    def explain_missing(self, rid, s):
+        rows = self.sql("SELECT extract(epoch FROM scheduled_for)::bigint - %s, replica_id, status, "
+                        "round(extract(epoch FROM started_at)::numeric - %s, 3), "
+                        "round(extract(epoch FROM finished_at)::numeric - %s, 3) FROM job_run "
+                        "WHERE region_id = %s AND scheduled_for BETWEEN to_timestamp(%s) AND to_timestamp(%s) "
+                        "ORDER BY scheduled_for", [s, s, s, rid, s - 2, s + 2])
+        return rows
+
+    def sql_value_safe(self, q, p=None):
+        rows = self.sql(q, p)
+        return rows[0][0] if rows else None
+
+    def close(self):
+        self.scraper.close()
+        self.watch.close()
+        self.proxy.close()
+
+
+# ---- scenarios ---------------------------------------------------------------------------------
+
+def sc_steady(ch, seconds):
+    def run(ctx):
+        time.sleep(seconds)
+    ch.scenario("steady", "none, %d s" % seconds, run)
+
+
+def sc_kill(ch, kills, every):
+    def run(ctx):
+        pending = []  # (restart at, name)
+        for i in range(kills):
+            t_next = time.time() + every
+            name = ch.rng.choice([n for n in REPLICAS if ch.rep[n].alive()])
+            # Mostly mid-tick: while it has a slow tick running (there is then a row to take over).
+            if ch.rng.random() < 0.7:
+                try:
+                    rig.wait_for(lambda: slow_running_of(ch, name), 1.5, "", interval=0.01)
+                except AssertionError:
+                    pass
+            ch.kill(name)
+            # Sometimes back before the lease has run out (it marks its own rows abandoned),
+            # sometimes after (another replica does).
+            delay = ch.rng.choice([0.5, 1.0, LEASE_MS / 1000.0 + 0.5])
+            pending.append((time.time() + delay, name))
+            while time.time() < t_next:
+                for p in list(pending):
+                    if time.time() >= p[0]:
+                        ch.start(p[1], **ch.env[p[1]])
+                        pending.remove(p)
+                time.sleep(0.05)
+        for when, name in pending:
+            time.sleep(max(0.0, when - time.time()))
+            ch.start(name, **ch.env[name])
+        time.sleep(2)
+    ch.scenario("kill -9", "%d kills, one every %d s, restart after 0.5-%.1f s"
+                % (kills, every, LEASE_MS / 1000.0 + 0.5), run)
+
+
+def sc_pg_restart(ch, restarts):
+    def run(ctx):
+        for i in range(restarts):
+            time.sleep(3)
+            a = time.time()
+            # fast: sessions terminated, clean shutdown; immediate: a crash and recovery.
+            ch.cluster.restart(("fast", "immediate")[i % 2])
+            b = time.time()
+            ctx["outages"].append((a, b))
+            ctx["notes"].append("server down %.1f s" % (b - a))
+            # Back to normal: every replica ready again.
+            for n in REPLICAS:
+                ch.rep[n].wait_ready(20)
+            ctx["extra"]["recovered_s"] = max(ctx["extra"].get("recovered_s", 0.0), time.time() - b)
+            time.sleep(3)
+    ch.scenario("pg restart", "%d x pg_ctl restart (-m fast, -m immediate alternately)" % restarts, run)
+
+
+def slow_running_of(ch, name):
+    return ch.sql("SELECT j.id FROM job_run j JOIN region_index g ON g.id = j.region_id "
+                  "WHERE j.status = 'running' AND j.replica_id = %s AND g.code LIKE 'slow%%'", [ch.rid(name)])
+
+
+def sc_sigstop(ch, stops):
+    state = {"rows": [], "resumes": []}
+
+    def run(ctx):
+        for i in range(stops):
+            name = ("b", "a", "c")[i % 3]
+            t = ch.rep[name]
+            time.sleep(1.5)
+            # Stop it while it has a slow tick running, so there is something to take over.
+            rig.wait_for(lambda: slow_running_of(ch, name), 5, "a slow tick running on %s" % name, interval=0.01)
+            t.signal(signal.SIGSTOP)
+            ch.faults.append((t.replica_id, time.time(), "sigstop"))
+            stopped_at = time.time()
+            time.sleep(0.2)  # a claim already sent is still committed by the server
+            state["rows"] += [x[0] for x in ch.sql("SELECT id FROM job_run WHERE status = 'running' "
+                                                     "AND replica_id = %s", [t.replica_id])]
+            time.sleep(max(0.0, stopped_at + 2.0 * LEASE_MS / 1000.0 - time.time()))
+            t.signal(signal.SIGCONT)
+            state["resumes"].append(time.time())
+            time.sleep(2.5)
+
+    def checks(res, ctx):
+        rows = ch.sql("SELECT id, status, replica_id FROM job_run WHERE id = ANY(%s)", [state["rows"]])
+        bad = [x for x in rows if x[1] != "abandoned"]
+        res["stopped_rows"] = len(rows)
+        if not rows:
+            ch.failures.append("sigstop: the stopped replica had no running row to take over")
+        if bad:
+            ch.failures.append("sigstop: rows running on the stopped replica ended %s, not 'abandoned' "
+                               "(its late writes overwrote the takeover)" % bad)
+        if res["fenced"] != len(rows):
+            ch.failures.append("sigstop: tickd_fenced_writes_total rose by %d, expected %d (one per row the "
+                               "stopped replica had running)" % (res["fenced"], len(rows)))
+        for name in REPLICAS:
+            if not ch.rep[name].alive():
+                ch.failures.append("sigstop: replica %s died" % name)
+        ctx["notes"].append("stopped %.1f s each" % (2.0 * LEASE_MS / 1000.0))
+    ch.scenario("SIGSTOP > lease", "%d x SIGSTOP %.1f s, SIGCONT" % (stops, 2.0 * LEASE_MS / 1000.0), run, checks)
+
+
+def sc_skew(ch, offset, seconds):
+    state = {}
+
+    def run(ctx):
+        ch.stop_clean("c")
+        env = dict(LD_PRELOAD=cl.FAKETIME_LIB, FAKETIME="%+ds" % offset, DONT_FAKE_MONOTONIC="1")
+        state["start"] = time.time()
+        ch.start("c", **env)
+        time.sleep(seconds)
+
+    def checks(res, ctx):
+        rid = ch.rid("c")
+        # Lateness by the database's clock: claim (started_at) minus the instant.
+        lat = [float(x[0]) for x in ch.sql(
+            "SELECT extract(epoch FROM started_at - scheduled_for) FROM job_run "
+            "WHERE replica_id = %s AND started_at >= to_timestamp(%s)", [rid, state["start"]])]
+        early = [x for x in lat if x < -0.01]
+        res["skewed_rows"] = len(lat)
+        res["early"] = len(early)
+        res["lateness_p99"] = cl.percentile(lat, 99)
+        log = ch.rep["c"].log()
+        if "scheduling by the database's clock" not in log:
+            ch.failures.append("skew %+d s: c did not log its clock offset" % offset)
+        if not lat:
+            ch.failures.append("skew %+d s: the skewed replica claimed no tick" % offset)
+        if early:
+            first = ch.sql("SELECT g.code, scheduled_for, started_at FROM job_run j JOIN region_index g "
+                           "ON g.id = j.region_id WHERE replica_id = %s AND started_at < scheduled_for "
+                           "ORDER BY started_at LIMIT 3", [rid])
+            ch.failures.append("skew %+d s: %d ticks claimed before their instant by the database's clock "
+                               "(c started at %.3f), e.g. %s" % (offset, len(early), state["start"], first))
+        ctx["notes"].append("c under libfaketime FAKETIME=%+ds" % offset)
+    ch.scenario("clock skew %+d s" % offset, "c's clock %+d s (libfaketime), %d s" % (offset, seconds), run, checks)
+
+
+def sc_cut(ch, mode, times, hold):
+    def run(ctx):
+        for _ in range(times):
+            time.sleep(2)
+            # A partition is a fault of c: its running rows may be taken over.
+            ch.faults.append((ch.rep["c"].replica_id, time.time(), mode))
+            a = time.time()
+            if mode == "cut":
+                ch.proxy.cut()
+            else:
+                ch.proxy.stall()
+            # c notices: tickd_db_up 0 (the contract: within 5 s).
+            noticed = None
+            while time.time() < a + hold:
+                if noticed is None:
+                    try:
+                        if rig.metric(rig.parse_metrics(ch.rep["c"].metrics_text()), "tickd_db_up") == 0:
+                            noticed = time.time() - a
+                    except Exception:  # noqa: BLE001
+                        pass
+                time.sleep(0.1)
+            ctx["extra"]["c_db_down_after_s"] = max(ctx["extra"].get("c_db_down_after_s", 0.0), noticed or hold)
+            if noticed is None or noticed > 5.0:
+                ch.failures.append("proxy %s: c did not report tickd_db_up 0 within %.1f s" % (mode, min(hold, 5.0)))
+            if mode == "cut":
+                ch.proxy.restore()
+            else:
+                ch.proxy.resume()
+            ch.rep["c"].wait_ready(15)
+            time.sleep(2)
+        if not ch.rep["c"].alive():
+            ch.failures.append("%s: replica c died" % mode)
+    what = "connections reset, refused" if mode == "cut" else "black hole (no data either way)"
+    ch.scenario("proxy %s" % mode, "%d x c's database %s for %.0f s" % (times, what, hold), run)
+
+
+# ---- main -----------------------------------------------------------------------------------------
+
+COLUMNS = [("scenario", "scenario"), ("faults", "faults"), ("window_s", "s"), ("expected", "ticks"),
+           ("rows", "rows"), ("failed", "failed"), ("abandoned", "aband."), ("dup", "dup"),
+           ("foreign", "foreign"), ("missing", "missing"), ("missing_per_kill", "miss/kill"),
+           ("excused", "excused"), ("stuck", "stuck"), ("max_running_s", "max run s"),
+           ("takeover_p50", "takeover p50 s"), ("takeover_p99", "p99 s"), ("spurious_abandoned", "spurious"),
+           ("claims_per_tick", "claims/tick"), ("fenced", "fenced")]
+
+
+def test(r, cluster):
+    r.sql("CREATE TABLE chaos_exec (region_id bigint, scheduled_for timestamptz, app text, "
+          "at timestamptz DEFAULT clock_timestamp())")
+    r.sql("INSERT INTO region_index (code, cron_schedule, tick_sql) "
+          "SELECT 'fast' || g, '* * * * * *', %s FROM generate_series(1, %s) g", [EXEC_SQL, N_FAST])
+    r.sql("INSERT INTO region_index (code, cron_schedule, tick_sql) "
+          "SELECT 'slow' || g, '* * * * * *', %s FROM generate_series(1, %s) g", [SLOW_SQL, N_SLOW])
+    ch = Chaos(r, cluster)
+    try:
+        print("seed %d (TICKD_CHAOS_SEED), %s form, TICK_LEASE_MS=%d, %d regions" %
+              (SEED, "long" if LONG else "short", LEASE_MS, N_FAST + N_SLOW))
+        for n in REPLICAS:
+            ch.start(n)
+        time.sleep(2)
+        if LONG:
+            sc_steady(ch, 30)
+            sc_kill(ch, 40, 3)
+            sc_pg_restart(ch, 4)
+            sc_sigstop(ch, 6)
+            sc_skew(ch, +2, 30)
+            sc_skew(ch, -2, 30)
+            ch.stop_clean("c")
+            ch.start("c")
+            sc_cut(ch, "cut", 4, 5)
+            sc_cut(ch, "stall", 4, 5)
+        else:
+            sc_steady(ch, 6)
+            sc_kill(ch, 5, 3)
+            sc_pg_restart(ch, 2)
+            sc_sigstop(ch, 2)
+            sc_skew(ch, +2, 8)
+            sc_skew(ch, -2, 8)
+            ch.stop_clean("c")
+            ch.start("c")
+            sc_cut(ch, "cut", 1, 4)
+            sc_cut(ch, "stall", 1, 4)
+        kills = sum(1 for f in ch.faults if f[2] == "kill")
+        total = r.sql_value("SELECT count(*) FROM (SELECT 1 FROM chaos_exec GROUP BY region_id, scheduled_for "
+                            "HAVING count(*) > 1) d")
+        print("\n%s form: %d kills, %d SIGSTOPs, whole run: %d ticks executed twice, %d rows running now"
+              % ("long" if LONG else "short", kills, sum(1 for f in ch.faults if f[2] == "sigstop"), total,
+                 r.sql_value("SELECT count(*) FROM job_run WHERE status = 'running' AND started_at < "
+                             "clock_timestamp() - make_interval(secs => %s)", [LEASE_MS / 1000.0])))
+        print()
+        cl.print_table(ch.results, COLUMNS)
+        print("\nnotes:")
+        for res in ch.results:
+            extra = {k: cl.fmt(v) for k, v in res.items() if k not in dict(COLUMNS) and k != "notes"}
+            print("  %s: %s %s" % (res["scenario"], res.get("notes", ""), extra or ""))
+        if total:
+            ch.failures.append("whole run: %d ticks executed twice" % total)
+        if ch.failures:
+            raise AssertionError("chaos checks failed:\n  " + "\n  ".join(ch.failures))
+    finally:
+        ch.close()
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if not args:
+        sys.exit("usage: %s PATH_TO_TICKD [--long]" % sys.argv[0])
+    tickd = os.path.abspath(args[0])
+    cluster = r = None
+    ok = skipped = False
+    try:
+        if not os.path.exists(cl.FAKETIME_LIB):
+            raise Skip("libfaketime is not installed (Debian package faketime)")
+        cluster = cl.Cluster()
+        cl.use_cluster(cluster)
+        r = rig.Rig(tickd)
+        r.migrate()
+        test(r, cluster)
+        ok = True
+    except Skip as e:
+        print("SKIP: %s" % e)
+        skipped = True
+    except BaseException:  # noqa: BLE001
+        traceback.print_exc(file=sys.stdout)
+        if r:
+            keep = os.environ.get("TICKD_CHAOS_KEEP_LOGS")
+            if keep:
+                print("logs kept in %s" % r.tmp)
+            else:
+                # The tail of each process's log: the full logs are long.
+                for t in r.procs:
+                    lines = t.log().splitlines()
+                    print("\n----- tickd %s (pid %d, exit %s), last 40 of %d lines -----"
+                          % (t.name, t.proc.pid, t.proc.returncode, len(lines)))
+                    print("\n".join(lines[-40:]))
+    finally:
+        if r:
+            r.close()
+        if cluster:
+            cluster.close()
+    if skipped:
+        sys.exit(rig.SKIP)
+    print("PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
