@@ -7,7 +7,7 @@ Per system: missed runs (expected (task, second) pairs minus runs; for tickd the
 of the window, plus its skipped/missed counters), lateness p50/p99/max (tickd: job_run
 details->>'lateness_seconds', handler start minus the instant; peers: callback time minus
 the instant), CPU % of the process over the window (from /proc; for tickd also its
-PostgreSQL backends'), largest RSS, and the 1-minute load average of the machine. Then the
+PostgreSQL cluster's), largest RSS, and the 1-minute load average of the machine. Then the
 ratios peer / tickd. Lateness distributions go to .cache/bench/ for bench/plot.py.
 
 usage: bench/steady.py TICKD [N ...] [--seconds 60] [--peers node-cron,croner]
@@ -30,21 +30,6 @@ def utc(ts):
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
 
 
-def pg_pids(r):
-    """The processes of the benchmark's PostgreSQL cluster (backends and background)."""
-    return [row[0] for row in r.sql("SELECT pid FROM pg_stat_activity")]
-
-
-def cpu_of(pids):
-    total = 0.0
-    for pid in pids:
-        try:
-            total += B.proc_cpu_seconds(pid)
-        except OSError:
-            pass
-    return total
-
-
 def tickd_steady(tickd, n, seconds):
     r = rig.Rig(tickd)
     try:
@@ -62,10 +47,10 @@ def tickd_steady(tickd, n, seconds):
             return {o: rig.metric(s, "tickd_ticks_total", outcome=o) or 0
                     for o in ("ran", "failed", "skipped", "missed", "lost")}
         P.sleep_until(start)
-        pids = pg_pids(r)
-        c0, cpu0, pg0, w0 = counters(), B.proc_cpu_seconds(t.proc.pid), cpu_of(pids), time.time()
+        pm = P.postmaster_of(r)
+        c0, cpu0, pg0, w0 = counters(), B.proc_cpu_seconds(t.proc.pid), P.cluster_cpu_seconds(pm), time.time()
         P.sleep_until(end)
-        c1, cpu1, pg1, w1 = counters(), B.proc_cpu_seconds(t.proc.pid), cpu_of(pids), time.time()
+        c1, cpu1, pg1, w1 = counters(), B.proc_cpu_seconds(t.proc.pid), P.cluster_cpu_seconds(pm), time.time()
         load = os.getloadavg()[0]
         time.sleep(3)  # the last instants' rows finish
         rss = sampler.stop()

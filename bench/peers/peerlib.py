@@ -177,3 +177,33 @@ def run_engine(engine, mode, n, seconds=60):
                start=start, end=ready["end_ms"] / 1000.0, version=peer_version(engine))
     res["missed"] = res["expected"] - res["ran"]
     return res
+
+
+# ---- CPU of a PostgreSQL cluster ---------------------------------------------------------
+
+def _stat(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cluster_cpu_seconds(postmaster):
+    """CPU seconds of a PostgreSQL cluster so far: the postmaster, its live processes, and the
+    ones that exited (reaped into the postmaster's cutime/cstime), so that short-lived
+    backends (pg_cron connects once per run) count too."""
+    f = _stat(postmaster)
+    total = sum(int(x) for x in f[11:15])
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            s = _stat(int(name))
+        except OSError:
+            continue
+        if int(s[1]) == postmaster:
+            total += int(s[11]) + int(s[12])
+    return total / B.CLK_TCK
+
+
+def postmaster_of(r):
+    """The postmaster's pid, from a backend of rig `r`'s connection."""
+    return int(_stat(r.sql_value("SELECT pg_backend_pid()"))[1])
