@@ -29,6 +29,9 @@ def one_burst(tickd, n, replicas):
         instant = B.next_minute_boundary()
         rig.wait_for(lambda: B.time.time() > instant - 2, 70, "the burst's minute", interval=0.2)
         cpu0 = {t.proc.pid: B.proc_cpu_seconds(t.proc.pid) for t in procs}
+        attempts0 = sum(t.metric("tickd_claim_attempts_total") or 0 for t in procs)
+        missed0 = sum((t.metric("tickd_ticks_total", outcome="missed") or 0) +
+                      (t.metric("tickd_ticks_total", outcome="skipped") or 0) for t in procs)
         at = datetime.datetime.fromtimestamp(instant, datetime.timezone.utc)
         rig.wait_for(lambda: r.sql_value(
             "SELECT count(*) FROM job_run WHERE scheduled_for = %s AND status <> 'running'", (at,)) >= n,
@@ -43,8 +46,8 @@ def one_burst(tickd, n, replicas):
         finished = [float(row[1]) for row in rows]
         late = [row[2] for row in rows if row[2] is not None]
         missed = sum((t.metric("tickd_ticks_total", outcome="missed") or 0) +
-                     (t.metric("tickd_ticks_total", outcome="skipped") or 0) for t in procs)
-        attempts = sum(t.metric("tickd_claim_attempts_total") or 0 for t in procs)
+                     (t.metric("tickd_ticks_total", outcome="skipped") or 0) for t in procs) - missed0
+        attempts = sum(t.metric("tickd_claim_attempts_total") or 0 for t in procs) - attempts0
         hist_p99 = max(B.histogram_quantile(t.metrics(), "tickd_tick_lateness_seconds", 0.99)
                        for t in procs)
         span = max(claimed) - min(claimed)
