@@ -52,7 +52,9 @@ def one(tickd, n):
         rig.wait_for(lambda: reconcile_stats()[1] >= count0 + 3, 60, "three full reconciles", interval=0.2)
         sum1, count1 = reconcile_stats()
         full = (sum1 - sum0) / (count1 - count0)
-        rearmed = "reconciled (full)" in t2.log().split("listening for region changes")[-1]
+        # The first full pass adds every region; any later "reconciled (full)" line means a
+        # no-change pass touched timers.
+        rearmed = t2.log().count("reconciled (full)") > 1
         return {
             "N": n, "hot apply p50": B.fmt_ms(B.percentile(latencies, 50)),
             "hot apply p95": B.fmt_ms(B.percentile(latencies, 95)),

@@ -28,7 +28,7 @@ struct ReconcilePlan {
 // active rows just read. `scope`: nullopt for a full pass (a known id absent from
 // `desired` is removed); otherwise only the listed ids are considered (the rows of a
 // change notification).
-ReconcilePlan plan_reconcile(const std::unordered_map<std::int64_t, RegionRow>& current,
+ReconcilePlan plan_reconcile(const std::unordered_map<std::int64_t, RowPtr>& current,
                              const std::vector<RegionRow>& desired,
                              const std::optional<std::vector<std::int64_t>>& scope);
 

@@ -2,6 +2,7 @@
 // A row of region_index as tickd needs it (only active rows are ever loaded).
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,5 +19,9 @@ struct RegionRow {
 
   friend bool operator==(const RegionRow&, const RegionRow&) = default;
 };
+
+// Rows are immutable once loaded and shared: the schedule, the reconcile diff and the
+// in-flight ticks of a region hold the same copy.
+using RowPtr = std::shared_ptr<const RegionRow>;
 
 }  // namespace tickd

@@ -25,7 +25,7 @@ namespace tickd {
 
 // An immutable snapshot of a valid region, shared with its in-flight ticks.
 struct ScheduledRegion {
-  RegionRow row;
+  RowPtr row;
   cron::Expr expr;
   const date::time_zone* zone;
 };
@@ -60,35 +60,37 @@ class Schedule final {
   void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant,
                       std::string status);
 
-  const std::unordered_map<std::int64_t, RegionRow>& known() const { return known_; }
+  const std::unordered_map<std::int64_t, RowPtr>& known() const { return known_; }
   std::size_t scheduled_count() const { return timeline_.size(); }
-  std::size_t invalid_count() const { return invalid_; }
+  std::size_t invalid_count() const { return errors_.size(); }
   StatusSnapshot status(const std::string& replica_id) const;
   // The same for the one region called `code` (empty lists when there is none).
   StatusSnapshot status_of(const std::string& replica_id, std::string_view code) const;
 
  private:
+  // Kept small: there is one per region, and a replica may hold 100,000 of them.
+  enum class Outcome : std::uint8_t { none, ok, failed };
   struct Entry {
-    RegionPtr region;   // null while the row is refused
-    std::string error;  // why it is refused
+    RegionPtr region;  // null while the row is refused (its reason is in errors_)
     std::optional<std::chrono::sys_seconds> armed;
     std::optional<std::chrono::sys_seconds> last_dispatched;
-    std::optional<std::string> last_outcome;
     std::optional<std::chrono::sys_seconds> last_scheduled_for;
+    Outcome last_outcome = Outcome::none;
   };
 
   void install(const RegionRow& row, Millis now, ApplyResult& result);
+  void remember(const RegionRow& row);
+  void forget(std::int64_t id);
   void disarm(std::int64_t id, Entry& entry);
   void arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys_seconds> at);
 
   const HandlerRegistry& handlers_;
   void add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const;
 
-  std::unordered_map<std::int64_t, RegionRow> known_;
-  std::unordered_map<std::string, std::int64_t> by_code_;
+  std::unordered_map<std::int64_t, RowPtr> known_;
+  std::unordered_map<std::int64_t, std::string> errors_;        // why refused rows are refused
   std::unordered_map<std::int64_t, Entry> entries_;
   std::set<std::pair<std::chrono::sys_seconds, std::int64_t>> timeline_;
-  std::size_t invalid_ = 0;
 };
 
 // Why `row` cannot be scheduled (expression, zone or handlers), or empty when it can.

@@ -52,13 +52,13 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
     // Ticks another replica (their owner) has already claimed need no claim attempt.
     std::vector<std::int64_t> prechecked;
     for (const auto& t : ticks) {
-      if (t.precheck) prechecked.push_back(t.region->row.id);
+      if (t.precheck) prechecked.push_back(t.region->row->id);
     }
     if (!prechecked.empty()) {
       const auto claimed = db_.already_claimed(prechecked, instant);
       const std::unordered_set<std::int64_t> taken(claimed.begin(), claimed.end());
       std::erase_if(ticks, [&](const DueTick& t) {
-        if (!t.precheck || !taken.contains(t.region->row.id)) return false;
+        if (!t.precheck || !taken.contains(t.region->row->id)) return false;
         metrics_.count_tick(TickOutcome::lost);
         done(t, report(TickOutcome::lost));
         return true;
@@ -70,7 +70,7 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
     ids.reserve(ticks.size());
     deadlines.reserve(ticks.size());
     for (const auto& t : ticks) {
-      ids.push_back(t.region->row.id);
+      ids.push_back(t.region->row->id);
       deadlines.push_back(t.deadline);
     }
     for (std::size_t i = 0; i < ticks.size(); ++i) metrics_.count_claim_attempt();
@@ -91,7 +91,7 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
           break;
         case ClaimOutcome::overlapping:
           spdlog::info("region {}: tick {} skipped: the previous tick is still running",
-                       tick.region->row.code, iso(instant));
+                       tick.region->row->code, iso(instant));
           metrics_.count_tick(TickOutcome::skipped);
           done(tick, report(TickOutcome::skipped));
           break;
@@ -102,7 +102,7 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
         case ClaimOutcome::expired:
           spdlog::warn("region {}: tick {} skipped: its claim reached the database after the "
                        "start deadline",
-                       tick.region->row.code, iso(instant));
+                       tick.region->row->code, iso(instant));
           metrics_.count_tick(TickOutcome::skipped);
           done(tick, report(TickOutcome::skipped));
           break;
@@ -120,7 +120,7 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
 void TickRunner::execute(DueTick tick, std::int64_t run_id,
                          std::chrono::steady_clock::time_point claimed_at, std::stop_token stop,
                          Done done) {
-  const auto& row = tick.region->row;
+  const auto& row = *tick.region->row;
   const auto started = clock_.wall();
   const double lateness = std::chrono::duration<double>(started - tick.instant).count();
   metrics_.observe_lateness(lateness);
@@ -158,7 +158,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
           spdlog::error(
               "region {}: tick {} lost its claim: the row was marked abandoned (or could not "
               "be written); its result was not recorded",
-              tick.region->row.code, iso(tick.instant));
+              tick.region->row->code, iso(tick.instant));
           metrics_.count_fenced();
         }
         done(tick, {ok ? TickOutcome::ran : TickOutcome::failed, ok ? "ok" : "failed", false});

@@ -12,7 +12,7 @@ bool moves_instants(const RegionRow& a, const RegionRow& b) {
 
 }  // namespace
 
-ReconcilePlan plan_reconcile(const std::unordered_map<std::int64_t, RegionRow>& current,
+ReconcilePlan plan_reconcile(const std::unordered_map<std::int64_t, RowPtr>& current,
                              const std::vector<RegionRow>& desired,
                              const std::optional<std::vector<std::int64_t>>& scope) {
   ReconcilePlan plan;
@@ -23,9 +23,9 @@ ReconcilePlan plan_reconcile(const std::unordered_map<std::int64_t, RegionRow>& 
     const auto it = current.find(row.id);
     if (it == current.end()) {
       plan.added.push_back(row);
-    } else if (moves_instants(it->second, row)) {
+    } else if (moves_instants(*it->second, row)) {
       plan.replaced.push_back(row);
-    } else if (it->second != row) {
+    } else if (*it->second != row) {
       plan.updated.push_back(row);
     }
   }

@@ -29,26 +29,31 @@ void Schedule::arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys
   if (at) timeline_.insert({*at, id});
 }
 
+void Schedule::remember(const RegionRow& row) {
+  known_[row.id] = std::make_shared<const RegionRow>(row);
+}
+
+void Schedule::forget(std::int64_t id) {
+  known_.erase(id);
+}
+
 void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
-  if (const auto old = known_.find(row.id); old != known_.end()) by_code_.erase(old->second.code);
-  by_code_[row.code] = row.id;
-  known_[row.id] = row;
+  remember(row);
+  const RowPtr& shared = known_.at(row.id);
   Entry& entry = entries_[row.id];
-  const bool was_invalid = !entry.error.empty();
   cron::Expr expr;
   const date::time_zone* zone = nullptr;
   std::string error = validate_region(row, handlers_, expr, zone);
   if (!error.empty()) {
     disarm(row.id, entry);
     entry.region.reset();
-    if (!was_invalid) ++invalid_;
-    if (error != entry.error) result.newly_invalid.push_back({row.code, error});
-    entry.error = std::move(error);
+    auto& known_error = errors_[row.id];
+    if (error != known_error) result.newly_invalid.push_back({row.code, error});
+    known_error = std::move(error);
     return;
   }
-  if (was_invalid) --invalid_;
-  entry.error.clear();
-  entry.region = std::make_shared<const ScheduledRegion>(ScheduledRegion{row, expr, zone});
+  errors_.erase(row.id);
+  entry.region = std::make_shared<const ScheduledRegion>(ScheduledRegion{shared, expr, zone});
   // Never re-arm an instant this replica already dispatched.
   auto from = std::chrono::floor<std::chrono::seconds>(now);
   if (entry.last_dispatched) from = std::max(from, *entry.last_dispatched);
@@ -60,11 +65,10 @@ ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
   for (const auto id : plan.removed) {
     if (auto it = entries_.find(id); it != entries_.end()) {
       disarm(id, it->second);
-      if (!it->second.error.empty()) --invalid_;
       entries_.erase(it);
     }
-    if (const auto old = known_.find(id); old != known_.end()) by_code_.erase(old->second.code);
-    known_.erase(id);
+    errors_.erase(id);
+    forget(id);
     ++result.removed;
   }
   for (const auto& row : plan.added) {
@@ -77,13 +81,11 @@ ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
   }
   for (const auto& row : plan.updated) {
     // Same instants: swap the snapshot, keep the timer as it is.
-    if (const auto old = known_.find(row.id); old != known_.end()) by_code_.erase(old->second.code);
-    by_code_[row.code] = row.id;
-    known_[row.id] = row;
+    remember(row);
     Entry& entry = entries_[row.id];
     if (entry.region) {
       entry.region = std::make_shared<const ScheduledRegion>(
-          ScheduledRegion{row, entry.region->expr, entry.region->zone});
+          ScheduledRegion{known_.at(row.id), entry.region->expr, entry.region->zone});
     }
     ++result.updated;
   }
@@ -124,17 +126,21 @@ void Schedule::record_outcome(std::int64_t region_id, std::chrono::sys_seconds i
   auto& entry = it->second;
   if (entry.last_scheduled_for && *entry.last_scheduled_for > instant) return;
   entry.last_scheduled_for = instant;
-  entry.last_outcome = std::move(status);
+  entry.last_outcome = status == "ok" ? Outcome::ok : Outcome::failed;
 }
 
 void Schedule::add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const {
-  const auto& row = known_.at(id);
-  if (!entry.error.empty()) {
-    s.invalid.push_back({row.code, entry.error});
-  } else {
-    s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed,
-                         entry.last_outcome, entry.last_scheduled_for});
+  const auto& row = *known_.at(id);
+  if (const auto error = errors_.find(id); error != errors_.end()) {
+    s.invalid.push_back({row.code, error->second});
+    return;
   }
+  std::optional<std::string> outcome;
+  if (entry.last_outcome != Outcome::none) {
+    outcome = entry.last_outcome == Outcome::ok ? "ok" : "failed";
+  }
+  s.regions.push_back(
+      {row.code, row.cron_schedule, row.timezone, entry.armed, outcome, entry.last_scheduled_for});
 }
 
 StatusSnapshot Schedule::status(const std::string& replica_id) const {
@@ -151,8 +157,12 @@ StatusSnapshot Schedule::status(const std::string& replica_id) const {
 StatusSnapshot Schedule::status_of(const std::string& replica_id, std::string_view code) const {
   StatusSnapshot s;
   s.replica_id = replica_id;
-  if (const auto it = by_code_.find(std::string(code)); it != by_code_.end()) {
-    add_status(s, it->second, entries_.at(it->second));
+  // A scan, not an index: a few milliseconds at 100,000 regions, and no memory per region.
+  for (const auto& [id, row] : known_) {
+    if (row->code == code) {
+      add_status(s, id, entries_.at(id));
+      break;
+    }
   }
   return s;
 }

@@ -1,6 +1,7 @@
 #include "service.hpp"
 
 #include <spdlog/spdlog.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,7 +59,7 @@ Service::Service(Config config, const Clock& clock)
                   metrics_, clock_, config_.concurrency,
                   [this](const DueTick& tick, const TickReport& report) {
                     if (report.status) {
-                      schedule_.record_outcome(tick.region->row.id, tick.instant, *report.status);
+                      schedule_.record_outcome(tick.region->row->id, tick.instant, *report.status);
                     }
                     if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown(false);
                   }),
@@ -171,6 +172,12 @@ void Service::finish_reconcile(std::optional<std::vector<std::int64_t>> scope,
   metrics_.set_schedules(schedule_.scheduled_count());
   metrics_.set_invalid_schedules(schedule_.invalid_count());
   metrics_.count_reconcile(true, seconds);
+  if (rows.size() >= 10'000) {
+    // The rows just read (and libpq's copy of them) were freed, but glibc keeps the pages;
+    // hand them back so RSS reflects the schedule, not the last big read.
+    rows = {};
+    ::malloc_trim(0);
+  }
   first_reconcile_done_ = true;
   arm_tick_timer();
   if (reconcile_pending_) start_reconcile();
@@ -283,7 +290,7 @@ void Service::on_tick_timer() {
   std::vector<DueTick> mine;
   mine.reserve(due.ticks.size());
   for (auto& tick : due.ticks) {
-    if (ownership_.mine(tick.region->row.id)) {
+    if (ownership_.mine(tick.region->row->id)) {
       mine.push_back(std::move(tick));
       continue;
     }

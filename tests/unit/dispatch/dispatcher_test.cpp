@@ -50,12 +50,14 @@ struct Rig {
   tickd::Dispatcher dispatcher{loop, workers, run, metrics, clock, 2,
                                [this](const DueTick& t, const TickReport&) {
                                  std::lock_guard lock(mutex);
-                                 finished.push_back(t.region->row.id);
+                                 finished.push_back(t.region->row->id);
                                }};
 
   DueTick tick(std::int64_t id, const char* deadline) {
     auto region = std::make_shared<tickd::ScheduledRegion>();
-    region->row.id = id;
+    auto row = std::make_shared<tickd::RegionRow>();
+    row->id = id;
+    region->row = row;
     return DueTick{region, tickd::test::utc("2026-05-01T10:00:00Z"),
                    tickd::test::utc_ms(deadline)};
   }
@@ -154,7 +156,7 @@ TEST_CASE("a tick owned elsewhere is held until its release time, then claimed w
                                },
                                rig.metrics, rig.clock, 2, [&](const DueTick& t, const TickReport&) {
                                  std::lock_guard lock(rig.mutex);
-                                 rig.finished.push_back(t.region->row.id);
+                                 rig.finished.push_back(t.region->row->id);
                                }};
   dispatcher.submit_later(rig.tick(7, "2026-05-01T10:01:00.000Z"),
                           tickd::test::utc_ms("2026-05-01T10:00:00.050Z"));

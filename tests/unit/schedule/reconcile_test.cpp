@@ -13,9 +13,9 @@ RegionRow row(std::int64_t id, std::string cron = "* * * * *", std::string tz = 
   return RegionRow{id, "r" + std::to_string(id), std::move(cron), std::move(tz), {"region"}, {}};
 }
 
-std::unordered_map<std::int64_t, RegionRow> known(std::initializer_list<RegionRow> rows) {
-  std::unordered_map<std::int64_t, RegionRow> out;
-  for (const auto& r : rows) out.emplace(r.id, r);
+std::unordered_map<std::int64_t, tickd::RowPtr> known(std::initializer_list<RegionRow> rows) {
+  std::unordered_map<std::int64_t, tickd::RowPtr> out;
+  for (const auto& r : rows) out.emplace(r.id, std::make_shared<const RegionRow>(r));
   return out;
 }
 

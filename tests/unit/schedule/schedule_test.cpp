@@ -44,7 +44,7 @@ TEST_CASE_FIXTURE(Fixture, "regions due on one instant come out together, each r
   CHECK(schedule.take_due(utc_ms("2026-05-01T10:00:59.999Z"), 60s).ticks.empty());
   auto due = schedule.take_due(utc_ms("2026-05-01T10:01:00.002Z"), 60s);
   REQUIRE(due.ticks.size() == 1);
-  CHECK(due.ticks[0].region->row.id == 1);
+  CHECK(due.ticks[0].region->row->id == 1);
   due = schedule.take_due(utc_ms("2026-05-01T10:02:00.001Z"), 60s);
   CHECK(due.ticks.size() == 2);
   for (const auto& t : due.ticks) CHECK(t.instant == utc("2026-05-01T10:02:00Z"));
