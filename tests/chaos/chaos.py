@@ -19,8 +19,10 @@ window of seconds:
 Usage: chaos.py PATH_TO_TICKD [--long]   (or TICKD_CHAOS_LONG=1). The short form (default, run by
 ./scripts/test) takes about two minutes; the long one about eight.
 """
+import calendar
 import math
 import os
+import re
 import random
 import signal
 import sys
@@ -36,6 +38,10 @@ N_FAST, N_SLOW = 111, 9
 SLOW_SLEEP = 0.4
 REPLICAS = ("a", "b", "c")   # c reaches the database through a TcpProxy
 SEED = int(os.environ.get("TICKD_CHAOS_SEED", "0")) or random.randrange(1, 1 << 30)
+
+RE_FULL = re.compile(r"^(\S+?)(?:\.\d+)?Z warning \d+ tick\(s\) skipped: no free slot", re.M)
+RE_LATE = re.compile(r"region (\S+): tick (\S+) skipped: its claim reached the database after the start deadline")
+RE_DBERR = re.compile(r"tick\(s\) at (\S+) not claimed: ")
 
 BASE_ENV = dict(TICK_LEASE_MS=LEASE_MS, CONCURRENCY=32, DB_POOL_SIZE=8, LOG_LEVEL="info",
                 TICK_SQL_TIMEOUT_MS=10000, SHUTDOWN_GRACE_MS=2000)
@@ -153,15 +159,18 @@ class Chaos:
         dups = [(rid, s, apps) for rid, s, apps in execs if len(apps) > 1]
         foreign = [(rid, s, apps) for rid, s, apps in execs
                    if (rid, s) not in have or any(app != have[(rid, s)][0] for app in apps)]
-        missing, excused = [], 0
+        full_at, late, failed_at = self.overload_from_logs()
+        missing, excused, overload = [], 0, 0
         for rid in regions:
             for s in range(t0, t1 + 1):
                 if (rid, s) in have:
                     continue
-                down = any(s + 1 > a and s < b for a, b in ctx["outages"])
+                down = any(s + 1 > a and s < b for a, b in ctx["outages"]) or s in failed_at
                 occupied = any(other != s and a < s + 1 and b > s for other, a, b in busy.get(rid, []))
                 if down or occupied:
                     excused += 1
+                elif s in full_at or (rid, s) in late:
+                    overload += 1
                 else:
                     missing.append((rid, s))
         statuses = {}
@@ -192,7 +201,7 @@ class Chaos:
             "expected": len(regions) * (t1 - t0 + 1), "rows": sum(statuses.values()),
             "ok": statuses.get("ok", 0), "failed": statuses.get("failed", 0),
             "abandoned": statuses.get("abandoned", 0),
-            "dup": len(dups), "foreign": len(foreign), "missing": len(missing), "excused": excused,
+            "dup": len(dups), "foreign": len(foreign), "missing": len(missing), "excused": excused, "overload": overload,
             "missing_per_kill": (len(missing) / kills) if kills else None,
             "stuck": stuck, "max_running_s": self.watch.peak(),
             "takeover_p50": cl.percentile(takeovers, 50), "takeover_p99": cl.percentile(takeovers, 99),
@@ -214,6 +223,30 @@ class Chaos:
             sample = [(rid, s, self.explain_missing(rid, s)) for rid, s in missing[:5]]
             self.failures.append("%s: %d missing ticks (not excused), e.g. %s" % (name, len(missing), sample))
         return res
+
+    def overload_from_logs(self):
+        """From every tickd log so far: instants at which some replica skipped ticks for want of a
+        free slot (logged at the start deadline, instant + 1 s for these regions), (region id,
+        instant) whose claim reached the database after its deadline, and instants whose claim
+        failed with a database error. A tick missing for these reasons is counted 'overload'
+        (or excused, for database errors), not 'missing': the contract promises exactly once only
+        while a replica is healthy and below its cap."""
+        ids = {code: i for i, code in self.sql("SELECT id, code FROM region_index")}
+        full_at, late, failed_at = set(), set(), set()
+        for t in self.r.procs:
+            try:
+                text = t.log()
+            except OSError:
+                continue
+            for m in RE_FULL.finditer(text):
+                at = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+                full_at.update((at - 2, at - 1))
+            for m in RE_LATE.finditer(text):
+                if m.group(1) in ids:
+                    late.add((ids[m.group(1)], calendar.timegm(time.strptime(m.group(2), "%Y-%m-%dT%H:%M:%SZ"))))
+            for m in RE_DBERR.finditer(text):
+                failed_at.add(calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ")))
+        return full_at, late, failed_at
 
     def explain_missing(self, rid, s):
         rows = self.sql("SELECT extract(epoch FROM scheduled_for)::bigint - %s, replica_id, status, "
@@ -370,6 +403,51 @@ def sc_skew(ch, offset, seconds):
     ch.scenario("clock skew %+d s" % offset, "c's clock %+d s (libfaketime), %d s" % (offset, seconds), run, checks)
 
 
+def sc_jump(ch, step, hold):
+    """c's host clock steps forward by `step` s while it runs, and back after `hold` s
+    (libfaketime reading its offset from a file, re-read every second). tickd re-measures its
+    offset from the database's clock on every heartbeat; meanwhile it must not start a tick before
+    its instant (by the database's clock), nor miss one."""
+    state = {}
+    path = os.path.join(ch.r.tmp, "faketime-c")
+
+    def run(ctx):
+        with open(path, "w") as f:
+            f.write("+0\n")
+        ch.stop_clean("c")
+        env = dict(LD_PRELOAD=cl.FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE=path, FAKETIME_CACHE_DURATION="1",
+                   DONT_FAKE_MONOTONIC="1")
+        state["start"] = time.time()
+        ch.start("c", **env)
+        for _ in range(2):
+            time.sleep(3)
+            with open(path, "w") as f:
+                f.write("%+ds\n" % step)
+            state.setdefault("jumps", []).append(time.time())
+            time.sleep(hold)
+            with open(path, "w") as f:
+                f.write("+0\n")
+            state["jumps"].append(time.time())
+        time.sleep(3)
+
+    def checks(res, ctx):
+        rid = ch.rid("c")
+        early = ch.sql("SELECT g.code, extract(epoch FROM scheduled_for)::bigint, "
+                       "round(extract(epoch FROM started_at - scheduled_for)::numeric, 3) FROM job_run j "
+                       "JOIN region_index g ON g.id = j.region_id WHERE replica_id = %s "
+                       "AND started_at >= to_timestamp(%s) AND started_at < scheduled_for - interval '10 ms' "
+                       "ORDER BY started_at", [rid, state["start"]])
+        res["early"] = len(early)
+        res["early_max_s"] = float(-min(x[2] for x in early)) if early else 0.0
+        if early:
+            ch.failures.append(
+                "clock jump %+d s: c claimed and ran %d ticks before their instant by the database's clock "
+                "(up to %.3f s early; c's clock stepped at %s), e.g. %s"
+                % (step, len(early), res["early_max_s"], ["%.3f" % j for j in state["jumps"]], early[:5]))
+        ctx["notes"].append("c's clock stepped %+d s and back, twice (libfaketime file)" % step)
+    ch.scenario("clock jump %+d s" % step, "c's clock steps %+d s for %d s, twice" % (step, hold), run, checks)
+
+
 def sc_cut(ch, mode, times, hold):
     def run(ctx):
         for _ in range(times):
@@ -411,7 +489,7 @@ def sc_cut(ch, mode, times, hold):
 COLUMNS = [("scenario", "scenario"), ("faults", "faults"), ("window_s", "s"), ("expected", "ticks"),
            ("rows", "rows"), ("failed", "failed"), ("abandoned", "aband."), ("dup", "dup"),
            ("foreign", "foreign"), ("missing", "missing"), ("missing_per_kill", "miss/kill"),
-           ("excused", "excused"), ("stuck", "stuck"), ("max_running_s", "max run s"),
+           ("excused", "excused"), ("overload", "overload"), ("stuck", "stuck"), ("max_running_s", "max run s"),
            ("takeover_p50", "takeover p50 s"), ("takeover_p99", "p99 s"), ("spurious_abandoned", "spurious"),
            ("claims_per_tick", "claims/tick"), ("fenced", "fenced")]
 
@@ -437,6 +515,7 @@ def test(r, cluster):
             sc_sigstop(ch, 6)
             sc_skew(ch, +2, 30)
             sc_skew(ch, -2, 30)
+            sc_jump(ch, 2, 5)
             ch.stop_clean("c")
             ch.start("c")
             sc_cut(ch, "cut", 4, 5)
@@ -448,6 +527,7 @@ def test(r, cluster):
             sc_sigstop(ch, 2)
             sc_skew(ch, +2, 8)
             sc_skew(ch, -2, 8)
+            sc_jump(ch, 2, 3)
             ch.stop_clean("c")
             ch.start("c")
             sc_cut(ch, "cut", 1, 4)
