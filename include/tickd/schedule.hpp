@@ -59,6 +59,11 @@ class Schedule final {
   std::optional<std::chrono::sys_seconds> earliest() const;
   void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant,
                       std::string status);
+  // Some replica (this one or another) holds the tick `instant` of the region.
+  void record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant);
+  // Valid regions whose latest claimed tick (or, if none, the moment they were scheduled
+  // here) is two or more of their instants before `now`: ticks are not being run.
+  std::size_t overdue(Millis now) const;
 
   const std::unordered_map<std::int64_t, RowPtr>& known() const { return known_; }
   std::size_t scheduled_count() const { return timeline_.size(); }
@@ -75,6 +80,7 @@ class Schedule final {
     std::optional<std::chrono::sys_seconds> armed;
     std::optional<std::chrono::sys_seconds> last_dispatched;
     std::optional<std::chrono::sys_seconds> last_scheduled_for;
+    std::chrono::sys_seconds last_claimed{};  // latest tick known claimed, or when scheduled
     Outcome last_outcome = Outcome::none;
   };
 

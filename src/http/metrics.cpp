@@ -236,6 +236,16 @@ struct Metrics::Impl {
                      .Help("Ticks in flight in this replica (claimed or being claimed, not finished).")
                      .Register(registry)
                      .Add({})),
+        concurrency_limit(prom::BuildGauge()
+                              .Name("tickd_concurrency_limit")
+                              .Help("CONCURRENCY: the most ticks in flight in this replica.")
+                              .Register(registry)
+                              .Add({})),
+        regions_overdue(prom::BuildGauge()
+                            .Name("tickd_regions_overdue")
+                            .Help("Regions scheduled here whose latest tick claimed by any replica is two or more of their instants old.")
+                            .Register(registry)
+                            .Add({})),
         db_up(prom::BuildGauge()
                   .Name("tickd_db_up")
                   .Help("1 while the database is reachable, else 0.")
@@ -333,6 +343,8 @@ struct Metrics::Impl {
   prom::Counter& reconcile_ok;
   prom::Counter& reconcile_error;
   prom::Gauge& inflight;
+  prom::Gauge& concurrency_limit;
+  prom::Gauge& regions_overdue;
   prom::Gauge& db_up;
   prom::Gauge& build_info;
   prom::Histogram& lateness;
@@ -380,6 +392,14 @@ void Metrics::count_reconcile(bool ok, double seconds) {
 }
 
 void Metrics::set_inflight(std::size_t n) { impl_->inflight.Set(static_cast<double>(n)); }
+
+void Metrics::set_concurrency_limit(std::size_t n) {
+  impl_->concurrency_limit.Set(static_cast<double>(n));
+}
+
+void Metrics::set_regions_overdue(std::size_t n) {
+  impl_->regions_overdue.Set(static_cast<double>(n));
+}
 void Metrics::set_db_up(bool up) { impl_->db_up.Set(up ? 1 : 0); }
 
 void Metrics::set_queue_jobs(std::string_view queue, std::string_view status, double n) {

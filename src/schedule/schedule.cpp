@@ -54,6 +54,8 @@ void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
   }
   errors_.erase(row.id);
   entry.region = std::make_shared<const ScheduledRegion>(ScheduledRegion{shared, expr, zone});
+  // A region (re)scheduled now owes its first tick only from now on.
+  entry.last_claimed = std::max(entry.last_claimed, std::chrono::floor<std::chrono::seconds>(now));
   // Never re-arm an instant this replica already dispatched.
   auto from = std::chrono::floor<std::chrono::seconds>(now);
   if (entry.last_dispatched) from = std::max(from, *entry.last_dispatched);
@@ -127,6 +129,26 @@ void Schedule::record_outcome(std::int64_t region_id, std::chrono::sys_seconds i
   if (entry.last_scheduled_for && *entry.last_scheduled_for > instant) return;
   entry.last_scheduled_for = instant;
   entry.last_outcome = status == "ok" ? Outcome::ok : Outcome::failed;
+}
+
+void Schedule::record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant) {
+  if (auto it = entries_.find(region_id); it != entries_.end()) {
+    it->second.last_claimed = std::max(it->second.last_claimed, instant);
+  }
+}
+
+std::size_t Schedule::overdue(Millis now) const {
+  const auto now_s = std::chrono::floor<std::chrono::seconds>(now);
+  std::size_t n = 0;
+  for (const auto& [id, entry] : entries_) {
+    if (!entry.region) continue;
+    const auto& r = *entry.region;
+    const auto first = cron::next_after(r.expr, r.zone, entry.last_claimed);
+    if (!first) continue;
+    const auto second = cron::next_after(r.expr, r.zone, *first);
+    if (second && *second <= now_s) ++n;
+  }
+  return n;
 }
 
 void Schedule::add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const {

@@ -61,6 +61,9 @@ Service::Service(Config config, const Clock& clock)
                     if (report.status) {
                       schedule_.record_outcome(tick.region->row->id, tick.instant, *report.status);
                     }
+                    if (report.status || report.outcome == TickOutcome::lost) {
+                      schedule_.record_claimed(tick.region->row->id, tick.instant);
+                    }
                     if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown(false);
                   }),
       signals_(loop_, SIGINT, SIGTERM),
@@ -77,8 +80,15 @@ Service::Service(Config config, const Clock& clock)
   routes.status_json_for = [this](std::string_view code) {
     return render_status_json(schedule_.status_of(config_.replica_id, code));
   };
+  // /metrics reads the overdue count fresh, so an alert needs no extra timer here.
+  routes.metrics = [this] {
+    metrics_.set_regions_overdue(
+        schedule_.overdue(Millis(std::chrono::floor<milliseconds>(clock_.wall()))));
+    return metrics_.serialize();
+  };
   http_ = std::make_unique<HttpServer>(loop_, config_.http_host, config_.http_port, routes);
   metrics_.set_db_up(false);
+  metrics_.set_concurrency_limit(config_.concurrency);
 }
 
 Service::~Service() = default;

@@ -145,3 +145,13 @@ TEST_CASE_FIXTURE(Fixture, "the status of one region is found by its code, also 
   CHECK(schedule.status_of("x", "r1").regions.empty());
   CHECK(schedule.status_of("x", "renamed").regions.size() == 1);
 }
+
+TEST_CASE_FIXTURE(Fixture, "a region is overdue once two of its instants pass without a claim") {
+  schedule.apply(adding({row(1, "* * * * *"), row(2, "0 * * * *")}),
+                 utc_ms("2026-05-01T10:00:30.000Z"));
+  CHECK(schedule.overdue(utc_ms("2026-05-01T10:01:59.000Z")) == 0);
+  CHECK(schedule.overdue(utc_ms("2026-05-01T10:02:00.000Z")) == 1);  // 10:01 and 10:02 unclaimed
+  schedule.record_claimed(1, utc("2026-05-01T10:02:00Z"));
+  CHECK(schedule.overdue(utc_ms("2026-05-01T10:03:30.000Z")) == 0);
+  CHECK(schedule.overdue(utc_ms("2026-05-01T10:04:00.000Z")) == 1);
+}
