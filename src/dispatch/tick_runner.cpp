@@ -7,26 +7,10 @@
 #include <unordered_set>
 
 #include "tickd/database.hpp"
+#include "tickd/log.hpp"
 
 namespace tickd {
 namespace {
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (const unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 std::string iso(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
@@ -138,10 +122,10 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
     }
     const double seconds = std::chrono::duration<double>(clock_.mono() - t0).count();
     metrics_.observe_handler(name, seconds);
-    details += "\"" + json_escape(name) + "\":{\"seconds\":" + std::to_string(seconds) +
+    details += "\"" + log::json_escape(name) + "\":{\"seconds\":" + std::to_string(seconds) +
                ",\"ok\":" + (error.empty() ? "true" : "false");
     for (const auto& [key, value] : counts) {
-      details += ",\"" + json_escape(key) + "\":" + std::to_string(value);
+      details += ",\"" + log::json_escape(key) + "\":" + std::to_string(value);
     }
     details += "},";
     if (!error.empty()) break;

@@ -88,23 +88,6 @@ std::chrono::milliseconds retry_backoff(int retry_count) {
   return std::chrono::milliseconds(jitter(rng));
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (const unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 std::string content_type_of(std::string_view name) {
   const auto dot = name.rfind('.');
   if (dot == std::string_view::npos) return "application/octet-stream";

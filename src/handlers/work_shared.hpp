@@ -19,6 +19,7 @@
 #include "tickd/metrics.hpp"
 #include "tickd/queue_store.hpp"
 #include "tickd/storage.hpp"
+#include "tickd/log.hpp"
 
 namespace tickd::work {
 
@@ -77,7 +78,7 @@ class LeaseKeeper final {
 // hour, scaled by a random factor in [0.5, 1].
 std::chrono::milliseconds retry_backoff(int retry_count);
 
-std::string json_escape(std::string_view s);
+using log::json_escape;  // tickd/log.hpp: UTF-8-safe JSON string escaping
 
 // Content-Type by file extension (application/octet-stream when unknown).
 std::string content_type_of(std::string_view file_name);
