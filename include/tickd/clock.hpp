@@ -2,7 +2,7 @@
 // Two readings of time, injected: wall time for cron instants, monotonic time for
 // durations and timeouts. Scheduling decisions are pure functions of wall().
 
-#include <atomic>
+#include <mutex>
 #include <chrono>
 #include <cstdint>
 
@@ -25,26 +25,37 @@ class SystemClock final : public Clock {
   }
 };
 
-// Wall time shifted by an offset measured against a reference (the database's clock),
-// so that replicas whose system clocks differ still agree on cron instants. Thread-safe.
-class OffsetClock final : public Clock {
+// Wall time taken from a reference clock (the database's) and carried forward by the
+// monotonic clock: after anchor(reference, mono), wall() = reference + (mono() - mono).
+// Replicas whose system clocks differ agree on cron instants, and a step of this host's
+// clock (NTP, an operator, a VM resume) changes nothing until the next anchor, which comes
+// from the database again. Before the first anchor it is the system clock. Thread-safe.
+class AnchoredClock final : public Clock {
  public:
-  explicit OffsetClock(const Clock& base) : base_(base) {}
+  explicit AnchoredClock(const Clock& base) : base_(base) {}
   std::chrono::system_clock::time_point wall() const override {
-    return base_.wall() + std::chrono::microseconds(offset_us_.load(std::memory_order_relaxed));
+    std::lock_guard lock(mutex_);
+    if (!anchored_) return base_.wall();
+    return reference_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            base_.mono() - mono_);
   }
   std::chrono::steady_clock::time_point mono() const override { return base_.mono(); }
   const Clock& base() const { return base_; }
-  std::chrono::microseconds offset() const {
-    return std::chrono::microseconds(offset_us_.load(std::memory_order_relaxed));
-  }
-  void set_offset(std::chrono::microseconds offset) {
-    offset_us_.store(offset.count(), std::memory_order_relaxed);
+  // `reference` was the reference clock's reading at monotonic time `at`.
+  void anchor(std::chrono::system_clock::time_point reference,
+              std::chrono::steady_clock::time_point at) {
+    std::lock_guard lock(mutex_);
+    reference_ = reference;
+    mono_ = at;
+    anchored_ = true;
   }
 
  private:
   const Clock& base_;
-  std::atomic<std::int64_t> offset_us_{0};
+  mutable std::mutex mutex_;
+  bool anchored_ = false;
+  std::chrono::system_clock::time_point reference_{};
+  std::chrono::steady_clock::time_point mono_{};
 };
 
 }  // namespace tickd

@@ -340,7 +340,7 @@ void Service::liveness() {
       bool ok = true;
       std::size_t abandoned = 0;
       Database::Peers peers;
-      std::chrono::system_clock::time_point sent, received;
+      std::chrono::steady_clock::time_point sent, received;
       try {
         if (!own_rows_cleared_) {
           // Rows still `running` under our id are from a dead earlier run of this replica.
@@ -353,9 +353,9 @@ void Service::liveness() {
         }
         db_.heartbeat(config_.replica_id);
         abandoned += db_.abandon_expired(config_.tick_lease / 2);
-        sent = clock_.base().wall();
+        sent = clock_.mono();
         peers = db_.live_replicas(config_.replica_id, config_.tick_lease / 2);
-        received = clock_.base().wall();
+        received = clock_.mono();
       } catch (const DbError& e) {
         ok = false;
         spdlog::debug("heartbeat failed: {}", e.what());
@@ -380,24 +380,27 @@ void Service::liveness() {
   });
 }
 
-void Service::align_clock(std::chrono::system_clock::time_point sent,
-                          std::chrono::system_clock::time_point received,
+void Service::align_clock(std::chrono::steady_clock::time_point sent,
+                          std::chrono::steady_clock::time_point received,
                           std::chrono::system_clock::time_point db_clock) {
-  using std::chrono::microseconds;
   // The database read its clock about halfway through the round trip.
   const auto midpoint = sent + (received - sent) / 2;
-  const auto offset = std::chrono::duration_cast<microseconds>(db_clock - midpoint);
-  const auto change = offset - clock_.offset();
-  // Ignore jitter below the round trip's own uncertainty.
-  const auto tolerance = std::max<std::chrono::system_clock::duration>(received - sent,
-                                                                       milliseconds(5));
-  if (change < tolerance && change > -tolerance) return;
-  if (std::chrono::abs(change) > milliseconds(100)) {
-    spdlog::warn("this host's clock is {:.3f} s behind the database's; scheduling by the "
+  const auto predicted = clock_.wall() - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                             clock_.mono() - midpoint);
+  const auto error = db_clock - predicted;
+  // Re-anchor only beyond the round trip's own uncertainty, so jitter does not move instants.
+  const auto tolerance = std::max<std::chrono::system_clock::duration>(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(received - sent),
+      milliseconds(5));
+  if (error < tolerance && error > -tolerance) return;
+  clock_.anchor(db_clock, midpoint);
+  const auto host_offset = db_clock - (clock_.base().wall() - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                                   clock_.mono() - midpoint));
+  if (std::chrono::abs(host_offset) > milliseconds(100) && std::chrono::abs(error) > milliseconds(100)) {
+    spdlog::warn("this host's clock differs from the database's by {:.3f} s; scheduling by the "
                  "database's clock",
-                 std::chrono::duration<double>(offset).count());
+                 -std::chrono::duration<double>(host_offset).count());
   }
-  clock_.set_offset(offset);
 }
 
 // ---- shutdown ------------------------------------------------------------------------

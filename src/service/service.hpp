@@ -53,8 +53,8 @@ class Service final {
   void on_tick_timer();
   void arm_refresh_timer();
   void liveness();
-  void align_clock(std::chrono::system_clock::time_point sent,
-                   std::chrono::system_clock::time_point received,
+  void align_clock(std::chrono::steady_clock::time_point sent,
+                   std::chrono::steady_clock::time_point received,
                    std::chrono::system_clock::time_point db_clock);
   void set_db_up(bool up);
 
@@ -62,9 +62,9 @@ class Service final {
   void finish_shutdown(bool grace_expired);
 
   const Config config_;
-  // The system clock aligned to the database's (see OffsetClock): every replica of a set
-  // then agrees on when an instant has come, whatever its own clock says.
-  OffsetClock clock_;
+  // The database's clock carried forward by the monotonic clock (see AnchoredClock): every
+  // replica of a set agrees on when an instant has come, whatever its own clock says.
+  AnchoredClock clock_;
   boost::asio::io_context loop_;
   boost::asio::thread_pool control_;
   boost::asio::thread_pool workers_;
