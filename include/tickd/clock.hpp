@@ -41,6 +41,10 @@ class AnchoredClock final : public Clock {
   }
   std::chrono::steady_clock::time_point mono() const override { return base_.mono(); }
   const Clock& base() const { return base_; }
+  bool anchored() const {
+    std::lock_guard lock(mutex_);
+    return anchored_;
+  }
   // `reference` was the reference clock's reading at monotonic time `at`.
   void anchor(std::chrono::system_clock::time_point reference,
               std::chrono::steady_clock::time_point at) {

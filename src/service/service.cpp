@@ -392,7 +392,8 @@ void Service::align_clock(std::chrono::steady_clock::time_point sent,
   const auto tolerance = std::max<std::chrono::system_clock::duration>(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(received - sent),
       milliseconds(5));
-  if (error < tolerance && error > -tolerance) return;
+  // The first measurement always anchors: until then the host clock, steps and all, rules.
+  if (clock_.anchored() && error < tolerance && error > -tolerance) return;
   clock_.anchor(db_clock, midpoint);
   const auto host_offset = db_clock - (clock_.base().wall() - std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                                                    clock_.mono() - midpoint));
