@@ -20,8 +20,13 @@ namespace tickd {
 
 class Finisher final {
  public:
-  // Called on the finisher thread: written is false when fenced or given up.
-  using Callback = std::function<void(bool written)>;
+  enum class Result {
+    written,
+    fenced,    // the row was no longer this replica's running row (marked abandoned)
+    gave_up,   // could not reach the database within TICK_LEASE_MS (logged)
+  };
+  // Called on the finisher thread.
+  using Callback = std::function<void(Result)>;
 
   Finisher(Database& db, std::string replica_id, std::chrono::milliseconds give_up_after,
            const Clock& clock);

@@ -5,7 +5,9 @@
 // to the Finisher. `done` is called exactly once per tick, from some worker thread.
 
 #include <boost/asio/thread_pool.hpp>
+#include <atomic>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -39,6 +41,11 @@ class TickRunner final {
   // them already exists (another replica, their owner, has them): no claim attempt.
   void run_group(std::vector<DueTick> ticks, std::stop_token stop, Done done);
 
+  // Marks the rows an earlier, dead run of this replica id left `running` abandoned, once.
+  // Runs before this process's first claim (so it can never touch a row of ours), and from
+  // the first heartbeat; throws DbError while the database is unreachable.
+  void clear_earlier_runs();
+
  private:
   void execute(DueTick tick, std::int64_t run_id, std::chrono::steady_clock::time_point claimed_at,
                std::stop_token stop, Done done);
@@ -50,6 +57,8 @@ class TickRunner final {
   const Config& config_;
   boost::asio::thread_pool& workers_;
   Finisher finisher_;
+  std::mutex clear_mutex_;
+  std::atomic<bool> cleared_{false};
 };
 
 }  // namespace tickd

@@ -53,7 +53,9 @@ void Finisher::loop() {
     try {
       const auto fenced_ids = db_.finish_batch(finishes, replica_id_);
       const std::unordered_set<std::int64_t> fenced(fenced_ids.begin(), fenced_ids.end());
-      for (auto& item : batch) item.done(!fenced.contains(item.finish.run_id));
+      for (auto& item : batch) {
+        item.done(fenced.contains(item.finish.run_id) ? Result::fenced : Result::written);
+      }
       batch.clear();
       pause = std::chrono::milliseconds(100);
     } catch (const DbError& e) {
@@ -63,7 +65,7 @@ void Finisher::loop() {
       std::erase_if(batch, [&](Item& item) {
         if (now - item.since < give_up_after_) return false;
         spdlog::error("run {}: could not record its end: {}", item.finish.run_id, e.what());
-        item.done(false);
+        item.done(Result::gave_up);
         return true;
       });
       bool stopping = false;
@@ -72,7 +74,7 @@ void Finisher::loop() {
         stopping = stopping_;
       }
       if (stopping && !batch.empty() && !e.unavailable()) {
-        for (auto& item : batch) item.done(false);
+        for (auto& item : batch) item.done(Result::gave_up);
         batch.clear();
       }
       std::this_thread::sleep_for(pause);

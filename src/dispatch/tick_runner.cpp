@@ -29,10 +29,23 @@ TickRunner::TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& m
       workers_(workers),
       finisher_(db, config.replica_id, config.tick_lease, clock) {}
 
+void TickRunner::clear_earlier_runs() {
+  if (cleared_.load()) return;
+  std::lock_guard lock(clear_mutex_);
+  if (cleared_.load()) return;
+  if (const auto n = db_.abandon_own(config_.replica_id); n > 0) {
+    spdlog::warn("marked {} tick(s) left running by an earlier run of replica {} abandoned", n,
+                 config_.replica_id);
+    for (std::size_t i = 0; i < n; ++i) metrics_.count_tick(TickOutcome::abandoned);
+  }
+  cleared_ = true;
+}
+
 void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Done done) {
   if (ticks.empty()) return;
   const auto instant = ticks.front().instant;
   try {
+    clear_earlier_runs();
     // Ticks another replica (their owner) has already claimed need no claim attempt.
     std::vector<std::int64_t> prechecked;
     for (const auto& t : ticks) {
@@ -137,11 +150,11 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
   finisher_.submit(
       {run_id, ok ? RunStatus::ok : RunStatus::failed, error, std::move(details)},
-      [this, tick = std::move(tick), ok, done = std::move(done)](bool written) {
-        if (!written) {
+      [this, tick = std::move(tick), ok, done = std::move(done)](Finisher::Result result) {
+        if (result == Finisher::Result::fenced) {
           spdlog::error(
-              "region {}: tick {} lost its claim: the row was marked abandoned (or could not "
-              "be written); its result was not recorded",
+              "region {}: tick {} lost its claim: the row was marked abandoned meanwhile; its "
+              "result was not recorded",
               tick.region->row->code, iso(tick.instant));
           metrics_.count_fenced();
         }

@@ -342,15 +342,7 @@ void Service::liveness() {
       Database::Peers peers;
       std::chrono::steady_clock::time_point sent, received;
       try {
-        if (!own_rows_cleared_) {
-          // Rows still `running` under our id are from a dead earlier run of this replica.
-          if (const auto n = db_.abandon_own(config_.replica_id); n > 0) {
-            spdlog::warn("marked {} tick(s) left running by an earlier run of replica {} abandoned",
-                         n, config_.replica_id);
-            abandoned += n;
-          }
-          own_rows_cleared_ = true;
-        }
+        runner_.clear_earlier_runs();
         db_.heartbeat(config_.replica_id);
         abandoned += db_.abandon_expired(config_.tick_lease / 2);
         sent = clock_.mono();

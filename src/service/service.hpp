@@ -97,7 +97,6 @@ class Service final {
 
   bool db_up_ = false;
   bool liveness_running_ = false;
-  bool own_rows_cleared_ = false;  // touched by the control pool only, one round at a time
   std::chrono::steady_clock::time_point last_db_contact_{};
   bool stopping_ = false;
   std::stop_source stop_source_;  // tells running handlers that shutdown began
