@@ -35,9 +35,11 @@ inline constexpr const char* kClaimBatch =
     "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline "
     "  ON CONFLICT DO NOTHING RETURNING id, region_id) "
     "SELECT w.region_id, ins.id, l.region_id IS NOT NULL, "
-    "  EXISTS (SELECT 1 FROM job_run j WHERE j.region_id = w.region_id "
-    "          AND j.scheduled_for = $3::timestamptz), "
-    "  EXISTS (SELECT 1 FROM region_index r WHERE r.id = w.region_id), "
+    // CASE evaluates lazily: the lookups run only for the (rare) ticks not claimed here.
+    "  CASE WHEN ins.id IS NULL THEN EXISTS (SELECT 1 FROM job_run j "
+    "    WHERE j.region_id = w.region_id AND j.scheduled_for = $3::timestamptz) END, "
+    "  CASE WHEN ins.id IS NULL THEN EXISTS (SELECT 1 FROM region_index r "
+    "    WHERE r.id = w.region_id) ELSE true END, "
     "  clock_timestamp() > w.deadline "
     "FROM want w LEFT JOIN ins USING (region_id) LEFT JOIN locked l USING (region_id)";
 
