@@ -64,7 +64,7 @@ Service::Service(Config config, const Clock& clock)
                     if (report.status || report.outcome == TickOutcome::lost) {
                       schedule_.record_claimed(tick.region->row->id, tick.instant);
                     }
-                    if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown(false);
+                    if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown();
                   }),
       signals_(loop_, SIGINT, SIGTERM),
       tick_timer_(loop_),
@@ -417,21 +417,21 @@ void Service::begin_shutdown(int sig) {
   spdlog::info("signal {}: stopping; {} waiting tick(s) dropped, {} in flight (grace {} ms)", sig,
                dropped, dispatcher_.inflight(), config_.shutdown_grace.count());
   if (dispatcher_.inflight() == 0) {
-    finish_shutdown(false);
+    finish_shutdown();
     return;
   }
   shutdown_timer_.expires_after(config_.shutdown_grace);
   shutdown_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) finish_shutdown(true);
+    if (!ec) finish_shutdown();
   });
 }
 
-void Service::finish_shutdown(bool grace_expired) {
-  static bool done = false;  // once, whichever of the grace timer and the last tick comes first
-  if (done) return;
-  done = true;
+void Service::finish_shutdown() {
+  // Once, whichever of the grace timer and the last tick comes first.
+  if (shutdown_finishing_) return;
+  shutdown_finishing_ = true;
   shutdown_timer_.cancel();
-  boost::asio::post(control_, [this, grace_expired] {
+  boost::asio::post(control_, [this] {
     try {
       const auto reason = "shutdown: still running after SHUTDOWN_GRACE_MS=" +
                           std::to_string(config_.shutdown_grace.count());
@@ -442,7 +442,6 @@ void Service::finish_shutdown(bool grace_expired) {
     } catch (const DbError& e) {
       spdlog::warn("could not record the shutdown in the database: {}", e.what());
     }
-    (void)grace_expired;
     boost::asio::post(loop_, [this] {
       listener_.close();
       http_->stop();

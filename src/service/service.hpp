@@ -59,7 +59,7 @@ class Service final {
   void set_db_up(bool up);
 
   void begin_shutdown(int signal);
-  void finish_shutdown(bool grace_expired);
+  void finish_shutdown();
 
   const Config config_;
   // The database's clock carried forward by the monotonic clock (see AnchoredClock): every
@@ -99,6 +99,7 @@ class Service final {
   bool liveness_running_ = false;
   std::chrono::steady_clock::time_point last_db_contact_{};
   bool stopping_ = false;
+  bool shutdown_finishing_ = false;
   std::stop_source stop_source_;  // tells running handlers that shutdown began
   int exit_status_ = 0;
 };
