@@ -33,16 +33,31 @@ EPOCH = 1767225600  # 2026-01-01T00:00:00Z: instants are EPOCH + the client's tr
 BATCH = 500
 
 
-def claim_batch_sql():
-    """kClaimBatch as the C++ source spells it (adjacent string literals joined)."""
-    src = open(SQL_HPP).read()
-    m = re.search(r"kClaimBatch\s*=\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*;", src)
-    if not m:
-        sys.exit("claim_floor: kClaimBatch not found in src/db/sql.hpp")
-    return "".join(re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(1)))
+def claim_batch_sql(path=SQL_HPP):
+    """kClaimBatch as the C++ source spells it: its string literals joined, comments between
+    them skipped."""
+    src = open(path).read()
+    i = src.find("kClaimBatch =")
+    if i < 0:
+        sys.exit("claim_floor: kClaimBatch not found in %s" % path)
+    i += len("kClaimBatch =")
+    out = []
+    while i < len(src):
+        c = src[i]
+        if c == ";":
+            break
+        if src.startswith("//", i):
+            i = src.index("\n", i)
+        elif c == '"':
+            m = re.match(r'"((?:[^"\\]|\\.)*)"', src[i:])
+            out.append(m.group(1))
+            i += m.end()
+        else:
+            i += 1
+    return "".join(out)
 
 
-def scripts():
+def scripts(sql_hpp=SQL_HPP):
     """{variant: pgbench script}. :n counts the client's transactions (-D n=0), so that
     region and instant are new for every claim; a region id is client * RANGE + offset + 1."""
     head = ("\\set n :n + 1\n"
@@ -51,7 +66,7 @@ def scripts():
             "\\set k :r * 4294967296 + :s\n") % (RANGE, RANGE, EPOCH)
     insert = ("INSERT INTO job_run (region_id, scheduled_for, replica_id, status) "
               "VALUES (:r, to_timestamp(:s), 'floor', 'running') ON CONFLICT DO NOTHING;\n")
-    claim = claim_batch_sql()
+    claim = claim_batch_sql(sql_hpp)
     one = (claim.replace("$1::bigint[]", "ARRAY[:r]::bigint[]").replace("$2::bigint[]", "ARRAY[:k]::bigint[]")
            .replace("$3::timestamptz", "to_timestamp(:s)").replace("$4::text", "'floor'::text")
            .replace("$5::timestamptz[]", "ARRAY['infinity']::timestamptz[]"))
@@ -99,6 +114,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sql-hpp", default=SQL_HPP, help="where kClaimBatch is read (default: src/db/sql.hpp)")
     args = ap.parse_args()
 
     r = rig.Rig(args.tickd)
@@ -110,7 +126,7 @@ def main():
         r.sql("ALTER TABLE region_index DISABLE TRIGGER region_index_notify")
         B.insert_regions(r, args.clients * RANGE, "0 0 1 1 *", prefix="f")
         r.sql("VACUUM ANALYZE region_index")
-        for name, rows_per_tx, script in scripts():
+        for name, rows_per_tx, script in scripts(args.sql_hpp):
             r.sql("TRUNCATE job_run")
             r.sql("VACUUM ANALYZE job_run")
             print("claim floor: %s ..." % name, file=sys.stderr, flush=True)
@@ -132,6 +148,7 @@ def main():
         burst_note = "aligned burst N={:,}, 1 replica: all claimed {}, claims/s {}".format(
             args.burst, res["all claimed"], res["claims/s"])
 
+    print("kClaimBatch from %s" % args.sql_hpp)
     print("Claim floor: pgbench -n -M prepared -c %d -j %d -T %d (synchronous_commit=%s, fsync=%s)\n"
           % (args.clients, args.threads, args.seconds, sync, fsync))
     headers = ["statement", "tps", "latency avg", "rows inserted", "claims/s"]
