@@ -87,7 +87,8 @@ def main():
                 dat = cdf_file(tmp, "%s-%s" % (prefix, system), d["hist"])
                 p99 = P.hist_quantile_ms(d["hist"], 99)
                 label = "%s (p99 %s, %s runs)" % (d["label"], P.fmt_late(p99), "{:,}".format(P.hist_count(d["hist"])))
-                plots.append("'%s' using 1:2 with steps lw 2 lc rgb '%s' title '%s'" % (dat, COLORS[system], label))
+                plots.append("'%s' using 1:2 with steps lw 2 lc rgb '%s' title '%s' noenhanced"
+                             % (dat, COLORS[system], label))
             script.append("set title '%s'" % title)
             if plots:
                 script.append("plot " + ", ".join(plots))
