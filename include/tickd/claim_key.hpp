@@ -17,7 +17,8 @@ namespace tickd {
 
 constexpr std::int64_t claim_lock_key(std::int64_t region_id, std::chrono::sys_seconds instant) {
   const auto region = static_cast<std::uint64_t>(region_id) & 0xFFFF'FFFFu;
-  const auto seconds = static_cast<std::uint64_t>(instant.time_since_epoch().count()) & 0xFFFF'FFFFu;
+  const auto seconds =
+      static_cast<std::uint64_t>(instant.time_since_epoch().count()) & 0xFFFF'FFFFu;
   return static_cast<std::int64_t>((region << 32) | seconds);
 }
 

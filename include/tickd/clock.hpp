@@ -2,9 +2,9 @@
 // Two readings of time, injected: wall time for cron instants, monotonic time for
 // durations and timeouts. Scheduling decisions are pure functions of wall().
 
-#include <mutex>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 
 namespace tickd {
 
@@ -36,8 +36,8 @@ class AnchoredClock final : public Clock {
   std::chrono::system_clock::time_point wall() const override {
     std::lock_guard lock(mutex_);
     if (!anchored_) return base_.wall();
-    return reference_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                            base_.mono() - mono_);
+    return reference_ +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(base_.mono() - mono_);
   }
   std::chrono::steady_clock::time_point mono() const override { return base_.mono(); }
   const Clock& base() const { return base_; }

@@ -21,38 +21,39 @@ struct Config {
   std::string database_url;         // DATABASE_URL; empty = not set
   std::string database_listen_url;  // DATABASE_LISTEN_URL; defaults to database_url
   std::chrono::milliseconds region_refresh_interval{300'000};  // REGION_REFRESH_INTERVAL_MS
-  unsigned concurrency = 4;                                     // CONCURRENCY
-  std::string http_host = "127.0.0.1";                          // TICKD_HTTP_ADDR (host part)
-  std::uint16_t http_port = 9464;                               // TICKD_HTTP_ADDR (port part)
-  std::string replica_id;                                       // TICKD_REPLICA_ID; default hostname-pid
-  std::chrono::milliseconds misfire_grace{60'000};              // MISFIRE_GRACE_MS
-  std::chrono::milliseconds shutdown_grace{30'000};             // SHUTDOWN_GRACE_MS
-  std::chrono::milliseconds tick_lease{10'000};                 // TICK_LEASE_MS
-  unsigned db_pool_size = 8;                                    // DB_POOL_SIZE
-  std::string log_level = "info";                               // LOG_LEVEL
-  LogFormat log_format = LogFormat::text;                       // LOG_FORMAT
-  std::chrono::milliseconds tick_sql_timeout{30'000};           // TICK_SQL_TIMEOUT_MS
+  unsigned concurrency = 4;                                    // CONCURRENCY
+  std::string http_host = "127.0.0.1";                         // TICKD_HTTP_ADDR (host part)
+  std::uint16_t http_port = 9464;                              // TICKD_HTTP_ADDR (port part)
+  std::string replica_id;                              // TICKD_REPLICA_ID; default hostname-pid
+  std::chrono::milliseconds misfire_grace{60'000};     // MISFIRE_GRACE_MS
+  std::chrono::milliseconds shutdown_grace{30'000};    // SHUTDOWN_GRACE_MS
+  std::chrono::milliseconds tick_lease{10'000};        // TICK_LEASE_MS
+  unsigned db_pool_size = 8;                           // DB_POOL_SIZE
+  std::string log_level = "info";                      // LOG_LEVEL
+  LogFormat log_format = LogFormat::text;              // LOG_FORMAT
+  std::chrono::milliseconds tick_sql_timeout{30'000};  // TICK_SQL_TIMEOUT_MS
   // CLAIM_GRACE_MS: how long a replica waits before claiming a tick that another live
   // replica owns (rendezvous hashing); capped at half the tick's start window.
   std::chrono::milliseconds claim_grace{500};
 
   // Object storage and the work handlers (sync, upload, publish).
-  std::string storage_url;                // STORAGE_URL: file:///dir or s3://bucket?...; empty = none
-  std::string storage_access_key_id;      // STORAGE_ACCESS_KEY_ID
+  std::string storage_url;            // STORAGE_URL: file:///dir or s3://bucket?...; empty = none
+  std::string storage_access_key_id;  // STORAGE_ACCESS_KEY_ID
   std::string storage_secret_access_key;  // STORAGE_SECRET_ACCESS_KEY (never logged)
   std::string cdn_base_url;               // CDN_BASE_URL; empty = the objects' storage URLs
-  std::uint64_t storage_multipart_threshold = 64ull << 20;    // STORAGE_MULTIPART_THRESHOLD_BYTES
-  std::chrono::milliseconds job_lease{60'000};                 // JOB_LEASE_MS
-  std::chrono::milliseconds sync_missing_after{3'600'000};     // SYNC_MISSING_AFTER_MS
-  std::string publish_source_token;       // PUBLISH_SOURCE_TOKEN (never logged)
-  std::uint64_t publish_max_pixels = 100'000'000;              // PUBLISH_MAX_PIXELS
-  unsigned publish_concurrency = 3;                            // PUBLISH_CONCURRENCY
-  unsigned publish_quality = 80;                               // PUBLISH_QUALITY (WebP, 1-100)
-  unsigned retention_days = 30;                                // RETENTION_DAYS
+  std::uint64_t storage_multipart_threshold = 64ull << 20;  // STORAGE_MULTIPART_THRESHOLD_BYTES
+  std::chrono::milliseconds job_lease{60'000};              // JOB_LEASE_MS
+  std::chrono::milliseconds sync_missing_after{3'600'000};  // SYNC_MISSING_AFTER_MS
+  std::string publish_source_token;                         // PUBLISH_SOURCE_TOKEN (never logged)
+  std::uint64_t publish_max_pixels = 100'000'000;           // PUBLISH_MAX_PIXELS
+  unsigned publish_concurrency = 3;                         // PUBLISH_CONCURRENCY
+  unsigned publish_quality = 80;                            // PUBLISH_QUALITY (WebP, 1-100)
+  unsigned retention_days = 30;                             // RETENTION_DAYS
 };
 
 struct ConfigError {
-  std::string message;  // names the key (and file/line for TOML), e.g. "CONCURRENCY: 'x' is not a positive integer"
+  std::string message;  // names the key (and file/line for TOML), e.g. "CONCURRENCY: 'x' is not a
+                        // positive integer"
 };
 
 // Looks up an environment variable; injected so tests need not touch the real environment.

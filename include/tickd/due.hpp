@@ -17,10 +17,10 @@ namespace tickd {
 using Millis = std::chrono::sys_time<std::chrono::milliseconds>;
 
 struct DueDecision {
-  std::optional<std::chrono::sys_seconds> run;  // the instant to dispatch, if any
-  Millis deadline{};                            // start deadline of `run`
-  std::size_t missed = 0;                       // instants given up (not run)
-  std::chrono::sys_seconds latest{};            // latest due instant (run or missed)
+  std::optional<std::chrono::sys_seconds> run;   // the instant to dispatch, if any
+  Millis deadline{};                             // start deadline of `run`
+  std::size_t missed = 0;                        // instants given up (not run)
+  std::chrono::sys_seconds latest{};             // latest due instant (run or missed)
   std::optional<std::chrono::sys_seconds> next;  // the next instant to arm for (> now)
 };
 
@@ -31,7 +31,6 @@ std::chrono::milliseconds start_window(const cron::Expr& e, const date::time_zon
 
 // Precondition: armed <= now.
 DueDecision decide_due(const cron::Expr& e, const date::time_zone* zone,
-                       std::chrono::sys_seconds armed, Millis now,
-                       std::chrono::milliseconds grace);
+                       std::chrono::sys_seconds armed, Millis now, std::chrono::milliseconds grace);
 
 }  // namespace tickd

@@ -22,8 +22,8 @@ class Finisher final {
  public:
   enum class Result {
     written,
-    fenced,    // the row was no longer this replica's running row (marked abandoned)
-    gave_up,   // could not reach the database within TICK_LEASE_MS (logged)
+    fenced,   // the row was no longer this replica's running row (marked abandoned)
+    gave_up,  // could not reach the database within TICK_LEASE_MS (logged)
   };
   // Called on the finisher thread.
   using Callback = std::function<void(Result)>;

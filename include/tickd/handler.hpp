@@ -6,8 +6,8 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <string>
 #include <stop_token>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>

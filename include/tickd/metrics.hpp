@@ -23,10 +23,11 @@ class Metrics final {
   void set_schedules(std::size_t n);
   void set_invalid_schedules(std::size_t n);
   void count_tick(TickOutcome outcome);
-  void count_claim_attempt();                   // tickd_claim_attempts_total
+  void count_claim_attempt();  // tickd_claim_attempts_total
   void count_fenced();  // tickd_fenced_writes_total: a result refused because the row was abandoned
-  void observe_lateness(double seconds);        // tickd_tick_lateness_seconds
-  void observe_handler(std::string_view handler, double seconds);  // tickd_handler_duration_seconds{handler}
+  void observe_lateness(double seconds);  // tickd_tick_lateness_seconds
+  void observe_handler(std::string_view handler,
+                       double seconds);           // tickd_handler_duration_seconds{handler}
   void count_reconcile(bool ok, double seconds);  // tickd_reconcile_total + _duration_seconds
   void set_inflight(std::size_t n);
   void set_concurrency_limit(std::size_t n);  // tickd_concurrency_limit

@@ -74,7 +74,8 @@ class QueueStore final {
                     std::chrono::milliseconds lease);
 
   bool complete_upload(std::int64_t id, const std::string& owner, const std::string& url);
-  bool complete_publish(std::int64_t id, const std::string& owner, const std::string& variants_json);
+  bool complete_publish(std::int64_t id, const std::string& owner,
+                        const std::string& variants_json);
   // Back to pending after `backoff`, or failed when the job has no retries left.
   RetryOutcome retry(Queue queue, std::int64_t id, const std::string& owner,
                      const std::string& error, std::chrono::milliseconds backoff);

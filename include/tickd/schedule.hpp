@@ -34,7 +34,7 @@ using RegionPtr = std::shared_ptr<const ScheduledRegion>;
 struct DueTick {
   RegionPtr region;
   std::chrono::sys_seconds instant;
-  Millis deadline;  // the tick may start no later than this
+  Millis deadline;        // the tick may start no later than this
   bool precheck = false;  // another replica owns it: look for its claim before claiming
 };
 
@@ -57,8 +57,7 @@ class Schedule final {
   Due take_due(Millis now, std::chrono::milliseconds grace);
 
   std::optional<std::chrono::sys_seconds> earliest() const;
-  void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant,
-                      std::string status);
+  void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant, std::string status);
   // Some replica (this one or another) holds the tick `instant` of the region.
   void record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant);
   // Valid regions whose latest claimed tick (or, if none, the moment they were scheduled
@@ -94,14 +93,14 @@ class Schedule final {
   void add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const;
 
   std::unordered_map<std::int64_t, RowPtr> known_;
-  std::unordered_map<std::int64_t, std::string> errors_;        // why refused rows are refused
+  std::unordered_map<std::int64_t, std::string> errors_;  // why refused rows are refused
   std::unordered_map<std::int64_t, Entry> entries_;
   std::set<std::pair<std::chrono::sys_seconds, std::int64_t>> timeline_;
 };
 
 // Why `row` cannot be scheduled (expression, zone or handlers), or empty when it can.
 // On success fills `expr` and `zone`.
-std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers,
-                            cron::Expr& expr, const date::time_zone*& zone);
+std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers, cron::Expr& expr,
+                            const date::time_zone*& zone);
 
 }  // namespace tickd

@@ -48,14 +48,14 @@ class StorageError : public std::runtime_error {
 };
 
 struct Settings {
-  std::string url;                     // STORAGE_URL
-  std::string access_key_id;           // STORAGE_ACCESS_KEY_ID
-  std::string secret_access_key;       // STORAGE_SECRET_ACCESS_KEY (never logged)
+  std::string url;                                  // STORAGE_URL
+  std::string access_key_id;                        // STORAGE_ACCESS_KEY_ID
+  std::string secret_access_key;                    // STORAGE_SECRET_ACCESS_KEY (never logged)
   std::uint64_t multipart_threshold = 64ull << 20;  // STORAGE_MULTIPART_THRESHOLD_BYTES
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds low_speed_window{30'000};  // abort a transfer stalled this long
-  unsigned max_attempts = 5;                            // per request, for retryable failures
-  std::chrono::milliseconds backoff_base{200};          // doubled per attempt, with jitter
+  unsigned max_attempts = 5;                           // per request, for retryable failures
+  std::chrono::milliseconds backoff_base{200};         // doubled per attempt, with jitter
 };
 
 class Storage {

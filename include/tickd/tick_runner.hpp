@@ -4,8 +4,8 @@
 // won tick's handlers, in order, as its own task on the worker pool, and hands the end
 // to the Finisher. `done` is called exactly once per tick, from some worker thread.
 
-#include <boost/asio/thread_pool.hpp>
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -34,8 +34,8 @@ class TickRunner final {
  public:
   using Done = std::function<void(const DueTick&, TickReport)>;
 
-  TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics,
-             const Clock& clock, const Config& config, boost::asio::thread_pool& workers);
+  TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics, const Clock& clock,
+             const Config& config, boost::asio::thread_pool& workers);
 
   // All `ticks` share one instant. Ticks marked `precheck` skip the claim when a row for
   // them already exists (another replica, their owner, has them): no claim attempt.

@@ -3,6 +3,8 @@
 
 #include "tickd/config.hpp"
 
+#include <arpa/inet.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,10 +16,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
-#include <toml++/toml.h>
 #include <vector>
-
-#include <arpa/inet.h>
 
 #include "tickd/storage.hpp"
 
@@ -82,16 +81,26 @@ struct Invalid {
 
 std::string describe_toml_type(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "nothing";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "nothing";
   }
 }
 
@@ -198,7 +207,8 @@ std::variant<HostPort, Invalid> parse_host_port(std::string_view s) {
     host = std::string(s.substr(0, colon));
     port_text = s.substr(colon + 1);
     if (host.empty()) return bad("empty host");
-    if (host.find(':') != std::string::npos) return bad("an IPv6 address needs brackets, [::1]:9464");
+    if (host.find(':') != std::string::npos)
+      return bad("an IPv6 address needs brackets, [::1]:9464");
     in_addr addr{};
     if (host == "localhost") {
       host = "127.0.0.1";
@@ -207,7 +217,8 @@ std::variant<HostPort, Invalid> parse_host_port(std::string_view s) {
     }
   }
   unsigned port = 0;
-  const auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [ptr, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc{} || ptr != port_text.data() + port_text.size() ||
       port < 1 || port > 65535) {
     return bad("port must be 1-65535");
@@ -262,7 +273,8 @@ std::optional<std::string> apply(const Key& key, const Raw& raw, Config& config,
       if (key.toml == "storage_multipart_threshold_bytes") {
         config.storage_multipart_threshold = static_cast<std::uint64_t>(n);
       }
-      if (key.toml == "publish_max_pixels") config.publish_max_pixels = static_cast<std::uint64_t>(n);
+      if (key.toml == "publish_max_pixels")
+        config.publish_max_pixels = static_cast<std::uint64_t>(n);
       if (key.toml == "publish_concurrency") config.publish_concurrency = static_cast<unsigned>(n);
       if (key.toml == "publish_quality") config.publish_quality = static_cast<unsigned>(n);
       if (key.toml == "retention_days") config.retention_days = static_cast<unsigned>(n);
@@ -375,7 +387,8 @@ std::optional<ConfigError> read_file(const std::filesystem::path& file,
   }
   for (const auto& [k, node] : table) {
     const std::string key_name(k.str());
-    const std::string where = name + ":" + std::to_string(node.source().begin.line) + ": " + key_name;
+    const std::string where =
+        name + ":" + std::to_string(node.source().begin.line) + ": " + key_name;
     const auto it = std::find_if(kKeys.begin(), kKeys.end(),
                                  [&](const Key& key) { return key.toml == key_name; });
     if (it == kKeys.end()) {
@@ -415,8 +428,9 @@ std::string default_replica_id() {
     std::strcpy(host.data(), "tickd");
   }
   std::string id(host.data());
-  std::replace_if(id.begin(), id.end(),
-                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }, '_');
+  std::replace_if(
+      id.begin(), id.end(),
+      [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }, '_');
   id.append("-").append(std::to_string(getpid()));  // not "-" + ...: GCC 12 -O3 -Wrestrict
   if (id.size() > kMaxReplicaIdLength) id.erase(0, id.size() - kMaxReplicaIdLength);
   return id;

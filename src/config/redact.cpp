@@ -59,7 +59,8 @@ std::vector<Span> secret_spans(std::string_view url) {
     const std::size_t at = url.substr(0, query).rfind('@');
     if (at != std::string_view::npos && at >= rest) {
       const std::size_t colon = url.find(':', rest);
-      if (colon != std::string_view::npos && colon < at) spans.push_back({colon + 1, at - colon - 1});
+      if (colon != std::string_view::npos && colon < at)
+        spans.push_back({colon + 1, at - colon - 1});
     }
     std::size_t pos = query + 1;
     while (pos < url.size()) {
@@ -110,7 +111,8 @@ std::vector<Span> secret_spans(std::string_view url) {
 
 // The value as libpq would see it: quotes and escapes removed.
 std::string unquote(std::string_view v) {
-  if (v.starts_with('\'')) v = v.substr(1, v.size() >= 2 && v.ends_with('\'') ? v.size() - 2 : v.size() - 1);
+  if (v.starts_with('\''))
+    v = v.substr(1, v.size() >= 2 && v.ends_with('\'') ? v.size() - 2 : v.size() - 1);
   std::string out;
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (v[i] == '\\' && i + 1 < v.size()) ++i;

@@ -38,8 +38,7 @@ struct ChangeListener::Impl {
   std::unique_ptr<Receiver> receiver;
 };
 
-ChangeListener::ChangeListener(std::string database_url)
-    : impl_(std::make_unique<Impl>()) {
+ChangeListener::ChangeListener(std::string database_url) : impl_(std::make_unique<Impl>()) {
   impl_->conninfo = with_connection_defaults(database_url);
 }
 

@@ -1,15 +1,16 @@
 // The migration runner: one transaction, advisory lock first (see tickd/migrations.hpp).
 
-#include <pqxx/pqxx>
+#include "tickd/migrations.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <optional>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 
 #include "tickd/config.hpp"
-#include "tickd/migrations.hpp"
 
 namespace tickd {
 namespace {
@@ -34,7 +35,8 @@ constexpr const char* kCreateLedger =
 constexpr const char* kAppliedVersions = "SELECT version FROM tickd_schema_migrations";
 
 // $1: version, $2: name
-constexpr const char* kRecord = "INSERT INTO tickd_schema_migrations (version, name) VALUES ($1, $2)";
+constexpr const char* kRecord =
+    "INSERT INTO tickd_schema_migrations (version, name) VALUES ($1, $2)";
 
 std::string label(const Migration& m) {
   std::string v = std::to_string(m.version);

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <optional>
 #include <pqxx/pqxx>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -72,8 +72,7 @@ auto with_connection(Pool& pool, const char* what, Work&& work) {
     throw DbError(one_line(std::string(what) + ": database unreachable", e.what()), true);
   } catch (const pqxx::in_doubt_error& e) {
     if (lease) lease->discard();
-    throw DbError(one_line(std::string(what) + ": connection lost during commit", e.what()),
-                  true);
+    throw DbError(one_line(std::string(what) + ": connection lost during commit", e.what()), true);
   } catch (const pqxx::sql_error& e) {
     throw DbError(one_line(what, e.what()), false);
   } catch (const pqxx::failure& e) {

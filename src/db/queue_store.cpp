@@ -9,10 +9,10 @@ namespace {
 
 // Statements per queue: the table and its status spellings differ, the shape does not.
 struct QueueSql {
-  const char* renew;     // $1 bigint[] ids, $2 owner, $3 lease seconds
-  const char* retry;     // $1 id, $2 owner, $3 error, $4 backoff seconds -> status
-  const char* fail;      // $1 id, $2 owner, $3 error
-  const char* release;   // $1 id, $2 owner
+  const char* renew;    // $1 bigint[] ids, $2 owner, $3 lease seconds
+  const char* retry;    // $1 id, $2 owner, $3 error, $4 backoff seconds -> status
+  const char* fail;     // $1 id, $2 owner, $3 error
+  const char* release;  // $1 id, $2 owner
 };
 
 // $1 region id, $2 owner, $3 lease seconds, $4 limit. Due: pending and past
@@ -58,7 +58,8 @@ constexpr QueueSql kUploadSql{
     "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'UPLOADING'",
     "UPDATE upload_jobs SET"
     "  status = CASE WHEN retry_count >= max_retries THEN 'FAILED' ELSE 'PENDING' END,"
-    "  retry_count = CASE WHEN retry_count >= max_retries THEN retry_count ELSE retry_count + 1 END,"
+    "  retry_count = CASE WHEN retry_count >= max_retries THEN retry_count ELSE retry_count + 1 "
+    "END,"
     "  next_attempt_at = now() + make_interval(secs => $4::double precision),"
     "  error = $3, lease_owner = NULL, lease_until = NULL, updated_at = now() "
     "WHERE id = $1 AND lease_owner = $2 AND status = 'UPLOADING' RETURNING status",
@@ -74,7 +75,8 @@ constexpr QueueSql kPublishSql{
     "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'processing'",
     "UPDATE publish_jobs SET"
     "  status = CASE WHEN retry_count >= max_retries THEN 'failed' ELSE 'pending' END,"
-    "  retry_count = CASE WHEN retry_count >= max_retries THEN retry_count ELSE retry_count + 1 END,"
+    "  retry_count = CASE WHEN retry_count >= max_retries THEN retry_count ELSE retry_count + 1 "
+    "END,"
     "  next_attempt_at = now() + make_interval(secs => $4::double precision),"
     "  error = $3, lease_owner = NULL, lease_until = NULL, updated_at = now() "
     "WHERE id = $1 AND lease_owner = $2 AND status = 'processing' RETURNING status",
@@ -89,7 +91,8 @@ constexpr QueueSql kPublishSql{
 // $1 region id, $2 text[] listed keys, $3 bigint[] sizes, $4 text[] etags, $5 missing-after
 // seconds. Returns (uploaded, missing, still pending, unexpected).
 constexpr const char* kSyncExpected =
-    "WITH listed AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[]) AS l(key, size, etag)), "
+    "WITH listed AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[]) AS l(key, size, "
+    "etag)), "
     "up AS (UPDATE file_upload f SET status = 'UPLOADED', size_bytes = l.size, etag = l.etag,"
     "         checked_at = now()"
     "       FROM listed l WHERE f.region_id = $1 AND f.status = 'PENDING' AND f.object_key = l.key"
@@ -184,7 +187,8 @@ std::vector<UploadJob> QueueStore::claim_uploads(std::int64_t region_id, const s
   });
 }
 
-std::vector<PublishJob> QueueStore::claim_publishes(std::int64_t region_id, const std::string& owner,
+std::vector<PublishJob> QueueStore::claim_publishes(std::int64_t region_id,
+                                                    const std::string& owner,
                                                     std::chrono::milliseconds lease, int limit) {
   return db::with_connection(db_.pool(), "claim publish jobs", [&](pqxx::connection& c) {
     pqxx::work tx(c);
@@ -199,8 +203,8 @@ std::vector<PublishJob> QueueStore::claim_publishes(std::int64_t region_id, cons
   });
 }
 
-std::size_t QueueStore::renew(Queue queue, const std::vector<std::int64_t>& ids, const std::string& owner,
-                              std::chrono::milliseconds lease) {
+std::size_t QueueStore::renew(Queue queue, const std::vector<std::int64_t>& ids,
+                              const std::string& owner, std::chrono::milliseconds lease) {
   if (ids.empty()) return 0;
   return db::with_connection(db_.pool(), "renew job leases", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
@@ -209,22 +213,24 @@ std::size_t QueueStore::renew(Queue queue, const std::vector<std::int64_t>& ids,
   });
 }
 
-bool QueueStore::complete_upload(std::int64_t id, const std::string& owner, const std::string& url) {
+bool QueueStore::complete_upload(std::int64_t id, const std::string& owner,
+                                 const std::string& url) {
   return db::with_connection(db_.pool(), "complete an upload job", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     return tx.exec_params(kCompleteUpload, id, owner, url).affected_rows() == 1;
   });
 }
 
-bool QueueStore::complete_publish(std::int64_t id, const std::string& owner, const std::string& variants_json) {
+bool QueueStore::complete_publish(std::int64_t id, const std::string& owner,
+                                  const std::string& variants_json) {
   return db::with_connection(db_.pool(), "complete a publish job", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     return tx.exec_params(kCompletePublish, id, owner, variants_json).affected_rows() == 1;
   });
 }
 
-RetryOutcome QueueStore::retry(Queue queue, std::int64_t id, const std::string& owner, const std::string& error,
-                               std::chrono::milliseconds backoff) {
+RetryOutcome QueueStore::retry(Queue queue, std::int64_t id, const std::string& owner,
+                               const std::string& error, std::chrono::milliseconds backoff) {
   return db::with_connection(db_.pool(), "reschedule a job", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     const auto r = tx.exec_params(sql_of(queue).retry, id, owner, error, seconds(backoff));
@@ -234,7 +240,8 @@ RetryOutcome QueueStore::retry(Queue queue, std::int64_t id, const std::string& 
   });
 }
 
-bool QueueStore::fail(Queue queue, std::int64_t id, const std::string& owner, const std::string& error) {
+bool QueueStore::fail(Queue queue, std::int64_t id, const std::string& owner,
+                      const std::string& error) {
   return db::with_connection(db_.pool(), "fail a job", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     return tx.exec_params(sql_of(queue).fail, id, owner, error).affected_rows() == 1;
@@ -248,19 +255,23 @@ bool QueueStore::release(Queue queue, std::int64_t id, const std::string& owner)
   });
 }
 
-SyncCounts QueueStore::sync_expected(std::int64_t region_id, const std::vector<ListedObject>& listed,
+SyncCounts QueueStore::sync_expected(std::int64_t region_id,
+                                     const std::vector<ListedObject>& listed,
                                      std::chrono::milliseconds missing_after) {
   std::vector<std::int64_t> sizes;
   sizes.reserve(listed.size());
   for (const auto& o : listed) sizes.push_back(static_cast<std::int64_t>(o.size));
-  const auto keys = text_array(listed, [](const ListedObject& o) -> const std::string& { return o.key; });
-  const auto etags = text_array(listed, [](const ListedObject& o) -> const std::string& { return o.etag; });
+  const auto keys =
+      text_array(listed, [](const ListedObject& o) -> const std::string& { return o.key; });
+  const auto etags =
+      text_array(listed, [](const ListedObject& o) -> const std::string& { return o.etag; });
   return db::with_connection(db_.pool(), "sync file_upload", [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    const auto r = tx.exec_params(kSyncExpected, region_id, keys, id_array(sizes), etags, seconds(missing_after));
+    const auto r = tx.exec_params(kSyncExpected, region_id, keys, id_array(sizes), etags,
+                                  seconds(missing_after));
     tx.commit();
-    return SyncCounts{r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>(), r[0][2].as<std::int64_t>(),
-                      r[0][3].as<std::int64_t>()};
+    return SyncCounts{r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>(),
+                      r[0][2].as<std::int64_t>(), r[0][3].as<std::int64_t>()};
   });
 }
 
@@ -269,7 +280,8 @@ std::vector<QueueCount> QueueStore::count_by_status() {
     pqxx::nontransaction tx(c);
     std::vector<QueueCount> out;
     for (const auto& row : tx.exec(kCountByStatus)) {
-      out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::int64_t>()});
+      out.push_back(
+          {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::int64_t>()});
     }
     return out;
   });
@@ -278,7 +290,8 @@ std::vector<QueueCount> QueueStore::count_by_status() {
 std::int64_t QueueStore::delete_expired(unsigned days, int batch) {
   return db::with_connection(db_.pool(), "delete expired rows", [&](pqxx::connection& c) {
     std::int64_t deleted = 0;
-    for (const char* statement : {kExpireJobRuns, kExpireUploads, kExpirePublishes, kExpireFileUploads}) {
+    for (const char* statement :
+         {kExpireJobRuns, kExpireUploads, kExpirePublishes, kExpireFileUploads}) {
       pqxx::nontransaction tx(c);
       deleted += tx.exec_params(statement, static_cast<int>(days), batch).affected_rows();
     }

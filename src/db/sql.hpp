@@ -56,7 +56,8 @@ inline constexpr const char* kAlreadyClaimed =
 inline constexpr const char* kFinishBatch =
     "UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
     "  details = v.details::jsonb "
-    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS v (id, status, error, details) "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS v (id, status, error, "
+    "details) "
     "WHERE j.id = v.id AND j.replica_id = $5 AND j.status = 'running' "
     "RETURNING j.id";
 

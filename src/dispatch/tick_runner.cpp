@@ -19,8 +19,7 @@ TickReport report(TickOutcome outcome) { return {outcome, std::nullopt, false}; 
 }  // namespace
 
 TickRunner::TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics,
-                       const Clock& clock, const Config& config,
-                       boost::asio::thread_pool& workers)
+                       const Clock& clock, const Config& config, boost::asio::thread_pool& workers)
     : db_(db),
       handlers_(handlers),
       metrics_(metrics),
@@ -97,9 +96,10 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
           done(tick, report(TickOutcome::skipped));
           break;
         case ClaimOutcome::expired:
-          spdlog::warn("region {}: tick {} skipped: its claim reached the database after the "
-                       "start deadline",
-                       tick.region->row->code, iso(instant));
+          spdlog::warn(
+              "region {}: tick {} skipped: its claim reached the database after the "
+              "start deadline",
+              tick.region->row->code, iso(instant));
           metrics_.count_tick(TickOutcome::skipped);
           done(tick, report(TickOutcome::skipped));
           break;

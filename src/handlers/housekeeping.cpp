@@ -25,9 +25,17 @@ struct Known {
   const char* status;
 };
 constexpr std::array<Known, 11> kKnown{{
-    {"upload", "PENDING"}, {"upload", "UPLOADING"}, {"upload", "COMPLETED"}, {"upload", "FAILED"},
-    {"publish", "pending"}, {"publish", "processing"}, {"publish", "completed"}, {"publish", "failed"},
-    {"file_upload", "PENDING"}, {"file_upload", "UPLOADED"}, {"file_upload", "MISSING"},
+    {"upload", "PENDING"},
+    {"upload", "UPLOADING"},
+    {"upload", "COMPLETED"},
+    {"upload", "FAILED"},
+    {"publish", "pending"},
+    {"publish", "processing"},
+    {"publish", "completed"},
+    {"publish", "failed"},
+    {"file_upload", "PENDING"},
+    {"file_upload", "UPLOADED"},
+    {"file_upload", "MISSING"},
 }};
 
 class HousekeepingHandler final : public Handler {
@@ -35,7 +43,8 @@ class HousekeepingHandler final : public Handler {
   explicit HousekeepingHandler(std::shared_ptr<WorkShared> shared) : shared_(std::move(shared)) {}
   HandlerCounts run(const TickContext& tick) override {
     QueueStore store(tick.db);
-    const auto deleted = housekeep(store, shared_->config().retention_days, kBatch, std::chrono::seconds(60), tick.stop);
+    const auto deleted = housekeep(store, shared_->config().retention_days, kBatch,
+                                   std::chrono::seconds(60), tick.stop);
     return {{"deleted", deleted}};
   }
 
@@ -48,7 +57,9 @@ class HousekeepingHandler final : public Handler {
 class Maintenance final {
  public:
   Maintenance(const Config& config, Metrics* metrics)
-      : db_(config.database_url, 1), retention_days_(config.retention_days), metrics_(metrics),
+      : db_(config.database_url, 1),
+        retention_days_(config.retention_days),
+        metrics_(metrics),
         thread_([this](std::stop_token stop) { loop(stop); }) {}
   ~Maintenance() {
     thread_.request_stop();
@@ -68,8 +79,11 @@ class Maintenance final {
       try {
         sample(store);
         if (std::chrono::steady_clock::now() >= next_housekeeping) {
-          const auto deleted = housekeep(store, retention_days_, kBatch, std::chrono::seconds(60), stop);
-          if (deleted > 0) spdlog::info("housekeeping: deleted {} rows older than {} days", deleted, retention_days_);
+          const auto deleted =
+              housekeep(store, retention_days_, kBatch, std::chrono::seconds(60), stop);
+          if (deleted > 0)
+            spdlog::info("housekeeping: deleted {} rows older than {} days", deleted,
+                         retention_days_);
           next_housekeeping = std::chrono::steady_clock::now() + kHousekeepingPeriod;
         }
         warned = false;
@@ -89,7 +103,8 @@ class Maintenance final {
     for (const auto& c : store.count_by_status()) counts[{c.queue, c.status}] = c.count;
     for (const auto& k : kKnown) {
       const auto it = counts.find({k.queue, k.status});
-      metrics_->set_queue_jobs(k.queue, k.status, it == counts.end() ? 0.0 : static_cast<double>(it->second));
+      metrics_->set_queue_jobs(k.queue, k.status,
+                               it == counts.end() ? 0.0 : static_cast<double>(it->second));
     }
   }
 
@@ -107,8 +122,8 @@ std::shared_ptr<Maintenance> start_maintenance(const Config& config, Metrics* me
 
 void stop_maintenance(std::shared_ptr<Maintenance>& m) { m.reset(); }
 
-std::int64_t housekeep(QueueStore& store, unsigned retention_days, int batch, std::chrono::milliseconds budget,
-                       std::stop_token stop) {
+std::int64_t housekeep(QueueStore& store, unsigned retention_days, int batch,
+                       std::chrono::milliseconds budget, std::stop_token stop) {
   const auto deadline = std::chrono::steady_clock::now() + budget;
   std::int64_t total = 0;
   while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {

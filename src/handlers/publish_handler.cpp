@@ -7,12 +7,12 @@
 
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
-#include <vips/vips8>
 
 #include <atomic>
 #include <filesystem>
 #include <mutex>
 #include <thread>
+#include <vips/vips8>
 
 #include "tickd/database.hpp"
 #include "work_shared.hpp"
@@ -55,7 +55,8 @@ class TempDir final {
  public:
   TempDir() {
     std::string pattern = (fs::temp_directory_path() / "tickd-publish-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temp directory");
+    if (::mkdtemp(pattern.data()) == nullptr)
+      throw std::runtime_error("cannot create a temp directory");
     path_ = pattern;
   }
   ~TempDir() {
@@ -120,7 +121,8 @@ class PublishHandler final : public Handler {
         }
       };
       std::vector<std::jthread> threads;
-      for (int t = 1; t < std::min<int>(width, static_cast<int>(jobs.size())); ++t) threads.emplace_back(worker);
+      for (int t = 1; t < std::min<int>(width, static_cast<int>(jobs.size())); ++t)
+        threads.emplace_back(worker);
       worker();
       threads.clear();  // joins
     }
@@ -131,8 +133,8 @@ class PublishHandler final : public Handler {
   }
 
  private:
-  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store, const PublishJob& job,
-            const std::string& owner, Counts& n) {
+  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store,
+            const PublishJob& job, const std::string& owner, Counts& n) {
     const auto& config = shared_->config();
     const auto& code = tick.region.code;
     try {
@@ -152,7 +154,8 @@ class PublishHandler final : public Handler {
         ++n.completed;
         shared_->count_attempt(Queue::publish, "completed");
       } else {
-        spdlog::warn("region {}: publish job {} was taken over by another replica meanwhile", code, job.id);
+        spdlog::warn("region {}: publish job {} was taken over by another replica meanwhile", code,
+                     job.id);
         ++n.lost;
       }
     } catch (const Permanent& e) {
@@ -176,7 +179,8 @@ class PublishHandler final : public Handler {
         return;
       }
       spdlog::warn("region {}: publish job {}: {}", code, job.id, e.what());
-      switch (store.retry(Queue::publish, job.id, owner, e.what(), retry_backoff(job.retry_count))) {
+      switch (
+          store.retry(Queue::publish, job.id, owner, e.what(), retry_backoff(job.retry_count))) {
         case RetryOutcome::retried:
           ++n.retried;
           shared_->count_attempt(Queue::publish, "retried");
@@ -207,7 +211,8 @@ class PublishHandler final : public Handler {
   }
 
   // The variants as (name, file), written next to `source`.
-  std::vector<std::pair<std::string, fs::path>> render(const std::string& shown, const fs::path& source,
+  std::vector<std::pair<std::string, fs::path>> render(const std::string& shown,
+                                                       const fs::path& source,
                                                        const fs::path& dir) {
     const auto& config = shared_->config();
     std::vector<std::pair<std::string, fs::path>> out;
@@ -215,11 +220,13 @@ class PublishHandler final : public Handler {
       // Opening reads the header only: the pixel count is checked before anything is decoded.
       const auto header = vips::VImage::new_from_file(
           source.c_str(), vips::VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
-      const auto pixels = static_cast<std::uint64_t>(header.width()) * static_cast<std::uint64_t>(header.height());
+      const auto pixels =
+          static_cast<std::uint64_t>(header.width()) * static_cast<std::uint64_t>(header.height());
       if (pixels > config.publish_max_pixels) {
         throw Permanent("image " + shown + " is " + std::to_string(header.width()) + "x" +
                         std::to_string(header.height()) + " = " + std::to_string(pixels) +
-                        " pixels, over PUBLISH_MAX_PIXELS (" + std::to_string(config.publish_max_pixels) + ")");
+                        " pixels, over PUBLISH_MAX_PIXELS (" +
+                        std::to_string(config.publish_max_pixels) + ")");
       }
       for (const auto& v : kVariants) {
         const auto image = vips::VImage::thumbnail(source.c_str(), v.width,

@@ -1,5 +1,4 @@
 #include "tickd/handler.hpp"
-
 #include "work_shared.hpp"
 
 namespace tickd {

@@ -21,10 +21,11 @@ class SyncHandler final : public Handler {
     listed.reserve(objects.size());
     for (const auto& o : objects) listed.push_back({o.key, o.size, o.etag});
     QueueStore store(tick.db);
-    const auto c = store.sync_expected(tick.region.id, listed, shared_->config().sync_missing_after);
+    const auto c =
+        store.sync_expected(tick.region.id, listed, shared_->config().sync_missing_after);
     if (c.missing > 0) {
-      spdlog::warn("region {}: {} expected object(s) still absent after {} ms, marked MISSING", tick.region.code,
-                   c.missing, shared_->config().sync_missing_after.count());
+      spdlog::warn("region {}: {} expected object(s) still absent after {} ms, marked MISSING",
+                   tick.region.code, c.missing, shared_->config().sync_missing_after.count());
     }
     return {{"listed", static_cast<std::int64_t>(listed.size())},
             {"uploaded", c.uploaded},

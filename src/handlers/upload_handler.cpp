@@ -65,7 +65,9 @@ class UploadHandler final : public Handler {
           work(tick, storage, store, job, owner, n);
         } catch (const storage::StorageError& e) {
           // Storage unreachable: reschedule this job, hand back the rest, fail the tick.
-          note_retry(store.retry(Queue::upload, job.id, owner, e.what(), retry_backoff(job.retry_count)), n);
+          note_retry(
+              store.retry(Queue::upload, job.id, owner, e.what(), retry_backoff(job.retry_count)),
+              n);
           for (std::size_t k = i + 1; k < jobs.size(); ++k) release(store, jobs[k], owner, n);
           throw;
         }
@@ -77,12 +79,13 @@ class UploadHandler final : public Handler {
   }
 
  private:
-  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store, const UploadJob& job,
-            const std::string& owner, Counts& n) {
+  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store,
+            const UploadJob& job, const std::string& owner, Counts& n) {
     const auto& region = tick.region;
     const auto file_name = std::filesystem::path(job.local_path).filename().string();
-    const std::string key = job.object_key ? *job.object_key
-                                           : region.code + "/" + std::to_string(job.id) + "/" + file_name;
+    const std::string key = job.object_key
+                                ? *job.object_key
+                                : region.code + "/" + std::to_string(job.id) + "/" + file_name;
     std::string problem = check_local_file(job.local_path);
     if (problem.empty()) problem = storage::check_key(key);
     if (!problem.empty()) {
@@ -111,7 +114,8 @@ class UploadHandler final : public Handler {
           ++n.lost;
         }
       } else {
-        note_retry(store.retry(Queue::upload, job.id, owner, e.what(), retry_backoff(job.retry_count)), n);
+        note_retry(
+            store.retry(Queue::upload, job.id, owner, e.what(), retry_backoff(job.retry_count)), n);
       }
       return;
     }
@@ -121,7 +125,8 @@ class UploadHandler final : public Handler {
       shared_->count_attempt(Queue::upload, "completed");
     } else {
       // Another replica took the job over after our lease ran out; it completes it.
-      spdlog::warn("region {}: upload job {} was taken over by another replica meanwhile", region.code, job.id);
+      spdlog::warn("region {}: upload job {} was taken over by another replica meanwhile",
+                   region.code, job.id);
       ++n.lost;
     }
   }

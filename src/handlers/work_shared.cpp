@@ -41,8 +41,12 @@ void WorkShared::count_attempt(Queue q, std::string_view result) const {
   if (metrics_ != nullptr) metrics_->count_queue_attempt(to_string(q), result);
 }
 
-LeaseKeeper::LeaseKeeper(QueueStore& store, Queue queue, std::string owner, std::chrono::milliseconds lease)
-    : store_(store), queue_(queue), owner_(std::move(owner)), lease_(lease),
+LeaseKeeper::LeaseKeeper(QueueStore& store, Queue queue, std::string owner,
+                         std::chrono::milliseconds lease)
+    : store_(store),
+      queue_(queue),
+      owner_(std::move(owner)),
+      lease_(lease),
       thread_([this](std::stop_token stop) { loop(stop); }) {}
 
 LeaseKeeper::~LeaseKeeper() {
@@ -71,8 +75,8 @@ void LeaseKeeper::loop(std::stop_token stop) {
     try {
       const auto renewed = store_.renew(queue_, ids, owner_, lease_);
       if (renewed < ids.size()) {
-        spdlog::warn("{} jobs: {} of {} leases of {} could not be renewed (taken over?)", to_string(queue_),
-                     ids.size() - renewed, ids.size(), owner_);
+        spdlog::warn("{} jobs: {} of {} leases of {} could not be renewed (taken over?)",
+                     to_string(queue_), ids.size() - renewed, ids.size(), owner_);
       }
     } catch (const std::exception& e) {
       spdlog::warn("{} jobs: renewing leases: {}", to_string(queue_), e.what());
@@ -83,7 +87,8 @@ void LeaseKeeper::loop(std::stop_token stop) {
 
 std::chrono::milliseconds retry_backoff(int retry_count) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  const std::int64_t base = std::min<std::int64_t>(3'600'000, 2'000LL << std::clamp(retry_count, 0, 20));
+  const std::int64_t base =
+      std::min<std::int64_t>(3'600'000, 2'000LL << std::clamp(retry_count, 0, 20));
   std::uniform_int_distribution<std::int64_t> jitter(base / 2, base);
   return std::chrono::milliseconds(jitter(rng));
 }
@@ -92,12 +97,15 @@ std::string content_type_of(std::string_view name) {
   const auto dot = name.rfind('.');
   if (dot == std::string_view::npos) return "application/octet-stream";
   std::string ext(name.substr(dot + 1));
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static const std::pair<const char*, const char*> kTypes[] = {
-      {"wav", "audio/wav"},  {"mp3", "audio/mpeg"},  {"flac", "audio/flac"}, {"ogg", "audio/ogg"},
-      {"m4a", "audio/mp4"},  {"aac", "audio/aac"},   {"jpg", "image/jpeg"},  {"jpeg", "image/jpeg"},
-      {"png", "image/png"},  {"webp", "image/webp"}, {"gif", "image/gif"},   {"json", "application/json"},
-      {"txt", "text/plain"}, {"pdf", "application/pdf"}, {"mp4", "video/mp4"}, {"zip", "application/zip"},
+      {"wav", "audio/wav"},       {"mp3", "audio/mpeg"},      {"flac", "audio/flac"},
+      {"ogg", "audio/ogg"},       {"m4a", "audio/mp4"},       {"aac", "audio/aac"},
+      {"jpg", "image/jpeg"},      {"jpeg", "image/jpeg"},     {"png", "image/png"},
+      {"webp", "image/webp"},     {"gif", "image/gif"},       {"json", "application/json"},
+      {"txt", "text/plain"},      {"pdf", "application/pdf"}, {"mp4", "video/mp4"},
+      {"zip", "application/zip"},
   };
   for (const auto& [e, type] : kTypes) {
     if (ext == e) return type;

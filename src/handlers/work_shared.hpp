@@ -16,10 +16,10 @@
 
 #include "tickd/config.hpp"
 #include "tickd/handler.hpp"
+#include "tickd/log.hpp"
 #include "tickd/metrics.hpp"
 #include "tickd/queue_store.hpp"
 #include "tickd/storage.hpp"
-#include "tickd/log.hpp"
 
 namespace tickd::work {
 

@@ -181,20 +181,20 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   void linger() {
     shutdown_send();
-    stream_.expires_after(std::min<std::chrono::milliseconds>(kLingerTimeout,
-                                                              server_->settings.request_timeout));
+    stream_.expires_after(
+        std::min<std::chrono::milliseconds>(kLingerTimeout, server_->settings.request_timeout));
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(asio::buffer(scratch_),
-                            [self = shared_from_this()](error_code ec, std::size_t n) {
-                              self->lingered_ += n;
-                              if (ec || self->server_->stopped || self->lingered_ > kMaxLingerBytes) {
-                                return;  // destruction closes the socket
-                              }
-                              self->drain();
-                            });
+    stream_.async_read_some(
+        asio::buffer(scratch_), [self = shared_from_this()](error_code ec, std::size_t n) {
+          self->lingered_ += n;
+          if (ec || self->server_->stopped || self->lingered_ > kMaxLingerBytes) {
+            return;  // destruction closes the socket
+          }
+          self->drain();
+        });
   }
 
   std::string peer() const {
@@ -218,8 +218,8 @@ void Listener::listen(const std::string& host, std::uint16_t port) {
   const auto fail = [&](const char* what, const error_code& ec) {
     error_code ignored;
     acceptor.close(ignored);
-    throw std::runtime_error("http: cannot listen on " + describe(host, port) + ": " + what +
-                             ": " + ec.message());
+    throw std::runtime_error("http: cannot listen on " + describe(host, port) + ": " + what + ": " +
+                             ec.message());
   };
   error_code ec;
   acceptor.open(endpoint.protocol(), ec);
@@ -235,10 +235,9 @@ void Listener::listen(const std::string& host, std::uint16_t port) {
 }
 
 void Listener::accept() {
-  acceptor.async_accept(
-      io, [self = shared_from_this()](error_code ec, tcp::socket socket) {
-        self->on_accept(ec, std::move(socket));
-      });
+  acceptor.async_accept(io, [self = shared_from_this()](error_code ec, tcp::socket socket) {
+    self->on_accept(ec, std::move(socket));
+  });
 }
 
 void Listener::on_accept(error_code ec, tcp::socket socket) {

@@ -29,12 +29,18 @@ namespace tickd {
 
 std::string_view to_string(TickOutcome o) {
   switch (o) {
-    case TickOutcome::ran: return "ran";
-    case TickOutcome::failed: return "failed";
-    case TickOutcome::lost: return "lost";
-    case TickOutcome::skipped: return "skipped";
-    case TickOutcome::missed: return "missed";
-    case TickOutcome::abandoned: return "abandoned";
+    case TickOutcome::ran:
+      return "ran";
+    case TickOutcome::failed:
+      return "failed";
+    case TickOutcome::lost:
+      return "lost";
+    case TickOutcome::skipped:
+      return "skipped";
+    case TickOutcome::missed:
+      return "missed";
+    case TickOutcome::abandoned:
+      return "abandoned";
   }
   return "unknown";
 }
@@ -43,7 +49,7 @@ namespace {
 
 namespace prom = prometheus;
 
-constexpr std::array kOutcomes{TickOutcome::ran,    TickOutcome::failed, TickOutcome::lost,
+constexpr std::array kOutcomes{TickOutcome::ran,     TickOutcome::failed, TickOutcome::lost,
                                TickOutcome::skipped, TickOutcome::missed, TickOutcome::abandoned};
 
 // The handlers the service ships; their series exist from start so dashboards see zeros.
@@ -61,8 +67,10 @@ constexpr std::array kQueueStatuses{
     QueueStatuses{"file_upload", {"PENDING", "UPLOADED", "MISSING", ""}},
 };
 constexpr std::array<std::string_view, 2> kAttemptQueues{"upload", "publish"};
-constexpr std::array<std::string_view, 4> kAttemptResults{"completed", "retried", "failed", "released"};
-constexpr std::array<std::string_view, 6> kStorageOps{"put", "get", "head", "list", "delete", "fetch"};
+constexpr std::array<std::string_view, 4> kAttemptResults{"completed", "retried", "failed",
+                                                          "released"};
+constexpr std::array<std::string_view, 6> kStorageOps{"put",  "get",    "head",
+                                                      "list", "delete", "fetch"};
 constexpr std::array<std::string_view, 2> kStorageDirections{"upload", "download"};
 
 std::string pair_key(std::string_view a, std::string_view b) {
@@ -75,18 +83,15 @@ constexpr std::size_t kMaxHandlerSeries = 64;
 
 // 1 ms .. 60 s: a healthy tick starts within milliseconds; a minute late is a misfire.
 prom::Histogram::BucketBoundaries lateness_buckets() {
-  return {
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }
 // Handlers range from a keepalive (ms) to object-storage transfers (minutes).
 prom::Histogram::BucketBoundaries handler_buckets() {
-  return {
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+  return {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 }
 // A reconcile is one query plus a diff.
 prom::Histogram::BucketBoundaries reconcile_buckets() {
-  return {
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 }
 
 // Clock ticks since boot at which this process started, from /proc/self/stat field 22.
@@ -128,12 +133,10 @@ double process_start_time() {
   const long hz = ::sysconf(_SC_CLK_TCK);
   if (ticks && boot && hz > 0) return *boot + *ticks / static_cast<double>(hz);
   // Not Linux, or /proc is missing: the construction time is close enough.
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-prom::MetricFamily single(std::string name, std::string help, prom::MetricType type,
-                          double value) {
+prom::MetricFamily single(std::string name, std::string help, prom::MetricType type, double value) {
   prom::MetricFamily f;
   f.name = std::move(name);
   f.help = std::move(help);
@@ -156,7 +159,8 @@ void append_process_metrics(std::vector<prom::MetricFamily>& out, double start_t
     const auto secs = [](const timeval& tv) {
       return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
     };
-    out.push_back(single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+    out.push_back(single("process_cpu_seconds_total",
+                         "Total user and system CPU time spent in seconds.",
                          prom::MetricType::Counter, secs(ru.ru_utime) + secs(ru.ru_stime)));
   }
   {
@@ -206,14 +210,16 @@ struct Metrics::Impl {
                       .Help("Regions scheduled in this replica (valid and active).")
                       .Register(registry)
                       .Add({})),
-        invalid_schedules(prom::BuildGauge()
-                              .Name("tickd_invalid_schedules")
-                              .Help("Active regions refused as invalid (expression, zone or handler).")
-                              .Register(registry)
-                              .Add({})),
+        invalid_schedules(
+            prom::BuildGauge()
+                .Name("tickd_invalid_schedules")
+                .Help("Active regions refused as invalid (expression, zone or handler).")
+                .Register(registry)
+                .Add({})),
         ticks(prom::BuildCounter()
                   .Name("tickd_ticks_total")
-                  .Help("Ticks seen by this replica, by outcome: ran, failed, lost, skipped, missed, abandoned.")
+                  .Help("Ticks seen by this replica, by outcome: ran, failed, lost, skipped, "
+                        "missed, abandoned.")
                   .Register(registry)),
         claim_attempts(prom::BuildCounter()
                            .Name("tickd_claim_attempts_total")
@@ -222,7 +228,8 @@ struct Metrics::Impl {
                            .Add({})),
         fenced(prom::BuildCounter()
                    .Name("tickd_fenced_writes_total")
-                   .Help("Tick results this replica could not write because another replica had marked the row abandoned.")
+                   .Help("Tick results this replica could not write because another replica had "
+                         "marked the row abandoned.")
                    .Register(registry)
                    .Add({})),
         reconciles(prom::BuildCounter()
@@ -231,11 +238,12 @@ struct Metrics::Impl {
                        .Register(registry)),
         reconcile_ok(reconciles.Add({{"result", "ok"}})),
         reconcile_error(reconciles.Add({{"result", "error"}})),
-        inflight(prom::BuildGauge()
-                     .Name("tickd_inflight")
-                     .Help("Ticks in flight in this replica (claimed or being claimed, not finished).")
-                     .Register(registry)
-                     .Add({})),
+        inflight(
+            prom::BuildGauge()
+                .Name("tickd_inflight")
+                .Help("Ticks in flight in this replica (claimed or being claimed, not finished).")
+                .Register(registry)
+                .Add({})),
         concurrency_limit(prom::BuildGauge()
                               .Name("tickd_concurrency_limit")
                               .Help("CONCURRENCY: the most ticks in flight in this replica.")
@@ -243,7 +251,8 @@ struct Metrics::Impl {
                               .Add({})),
         regions_overdue(prom::BuildGauge()
                             .Name("tickd_regions_overdue")
-                            .Help("Regions scheduled here whose latest tick claimed by any replica is two or more of their instants old.")
+                            .Help("Regions scheduled here whose latest tick claimed by any replica "
+                                  "is two or more of their instants old.")
                             .Register(registry)
                             .Add({})),
         db_up(prom::BuildGauge()
@@ -286,18 +295,22 @@ struct Metrics::Impl {
     for (const auto& q : kQueueStatuses) {
       for (const auto status : q.statuses) {
         if (status.empty()) continue;
-        queue_gauges.emplace(pair_key(q.queue, status),
-                             &queue_jobs.Add({{"queue", std::string(q.queue)}, {"status", std::string(status)}}));
+        queue_gauges.emplace(
+            pair_key(q.queue, status),
+            &queue_jobs.Add({{"queue", std::string(q.queue)}, {"status", std::string(status)}}));
       }
     }
     auto& attempts = prom::BuildCounter()
                          .Name("tickd_queue_job_attempts_total")
-                         .Help("Queue jobs worked by this replica, by result: completed, retried, failed, released.")
+                         .Help(
+                             "Queue jobs worked by this replica, by result: completed, retried, "
+                             "failed, released.")
                          .Register(registry);
     for (const auto queue : kAttemptQueues) {
       for (const auto result : kAttemptResults) {
-        attempt_counters.emplace(pair_key(queue, result),
-                                 &attempts.Add({{"queue", std::string(queue)}, {"result", std::string(result)}}));
+        attempt_counters.emplace(
+            pair_key(queue, result),
+            &attempts.Add({{"queue", std::string(queue)}, {"result", std::string(result)}}));
       }
     }
     auto& requests = prom::BuildCounter()
@@ -306,8 +319,9 @@ struct Metrics::Impl {
                          .Register(registry);
     for (const auto op : kStorageOps) {
       for (const std::string_view result : {"ok", "error"}) {
-        storage_requests.emplace(pair_key(op, result),
-                                 &requests.Add({{"op", std::string(op)}, {"result", std::string(result)}}));
+        storage_requests.emplace(
+            pair_key(op, result),
+            &requests.Add({{"op", std::string(op)}, {"result", std::string(result)}}));
       }
     }
     auto& bytes = prom::BuildCounter()
@@ -315,7 +329,8 @@ struct Metrics::Impl {
                       .Help("Bytes moved to (upload) and from (download) object storage.")
                       .Register(registry);
     for (const auto direction : kStorageDirections) {
-      storage_bytes.emplace(std::string(direction), &bytes.Add({{"direction", std::string(direction)}}));
+      storage_bytes.emplace(std::string(direction),
+                            &bytes.Add({{"direction", std::string(direction)}}));
     }
   }
 
@@ -380,7 +395,9 @@ void Metrics::count_fenced() { impl_->fenced.Increment(); }
 
 // Negative values (a timer that woke a hair early) are clamped to 0 so _sum never
 // decreases, which rate() relies on.
-void Metrics::observe_lateness(double seconds) { impl_->lateness.Observe(seconds > 0 ? seconds : 0); }
+void Metrics::observe_lateness(double seconds) {
+  impl_->lateness.Observe(seconds > 0 ? seconds : 0);
+}
 
 void Metrics::observe_handler(std::string_view handler, double seconds) {
   impl_->handler(handler).Observe(seconds > 0 ? seconds : 0);
@@ -403,7 +420,8 @@ void Metrics::set_regions_overdue(std::size_t n) {
 void Metrics::set_db_up(bool up) { impl_->db_up.Set(up ? 1 : 0); }
 
 void Metrics::set_queue_jobs(std::string_view queue, std::string_view status, double n) {
-  if (const auto it = impl_->queue_gauges.find(pair_key(queue, status)); it != impl_->queue_gauges.end()) {
+  if (const auto it = impl_->queue_gauges.find(pair_key(queue, status));
+      it != impl_->queue_gauges.end()) {
     it->second->Set(n);
   }
 }

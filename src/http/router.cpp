@@ -46,7 +46,8 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
   const auto q = target.find('?');
   if (q == std::string_view::npos) return std::nullopt;
   auto query = target.substr(q + 1);
-  if (const auto hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
+  if (const auto hash = query.find('#'); hash != std::string_view::npos)
+    query = query.substr(0, hash);
   while (!query.empty()) {
     const auto amp = query.find('&');
     const auto pair = query.substr(0, amp);

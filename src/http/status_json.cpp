@@ -22,11 +22,11 @@ void append_instant(std::string& out, const std::optional<std::chrono::sys_secon
   const year_month_day ymd{day};
   const hh_mm_ss hms{*t - day};
   char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "\"%04d-%02u-%02uT%02d:%02d:%02dZ\"",
-                              static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                              static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
-                              static_cast<int>(hms.minutes().count()),
-                              static_cast<int>(hms.seconds().count()));
+  const int n = std::snprintf(
+      buf, sizeof buf, "\"%04d-%02u-%02uT%02d:%02d:%02dZ\"", static_cast<int>(ymd.year()),
+      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+      static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+      static_cast<int>(hms.seconds().count()));
   if (n > 0) out.append(buf, static_cast<std::size_t>(n));
 }
 

@@ -33,8 +33,8 @@ DueDecision decide_due(const cron::Expr& e, const date::time_zone* zone,
     d.latest = *n;
     if (++steps == kMaxSteps) {
       // Jump: the latest due instant is the one after (now - window) at the latest.
-      const auto jumped = cron::next_after(e, zone, now_s - seconds(1) -
-                                                        std::chrono::ceil<seconds>(grace));
+      const auto jumped =
+          cron::next_after(e, zone, now_s - seconds(1) - std::chrono::ceil<seconds>(grace));
       if (jumped && *jumped > d.latest && *jumped <= now_s) {
         d.latest = *jumped;
         ++d.missed;

@@ -6,8 +6,7 @@ namespace tickd {
 namespace {
 
 bool moves_instants(const RegionRow& a, const RegionRow& b) {
-  return a.cron_schedule != b.cron_schedule || a.timezone != b.timezone ||
-         a.handlers != b.handlers;
+  return a.cron_schedule != b.cron_schedule || a.timezone != b.timezone || a.handlers != b.handlers;
 }
 
 }  // namespace

@@ -4,8 +4,8 @@
 
 namespace tickd {
 
-std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers,
-                            cron::Expr& expr, const date::time_zone*& zone) {
+std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers, cron::Expr& expr,
+                            const date::time_zone*& zone) {
   auto parsed = cron::parse(row.cron_schedule);
   if (auto* err = std::get_if<cron::ParseError>(&parsed)) {
     return "cron_schedule '" + row.cron_schedule + "': " + err->message;
@@ -33,9 +33,7 @@ void Schedule::remember(const RegionRow& row) {
   known_[row.id] = std::make_shared<const RegionRow>(row);
 }
 
-void Schedule::forget(std::int64_t id) {
-  known_.erase(id);
-}
+void Schedule::forget(std::int64_t id) { known_.erase(id); }
 
 void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
   remember(row);

@@ -1,7 +1,7 @@
 #include "service.hpp"
 
-#include <spdlog/spdlog.h>
 #include <malloc.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,21 +51,21 @@ Service::Service(Config config, const Clock& clock)
       schedule_(handlers_),
       ownership_(config_.replica_id),
       runner_(db_, handlers_, metrics_, clock_, config_, workers_),
-      dispatcher_(loop_, workers_,
-                  [this](std::vector<DueTick> group, Dispatcher::Done done) {
-                    runner_.run_group(std::move(group), stop_source_.get_token(),
-                                      std::move(done));
-                  },
-                  metrics_, clock_, config_.concurrency,
-                  [this](const DueTick& tick, const TickReport& report) {
-                    if (report.status) {
-                      schedule_.record_outcome(tick.region->row->id, tick.instant, *report.status);
-                    }
-                    if (report.status || report.outcome == TickOutcome::lost) {
-                      schedule_.record_claimed(tick.region->row->id, tick.instant);
-                    }
-                    if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown();
-                  }),
+      dispatcher_(
+          loop_, workers_,
+          [this](std::vector<DueTick> group, Dispatcher::Done done) {
+            runner_.run_group(std::move(group), stop_source_.get_token(), std::move(done));
+          },
+          metrics_, clock_, config_.concurrency,
+          [this](const DueTick& tick, const TickReport& report) {
+            if (report.status) {
+              schedule_.record_outcome(tick.region->row->id, tick.instant, *report.status);
+            }
+            if (report.status || report.outcome == TickOutcome::lost) {
+              schedule_.record_claimed(tick.region->row->id, tick.instant);
+            }
+            if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown();
+          }),
       signals_(loop_, SIGINT, SIGTERM),
       tick_timer_(loop_),
       refresh_timer_(loop_),
@@ -94,9 +94,9 @@ Service::Service(Config config, const Clock& clock)
 Service::~Service() = default;
 
 int Service::run() {
-  spdlog::info("tickd {} starting: replica {}, database {}, http {}:{}, concurrency {}",
-               kVersion, config_.replica_id, redact_database_url(config_.database_url),
-               config_.http_host, http_->port(), config_.concurrency);
+  spdlog::info("tickd {} starting: replica {}, database {}, http {}:{}, concurrency {}", kVersion,
+               config_.replica_id, redact_database_url(config_.database_url), config_.http_host,
+               http_->port(), config_.concurrency);
   signals_.async_wait([this](boost::system::error_code ec, int sig) {
     if (!ec) begin_shutdown(sig);
   });
@@ -151,10 +151,10 @@ void Service::start_reconcile() {
     try {
       auto rows = scope ? db_.load_active_regions(*scope) : db_.load_active_regions();
       const double seconds = Seconds(clock_.mono() - t0).count();
-      boost::asio::post(loop_, [this, scope = std::move(scope), rows = std::move(rows),
-                                seconds]() mutable {
-        finish_reconcile(std::move(scope), std::move(rows), seconds);
-      });
+      boost::asio::post(
+          loop_, [this, scope = std::move(scope), rows = std::move(rows), seconds]() mutable {
+            finish_reconcile(std::move(scope), std::move(rows), seconds);
+          });
     } catch (const DbError& e) {
       const double seconds = Seconds(clock_.mono() - t0).count();
       boost::asio::post(loop_, [this, error = std::string(e.what()), seconds] {
@@ -170,14 +170,16 @@ void Service::finish_reconcile(std::optional<std::vector<std::int64_t>> scope,
   reconcile_backoff_ = milliseconds(250);
   set_db_up(true);
   const auto plan = plan_reconcile(schedule_.known(), rows, scope);
-  const auto result = schedule_.apply(plan, Millis(std::chrono::floor<milliseconds>(clock_.wall())));
+  const auto result =
+      schedule_.apply(plan, Millis(std::chrono::floor<milliseconds>(clock_.wall())));
   for (const auto& bad : result.newly_invalid) {
     spdlog::warn("region {}: not scheduled until fixed: {}", bad.code, bad.error);
   }
   if (!plan.empty()) {
-    spdlog::info("reconciled ({}): {} added, {} replaced, {} updated, {} removed; {} scheduled, {} invalid",
-                 scope ? "changes" : "full", result.added, result.replaced, result.updated,
-                 result.removed, schedule_.scheduled_count(), schedule_.invalid_count());
+    spdlog::info(
+        "reconciled ({}): {} added, {} replaced, {} updated, {} removed; {} scheduled, {} invalid",
+        scope ? "changes" : "full", result.added, result.replaced, result.updated, result.removed,
+        schedule_.scheduled_count(), schedule_.invalid_count());
   }
   metrics_.set_schedules(schedule_.scheduled_count());
   metrics_.set_invalid_schedules(schedule_.invalid_count());
@@ -242,31 +244,31 @@ void Service::connect_listener() {
 }
 
 void Service::wait_for_notifications() {
-  listener_socket_->async_wait(
-      boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
-        if (ec || stopping_) return;
-        ChangeListener::Changes changes;
-        try {
-          changes = listener_.drain();
-        } catch (const DbError& e) {
-          listener_lost(e.what());
-          return;
-        }
-        if (changes.unparsed) {
-          request_reconcile(std::nullopt);
-        } else if (!changes.ids.empty()) {
-          request_reconcile(std::move(changes.ids));
-        }
-        wait_for_notifications();
-      });
+  listener_socket_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                               [this](boost::system::error_code ec) {
+                                 if (ec || stopping_) return;
+                                 ChangeListener::Changes changes;
+                                 try {
+                                   changes = listener_.drain();
+                                 } catch (const DbError& e) {
+                                   listener_lost(e.what());
+                                   return;
+                                 }
+                                 if (changes.unparsed) {
+                                   request_reconcile(std::nullopt);
+                                 } else if (!changes.ids.empty()) {
+                                   request_reconcile(std::move(changes.ids));
+                                 }
+                                 wait_for_notifications();
+                               });
 }
 
 void Service::listener_lost(const std::string& error) {
   if (stopping_) return;
   listener_socket_.reset();
   listener_.close();
-  spdlog::warn("change notifications unavailable (retry in {} ms): {}",
-               listener_backoff_.count(), error);
+  spdlog::warn("change notifications unavailable (retry in {} ms): {}", listener_backoff_.count(),
+               error);
   listener_retry_.expires_after(listener_backoff_);
   listener_backoff_ = std::min(listener_backoff_ * 2, kMaxBackoff);
   listener_retry_.async_wait([this](boost::system::error_code ec) {
@@ -377,8 +379,9 @@ void Service::align_clock(std::chrono::steady_clock::time_point sent,
                           std::chrono::system_clock::time_point db_clock) {
   // The database read its clock about halfway through the round trip.
   const auto midpoint = sent + (received - sent) / 2;
-  const auto predicted = clock_.wall() - std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                             clock_.mono() - midpoint);
+  const auto predicted =
+      clock_.wall() -
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(clock_.mono() - midpoint);
   const auto error = db_clock - predicted;
   // Re-anchor only beyond the round trip's own uncertainty, so jitter does not move instants.
   const auto tolerance = std::max<std::chrono::system_clock::duration>(
@@ -387,12 +390,16 @@ void Service::align_clock(std::chrono::steady_clock::time_point sent,
   // The first measurement always anchors: until then the host clock, steps and all, rules.
   if (clock_.anchored() && error < tolerance && error > -tolerance) return;
   clock_.anchor(db_clock, midpoint);
-  const auto host_offset = db_clock - (clock_.base().wall() - std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                                                   clock_.mono() - midpoint));
-  if (std::chrono::abs(host_offset) > milliseconds(100) && std::chrono::abs(error) > milliseconds(100)) {
-    spdlog::warn("this host's clock differs from the database's by {:.3f} s; scheduling by the "
-                 "database's clock",
-                 -std::chrono::duration<double>(host_offset).count());
+  const auto host_offset =
+      db_clock -
+      (clock_.base().wall() -
+       std::chrono::duration_cast<std::chrono::system_clock::duration>(clock_.mono() - midpoint));
+  if (std::chrono::abs(host_offset) > milliseconds(100) &&
+      std::chrono::abs(error) > milliseconds(100)) {
+    spdlog::warn(
+        "this host's clock differs from the database's by {:.3f} s; scheduling by the "
+        "database's clock",
+        -std::chrono::duration<double>(host_offset).count());
   }
 }
 

@@ -41,8 +41,8 @@ class Service final {
   // Reconcile: one at a time; requests made meanwhile are merged into the next.
   void request_reconcile(std::optional<std::vector<std::int64_t>> ids);
   void start_reconcile();
-  void finish_reconcile(std::optional<std::vector<std::int64_t>> scope,
-                        std::vector<RegionRow> rows, double seconds);
+  void finish_reconcile(std::optional<std::vector<std::int64_t>> scope, std::vector<RegionRow> rows,
+                        double seconds);
   void reconcile_failed(const std::string& error, double seconds);
 
   void connect_listener();

@@ -103,14 +103,16 @@ class FileStorage final : public Storage {
       return out;
     }
     try {
-      for (auto it = fs::recursive_directory_iterator(start); it != fs::recursive_directory_iterator(); ++it) {
+      for (auto it = fs::recursive_directory_iterator(start);
+           it != fs::recursive_directory_iterator(); ++it) {
         if (!it->is_regular_file()) continue;
         if (it->path().filename().string().starts_with(kTempPrefix)) continue;
         std::string key = it->path().lexically_relative(root_).generic_string();
         if (!key.starts_with(prefix)) continue;
         struct stat st {};
         if (::stat(it->path().c_str(), &st) != 0) continue;  // removed meanwhile
-        out.push_back({std::move(key), static_cast<std::uint64_t>(st.st_size), etag_of(it->path())});
+        out.push_back(
+            {std::move(key), static_cast<std::uint64_t>(st.st_size), etag_of(it->path())});
       }
     } catch (const fs::filesystem_error& e) {
       count("list", false);
@@ -153,23 +155,27 @@ class FileStorage final : public Storage {
   ObjectInfo copy_atomically(const char* op, const std::string& key, const fs::path& from,
                              const fs::path& to, bool is_object) {
     const auto fail = [&](const std::string& what, int err, bool permanent) -> StorageError {
-      return StorageError(std::string("storage ") + op + " '" + key + "': " + what + ": " +
-                              std::strerror(err),
-                          0, permanent);
+      return StorageError(
+          std::string("storage ") + op + " '" + key + "': " + what + ": " + std::strerror(err), 0,
+          permanent);
     };
     Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
     if (in.get() < 0) {
       const int err = errno;
-      throw fail("cannot read " + from.string(), err, err == ENOENT || err == EACCES || err == EISDIR);
+      throw fail("cannot read " + from.string(), err,
+                 err == ENOENT || err == EACCES || err == EISDIR);
     }
     std::error_code ec;
     fs::create_directories(to.parent_path(), ec);
-    if (ec) throw StorageError(std::string("storage ") + op + " '" + key + "': cannot create " +
-                                   to.parent_path().string() + ": " + ec.message(), 0, false);
+    if (ec)
+      throw StorageError(std::string("storage ") + op + " '" + key + "': cannot create " +
+                             to.parent_path().string() + ": " + ec.message(),
+                         0, false);
     const fs::path temp = to.parent_path() / temp_name();
     Fd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (out.get() < 0) throw fail("cannot create " + temp.string(), errno, false);
-    const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(),
+                                                                      &EVP_MD_CTX_free);
     EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr);
     std::array<char, 1 << 17> buf{};
     std::uint64_t total = 0;
@@ -183,7 +189,8 @@ class FileStorage final : public Storage {
         if (n == 0) break;
         EVP_DigestUpdate(md5.get(), buf.data(), static_cast<std::size_t>(n));
         for (ssize_t done = 0; done < n;) {
-          const ssize_t w = ::write(out.get(), buf.data() + done, static_cast<std::size_t>(n - done));
+          const ssize_t w =
+              ::write(out.get(), buf.data() + done, static_cast<std::size_t>(n - done));
           if (w < 0) {
             if (errno == EINTR) continue;
             throw fail("cannot write " + temp.string(), errno, false);

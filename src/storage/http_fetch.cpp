@@ -24,7 +24,8 @@ std::string shown(const std::string& url) {
   const auto scheme = out.find("://");
   const auto at = out.find('@', scheme == std::string::npos ? 0 : scheme + 3);
   const auto slash = out.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  if (scheme != std::string::npos && at != std::string::npos && (slash == std::string::npos || at < slash)) {
+  if (scheme != std::string::npos && at != std::string::npos &&
+      (slash == std::string::npos || at < slash)) {
     out.erase(scheme + 3, at - scheme - 2);
   }
   return out;
@@ -34,15 +35,18 @@ std::once_flag curl_init_once;
 
 }  // namespace
 
-void fetch_url(const std::string& url, const std::string& bearer_token, const std::filesystem::path& path,
-               const Settings& settings, Metrics* metrics) {
+void fetch_url(const std::string& url, const std::string& bearer_token,
+               const std::filesystem::path& path, const Settings& settings, Metrics* metrics) {
   std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   const std::string where = "fetch " + shown(url);
-  const std::filesystem::path temp = path.parent_path() / (".tickd-fetch-" + path.filename().string());
+  const std::filesystem::path temp =
+      path.parent_path() / (".tickd-fetch-" + path.filename().string());
   thread_local std::mt19937_64 rng{std::random_device{}()};
   for (unsigned attempt = 1;; ++attempt) {
     FILE* file = std::fopen(temp.c_str(), "wb");
-    if (file == nullptr) throw StorageError(where + ": cannot create " + temp.string() + ": " + std::strerror(errno), 0, false);
+    if (file == nullptr)
+      throw StorageError(where + ": cannot create " + temp.string() + ": " + std::strerror(errno),
+                         0, false);
     CURL* c = curl_easy_init();
     curl_slist* headers = nullptr;
     const std::string auth = "Authorization: Bearer " + bearer_token;
@@ -54,9 +58,12 @@ void fetch_url(const std::string& url, const std::string& bearer_token, const st
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect would carry the token elsewhere
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings.connect_timeout.count()));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(settings.connect_timeout.count()));
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max<std::int64_t>(1, settings.low_speed_window.count() / 1000)));
+    curl_easy_setopt(
+        c, CURLOPT_LOW_SPEED_TIME,
+        static_cast<long>(std::max<std::int64_t>(1, settings.low_speed_window.count() / 1000)));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &write_file);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, file);
     const CURLcode rc = curl_easy_perform(c);
@@ -72,21 +79,26 @@ void fetch_url(const std::string& url, const std::string& bearer_token, const st
     const bool ok = rc == CURLE_OK && status >= 200 && status < 300 && closed;
     if (metrics != nullptr) {
       metrics->count_storage_request("fetch", ok);
-      if (received > 0) metrics->count_storage_bytes("download", static_cast<std::uint64_t>(received));
+      if (received > 0)
+        metrics->count_storage_bytes("download", static_cast<std::uint64_t>(received));
     }
     if (ok) {
       if (std::rename(temp.c_str(), path.c_str()) != 0) {
-        throw StorageError(where + ": cannot rename into " + path.string() + ": " + std::strerror(errno), 0, false);
+        throw StorageError(
+            where + ": cannot rename into " + path.string() + ": " + std::strerror(errno), 0,
+            false);
       }
       return;
     }
     std::remove(temp.c_str());
-    const bool retryable = rc != CURLE_OK ? rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT
-                                          : (status >= 500 || status == 429 || status == 408);
+    const bool retryable = rc != CURLE_OK
+                               ? rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT
+                               : (status >= 500 || status == 429 || status == 408);
     if (!retryable || attempt >= settings.max_attempts) {
       if (rc != CURLE_OK) {
-        throw StorageError(where + ": " + curl_easy_strerror(rc) + (errbuf[0] ? std::string(" (") + errbuf + ")" : "") +
-                               " after " + std::to_string(attempt) + " attempt(s)",
+        throw StorageError(where + ": " + curl_easy_strerror(rc) +
+                               (errbuf[0] ? std::string(" (") + errbuf + ")" : "") + " after " +
+                               std::to_string(attempt) + " attempt(s)",
                            0, !retryable);
       }
       std::string what = where + ": HTTP " + std::to_string(status);
@@ -94,8 +106,10 @@ void fetch_url(const std::string& url, const std::string& bearer_token, const st
       if (status == 404) what += " (no such source)";
       throw StorageError(what, static_cast<int>(status), !retryable);
     }
-    const auto cap = std::min<std::int64_t>(10'000, settings.backoff_base.count() << std::min(attempt - 1, 16u));
-    std::uniform_int_distribution<std::int64_t> jitter(cap / 2, std::max<std::int64_t>(cap / 2, cap));
+    const auto cap =
+        std::min<std::int64_t>(10'000, settings.backoff_base.count() << std::min(attempt - 1, 16u));
+    std::uniform_int_distribution<std::int64_t> jitter(cap / 2,
+                                                       std::max<std::int64_t>(cap / 2, cap));
     std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
   }
 }

@@ -23,7 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 using Query = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+constexpr const char* kEmptySha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 constexpr std::uint64_t kMinPart = 5ull << 20;
 constexpr std::uint64_t kMaxParts = 10'000;
 
@@ -63,11 +64,16 @@ std::string xml_unescape(std::string_view s) {
       continue;
     }
     const auto entity = s.substr(i + 1, semi - i - 1);
-    if (entity == "amp") out += '&';
-    else if (entity == "lt") out += '<';
-    else if (entity == "gt") out += '>';
-    else if (entity == "quot") out += '"';
-    else if (entity == "apos") out += '\'';
+    if (entity == "amp")
+      out += '&';
+    else if (entity == "lt")
+      out += '<';
+    else if (entity == "gt")
+      out += '>';
+    else if (entity == "quot")
+      out += '"';
+    else if (entity == "apos")
+      out += '\'';
     else if (entity.starts_with("#")) {
       unsigned long cp = 0;
       try {
@@ -190,10 +196,13 @@ size_t on_header(char* data, size_t size, size_t nitems, void* userdata) {
   const auto colon = line.find(':');
   if (colon != std::string_view::npos) {
     std::string name(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+      value.remove_suffix(1);
     if (name == "etag") r->etag = strip_quotes(std::string(value));
     if (name == "content-length") {
       try {
@@ -223,24 +232,33 @@ using FilePtr = std::unique_ptr<FILE, FileCloser>;
 class S3Storage final : public Storage {
  public:
   S3Storage(S3Location where, Settings settings, Metrics* metrics)
-      : where_(std::move(where)), settings_(std::move(settings)), metrics_(metrics),
+      : where_(std::move(where)),
+        settings_(std::move(settings)),
+        metrics_(metrics),
         sigv4_("aws:amz:" + where_.region + ":s3") {}
 
-  ObjectInfo put_file(const std::string& key, const fs::path& path, std::string_view content_type) override {
+  ObjectInfo put_file(const std::string& key, const fs::path& path,
+                      std::string_view content_type) override {
     require_key("put", key);
     FilePtr file(std::fopen(path.c_str(), "rb"));
     if (!file) {
       const int err = errno;
-      throw StorageError("storage put '" + key + "': cannot read " + path.string() + ": " + std::strerror(err), 0,
-                         err == ENOENT || err == EACCES || err == EISDIR);
+      throw StorageError(
+          "storage put '" + key + "': cannot read " + path.string() + ": " + std::strerror(err), 0,
+          err == ENOENT || err == EACCES || err == EISDIR);
     }
     std::error_code ec;
     const auto size = fs::file_size(path, ec);
-    if (ec) throw StorageError("storage put '" + key + "': cannot read " + path.string() + ": " + ec.message(), 0, true);
-    if (size > settings_.multipart_threshold) return put_multipart(key, file.get(), size, content_type);
+    if (ec)
+      throw StorageError(
+          "storage put '" + key + "': cannot read " + path.string() + ": " + ec.message(), 0, true);
+    if (size > settings_.multipart_threshold)
+      return put_multipart(key, file.get(), size, content_type);
     Body body{nullptr, file.get(), 0, size, 0};
-    std::vector<std::string> headers{"x-amz-content-sha256: UNSIGNED-PAYLOAD",
-                                     "Content-Type: " + std::string(content_type.empty() ? "application/octet-stream" : content_type)};
+    std::vector<std::string> headers{
+        "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+        "Content-Type: " +
+            std::string(content_type.empty() ? "application/octet-stream" : content_type)};
     const auto r = perform("put", "PUT", key, {}, headers, &body, nullptr);
     check(r, "put", key);
     return ObjectInfo{key, size, r.etag};
@@ -250,17 +268,24 @@ class S3Storage final : public Storage {
     require_key("get", key);
     const fs::path temp = path.parent_path() / (".tickd-get-" + path.filename().string());
     FilePtr file(std::fopen(temp.c_str(), "wb"));
-    if (!file) throw StorageError("storage get '" + key + "': cannot create " + temp.string() + ": " + std::strerror(errno), 0, false);
+    if (!file)
+      throw StorageError(
+          "storage get '" + key + "': cannot create " + temp.string() + ": " + std::strerror(errno),
+          0, false);
     Sink sink;
     sink.file = file.get();
     Response r;
     try {
-      r = perform("get", "GET", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)}, nullptr, &sink);
+      r = perform("get", "GET", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)},
+                  nullptr, &sink);
       check(r, "get", key);
-      if (std::fflush(file.get()) != 0) throw StorageError("storage get '" + key + "': cannot write " + temp.string(), 0, false);
+      if (std::fflush(file.get()) != 0)
+        throw StorageError("storage get '" + key + "': cannot write " + temp.string(), 0, false);
       file.reset();
       if (std::rename(temp.c_str(), path.c_str()) != 0) {
-        throw StorageError("storage get '" + key + "': cannot rename into " + path.string() + ": " + std::strerror(errno), 0, false);
+        throw StorageError("storage get '" + key + "': cannot rename into " + path.string() + ": " +
+                               std::strerror(errno),
+                           0, false);
       }
     } catch (...) {
       file.reset();
@@ -271,7 +296,9 @@ class S3Storage final : public Storage {
 
   std::optional<ObjectInfo> head(const std::string& key) override {
     require_key("head", key);
-    const auto r = perform("head", "HEAD", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)}, nullptr, nullptr);
+    const auto r =
+        perform("head", "HEAD", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)},
+                nullptr, nullptr);
     if (r.status == 404) return std::nullopt;
     check(r, "head", key);
     return ObjectInfo{key, r.content_length, r.etag};
@@ -283,7 +310,9 @@ class S3Storage final : public Storage {
     for (int page = 0;; ++page) {
       Query q{{"list-type", "2"}, {"max-keys", "1000"}, {"prefix", prefix}};
       if (!token.empty()) q.emplace_back("continuation-token", token);
-      const auto r = perform("list", "GET", "", q, {"x-amz-content-sha256: " + std::string(kEmptySha256)}, nullptr, nullptr);
+      const auto r =
+          perform("list", "GET", "", q, {"x-amz-content-sha256: " + std::string(kEmptySha256)},
+                  nullptr, nullptr);
       check(r, "list", prefix + "*");
       for (const auto contents : xml_all(r.body, "Contents")) {
         ObjectInfo info;
@@ -300,7 +329,8 @@ class S3Storage final : public Storage {
       token = xml_first(r.body, "NextContinuationToken");
       if (token.empty()) {
         throw StorageError("storage list '" + prefix + "*': page " + std::to_string(page + 1) +
-                               " is truncated but has no NextContinuationToken", r.status, false);
+                               " is truncated but has no NextContinuationToken",
+                           r.status, false);
       }
     }
     return out;
@@ -308,7 +338,9 @@ class S3Storage final : public Storage {
 
   void remove(const std::string& key) override {
     require_key("delete", key);
-    const auto r = perform("delete", "DELETE", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)}, nullptr, nullptr);
+    const auto r =
+        perform("delete", "DELETE", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)},
+                nullptr, nullptr);
     if (r.status == 404) return;
     check(r, "delete", key);
   }
@@ -325,7 +357,8 @@ class S3Storage final : public Storage {
   std::string object_url(const std::string& key, const Query& query) const {
     std::string url;
     if (where_.path_style) {
-      url = where_.endpoint + "/" + percent_encode(where_.bucket, false) + "/" + percent_encode(key, true);
+      url = where_.endpoint + "/" + percent_encode(where_.bucket, false) + "/" +
+            percent_encode(key, true);
     } else {
       const auto scheme_end = where_.endpoint.find("://");
       url = where_.endpoint.substr(0, scheme_end + 3) + where_.bucket + "." +
@@ -334,7 +367,8 @@ class S3Storage final : public Storage {
     if (!query.empty()) {
       // SigV4's canonical query: names and values encoded, sorted by name (then value).
       std::vector<std::pair<std::string, std::string>> encoded;
-      for (const auto& [k, v] : query) encoded.emplace_back(percent_encode(k, false), percent_encode(v, false));
+      for (const auto& [k, v] : query)
+        encoded.emplace_back(percent_encode(k, false), percent_encode(v, false));
       std::sort(encoded.begin(), encoded.end());
       char sep = '?';
       for (const auto& [k, v] : encoded) {
@@ -348,7 +382,8 @@ class S3Storage final : public Storage {
 
   // "storage put 'a/b.wav': HTTP 403 AccessDenied: Access Denied"
   [[noreturn]] static void fail(const Response& r, const char* op, const std::string& key) {
-    std::string what = std::string("storage ") + op + " '" + key + "': HTTP " + std::to_string(r.status);
+    std::string what =
+        std::string("storage ") + op + " '" + key + "': HTTP " + std::to_string(r.status);
     const auto code = xml_first(r.body, "Code");
     const auto message = xml_first(r.body, "Message");
     if (!code.empty()) what += " " + code;
@@ -393,14 +428,19 @@ class S3Storage final : public Storage {
       Sink* out = sink != nullptr ? sink : &memory_sink;
       if (body != nullptr) {
         body->sent = 0;
-        if (body->file != nullptr && fseeko(body->file, static_cast<off_t>(body->offset), SEEK_SET) != 0) {
-          throw StorageError(std::string("storage ") + op + " '" + key + "': cannot seek the source file", 0, false);
+        if (body->file != nullptr &&
+            fseeko(body->file, static_cast<off_t>(body->offset), SEEK_SET) != 0) {
+          throw StorageError(
+              std::string("storage ") + op + " '" + key + "': cannot seek the source file", 0,
+              false);
         }
       }
       if (out->file != nullptr) {
         std::rewind(out->file);
         if (::ftruncate(fileno(out->file), 0) != 0) {
-          throw StorageError(std::string("storage ") + op + " '" + key + "': cannot truncate the target file", 0, false);
+          throw StorageError(
+              std::string("storage ") + op + " '" + key + "': cannot truncate the target file", 0,
+              false);
         }
       }
       out->received = 0;
@@ -423,9 +463,12 @@ class S3Storage final : public Storage {
         curl_easy_setopt(c, CURLOPT_USERNAME, settings_.access_key_id.c_str());
         curl_easy_setopt(c, CURLOPT_PASSWORD, settings_.secret_access_key.c_str());
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings_.connect_timeout.count()));
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                         static_cast<long>(settings_.connect_timeout.count()));
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max<std::int64_t>(1, settings_.low_speed_window.count() / 1000)));
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                         static_cast<long>(
+                             std::max<std::int64_t>(1, settings_.low_speed_window.count() / 1000)));
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &write_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
@@ -437,12 +480,14 @@ class S3Storage final : public Storage {
           curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
           curl_easy_setopt(c, CURLOPT_READFUNCTION, &read_body);
           curl_easy_setopt(c, CURLOPT_READDATA, body);
-          curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body != nullptr ? body->length : 0));
+          curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+                           static_cast<curl_off_t>(body != nullptr ? body->length : 0));
         } else if (m == "POST") {
           curl_easy_setopt(c, CURLOPT_POST, 1L);
           if (body != nullptr && body->memory != nullptr) {
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->memory->data());
-            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->memory->size()));
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                             static_cast<curl_off_t>(body->memory->size()));
           } else {
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(0));
@@ -458,21 +503,28 @@ class S3Storage final : public Storage {
       }
       const bool ok_status = rc == CURLE_OK && r.status >= 200 && r.status < 300;
       if (metrics_ != nullptr) {
-        metrics_->count_storage_request(op, ok_status || (r.status == 404 && (std::string_view(op) == "head" || std::string_view(op) == "delete")));
+        metrics_->count_storage_request(
+            op, ok_status || (r.status == 404 && (std::string_view(op) == "head" ||
+                                                  std::string_view(op) == "delete")));
         if (body != nullptr && body->sent > 0) metrics_->count_storage_bytes("upload", body->sent);
-        if (sink != nullptr && out->received > 0) metrics_->count_storage_bytes("download", out->received);
+        if (sink != nullptr && out->received > 0)
+          metrics_->count_storage_bytes("download", out->received);
       }
       if (out == &memory_sink) r.body = std::move(memory_sink.memory);
       if (out->write_failed) {
-        throw StorageError(std::string("storage ") + op + " '" + key + "': cannot write the target file", 0, false);
+        throw StorageError(
+            std::string("storage ") + op + " '" + key + "': cannot write the target file", 0,
+            false);
       }
       bool retryable;
       if (rc != CURLE_OK) {
-        last_error = std::string(curl_easy_strerror(rc)) + (errbuf[0] != '\0' ? std::string(" (") + errbuf + ")" : "");
+        last_error = std::string(curl_easy_strerror(rc)) +
+                     (errbuf[0] != '\0' ? std::string(" (") + errbuf + ")" : "");
         retryable = rc != CURLE_ABORTED_BY_CALLBACK;
         if (!retryable || attempt >= settings_.max_attempts) {
-          throw StorageError(std::string("storage ") + op + " '" + (key.empty() ? query_prefix(query) : key) +
-                                 "': " + last_error + " after " + std::to_string(attempt) + " attempt(s)",
+          throw StorageError(std::string("storage ") + op + " '" +
+                                 (key.empty() ? query_prefix(query) : key) + "': " + last_error +
+                                 " after " + std::to_string(attempt) + " attempt(s)",
                              0, false);
         }
       } else {
@@ -480,8 +532,10 @@ class S3Storage final : public Storage {
         if (!retryable || attempt >= settings_.max_attempts) return r;
       }
       // Full jitter: sleep a random time up to base * 2^(attempt-1), capped at 10 s.
-      const auto cap = std::min<std::int64_t>(10'000, settings_.backoff_base.count() << std::min(attempt - 1, 16u));
-      std::uniform_int_distribution<std::int64_t> jitter(cap / 2, std::max<std::int64_t>(cap / 2, cap));
+      const auto cap = std::min<std::int64_t>(10'000, settings_.backoff_base.count()
+                                                          << std::min(attempt - 1, 16u));
+      std::uniform_int_distribution<std::int64_t> jitter(cap / 2,
+                                                         std::max<std::int64_t>(cap / 2, cap));
       std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
     }
   }
@@ -493,36 +547,47 @@ class S3Storage final : public Storage {
     return "";
   }
 
-  ObjectInfo put_multipart(const std::string& key, FILE* file, std::uint64_t size, std::string_view content_type) {
+  ObjectInfo put_multipart(const std::string& key, FILE* file, std::uint64_t size,
+                           std::string_view content_type) {
     const std::uint64_t part_size =
         std::max({kMinPart, std::min<std::uint64_t>(settings_.multipart_threshold, 64ull << 20),
                   (size + kMaxParts - 1) / kMaxParts});
     const std::vector<std::string> empty_hash{"x-amz-content-sha256: " + std::string(kEmptySha256)};
     std::vector<std::string> create_headers = empty_hash;
-    create_headers.push_back("Content-Type: " + std::string(content_type.empty() ? "application/octet-stream" : content_type));
-    const auto created = perform("put", "POST", key, {{"uploads", ""}}, create_headers, nullptr, nullptr);
+    create_headers.push_back("Content-Type: " + std::string(content_type.empty()
+                                                                ? "application/octet-stream"
+                                                                : content_type));
+    const auto created =
+        perform("put", "POST", key, {{"uploads", ""}}, create_headers, nullptr, nullptr);
     check(created, "put (create multipart upload)", key);
     const std::string upload_id = xml_first(created.body, "UploadId");
     if (upload_id.empty()) {
-      throw StorageError("storage put '" + key + "': the create-multipart-upload answer has no UploadId", created.status, false);
+      throw StorageError(
+          "storage put '" + key + "': the create-multipart-upload answer has no UploadId",
+          created.status, false);
     }
     try {
       std::string complete = "<CompleteMultipartUpload>";
       unsigned part = 1;
       for (std::uint64_t offset = 0; offset < size; offset += part_size, ++part) {
         Body body{nullptr, file, offset, std::min(part_size, size - offset), 0};
-        const auto r = perform("put", "PUT", key, {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}},
+        const auto r = perform("put", "PUT", key,
+                               {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}},
                                {"x-amz-content-sha256: UNSIGNED-PAYLOAD"}, &body, nullptr);
         check(r, ("put (part " + std::to_string(part) + ")").c_str(), key);
-        complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>\"" + r.etag + "\"</ETag></Part>";
+        complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>\"" + r.etag +
+                    "\"</ETag></Part>";
       }
       complete += "</CompleteMultipartUpload>";
       Body body{&complete, nullptr, 0, complete.size(), 0};
-      const auto done = perform("put", "POST", key, {{"uploadId", upload_id}},
-                                {"x-amz-content-sha256: " + sha256_hex(complete), "Content-Type: application/xml"}, &body, nullptr);
+      const auto done = perform(
+          "put", "POST", key, {{"uploadId", upload_id}},
+          {"x-amz-content-sha256: " + sha256_hex(complete), "Content-Type: application/xml"}, &body,
+          nullptr);
       check(done, "put (complete multipart upload)", key);
       // S3 may answer 200 with an <Error> body for a failed completion.
-      if (done.body.find("<Error>") != std::string::npos) fail(Response{500, done.body, "", 0, false}, "put (complete multipart upload)", key);
+      if (done.body.find("<Error>") != std::string::npos)
+        fail(Response{500, done.body, "", 0, false}, "put (complete multipart upload)", key);
       return ObjectInfo{key, size, strip_quotes(xml_first(done.body, "ETag"))};
     } catch (...) {
       try {
@@ -552,8 +617,10 @@ std::variant<S3Location, std::string> parse_s3_url(std::string_view url) {
   const auto q = url.find('?');
   S3Location loc;
   loc.bucket = std::string(url.substr(0, q));
-  if (loc.bucket.empty()) return std::string("s3:// needs a bucket name: s3://BUCKET?endpoint=URL&region=R");
-  if (loc.bucket.find('/') != std::string::npos) return std::string("the bucket name '" + loc.bucket + "' contains '/'");
+  if (loc.bucket.empty())
+    return std::string("s3:// needs a bucket name: s3://BUCKET?endpoint=URL&region=R");
+  if (loc.bucket.find('/') != std::string::npos)
+    return std::string("the bucket name '" + loc.bucket + "' contains '/'");
   bool path_style_set = false;
   if (q != std::string_view::npos) {
     std::string_view rest = url.substr(q + 1);
@@ -577,7 +644,8 @@ std::variant<S3Location, std::string> parse_s3_url(std::string_view url) {
         if (value.empty()) return std::string("region must not be empty");
         loc.region = value;
       } else if (name == "path_style") {
-        if (value != "true" && value != "false") return std::string("path_style must be true or false");
+        if (value != "true" && value != "false")
+          return std::string("path_style must be true or false");
         loc.path_style = value == "true";
         path_style_set = true;
       } else {
@@ -593,7 +661,8 @@ std::variant<S3Location, std::string> parse_s3_url(std::string_view url) {
   return loc;
 }
 
-std::unique_ptr<Storage> open_s3_storage(const S3Location& where, const Settings& settings, Metrics* metrics) {
+std::unique_ptr<Storage> open_s3_storage(const S3Location& where, const Settings& settings,
+                                         Metrics* metrics) {
   std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   return std::make_unique<S3Storage>(where, settings, metrics);
 }

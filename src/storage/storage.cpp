@@ -70,12 +70,13 @@ std::string md5_hex_of_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw StorageError("md5 of " + path.string() + ": " + std::strerror(errno), 0, true);
   const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                   &EVP_MD_CTX_free);
+                                                                    &EVP_MD_CTX_free);
   EVP_DigestInit_ex(ctx.get(), EVP_md5(), nullptr);
   std::array<char, 1 << 16> buf{};
   while (in) {
     in.read(buf.data(), buf.size());
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
+    if (in.gcount() > 0)
+      EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
   }
   return detail::finish_hex(ctx.get());
 }
@@ -97,7 +98,7 @@ std::string finish_hex(EVP_MD_CTX* ctx) {
 
 std::string sha256_hex(std::string_view data) {
   const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                   &EVP_MD_CTX_free);
+                                                                    &EVP_MD_CTX_free);
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   EVP_DigestUpdate(ctx.get(), data.data(), data.size());
   return finish_hex(ctx.get());

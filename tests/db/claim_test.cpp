@@ -34,8 +34,8 @@ struct Schema {
     pqxx::nontransaction tx(c);
     tx.exec("CREATE SCHEMA " + name);
     const auto base = base_url();
-    url = base + (base.find('?') == std::string::npos ? "?" : "&") +
-          "options=-csearch_path%3D" + name;
+    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+          name;
     tickd::apply_migrations(url);
   }
   ~Schema() {
@@ -134,8 +134,8 @@ TEST_CASE("a batch claim reports each tick: won, taken, overlapping, gone") {
   const auto forever = Database::Deadline::max();
   REQUIRE(db.claim(b, t0, "replica-x").outcome == ClaimOutcome::won);       // b's tick is taken
   REQUIRE(db.claim(c, t0 - 1s, "replica-x").outcome == ClaimOutcome::won);  // c is still running
-  const auto claims = db.claim_batch({a, b, c, 999'999}, t0, "replica-a",
-                                     {forever, forever, forever, forever});
+  const auto claims =
+      db.claim_batch({a, b, c, 999'999}, t0, "replica-a", {forever, forever, forever, forever});
   CHECK(claims[0].outcome == ClaimOutcome::won);
   CHECK(claims[1].outcome == ClaimOutcome::taken);
   CHECK(claims[2].outcome == ClaimOutcome::overlapping);
@@ -157,15 +157,17 @@ TEST_CASE("finish records status, error and details") {
   const auto c = db.claim(id, t0, "replica-a");
   CHECK(db.finish(c.run_id, "replica-a", RunStatus::failed, "handler region: boom",
                   "{\"handlers\":{\"region\":{\"seconds\":0.5}}}"));
-  const auto row = s.sql("SELECT status, error, details->'handlers'->'region'->>'seconds', "
-                         "finished_at IS NOT NULL FROM job_run")[0];
+  const auto row = s.sql(
+      "SELECT status, error, details->'handlers'->'region'->>'seconds', "
+      "finished_at IS NOT NULL FROM job_run")[0];
   CHECK(row[0].as<std::string>() == "failed");
   CHECK(row[1].as<std::string>() == "handler region: boom");
   CHECK(row[2].as<std::string>() == "0.5");
   CHECK(row[3].as<bool>());
 }
 
-TEST_CASE("a dead replica's running tick is abandoned after the lease, and its late write is refused") {
+TEST_CASE(
+    "a dead replica's running tick is abandoned after the lease, and its late write is refused") {
   Schema s;
   const auto id = s.region("a");
   Database dead(s.url, 1), alive(s.url, 1);
@@ -174,8 +176,9 @@ TEST_CASE("a dead replica's running tick is abandoned after the lease, and its l
   REQUIRE(c.outcome == ClaimOutcome::won);
   alive.heartbeat("replica-alive");
   CHECK(alive.abandon_expired(60s) == 0);  // within the lease: left alone
-  s.sql("UPDATE tickd_replica SET heartbeat_at = now() - interval '10 seconds' "
-        "WHERE replica_id = 'replica-dead'");
+  s.sql(
+      "UPDATE tickd_replica SET heartbeat_at = now() - interval '10 seconds' "
+      "WHERE replica_id = 'replica-dead'");
   s.sql("UPDATE job_run SET started_at = now() - interval '10 seconds'");
   CHECK(alive.abandon_expired(5s) == 1);
   CHECK(s.sql("SELECT status FROM job_run")[0][0].as<std::string>() == "abandoned");
@@ -230,8 +233,9 @@ TEST_CASE("loading regions returns only active ones, all or by id") {
   const auto a = s.region("a");
   const auto b = s.region("b");
   s.sql("UPDATE region_index SET active = false, handlers = '{region,sync}' WHERE code = 'b'");
-  s.sql("UPDATE region_index SET handlers = '{region,\"odd,name\"}', tick_sql = 'SELECT 1' "
-        "WHERE code = 'a'");
+  s.sql(
+      "UPDATE region_index SET handlers = '{region,\"odd,name\"}', tick_sql = 'SELECT 1' "
+      "WHERE code = 'a'");
   Database db(s.url, 1);
   const auto all = db.load_active_regions();
   REQUIRE(all.size() == 1);

@@ -3,6 +3,8 @@
 // writers are fenced, retries back off and end in FAILED, sync and housekeeping counts.
 
 #define DOCTEST_CONFIG_IMPLEMENT
+#include "tickd/queue_store.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -15,7 +17,6 @@
 
 #include "tickd/database.hpp"
 #include "tickd/migrations.hpp"
-#include "tickd/queue_store.hpp"
 
 using namespace std::chrono_literals;
 using tickd::Queue;
@@ -35,7 +36,8 @@ struct Schema {
     pqxx::connection c(base_url());
     pqxx::nontransaction(c).exec("CREATE SCHEMA " + name);
     const auto base = base_url();
-    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + name;
+    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+          name;
     tickd::apply_migrations(url);
   }
   ~Schema() {
@@ -47,9 +49,12 @@ struct Schema {
     pqxx::nontransaction tx(c);
     return tx.exec(statement);
   }
-  std::int64_t value(const std::string& statement) { return sql(statement)[0][0].as<std::int64_t>(); }
+  std::int64_t value(const std::string& statement) {
+    return sql(statement)[0][0].as<std::int64_t>();
+  }
   std::int64_t region(const std::string& code) {
-    return value("INSERT INTO region_index (code, cron_schedule) VALUES ('" + code + "', '* * * * *') RETURNING id");
+    return value("INSERT INTO region_index (code, cron_schedule) VALUES ('" + code +
+                 "', '* * * * *') RETURNING id");
   }
 };
 
@@ -88,7 +93,8 @@ TEST_CASE("four claimers draining one region's queue never get the same job") {
 TEST_CASE("an expired lease makes the job due again; the old owner's writes change nothing") {
   Schema s;
   const auto rid = s.region("a");
-  s.sql("INSERT INTO upload_jobs (region_id, local_path) VALUES (" + std::to_string(rid) + ", '/tmp/x')");
+  s.sql("INSERT INTO upload_jobs (region_id, local_path) VALUES (" + std::to_string(rid) +
+        ", '/tmp/x')");
   tickd::Database db(s.url, 2);
   QueueStore store(db);
   const auto first = store.claim_uploads(rid, "dead", 1000ms, 10);
@@ -103,13 +109,15 @@ TEST_CASE("an expired lease makes the job due again; the old owner's writes chan
   CHECK(store.renew(Queue::upload, {first[0].id}, "dead", 60s) == 0);
   CHECK(store.renew(Queue::upload, {first[0].id}, "live", 60s) == 1);
   CHECK(store.complete_upload(first[0].id, "live", "https://cdn/x"));
-  CHECK(s.sql("SELECT status, url, lease_owner IS NULL FROM upload_jobs")[0][0].as<std::string>() == "COMPLETED");
+  CHECK(s.sql("SELECT status, url, lease_owner IS NULL FROM upload_jobs")[0][0].as<std::string>() ==
+        "COMPLETED");
 }
 
 TEST_CASE("retries back off, then the job fails after max_retries; release counts no retry") {
   Schema s;
   const auto rid = s.region("a");
-  s.sql("INSERT INTO publish_jobs (region_id, source, max_retries) VALUES (" + std::to_string(rid) + ", 'k', 2)");
+  s.sql("INSERT INTO publish_jobs (region_id, source, max_retries) VALUES (" + std::to_string(rid) +
+        ", 'k', 2)");
   tickd::Database db(s.url, 2);
   QueueStore store(db);
   auto claim = [&] { return store.claim_publishes(rid, "o", 60s, 1); };
@@ -138,22 +146,25 @@ TEST_CASE("sync: found rows UPLOADED, old absent rows MISSING, young ones wait, 
   Schema s;
   const auto rid = s.region("a");
   const auto r = std::to_string(rid);
-  s.sql("INSERT INTO file_upload (region_id, object_key) VALUES (" + r + ", 'a/found \"q\".wav'), (" + r +
-        ", 'a/young.wav')");
+  s.sql("INSERT INTO file_upload (region_id, object_key) VALUES (" + r +
+        ", 'a/found \"q\".wav'), (" + r + ", 'a/young.wav')");
   s.sql("INSERT INTO file_upload (region_id, object_key, created_at) VALUES (" + r +
         ", 'a/old.wav', now() - interval '2 hours')");
   tickd::Database db(s.url, 2);
   QueueStore store(db);
-  const auto c = store.sync_expected(rid, {{"a/found \"q\".wav", 42, "abc"}, {"a/stray\\x.wav", 1, "d"}}, 3600s);
+  const auto c = store.sync_expected(
+      rid, {{"a/found \"q\".wav", 42, "abc"}, {"a/stray\\x.wav", 1, "d"}}, 3600s);
   CHECK(c.uploaded == 1);
   CHECK(c.missing == 1);
   CHECK(c.pending == 1);
   CHECK(c.unexpected == 1);
-  const auto found = s.sql("SELECT status, size_bytes, etag FROM file_upload WHERE object_key LIKE 'a/found%'")[0];
+  const auto found =
+      s.sql("SELECT status, size_bytes, etag FROM file_upload WHERE object_key LIKE 'a/found%'")[0];
   CHECK(found[0].as<std::string>() == "UPLOADED");
   CHECK(found[1].as<int>() == 42);
   CHECK(found[2].as<std::string>() == "abc");
-  CHECK(s.sql("SELECT status FROM file_upload WHERE object_key = 'a/old.wav'")[0][0].as<std::string>() == "MISSING");
+  CHECK(s.sql("SELECT status FROM file_upload WHERE object_key = 'a/old.wav'")[0][0]
+            .as<std::string>() == "MISSING");
   CHECK(store.sync_expected(rid, {}, 3600s).pending == 1);  // an empty listing is fine too
 }
 
@@ -161,14 +172,17 @@ TEST_CASE("housekeeping deletes only old finished rows, in batches") {
   Schema s;
   const auto rid = s.region("a");
   const auto r = std::to_string(rid);
-  s.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, started_at, finished_at) "
-        "SELECT " + r + ", now() - g * interval '1 minute' - interval '40 days', 'x', 'ok', "
-        "now() - interval '40 days', now() - interval '40 days' FROM generate_series(1, 25) g");
-  s.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) VALUES (" + r +
-        ", now(), 'x', 'ok', now())");
+  s.sql(
+      "INSERT INTO job_run (region_id, scheduled_for, replica_id, status, started_at, finished_at) "
+      "SELECT " +
+      r +
+      ", now() - g * interval '1 minute' - interval '40 days', 'x', 'ok', "
+      "now() - interval '40 days', now() - interval '40 days' FROM generate_series(1, 25) g");
+  s.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) VALUES (" +
+        r + ", now(), 'x', 'ok', now())");
   s.sql("INSERT INTO upload_jobs (region_id, local_path, status, updated_at) VALUES (" + r +
-        ", '/a', 'COMPLETED', now() - interval '40 days'), (" + r + ", '/b', 'PENDING', now() - interval '40 days'), (" +
-        r + ", '/c', 'COMPLETED', now())");
+        ", '/a', 'COMPLETED', now() - interval '40 days'), (" + r +
+        ", '/b', 'PENDING', now() - interval '40 days'), (" + r + ", '/c', 'COMPLETED', now())");
   s.sql("INSERT INTO publish_jobs (region_id, source, status, updated_at) VALUES (" + r +
         ", 'k', 'completed', now() - interval '40 days')");
   tickd::Database db(s.url, 2);

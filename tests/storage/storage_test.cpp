@@ -4,8 +4,10 @@
 // run_storage_tests.py starts the peers and runs this binary.
 
 #define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
+#include "tickd/storage.hpp"
+
 #include <curl/curl.h>
+#include <doctest/doctest.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -13,8 +15,6 @@
 #include <random>
 #include <set>
 #include <string>
-
-#include "tickd/storage.hpp"
 
 namespace fs = std::filesystem;
 using tickd::storage::StorageError;
@@ -54,7 +54,8 @@ std::string random_bytes(std::size_t n, unsigned seed) {
 }
 
 // The peer's unsigned control endpoint.
-std::string control(const std::string& base, const std::string& what, const std::string& body = "") {
+std::string control(const std::string& base, const std::string& what,
+                    const std::string& body = "") {
   CURL* c = curl_easy_init();
   std::string out;
   const std::string url = base + "/__control/" + what;
@@ -62,10 +63,11 @@ std::string control(const std::string& base, const std::string& what, const std:
   if (!body.empty() || what != "log") {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
   }
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) {
-    static_cast<std::string*>(u)->append(d, s * n);
-    return s * n;
-  });
+  curl_easy_setopt(
+      c, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) {
+        static_cast<std::string*>(u)->append(d, s * n);
+        return s * n;
+      });
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
   REQUIRE(curl_easy_perform(c) == CURLE_OK);
   curl_easy_cleanup(c);
@@ -140,7 +142,7 @@ TEST_CASE("keys: what is refused, and why") {
   CHECK(check_key("..") == "object key '..': has a '..' segment");
   CHECK(check_key("a/./b") == "object key 'a/./b': has a '.' segment");
   CHECK(check_key("a//b").find("empty segment") != std::string::npos);
-  CHECK(check_key("a/") .find("empty segment") != std::string::npos);
+  CHECK(check_key("a/").find("empty segment") != std::string::npos);
   CHECK(check_key("").find("empty") != std::string::npos);
   CHECK(check_key(std::string(1024, 'k')).empty());
   CHECK(check_key(std::string(1025, 'k')).find("longer than 1024 bytes") != std::string::npos);
@@ -154,7 +156,8 @@ TEST_CASE("public URLs: CDN base plus each segment percent-encoded (RFC 3986)") 
   const auto storage = tickd::storage::open(s);
   CHECK(tickd::storage::public_url(*storage, "https://cdn.example.com/media/", "r/1/a b+c~é.wav") ==
         "https://cdn.example.com/media/r/1/a%20b%2Bc~%C3%A9.wav");
-  CHECK(tickd::storage::public_url(*storage, "", "r/x y") == "file://" + dir.path.string() + "/r/x%20y");
+  CHECK(tickd::storage::public_url(*storage, "", "r/x y") ==
+        "file://" + dir.path.string() + "/r/x%20y");
   tickd::storage::Settings s3;
   s3.url = "s3://media?endpoint=http://127.0.0.1:9/&region=auto";
   const auto bucket = tickd::storage::open(s3);
@@ -166,13 +169,16 @@ TEST_CASE("public URLs: CDN base plus each segment percent-encoded (RFC 3986)") 
 TEST_CASE("STORAGE_URL: accepted and refused forms") {
   using tickd::storage::check_storage_url;
   CHECK(check_storage_url("file:///var/lib/tickd").empty());
-  CHECK(check_storage_url("s3://b?endpoint=http://127.0.0.1:9000&region=us-east-1&path_style=true").empty());
+  CHECK(check_storage_url("s3://b?endpoint=http://127.0.0.1:9000&region=us-east-1&path_style=true")
+            .empty());
   CHECK(check_storage_url("s3://b").empty());
   CHECK(!check_storage_url("file://relative").empty());
   CHECK(!check_storage_url("s3://").empty());
   CHECK(check_storage_url("s3://b?path_style=maybe") == "path_style must be true or false");
-  CHECK(check_storage_url("s3://b?endpoint=ftp://x") == "endpoint must start with http:// or https://");
-  CHECK(check_storage_url("s3://b?colour=blue").find("unknown parameter 'colour'") != std::string::npos);
+  CHECK(check_storage_url("s3://b?endpoint=ftp://x") ==
+        "endpoint must start with http:// or https://");
+  CHECK(check_storage_url("s3://b?colour=blue").find("unknown parameter 'colour'") !=
+        std::string::npos);
   CHECK(!check_storage_url("http://x").empty());
 }
 
@@ -257,7 +263,8 @@ TEST_CASE("every backend: a file above the multipart threshold goes up in parts,
     CAPTURE(info.etag);
     if (b.name == "s3-peer") CHECK(info.etag.ends_with("-3"));  // s3rver gives a plain MD5
     storage->get_file("big/file.bin", dir.path / "big.out");
-    CHECK(tickd::storage::md5_hex_of_file(dir.path / "big.out") == tickd::storage::md5_hex_of_file(src));
+    CHECK(tickd::storage::md5_hex_of_file(dir.path / "big.out") ==
+          tickd::storage::md5_hex_of_file(src));
     if (!b.peer.empty()) {
       const auto log = control(b.peer, "log");
       CHECK(count_in_log(log, "PUT") == 3);
@@ -352,7 +359,8 @@ TEST_CASE("every backend: a missing local file is a permanent error naming the p
       FAIL("expected an error");
     } catch (const StorageError& e) {
       CHECK(e.permanent());
-      CHECK(std::string(e.what()).find((dir.path / "does-not-exist.wav").string()) != std::string::npos);
+      CHECK(std::string(e.what()).find((dir.path / "does-not-exist.wav").string()) !=
+            std::string::npos);
     }
   }
 }
@@ -366,7 +374,8 @@ TEST_CASE("file backend: writes leave no temp files and the etag is the content'
   CHECK(storage->put_file("x/y/z.txt", src, "").etag == "5d41402abc4b2a76b9719d911017c592");
   CHECK(storage->put_file("x/y/z.txt", src, "").etag == "5d41402abc4b2a76b9719d911017c592");
   std::size_t files = 0;
-  for (const auto& e : fs::recursive_directory_iterator(dir.path / "root")) files += e.is_regular_file();
+  for (const auto& e : fs::recursive_directory_iterator(dir.path / "root"))
+    files += e.is_regular_file();
   CHECK(files == 1);
 }
 

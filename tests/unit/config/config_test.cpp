@@ -1,5 +1,7 @@
 // Configuration: TOML file + environment -> Config, and every way a value is refused.
 
+#include "tickd/config.hpp"
+
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -8,8 +10,6 @@
 #include <fstream>
 #include <map>
 #include <string>
-
-#include "tickd/config.hpp"
 
 namespace {
 
@@ -86,20 +86,20 @@ TEST_CASE("the default replica id is hostname-pid") {
 }
 
 TEST_CASE("every environment variable sets its value") {
-  const Config c = ok(tickd::load_config(
-      std::nullopt, env_of({{"DATABASE_URL", "postgres://u@db/tickd"},
-                            {"DATABASE_LISTEN_URL", "host=direct dbname=tickd"},
-                            {"REGION_REFRESH_INTERVAL_MS", "1000"},
-                            {"CONCURRENCY", "16"},
-                            {"TICKD_HTTP_ADDR", "0.0.0.0:8080"},
-                            {"TICKD_REPLICA_ID", "replica-a"},
-                            {"MISFIRE_GRACE_MS", "5000"},
-                            {"SHUTDOWN_GRACE_MS", "2000"},
-                            {"TICK_LEASE_MS", "3000"},
-                            {"DB_POOL_SIZE", "2"},
-                            {"LOG_LEVEL", "DEBUG"},
-                            {"LOG_FORMAT", "json"},
-                            {"TICK_SQL_TIMEOUT_MS", "1500"}})));
+  const Config c = ok(
+      tickd::load_config(std::nullopt, env_of({{"DATABASE_URL", "postgres://u@db/tickd"},
+                                               {"DATABASE_LISTEN_URL", "host=direct dbname=tickd"},
+                                               {"REGION_REFRESH_INTERVAL_MS", "1000"},
+                                               {"CONCURRENCY", "16"},
+                                               {"TICKD_HTTP_ADDR", "0.0.0.0:8080"},
+                                               {"TICKD_REPLICA_ID", "replica-a"},
+                                               {"MISFIRE_GRACE_MS", "5000"},
+                                               {"SHUTDOWN_GRACE_MS", "2000"},
+                                               {"TICK_LEASE_MS", "3000"},
+                                               {"DB_POOL_SIZE", "2"},
+                                               {"LOG_LEVEL", "DEBUG"},
+                                               {"LOG_FORMAT", "json"},
+                                               {"TICK_SQL_TIMEOUT_MS", "1500"}})));
   CHECK(c.database_url == "postgres://u@db/tickd");
   CHECK(c.database_listen_url == "host=direct dbname=tickd");
   CHECK(c.region_refresh_interval == std::chrono::milliseconds(1000));
@@ -179,9 +179,9 @@ TEST_CASE("host:port forms that TICKD_HTTP_ADDR accepts") {
     std::string addr, host;
     std::uint16_t port;
   };
-  for (const Row& r : {Row{"127.0.0.1:9464", "127.0.0.1", 9464}, Row{"0.0.0.0:9464", "0.0.0.0", 9464},
-                       Row{"[::1]:9464", "::1", 9464}, Row{"[::]:1", "::", 1},
-                       Row{"localhost:65535", "127.0.0.1", 65535}}) {
+  for (const Row& r : {Row{"127.0.0.1:9464", "127.0.0.1", 9464},
+                       Row{"0.0.0.0:9464", "0.0.0.0", 9464}, Row{"[::1]:9464", "::1", 9464},
+                       Row{"[::]:1", "::", 1}, Row{"localhost:65535", "127.0.0.1", 65535}}) {
     CAPTURE(r.addr);
     const Config c = ok(tickd::load_config(std::nullopt, env_of({{"TICKD_HTTP_ADDR", r.addr}})));
     CHECK(c.http_host == r.host);
@@ -199,18 +199,23 @@ TEST_CASE("an invalid environment value is refused with a message naming the var
            Row{"CONCURRENCY", "abc", "CONCURRENCY: 'abc' is not an integer"},
            Row{"CONCURRENCY", "4 ", "CONCURRENCY: '4 ' is not an integer"},
            Row{"CONCURRENCY", "1e3", "CONCURRENCY: '1e3' is not an integer"},
-           Row{"CONCURRENCY", "100000000000000000000", "CONCURRENCY: '100000000000000000000' is out of range"},
+           Row{"CONCURRENCY", "100000000000000000000",
+               "CONCURRENCY: '100000000000000000000' is out of range"},
            Row{"DB_POOL_SIZE", "1001", "DB_POOL_SIZE: 1001 is out of range 1-1000"},
-           Row{"REGION_REFRESH_INTERVAL_MS", "0", "REGION_REFRESH_INTERVAL_MS: 0 is out of range 100-86400000 (milliseconds)"},
+           Row{"REGION_REFRESH_INTERVAL_MS", "0",
+               "REGION_REFRESH_INTERVAL_MS: 0 is out of range 100-86400000 (milliseconds)"},
            Row{"MISFIRE_GRACE_MS", "0", "MISFIRE_GRACE_MS: 0 is out of range"},
            Row{"MISFIRE_GRACE_MS", "604800001", "MISFIRE_GRACE_MS: 604800001 is out of range"},
            Row{"SHUTDOWN_GRACE_MS", "-1", "SHUTDOWN_GRACE_MS: -1 is out of range"},
            Row{"SHUTDOWN_GRACE_MS", "3600001", "SHUTDOWN_GRACE_MS: 3600001 is out of range"},
            Row{"TICK_LEASE_MS", "99", "TICK_LEASE_MS: 99 is out of range 100-86400000"},
            Row{"TICK_SQL_TIMEOUT_MS", "0", "TICK_SQL_TIMEOUT_MS: 0 is out of range"},
-           Row{"TICKD_HTTP_ADDR", "9464", "TICKD_HTTP_ADDR: '9464' is not host:port (missing ':port')"},
-           Row{"TICKD_HTTP_ADDR", ":9464", "TICKD_HTTP_ADDR: ':9464' is not host:port (empty host)"},
-           Row{"TICKD_HTTP_ADDR", "127.0.0.1:", "TICKD_HTTP_ADDR: '127.0.0.1:' is not host:port (port must be 1-65535)"},
+           Row{"TICKD_HTTP_ADDR", "9464",
+               "TICKD_HTTP_ADDR: '9464' is not host:port (missing ':port')"},
+           Row{"TICKD_HTTP_ADDR", ":9464",
+               "TICKD_HTTP_ADDR: ':9464' is not host:port (empty host)"},
+           Row{"TICKD_HTTP_ADDR", "127.0.0.1:",
+               "TICKD_HTTP_ADDR: '127.0.0.1:' is not host:port (port must be 1-65535)"},
            Row{"TICKD_HTTP_ADDR", "127.0.0.1:0", "port must be 1-65535"},
            Row{"TICKD_HTTP_ADDR", "127.0.0.1:65536", "port must be 1-65535"},
            Row{"TICKD_HTTP_ADDR", "127.0.0.1:http", "port must be 1-65535"},
@@ -221,8 +226,10 @@ TEST_CASE("an invalid environment value is refused with a message naming the var
            Row{"TICKD_HTTP_ADDR", "[::1]9464", "missing ':port'"},
            Row{"TICKD_HTTP_ADDR", "[::g]:9464", "'::g' is not an IPv6 address"},
            Row{"TICKD_REPLICA_ID", "has space", "TICKD_REPLICA_ID: must not contain spaces"},
-           Row{"TICKD_REPLICA_ID", std::string(129, 'r'), "TICKD_REPLICA_ID: longer than 128 bytes"},
-           Row{"LOG_LEVEL", "verbose", "LOG_LEVEL: 'verbose' is not one of trace, debug, info, warn, error"},
+           Row{"TICKD_REPLICA_ID", std::string(129, 'r'),
+               "TICKD_REPLICA_ID: longer than 128 bytes"},
+           Row{"LOG_LEVEL", "verbose",
+               "LOG_LEVEL: 'verbose' is not one of trace, debug, info, warn, error"},
            Row{"LOG_LEVEL", "warning", "LOG_LEVEL: 'warning' is not one of"},
            Row{"LOG_FORMAT", "xml", "LOG_FORMAT: 'xml' is not one of text, json"},
            Row{"DATABASE_URL", "mydb", "DATABASE_URL: not a libpq connection string"},
@@ -231,7 +238,8 @@ TEST_CASE("an invalid environment value is refused with a message naming the var
        }) {
     CAPTURE(r.name);
     CAPTURE(r.value);
-    const std::string message = error(tickd::load_config(std::nullopt, env_of({{r.name, r.value}})));
+    const std::string message =
+        error(tickd::load_config(std::nullopt, env_of({{r.name, r.value}})));
     CHECK_MESSAGE(message.starts_with(r.name + ": "), message);
     CHECK_MESSAGE(message.find(r.message) != std::string::npos, message);
   }
@@ -243,12 +251,15 @@ TEST_CASE("an invalid TOML value is refused with the file, the line and the key"
   };
   for (const Row& r : {
            Row{"concurrency = \"4\"", ":2: concurrency: expected an integer, got a string"},
-           Row{"concurrency = 4.0", ":2: concurrency: expected an integer, got a floating-point number"},
+           Row{"concurrency = 4.0",
+               ":2: concurrency: expected an integer, got a floating-point number"},
            Row{"concurrency = true", ":2: concurrency: expected an integer, got a boolean"},
            Row{"concurrency = 0", ":2: concurrency: 0 is out of range 1-1000000"},
            Row{"concurrency = -1", ":2: concurrency: -1 is out of range 1-1000000"},
-           Row{"concurrency = 9_999_999_999", ":2: concurrency: 9999999999 is out of range 1-1000000"},
-           Row{"tick_lease_ms = 0", ":2: tick_lease_ms: 0 is out of range 100-86400000 (milliseconds)"},
+           Row{"concurrency = 9_999_999_999",
+               ":2: concurrency: 9999999999 is out of range 1-1000000"},
+           Row{"tick_lease_ms = 0",
+               ":2: tick_lease_ms: 0 is out of range 100-86400000 (milliseconds)"},
            Row{"misfire_grace_ms = [1]", ":2: misfire_grace_ms: expected an integer, got an array"},
            Row{"database_url = 5", ":2: database_url: expected a string, got an integer"},
            Row{"database_url = \"mydb\"", ":2: database_url: not a libpq connection string"},
@@ -340,18 +351,19 @@ TEST_CASE("the work handlers' keys: defaults, environment values and what is ref
   CHECK(d.retention_days == 30);
 
   const Config c = ok(tickd::load_config(
-      std::nullopt, env_of({{"STORAGE_URL", "s3://media?endpoint=http://127.0.0.1:9000&region=auto"},
-                            {"STORAGE_ACCESS_KEY_ID", "AK"},
-                            {"STORAGE_SECRET_ACCESS_KEY", "SK"},
-                            {"CDN_BASE_URL", "https://cdn.example.com/m"},
-                            {"STORAGE_MULTIPART_THRESHOLD_BYTES", "5242880"},
-                            {"JOB_LEASE_MS", "2000"},
-                            {"SYNC_MISSING_AFTER_MS", "0"},
-                            {"PUBLISH_SOURCE_TOKEN", "tok"},
-                            {"PUBLISH_MAX_PIXELS", "1000"},
-                            {"PUBLISH_CONCURRENCY", "8"},
-                            {"PUBLISH_QUALITY", "90"},
-                            {"RETENTION_DAYS", "7"}})));
+      std::nullopt,
+      env_of({{"STORAGE_URL", "s3://media?endpoint=http://127.0.0.1:9000&region=auto"},
+              {"STORAGE_ACCESS_KEY_ID", "AK"},
+              {"STORAGE_SECRET_ACCESS_KEY", "SK"},
+              {"CDN_BASE_URL", "https://cdn.example.com/m"},
+              {"STORAGE_MULTIPART_THRESHOLD_BYTES", "5242880"},
+              {"JOB_LEASE_MS", "2000"},
+              {"SYNC_MISSING_AFTER_MS", "0"},
+              {"PUBLISH_SOURCE_TOKEN", "tok"},
+              {"PUBLISH_MAX_PIXELS", "1000"},
+              {"PUBLISH_CONCURRENCY", "8"},
+              {"PUBLISH_QUALITY", "90"},
+              {"RETENTION_DAYS", "7"}})));
   CHECK(c.storage_url == "s3://media?endpoint=http://127.0.0.1:9000&region=auto");
   CHECK(c.storage_secret_access_key == "SK");
   CHECK(c.cdn_base_url == "https://cdn.example.com/m");
@@ -365,20 +377,28 @@ TEST_CASE("the work handlers' keys: defaults, environment values and what is ref
     std::string name, value, message;
   };
   for (const Row& r : {
-           Row{"STORAGE_URL", "file://relative", "STORAGE_URL: 'file://relative': file:// needs an absolute directory"},
-           Row{"STORAGE_URL", "ftp://x", "STORAGE_URL: 'ftp://x': expected file:///abs/dir or s3://"},
-           Row{"STORAGE_URL", "s3://b?path_style=yes", "STORAGE_URL: 's3://b?path_style=yes': path_style must be true or false"},
-           Row{"CDN_BASE_URL", "cdn.example.com", "CDN_BASE_URL: 'cdn.example.com' is not an http:// or https:// URL"},
-           Row{"CDN_BASE_URL", "https://c/?x=1", "CDN_BASE_URL: 'https://c/?x=1' must not have a query"},
-           Row{"STORAGE_MULTIPART_THRESHOLD_BYTES", "1000", "STORAGE_MULTIPART_THRESHOLD_BYTES: 1000 is out of range 5242880-5368709120"},
-           Row{"JOB_LEASE_MS", "10", "JOB_LEASE_MS: 10 is out of range 1000-86400000 (milliseconds)"},
+           Row{"STORAGE_URL", "file://relative",
+               "STORAGE_URL: 'file://relative': file:// needs an absolute directory"},
+           Row{"STORAGE_URL", "ftp://x",
+               "STORAGE_URL: 'ftp://x': expected file:///abs/dir or s3://"},
+           Row{"STORAGE_URL", "s3://b?path_style=yes",
+               "STORAGE_URL: 's3://b?path_style=yes': path_style must be true or false"},
+           Row{"CDN_BASE_URL", "cdn.example.com",
+               "CDN_BASE_URL: 'cdn.example.com' is not an http:// or https:// URL"},
+           Row{"CDN_BASE_URL", "https://c/?x=1",
+               "CDN_BASE_URL: 'https://c/?x=1' must not have a query"},
+           Row{"STORAGE_MULTIPART_THRESHOLD_BYTES", "1000",
+               "STORAGE_MULTIPART_THRESHOLD_BYTES: 1000 is out of range 5242880-5368709120"},
+           Row{"JOB_LEASE_MS", "10",
+               "JOB_LEASE_MS: 10 is out of range 1000-86400000 (milliseconds)"},
            Row{"PUBLISH_QUALITY", "101", "PUBLISH_QUALITY: 101 is out of range 1-100"},
            Row{"PUBLISH_CONCURRENCY", "0", "PUBLISH_CONCURRENCY: 0 is out of range 1-64"},
            Row{"RETENTION_DAYS", "x", "RETENTION_DAYS: 'x' is not an integer"},
        }) {
     CAPTURE(r.name);
     CAPTURE(r.value);
-    const std::string message = error(tickd::load_config(std::nullopt, env_of({{r.name, r.value}})));
+    const std::string message =
+        error(tickd::load_config(std::nullopt, env_of({{r.name, r.value}})));
     CHECK(message.find(r.message) == 0);
   }
   // Secrets are never echoed, not even when refused.

@@ -1,11 +1,11 @@
 // JSON log lines: one valid object per line whatever the message holds.
 
+#include "tickd/log.hpp"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <string>
-
-#include "tickd/log.hpp"
 
 TEST_CASE("json_escape escapes what JSON requires and keeps valid UTF-8") {
   struct Row {
@@ -19,7 +19,8 @@ TEST_CASE("json_escape escapes what JSON requires and keeps valid UTF-8") {
            Row{"tab\there", "tab\\there"},
            Row{std::string("nul\0byte", 8), "nul\\u0000byte"},
            Row{"\x01\x1f\x7f", "\\u0001\\u001f\\u007f"},
-           Row{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+           Row{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+               "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
            Row{"bad \xff byte", "bad \\ufffd byte"},
            Row{"truncated \xe2\x82", "truncated \\ufffd\\ufffd"},
            Row{"overlong \xc0\xaf", "overlong \\ufffd\\ufffd"},

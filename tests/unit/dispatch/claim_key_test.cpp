@@ -1,9 +1,10 @@
+#include "tickd/claim_key.hpp"
+
 #include <doctest/doctest.h>
 
 #include <set>
 
 #include "../support.hpp"
-#include "tickd/claim_key.hpp"
 
 using tickd::claim_lock_key;
 using tickd::test::utc;

@@ -1,16 +1,17 @@
+#include "tickd/dispatcher.hpp"
+
 #include <doctest/doctest.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <mutex>
 #include <thread>
 
 #include "../support.hpp"
-#include "tickd/dispatcher.hpp"
 
 using namespace std::chrono_literals;
 using tickd::DueTick;
@@ -47,19 +48,18 @@ struct Rig {
       });
     }
   };
-  tickd::Dispatcher dispatcher{loop, workers, run, metrics, clock, 2,
-                               [this](const DueTick& t, const TickReport&) {
-                                 std::lock_guard lock(mutex);
-                                 finished.push_back(t.region->row->id);
-                               }};
+  tickd::Dispatcher dispatcher{
+      loop, workers, run, metrics, clock, 2, [this](const DueTick& t, const TickReport&) {
+        std::lock_guard lock(mutex);
+        finished.push_back(t.region->row->id);
+      }};
 
   DueTick tick(std::int64_t id, const char* deadline) {
     auto region = std::make_shared<tickd::ScheduledRegion>();
     auto row = std::make_shared<tickd::RegionRow>();
     row->id = id;
     region->row = row;
-    return DueTick{region, tickd::test::utc("2026-05-01T10:00:00Z"),
-                   tickd::test::utc_ms(deadline)};
+    return DueTick{region, tickd::test::utc("2026-05-01T10:00:00Z"), tickd::test::utc_ms(deadline)};
   }
 
   // Runs the loop (kept alive by a work guard, so run_for really waits) until `done`
@@ -136,8 +136,8 @@ TEST_CASE("after stop, waiting ticks are dropped and new ones are refused") {
 TEST_CASE("ticks of one instant that get slots together are handed over as one group") {
   Rig rig;
   rig.release = true;
-  rig.dispatcher.submit({rig.tick(1, "2026-05-01T10:01:00.000Z"),
-                         rig.tick(2, "2026-05-01T10:01:00.000Z")});
+  rig.dispatcher.submit(
+      {rig.tick(1, "2026-05-01T10:01:00.000Z"), rig.tick(2, "2026-05-01T10:01:00.000Z")});
   rig.run_loop_until([&] {
     std::lock_guard lock(rig.mutex);
     return rig.finished.size() == 2;
@@ -149,12 +149,17 @@ TEST_CASE("a tick owned elsewhere is held until its release time, then claimed w
   Rig rig;
   rig.release = true;
   std::atomic<bool> prechecked{false};
-  tickd::Dispatcher dispatcher{rig.loop, rig.workers,
+  tickd::Dispatcher dispatcher{rig.loop,
+                               rig.workers,
                                [&](std::vector<DueTick> group, tickd::Dispatcher::Done done) {
                                  prechecked = group.at(0).precheck;
-                                 for (auto& t : group) done(t, TickReport{TickOutcome::lost, std::nullopt, false});
+                                 for (auto& t : group)
+                                   done(t, TickReport{TickOutcome::lost, std::nullopt, false});
                                },
-                               rig.metrics, rig.clock, 2, [&](const DueTick& t, const TickReport&) {
+                               rig.metrics,
+                               rig.clock,
+                               2,
+                               [&](const DueTick& t, const TickReport&) {
                                  std::lock_guard lock(rig.mutex);
                                  rig.finished.push_back(t.region->row->id);
                                }};

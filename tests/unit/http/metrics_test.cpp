@@ -1,3 +1,5 @@
+#include "tickd/metrics.hpp"
+
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,8 +13,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "tickd/metrics.hpp"
 
 namespace {
 
@@ -105,9 +105,8 @@ TEST_CASE("the process series are present and plausible") {
   REQUIRE(all.contains("process_resident_memory_bytes"));
   CHECK(all.at("process_resident_memory_bytes") > 1024 * 1024);
   REQUIRE(all.contains("process_start_time_seconds"));
-  const double now = std::chrono::duration<double>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   // Started before now, and not more than a day ago (the test process is young).
   CHECK(all.at("process_start_time_seconds") <= now + 1);
   CHECK(all.at("process_start_time_seconds") > now - 86400);

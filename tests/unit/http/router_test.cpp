@@ -27,7 +27,9 @@ Response call(http::verb method, std::string_view target, const tickd::HttpRoute
   return tickd::http_detail::route(req, r);
 }
 
-std::string content_type(const Response& res) { return std::string(res[http::field::content_type]); }
+std::string content_type(const Response& res) {
+  return std::string(res[http::field::content_type]);
+}
 
 }  // namespace
 
@@ -44,7 +46,8 @@ TEST_CASE("the routing table: paths, methods, status codes and content types") {
       {http::verb::get, "/healthz", 200, "text/plain; charset=utf-8", "ok\n"},
       {http::verb::get, "/readyz", 200, "text/plain; charset=utf-8", "ready\n"},
       {http::verb::get, "/status", 200, "application/json", "{\"replica_id\":\"r\"}"},
-      {http::verb::get, "/metrics?name[]=x", 200, "text/plain; version=0.0.4; charset=utf-8", "# metrics\n"},
+      {http::verb::get, "/metrics?name[]=x", 200, "text/plain; version=0.0.4; charset=utf-8",
+       "# metrics\n"},
       {http::verb::get, "/", 404, "text/plain; charset=utf-8", "not found\n"},
       {http::verb::get, "/metrics/", 404, "text/plain; charset=utf-8", "not found\n"},
       {http::verb::get, "/METRICS", 404, "text/plain; charset=utf-8", "not found\n"},

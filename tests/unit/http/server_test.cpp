@@ -76,7 +76,8 @@ class Client {
     r.status = std::stoi(status_line.substr(9, 3));
     while (pos != std::string::npos) {
       const auto next = head_text.find("\r\n", pos + 2);
-      const std::string line = head_text.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+      const std::string line =
+          head_text.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
       const auto colon = line.find(':');
       if (colon != std::string::npos) {
         std::string name = line.substr(0, colon);
@@ -88,7 +89,8 @@ class Client {
       pos = next;
     }
     if (head) return r;
-    const std::size_t length = r.headers.contains("content-length") ? std::stoul(r.headers["content-length"]) : 0;
+    const std::size_t length =
+        r.headers.contains("content-length") ? std::stoul(r.headers["content-length"]) : 0;
     while (buf_.size() < length) {
       if (!fill()) return std::nullopt;
     }
@@ -127,18 +129,23 @@ class Client {
 };
 
 std::string get(std::string_view path, std::string_view extra = "") {
-  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: localhost\r\n" + std::string(extra) + "\r\n";
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: localhost\r\n" + std::string(extra) +
+         "\r\n";
 }
 
 // A real HttpServer on 127.0.0.1, port 0, with its io_context on its own thread.
 struct Fixture {
   explicit Fixture(tickd::HttpSettings settings = {})
-      : server(io, "127.0.0.1", 0,
-               {[this] { ++metrics_calls; return std::string("tickd_up 1\n"); },
-                [this] { return ready.load(); },
-                [] { return std::string("{\"replica_id\":\"t\",\"regions\":[],\"invalid\":[]}\n"); },
-                {}},
-               settings),
+      : server(
+            io, "127.0.0.1", 0,
+            {[this] {
+               ++metrics_calls;
+               return std::string("tickd_up 1\n");
+             },
+             [this] { return ready.load(); },
+             [] { return std::string("{\"replica_id\":\"t\",\"regions\":[],\"invalid\":[]}\n"); },
+             {}},
+            settings),
         thread([this] { io.run(); }) {}
   ~Fixture() {
     boost::asio::post(io, [this] { server.stop(); });
@@ -281,10 +288,10 @@ TEST_CASE("a declared body over the limit gets 413 before it is sent") {
 TEST_CASE("malformed requests get 400 and the connection is closed") {
   const char* bad[] = {
       "\x01\x02 garbage\r\n\r\n",
-      "GET /metrics HTTP/1.1\r\nHost localhost\r\n\r\n",   // header line without a colon
-      "GET /metrics HTTP/7.5\r\nHost: x\r\n\r\n",          // no such version
+      "GET /metrics HTTP/1.1\r\nHost localhost\r\n\r\n",  // header line without a colon
+      "GET /metrics HTTP/7.5\r\nHost: x\r\n\r\n",         // no such version
       "GET /metrics HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-      "GET  /metrics HTTP/1.1\r\n\r\n",                    // two spaces
+      "GET  /metrics HTTP/1.1\r\n\r\n",  // two spaces
   };
   Fixture f;
   for (const char* raw : bad) {

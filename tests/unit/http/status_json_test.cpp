@@ -29,13 +29,20 @@ class JsonChecker {
   bool value() {
     if (i_ >= t_.size()) return false;
     switch (t_[i_]) {
-      case '{': return object();
-      case '[': return array();
-      case '"': return string();
-      case 'n': return literal("null");
-      case 't': return literal("true");
-      case 'f': return literal("false");
-      default: return number();
+      case '{':
+        return object();
+      case '[':
+        return array();
+      case '"':
+        return string();
+      case 'n':
+        return literal("null");
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      default:
+        return number();
     }
   }
   bool literal(std::string_view w) {
@@ -45,7 +52,9 @@ class JsonChecker {
   }
   bool number() {
     const auto start = i_;
-    while (i_ < t_.size() && std::string_view("+-0123456789.eE").find(t_[i_]) != std::string_view::npos) ++i_;
+    while (i_ < t_.size() &&
+           std::string_view("+-0123456789.eE").find(t_[i_]) != std::string_view::npos)
+      ++i_;
     return i_ > start;
   }
   bool object() {
@@ -91,7 +100,9 @@ class JsonChecker {
         const char e = t_[i_];
         if (e == 'u') {
           for (int k = 1; k <= 4; ++k) {
-            if (i_ + static_cast<std::size_t>(k) >= t_.size() || !std::isxdigit(static_cast<unsigned char>(t_[i_ + static_cast<std::size_t>(k)]))) return false;
+            if (i_ + static_cast<std::size_t>(k) >= t_.size() ||
+                !std::isxdigit(static_cast<unsigned char>(t_[i_ + static_cast<std::size_t>(k)])))
+              return false;
           }
           i_ += 5;
           continue;
@@ -111,7 +122,8 @@ class JsonChecker {
   }
   bool peek(char c) const { return i_ < t_.size() && t_[i_] == c; }
   void ws() {
-    while (i_ < t_.size() && std::string_view(" \t\r\n").find(t_[i_]) != std::string_view::npos) ++i_;
+    while (i_ < t_.size() && std::string_view(" \t\r\n").find(t_[i_]) != std::string_view::npos)
+      ++i_;
   }
   std::string_view t_;
   std::size_t i_ = 0;
@@ -129,14 +141,15 @@ TEST_CASE("the status document has the contract's shape, instants in RFC 3339 UT
   s.regions.push_back({"idle", "0 0 * * *", "UTC", std::nullopt, std::nullopt, std::nullopt});
   s.invalid.push_back({"broken", "minute: 61 is out of range 0-59"});
   const std::string json = tickd::render_status_json(s);
-  CHECK(json ==
-        R"({"replica_id":"host-42","regions":[)"
-        R"({"code":"eu-west","cron_schedule":"*/5 * * * * *","timezone":"Europe/Paris",)"
-        R"("next_fire":"2026-03-08T10:00:00Z","last_outcome":"ok","last_scheduled_for":"2026-03-08T09:59:55Z"},)"
-        R"({"code":"idle","cron_schedule":"0 0 * * *","timezone":"UTC",)"
-        R"("next_fire":null,"last_outcome":null,"last_scheduled_for":null}],)"
-        R"("invalid":[{"code":"broken","error":"minute: 61 is out of range 0-59"}]})"
-        "\n");
+  CHECK(
+      json ==
+      R"({"replica_id":"host-42","regions":[)"
+      R"({"code":"eu-west","cron_schedule":"*/5 * * * * *","timezone":"Europe/Paris",)"
+      R"("next_fire":"2026-03-08T10:00:00Z","last_outcome":"ok","last_scheduled_for":"2026-03-08T09:59:55Z"},)"
+      R"({"code":"idle","cron_schedule":"0 0 * * *","timezone":"UTC",)"
+      R"("next_fire":null,"last_outcome":null,"last_scheduled_for":null}],)"
+      R"("invalid":[{"code":"broken","error":"minute: 61 is out of range 0-59"}]})"
+      "\n");
   CHECK(valid_json(json));
 }
 
@@ -148,7 +161,8 @@ TEST_CASE("an empty snapshot renders empty lists") {
 
 TEST_CASE("instants keep their seconds and zero-pad every field") {
   tickd::StatusSnapshot s;
-  s.regions.push_back({"a", "x", "UTC", utc(2001, 2, 3, 4, 5, 6), std::nullopt, utc(1970, 1, 1, 0, 0, 0)});
+  s.regions.push_back(
+      {"a", "x", "UTC", utc(2001, 2, 3, 4, 5, 6), std::nullopt, utc(1970, 1, 1, 0, 0, 0)});
   const std::string json = tickd::render_status_json(s);
   CHECK(json.find(R"("next_fire":"2001-02-03T04:05:06Z")") != std::string::npos);
   CHECK(json.find(R"("last_scheduled_for":"1970-01-01T00:00:00Z")") != std::string::npos);
@@ -159,7 +173,8 @@ TEST_CASE("quotes, backslashes and control characters are escaped") {
   s.invalid.push_back({"a\"b\\c", "line1\nline2\ttab\r\b\f\x01\x1f\x7f end"});
   const std::string json = tickd::render_status_json(s);
   CHECK(json.find(R"("code":"a\"b\\c")") != std::string::npos);
-  CHECK(json.find(R"("error":"line1\nline2\ttab\r\b\f\u0001\u001f\u007f end")") != std::string::npos);
+  CHECK(json.find(R"("error":"line1\nline2\ttab\r\b\f\u0001\u001f\u007f end")") !=
+        std::string::npos);
   CHECK(valid_json(json));
 }
 

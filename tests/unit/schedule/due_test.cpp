@@ -1,7 +1,8 @@
+#include "tickd/due.hpp"
+
 #include <doctest/doctest.h>
 
 #include "../support.hpp"
-#include "tickd/due.hpp"
 
 using namespace std::chrono_literals;
 using tickd::decide_due;

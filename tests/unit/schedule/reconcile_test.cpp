@@ -1,11 +1,11 @@
+#include "tickd/reconcile.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
 
-#include "tickd/reconcile.hpp"
-
-using tickd::RegionRow;
 using tickd::plan_reconcile;
+using tickd::RegionRow;
 
 namespace {
 
@@ -44,10 +44,9 @@ TEST_CASE("an unchanged region is left untouched") {
 TEST_CASE("a changed expression, zone or handler list replaces the region") {
   auto handlers = row(3);
   handlers.handlers = {"region", "sync"};
-  const auto plan = plan_reconcile(known({row(1), row(2), row(3)}),
-                                   {row(1, "*/5 * * * *"), row(2, "* * * * *", "Europe/London"),
-                                    handlers},
-                                   std::nullopt);
+  const auto plan = plan_reconcile(
+      known({row(1), row(2), row(3)}),
+      {row(1, "*/5 * * * *"), row(2, "* * * * *", "Europe/London"), handlers}, std::nullopt);
   CHECK(ids(plan.replaced) == std::vector<std::int64_t>{1, 2, 3});
   CHECK(plan.added.empty());
   CHECK(plan.updated.empty());
@@ -72,9 +71,8 @@ TEST_CASE("a full pass removes regions that are no longer active or no longer ex
 
 TEST_CASE("a scoped pass only considers the notified ids") {
   // Region 2 is absent from `desired` because the scoped read only asked for 1 and 3.
-  const auto plan =
-      plan_reconcile(known({row(1), row(2), row(3)}), {row(1, "*/2 * * * *")},
-                     std::vector<std::int64_t>{1, 3});
+  const auto plan = plan_reconcile(known({row(1), row(2), row(3)}), {row(1, "*/2 * * * *")},
+                                   std::vector<std::int64_t>{1, 3});
   CHECK(ids(plan.replaced) == std::vector<std::int64_t>{1});
   CHECK(plan.removed == std::vector<std::int64_t>{3});
 }

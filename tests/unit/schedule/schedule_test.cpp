@@ -1,7 +1,8 @@
+#include "tickd/schedule.hpp"
+
 #include <doctest/doctest.h>
 
 #include "../support.hpp"
-#include "tickd/schedule.hpp"
 
 using namespace std::chrono_literals;
 using tickd::ReconcilePlan;
@@ -14,8 +15,8 @@ namespace {
 
 RegionRow row(std::int64_t id, std::string cron, std::string tz = "UTC",
               std::vector<std::string> handlers = {"region"}) {
-  return RegionRow{id, "r" + std::to_string(id), std::move(cron), std::move(tz),
-                   std::move(handlers), {}};
+  return RegionRow{
+      id, "r" + std::to_string(id), std::move(cron), std::move(tz), std::move(handlers), {}};
 }
 
 ReconcilePlan adding(std::vector<RegionRow> rows) {
@@ -52,10 +53,10 @@ TEST_CASE_FIXTURE(Fixture, "regions due on one instant come out together, each r
 }
 
 TEST_CASE_FIXTURE(Fixture, "invalid expressions, zones and handlers are refused with a reason") {
-  const auto result = schedule.apply(
-      adding({row(1, "61 * * * *"), row(2, "* * * * *", "Mars/Base"),
-              row(3, "* * * * *", "UTC", {"region", "nope"}), row(4, "* * * * *")}),
-      utc_ms("2026-05-01T10:00:00.000Z"));
+  const auto result =
+      schedule.apply(adding({row(1, "61 * * * *"), row(2, "* * * * *", "Mars/Base"),
+                             row(3, "* * * * *", "UTC", {"region", "nope"}), row(4, "* * * * *")}),
+                     utc_ms("2026-05-01T10:00:00.000Z"));
   CHECK(schedule.scheduled_count() == 1);
   CHECK(schedule.invalid_count() == 3);
   REQUIRE(result.newly_invalid.size() == 3);
