@@ -49,12 +49,14 @@ class Schedule final {
 
   ApplyResult apply(const ReconcilePlan& plan, Millis now);
 
-  // Every due region: the tick to dispatch, if its deadline allows; re-arms each.
+  // Every due region: the tick to dispatch, if its deadline allows; re-arms each. With
+  // `ahead`, also each region whose next instant comes within `ahead` after `now`: that
+  // instant's tick, handed out early to be claimed ahead of it.
   struct Due {
     std::vector<DueTick> ticks;
     std::size_t missed = 0;
   };
-  Due take_due(Millis now, std::chrono::milliseconds grace);
+  Due take_due(Millis now, std::chrono::milliseconds grace, std::chrono::milliseconds ahead = {});
 
   std::optional<std::chrono::sys_seconds> earliest() const;
   void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant, std::string status);

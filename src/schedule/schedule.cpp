@@ -92,15 +92,25 @@ ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
   return result;
 }
 
-Schedule::Due Schedule::take_due(Millis now, std::chrono::milliseconds grace) {
+Schedule::Due Schedule::take_due(Millis now, std::chrono::milliseconds grace,
+                                 std::chrono::milliseconds ahead) {
   Due due;
   const auto now_s = std::chrono::floor<std::chrono::seconds>(now);
-  while (!timeline_.empty() && timeline_.begin()->first <= now_s) {
+  const auto horizon = std::chrono::floor<std::chrono::seconds>(now + ahead);
+  while (!timeline_.empty() && timeline_.begin()->first <= horizon) {
     const auto [armed, id] = *timeline_.begin();
     timeline_.erase(timeline_.begin());
     Entry& entry = entries_.at(id);
     entry.armed.reset();
     const auto& region = *entry.region;
+    if (armed > now_s) {
+      // Not yet due: its tick, as it will be at its instant.
+      entry.last_dispatched = armed;
+      due.ticks.push_back({entry.region, armed,
+                           Millis(armed) + start_window(region.expr, region.zone, armed, grace)});
+      arm(id, entry, cron::next_after(region.expr, region.zone, armed));
+      continue;
+    }
     const auto decision = decide_due(region.expr, region.zone, armed, now, grace);
     due.missed += decision.missed;
     if (decision.run) {

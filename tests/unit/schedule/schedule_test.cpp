@@ -156,3 +156,31 @@ TEST_CASE_FIXTURE(Fixture, "a region is overdue once two of its instants pass wi
   CHECK(schedule.overdue(utc_ms("2026-05-01T10:03:30.000Z")) == 0);
   CHECK(schedule.overdue(utc_ms("2026-05-01T10:04:00.000Z")) == 1);
 }
+
+TEST_CASE_FIXTURE(Fixture, "with a claim-ahead window, instants within it are handed out early") {
+  schedule.apply(adding({row(1, "* * * * * *"), row(2, "*/10 * * * * *")}),
+                 utc_ms("2026-05-01T10:00:00.300Z"));
+  // 10:00:01 is 400 ms away: outside a 300 ms window, inside a 500 ms one.
+  CHECK(schedule.take_due(utc_ms("2026-05-01T10:00:00.600Z"), 60s, 300ms).ticks.empty());
+  auto due = schedule.take_due(utc_ms("2026-05-01T10:00:00.600Z"), 60s, 500ms);
+  REQUIRE(due.ticks.size() == 1);
+  CHECK(due.ticks[0].region->row->id == 1);
+  CHECK(due.ticks[0].instant == utc("2026-05-01T10:00:01Z"));
+  // Its start deadline is the instant's, not the early hand-out's: one period.
+  CHECK(due.ticks[0].deadline == utc_ms("2026-05-01T10:00:02.000Z"));
+  CHECK(due.missed == 0);
+  // Re-armed for the instant after, which is not handed out twice.
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:00:02Z"));
+  CHECK(schedule.take_due(utc_ms("2026-05-01T10:00:01.000Z"), 60s, 500ms).ticks.empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "a late instant still runs when the next one is handed out early") {
+  schedule.apply(adding({row(1, "* * * * * *")}), utc_ms("2026-05-01T10:00:00.300Z"));
+  // A stall: 10:00:01 is 700 ms late (within its deadline), 10:00:02 300 ms ahead.
+  auto due = schedule.take_due(utc_ms("2026-05-01T10:00:01.700Z"), 60s, 500ms);
+  REQUIRE(due.ticks.size() == 2);
+  CHECK(due.ticks[0].instant == utc("2026-05-01T10:00:01Z"));
+  CHECK(due.ticks[1].instant == utc("2026-05-01T10:00:02Z"));
+  CHECK(due.missed == 0);
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:00:03Z"));
+}
