@@ -169,7 +169,7 @@ void Service::finish_reconcile(std::optional<std::vector<std::int64_t>> scope,
   reconciling_ = false;
   reconcile_backoff_ = milliseconds(250);
   set_db_up(true);
-  const auto plan = plan_reconcile(schedule_.known(), rows, scope);
+  auto plan = plan_reconcile(schedule_.known(), rows, scope);
   const auto result =
       schedule_.apply(plan, Millis(std::chrono::floor<milliseconds>(clock_.wall())));
   for (const auto& bad : result.newly_invalid) {
@@ -186,8 +186,10 @@ void Service::finish_reconcile(std::optional<std::vector<std::int64_t>> scope,
   metrics_.count_reconcile(true, seconds);
   if (rows.size() >= 10'000) {
     // The rows just read (and libpq's copy of them) were freed, but glibc keeps the pages;
-    // hand them back so RSS reflects the schedule, not the last big read.
+    // hand them back so RSS reflects the schedule, not the last big read. The plan's copies
+    // go first: pages still in use when malloc_trim runs stay resident.
     rows = {};
+    plan = {};
     ::malloc_trim(0);
   }
   first_reconcile_done_ = true;
