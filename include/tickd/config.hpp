@@ -35,6 +35,10 @@ struct Config {
   // CLAIM_GRACE_MS: how long a replica waits before claiming a tick that another live
   // replica owns (rendezvous hashing); capped at half the tick's start window.
   std::chrono::milliseconds claim_grace{500};
+  // CLAIM_AHEAD_MS: how long before its instant a replica claims a tick it owns, so that
+  // a large instant's claims are written by the time it comes; handlers still start at
+  // the instant. 0 claims at the instant.
+  std::chrono::milliseconds claim_ahead{500};
 
   // Object storage and the work handlers (sync, upload, publish).
   std::string storage_url;            // STORAGE_URL: file:///dir or s3://bucket?...; empty = none

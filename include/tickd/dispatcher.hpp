@@ -6,7 +6,9 @@
 // burst. Ticks of one instant that get slots together are claimed together, in groups.
 //
 // A tick owned by another replica is held back until its release time (its instant plus
-// the claim grace) and then claimed only if its owner has not.
+// the claim grace) and then claimed only if its owner has not. A tick claimed ahead of
+// its instant while its region's previous tick was still running is held until its
+// instant and claimed again then.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -49,6 +51,8 @@ class Dispatcher final {
   void arm_expiry();
   void arm_release();
   void release_held();
+  // Keeps `tick` out of the queue until `release`.
+  void hold(DueTick tick, Millis release);
 
   boost::asio::io_context& loop_;
   boost::asio::thread_pool& workers_;
@@ -58,7 +62,7 @@ class Dispatcher final {
   const unsigned concurrency_;
   OnFinished on_finished_;
   std::deque<DueTick> waiting_;
-  std::deque<std::pair<Millis, DueTick>> held_;  // in release order
+  std::deque<std::pair<Millis, DueTick>> held_;  // sorted by release time
   boost::asio::steady_timer expiry_;
   boost::asio::steady_timer release_;
   Millis earliest_deadline_ = Millis::max();  // no later than any waiting tick's deadline

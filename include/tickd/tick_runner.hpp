@@ -3,6 +3,9 @@
 // ticks of one instant with one statement (see Database::claim_batch), then runs each
 // won tick's handlers, in order, as its own task on the worker pool, and hands the end
 // to the Finisher. `done` is called exactly once per tick, from some worker thread.
+//
+// A group may be claimed ahead of its instant (CLAIM_AHEAD_MS): its won ticks then wait
+// on a timer and their handlers start at the instant, never before.
 
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
@@ -28,6 +31,9 @@ struct TickReport {
   TickOutcome outcome;
   std::optional<std::string> status;  // the job_run status written, when claimed here
   bool db_unavailable = false;        // the claim could not reach the database
+  // Claimed ahead of its instant while the region's previous tick was still running:
+  // nothing was written or counted; claim it again at its instant.
+  bool claim_at_instant = false;
 };
 
 class TickRunner final {
@@ -35,7 +41,7 @@ class TickRunner final {
   using Done = std::function<void(const DueTick&, TickReport)>;
 
   TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics, const Clock& clock,
-             const Config& config, boost::asio::thread_pool& workers);
+             const Config& config, boost::asio::thread_pool& workers, std::size_t worker_threads);
 
   // All `ticks` share one instant. Ticks marked `precheck` skip the claim when a row for
   // them already exists (another replica, their owner, has them): no claim attempt.
@@ -47,6 +53,13 @@ class TickRunner final {
   void clear_earlier_runs();
 
  private:
+  struct Won {
+    DueTick tick;
+    std::int64_t run_id;
+  };
+  // Starts each won tick (all of one instant) on the worker pool at its instant.
+  void start_at_instant(std::vector<Won> won, std::chrono::steady_clock::time_point claimed_at,
+                        std::stop_token stop, const Done& done);
   void execute(DueTick tick, std::int64_t run_id, std::chrono::steady_clock::time_point claimed_at,
                std::stop_token stop, Done done);
 
@@ -56,6 +69,7 @@ class TickRunner final {
   const Clock& clock_;
   const Config& config_;
   boost::asio::thread_pool& workers_;
+  const std::size_t worker_threads_;  // of `workers_`
   Finisher finisher_;
   std::mutex clear_mutex_;
   std::atomic<bool> cleared_{false};

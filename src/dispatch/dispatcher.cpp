@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 namespace tickd {
@@ -43,8 +44,14 @@ void Dispatcher::submit_later(DueTick tick, Millis release) {
     return;
   }
   tick.precheck = true;
-  const bool first = held_.empty();
-  held_.emplace_back(release, std::move(tick));
+  hold(std::move(tick), release);
+}
+
+void Dispatcher::hold(DueTick tick, Millis release) {
+  const bool first = held_.empty() || release < held_.front().first;
+  const auto at = std::upper_bound(held_.begin(), held_.end(), release,
+                                   [](Millis r, const auto& held) { return r < held.first; });
+  held_.emplace(at, release, std::move(tick));
   if (first) arm_release();
 }
 
@@ -131,7 +138,17 @@ void Dispatcher::start_group(std::vector<DueTick> group) {
       boost::asio::post(loop_, [this, tick, report = std::move(report)] {
         --inflight_;
         metrics_.set_inflight(inflight_);
-        if (on_finished_) on_finished_(tick, report);
+        if (report.claim_at_instant) {
+          // Claimed too early; it waits, unclaimed, for its instant. After a stop it is
+          // dropped like any waiting tick.
+          if (stopped_) {
+            metrics_.count_tick(TickOutcome::skipped);
+          } else {
+            hold(tick, Millis(tick.instant));
+          }
+        } else if (on_finished_) {
+          on_finished_(tick, report);
+        }
         if (!stopped_) pump();
       });
     });

@@ -50,7 +50,7 @@ Service::Service(Config config, const Clock& clock)
                                                     : config_.database_listen_url),
       schedule_(handlers_),
       ownership_(config_.replica_id),
-      runner_(db_, handlers_, metrics_, clock_, config_, workers_),
+      runner_(db_, handlers_, metrics_, clock_, config_, workers_, worker_threads(config_)),
       dispatcher_(
           loop_, workers_,
           [this](std::vector<DueTick> group, Dispatcher::Done done) {
@@ -284,8 +284,9 @@ void Service::arm_tick_timer() {
   if (stopping_) return;
   auto sleep = std::chrono::steady_clock::duration(kMaxTimerSleep);
   if (const auto earliest = schedule_.earliest()) {
-    sleep = std::clamp<std::chrono::steady_clock::duration>(*earliest - clock_.wall(), {},
-                                                            kMaxTimerSleep);
+    // Wake early enough to claim the owned ticks of the instant ahead of it.
+    sleep = std::clamp<std::chrono::steady_clock::duration>(
+        *earliest - config_.claim_ahead - clock_.wall(), {}, kMaxTimerSleep);
   }
   tick_timer_.expires_after(sleep);
   tick_timer_.async_wait([this](boost::system::error_code ec) {
@@ -296,7 +297,7 @@ void Service::arm_tick_timer() {
 void Service::on_tick_timer() {
   if (stopping_) return;
   const auto now = std::chrono::floor<milliseconds>(clock_.wall());
-  auto due = schedule_.take_due(now, config_.misfire_grace);
+  auto due = schedule_.take_due(now, config_.misfire_grace, config_.claim_ahead);
   if (due.missed > 0) {
     spdlog::warn("{} tick(s) missed: already past their start deadline when due", due.missed);
     for (std::size_t i = 0; i < due.missed; ++i) metrics_.count_tick(TickOutcome::missed);

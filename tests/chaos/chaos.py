@@ -43,7 +43,8 @@ RE_FULL = re.compile(r"^(\S+?)(?:\.\d+)?Z warning \d+ tick\(s\) skipped: no free
 RE_LATE = re.compile(r"region (\S+): tick (\S+) skipped: its claim reached the database after the start deadline")
 RE_DBERR = re.compile(r"tick\(s\) at (\S+) not claimed: ")
 
-BASE_ENV = dict(TICK_LEASE_MS=LEASE_MS, CONCURRENCY=32, DB_POOL_SIZE=8, LOG_LEVEL="info",
+CLAIM_AHEAD_MS = 500  # tickd's default, set explicitly below
+BASE_ENV = dict(TICK_LEASE_MS=LEASE_MS, CLAIM_AHEAD_MS=CLAIM_AHEAD_MS, CONCURRENCY=32, DB_POOL_SIZE=8, LOG_LEVEL="info",
                 TICK_SQL_TIMEOUT_MS=10000, SHUTDOWN_GRACE_MS=2000)
 
 EXEC_SQL = ("INSERT INTO chaos_exec (region_id, scheduled_for, app) "
@@ -141,6 +142,15 @@ class Chaos:
         print("    %s" % {k: cl.fmt(v) for k, v in res.items()})
         sys.stdout.flush()
         return res
+
+    def early_claims(self, replica_id, since):
+        """Rows of `replica_id` claimed more than CLAIM_AHEAD_MS before their instant by the
+        database's clock: (region id, instant, claim minus instant in s)."""
+        return self.sql("SELECT region_id, extract(epoch FROM scheduled_for)::bigint, "
+                        "round(extract(epoch FROM started_at - scheduled_for)::numeric, 3) FROM job_run "
+                        "WHERE replica_id = %s AND started_at >= to_timestamp(%s) "
+                        "AND started_at < scheduled_for - make_interval(secs => %s) "
+                        "ORDER BY 2", [replica_id, since, CLAIM_AHEAD_MS / 1000.0 + 0.01])
 
     def analyse(self, name, faults, t0, t1, ctx, before, after, t_before, t_after, events):
         regions = [x[0] for x in self.sql("SELECT id FROM region_index WHERE active ORDER BY id")]
@@ -380,25 +390,26 @@ def sc_skew(ch, offset, seconds):
 
     def checks(res, ctx):
         rid = ch.rid("c")
-        # Lateness by the database's clock: claim (started_at) minus the instant.
+        # Lateness by the database's clock: the tick_sql's run (chaos_exec.at) minus the instant.
         lat = [float(x[0]) for x in ch.sql(
-            "SELECT extract(epoch FROM started_at - scheduled_for) FROM job_run "
-            "WHERE replica_id = %s AND started_at >= to_timestamp(%s)", [rid, state["start"]])]
+            "SELECT extract(epoch FROM e.at - j.scheduled_for) FROM job_run j JOIN chaos_exec e "
+            "USING (region_id, scheduled_for) WHERE j.replica_id = %s AND j.started_at >= to_timestamp(%s)",
+            [rid, state["start"]])]
         early = [x for x in lat if x < -0.01]
         res["skewed_rows"] = len(lat)
         res["early"] = len(early)
+        res["early_claims"] = len(ch.early_claims(rid, state["start"]))
         res["lateness_p99"] = cl.percentile(lat, 99)
         log = ch.rep["c"].log()
         if "scheduling by the database's clock" not in log:
             ch.failures.append("skew %+d s: c did not log its clock offset" % offset)
         if not lat:
-            ch.failures.append("skew %+d s: the skewed replica claimed no tick" % offset)
-        if early:
-            first = ch.sql("SELECT g.code, scheduled_for, started_at FROM job_run j JOIN region_index g "
-                           "ON g.id = j.region_id WHERE replica_id = %s AND started_at < scheduled_for "
-                           "ORDER BY started_at LIMIT 3", [rid])
-            ch.failures.append("skew %+d s: %d ticks claimed before their instant by the database's clock "
-                               "(c started at %.3f), e.g. %s" % (offset, len(early), state["start"], first))
+            ch.failures.append("skew %+d s: the skewed replica ran no tick" % offset)
+        if early or res["early_claims"]:
+            ch.failures.append("skew %+d s: %d ticks ran before their instant and %d were claimed more than "
+                               "CLAIM_AHEAD_MS before it, by the database's clock (c started at %.3f), e.g. %s"
+                               % (offset, len(early), res["early_claims"], state["start"],
+                                  ch.early_claims(rid, state["start"])[:3]))
         ctx["notes"].append("c under libfaketime FAKETIME=%+ds" % offset)
     ch.scenario("clock skew %+d s" % offset, "c's clock %+d s (libfaketime), %d s" % (offset, seconds), run, checks)
 
@@ -432,18 +443,23 @@ def sc_jump(ch, step, hold):
 
     def checks(res, ctx):
         rid = ch.rid("c")
-        early = ch.sql("SELECT g.code, extract(epoch FROM scheduled_for)::bigint, "
-                       "round(extract(epoch FROM started_at - scheduled_for)::numeric, 3) FROM job_run j "
-                       "JOIN region_index g ON g.id = j.region_id WHERE replica_id = %s "
-                       "AND started_at >= to_timestamp(%s) AND started_at < scheduled_for - interval '10 ms' "
-                       "ORDER BY started_at", [rid, state["start"]])
+        # Ran early: the tick_sql's run before the instant; claimed early: more than
+        # CLAIM_AHEAD_MS before it (both by the database's clock).
+        early = ch.sql("SELECT j.region_id, extract(epoch FROM j.scheduled_for)::bigint, "
+                       "round(extract(epoch FROM e.at - j.scheduled_for)::numeric, 3) FROM job_run j "
+                       "JOIN chaos_exec e USING (region_id, scheduled_for) WHERE j.replica_id = %s "
+                       "AND j.started_at >= to_timestamp(%s) AND e.at < j.scheduled_for - interval '10 ms' "
+                       "ORDER BY 2", [rid, state["start"]])
+        early_claims = ch.early_claims(rid, state["start"])
         res["early"] = len(early)
+        res["early_claims"] = len(early_claims)
         res["early_max_s"] = float(-min(x[2] for x in early)) if early else 0.0
-        if early:
+        if early or early_claims:
             ch.failures.append(
-                "clock jump %+d s: c claimed and ran %d ticks before their instant by the database's clock "
-                "(up to %.3f s early; c's clock stepped at %s), e.g. %s"
-                % (step, len(early), res["early_max_s"], ["%.3f" % j for j in state["jumps"]], early[:5]))
+                "clock jump %+d s: c ran %d ticks before their instant (up to %.3f s early) and claimed %d more "
+                "than CLAIM_AHEAD_MS before it, by the database's clock (c's clock stepped at %s), e.g. %s %s"
+                % (step, len(early), res["early_max_s"], len(early_claims), ["%.3f" % j for j in state["jumps"]],
+                   early[:5], early_claims[:5]))
         ctx["notes"].append("c's clock stepped %+d s and back, twice (libfaketime file)" % step)
     ch.scenario("clock jump %+d s" % step, "c's clock steps %+d s for %d s, twice" % (step, hold), run, checks)
 

@@ -175,3 +175,44 @@ TEST_CASE("a tick owned elsewhere is held until its release time, then claimed w
   CHECK(rig.finished == std::vector<std::int64_t>{7});
   CHECK(prechecked.load());
 }
+
+TEST_CASE(
+    "a tick claimed ahead while its region was busy is held and claimed again at its instant") {
+  Rig rig;
+  rig.clock.set(tickd::test::utc_ms("2026-05-01T09:59:59.600Z"));
+  std::atomic<int> attempts{0};
+  tickd::Dispatcher dispatcher{
+      rig.loop,
+      rig.workers,
+      [&](std::vector<DueTick> group, tickd::Dispatcher::Done done) {
+        const bool first = ++attempts == 1;
+        for (auto& t : group) {
+          done(t, first ? TickReport{TickOutcome::skipped, std::nullopt, false, true}
+                        : TickReport{TickOutcome::ran, "ok", false});
+        }
+      },
+      rig.metrics,
+      rig.clock,
+      2,
+      [&](const DueTick& t, const TickReport& report) {
+        std::lock_guard lock(rig.mutex);
+        CHECK(report.status == std::optional<std::string>("ok"));
+        rig.finished.push_back(t.region->row->id);
+      }};
+  dispatcher.submit({rig.tick(7, "2026-05-01T10:00:01.000Z")});
+  rig.run_loop_until([&] { return attempts.load() == 1 && dispatcher.held() == 1; });
+  CHECK(dispatcher.held() == 1);
+  CHECK(dispatcher.inflight() == 0);  // its slot is free while it waits
+  {
+    std::lock_guard lock(rig.mutex);
+    CHECK(rig.finished.empty());
+  }
+  rig.clock.set(tickd::test::utc_ms("2026-05-01T10:00:00.000Z"));
+  rig.run_loop_until([&] {
+    std::lock_guard lock(rig.mutex);
+    return rig.finished.size() == 1;
+  });
+  CHECK(attempts.load() == 2);
+  CHECK(rig.finished == std::vector<std::int64_t>{7});
+  CHECK(dispatcher.held() == 0);
+}
