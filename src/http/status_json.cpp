@@ -38,6 +38,19 @@ void append_optional_string(std::string& out, const std::optional<std::string>& 
   }
 }
 
+// `[a,b,...]`, each item written by `append_item`.
+template <class Items, class AppendItem>
+void append_array(std::string& out, const Items& items, AppendItem append_item) {
+  out += '[';
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    first = false;
+    append_item(item);
+  }
+  out += ']';
+}
+
 }  // namespace
 
 std::string render_status_json(const StatusSnapshot& s) {
@@ -45,11 +58,8 @@ std::string render_status_json(const StatusSnapshot& s) {
   out.reserve(128 + 160 * s.regions.size() + 64 * s.invalid.size());
   out += "{\"replica_id\":";
   append_json_string(out, s.replica_id);
-  out += ",\"regions\":[";
-  bool first = true;
-  for (const auto& r : s.regions) {
-    if (!first) out += ',';
-    first = false;
+  out += ",\"regions\":";
+  append_array(out, s.regions, [&](const auto& r) {
     out += "{\"code\":";
     append_json_string(out, r.code);
     out += ",\"cron_schedule\":";
@@ -63,19 +73,16 @@ std::string render_status_json(const StatusSnapshot& s) {
     out += ",\"last_scheduled_for\":";
     append_instant(out, r.last_scheduled_for);
     out += '}';
-  }
-  out += "],\"invalid\":[";
-  first = true;
-  for (const auto& inv : s.invalid) {
-    if (!first) out += ',';
-    first = false;
+  });
+  out += ",\"invalid\":";
+  append_array(out, s.invalid, [&](const auto& inv) {
     out += "{\"code\":";
     append_json_string(out, inv.code);
     out += ",\"error\":";
     append_json_string(out, inv.error);
     out += '}';
-  }
-  out += "]}\n";
+  });
+  out += "}\n";
   return out;
 }
 
