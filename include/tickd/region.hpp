@@ -2,6 +2,7 @@
 // A row of region_index as tickd needs it (only active rows are ever loaded).
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,12 +10,41 @@
 
 namespace tickd {
 
+// The handler names of a region, in order: an immutable list that rows may share. Almost
+// every region has the same few lists ('{region}'), so the rows of one read share one copy
+// of each instead of holding a vector (and a heap block) apiece.
+class HandlerList final {
+ public:
+  HandlerList() = default;
+  // Implicit: a list is its names (rows are built from plain vectors and braced lists).
+  HandlerList(std::vector<std::string> names)
+      : names_(std::make_shared<const std::vector<std::string>>(std::move(names))) {}
+  HandlerList(std::initializer_list<std::string> names)
+      : HandlerList(std::vector<std::string>(names)) {}
+
+  const std::vector<std::string>& names() const { return names_ ? *names_ : none(); }
+  auto begin() const { return names().begin(); }
+  auto end() const { return names().end(); }
+
+  friend bool operator==(const HandlerList& a, const HandlerList& b) {
+    return a.names_ == b.names_ || a.names() == b.names();
+  }
+
+ private:
+  static const std::vector<std::string>& none() {
+    static const std::vector<std::string> none;
+    return none;
+  }
+
+  std::shared_ptr<const std::vector<std::string>> names_;  // null: no handlers
+};
+
 struct RegionRow {
   std::int64_t id = 0;
   std::string code;
   std::string cron_schedule;
   std::string timezone;
-  std::vector<std::string> handlers;
+  HandlerList handlers;
   std::optional<std::string> tick_sql;
 
   friend bool operator==(const RegionRow&, const RegionRow&) = default;

@@ -2,7 +2,9 @@
 
 #include <date/date.h>
 
+#include <map>
 #include <pqxx/pqxx>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -28,13 +30,18 @@ std::vector<std::string> parse_text_array(const pqxx::field& f) {
 std::vector<RegionRow> to_regions(const pqxx::result& r) {
   std::vector<RegionRow> rows;
   rows.reserve(r.size());
+  // Rows with the same handlers column share one list (almost all of them: '{region}').
+  std::map<std::string, HandlerList, std::less<>> lists;
   for (const auto& row : r) {
     RegionRow region;
     region.id = row[0].as<std::int64_t>();
     region.code = row[1].as<std::string>();
     region.cron_schedule = row[2].as<std::string>();
     region.timezone = row[3].as<std::string>();
-    region.handlers = parse_text_array(row[4]);
+    const std::string_view text(row[4].c_str(), row[4].size());
+    auto list = lists.find(text);
+    if (list == lists.end()) list = lists.emplace(text, parse_text_array(row[4])).first;
+    region.handlers = list->second;
     if (!row[5].is_null()) region.tick_sql = row[5].as<std::string>();
     rows.push_back(std::move(region));
   }

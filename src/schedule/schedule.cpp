@@ -12,7 +12,7 @@ std::string validate_region(const RegionRow& row, const HandlerRegistry& handler
   }
   auto found = cron::find_zone(row.timezone);
   if (auto* err = std::get_if<cron::ParseError>(&found)) return "timezone: " + err->message;
-  if (auto error = handlers.check(row.handlers); !error.empty()) return error;
+  if (auto error = handlers.check(row.handlers.names()); !error.empty()) return error;
   expr = std::get<cron::Expr>(parsed);
   zone = std::get<const date::time_zone*>(found);
   return {};
