@@ -5,6 +5,10 @@
 // its start deadline; past that it is counted `skipped` and dropped, never run late in a
 // burst. Ticks of one instant that get slots together are claimed together, in groups.
 //
+// Ticks handed out ahead of their instant (CLAIM_AHEAD_MS) are claimed with the slots
+// that the due ticks leave free, once no tick of an earlier instant is waiting or held;
+// when their instant comes they queue like any other.
+//
 // A tick owned by another replica is held back until its release time (its instant plus
 // the claim grace) and then claimed only if its owner has not. A tick claimed ahead of
 // its instant while its region's previous tick was still running is held until its
@@ -15,6 +19,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <deque>
 #include <functional>
+#include <set>
 
 #include "tickd/clock.hpp"
 #include "tickd/metrics.hpp"
@@ -42,11 +47,13 @@ class Dispatcher final {
   // ones finish. Returns how many were dropped.
   std::size_t stop();
   std::size_t inflight() const { return inflight_; }
-  std::size_t waiting() const { return waiting_.size(); }
+  std::size_t waiting() const { return waiting_.size() + ahead_.size(); }
   std::size_t held() const { return held_.size(); }
 
  private:
   void pump();
+  void enqueue(DueTick tick);
+  std::vector<DueTick> take_group(std::deque<DueTick>& queue);
   void start_group(std::vector<DueTick> group);
   void arm_expiry();
   void arm_release();
@@ -61,8 +68,10 @@ class Dispatcher final {
   const Clock& clock_;
   const unsigned concurrency_;
   OnFinished on_finished_;
-  std::deque<DueTick> waiting_;
-  std::deque<std::pair<Millis, DueTick>> held_;  // sorted by release time
+  std::deque<DueTick> waiting_;  // due: their instant has come
+  std::deque<DueTick> ahead_;    // handed out ahead of their instant, in instant order
+  std::deque<std::pair<Millis, DueTick>> held_;            // sorted by release time
+  std::multiset<std::chrono::sys_seconds> held_instants_;  // the instants of held_
   boost::asio::steady_timer expiry_;
   boost::asio::steady_timer release_;
   Millis earliest_deadline_ = Millis::max();  // no later than any waiting tick's deadline

@@ -31,11 +31,20 @@ void Dispatcher::submit(std::vector<DueTick> ticks) {
     for (std::size_t i = 0; i < ticks.size(); ++i) metrics_.count_tick(TickOutcome::skipped);
     return;
   }
+  const auto now = clock_.wall();
   for (auto& tick : ticks) {
-    earliest_deadline_ = std::min(earliest_deadline_, tick.deadline);
-    waiting_.push_back(std::move(tick));
+    if (Millis(tick.instant) > now) {
+      ahead_.push_back(std::move(tick));
+    } else {
+      enqueue(std::move(tick));
+    }
   }
   pump();
+}
+
+void Dispatcher::enqueue(DueTick tick) {
+  earliest_deadline_ = std::min(earliest_deadline_, tick.deadline);
+  waiting_.push_back(std::move(tick));
 }
 
 void Dispatcher::submit_later(DueTick tick, Millis release) {
@@ -51,6 +60,7 @@ void Dispatcher::hold(DueTick tick, Millis release) {
   const bool first = held_.empty() || release < held_.front().first;
   const auto at = std::upper_bound(held_.begin(), held_.end(), release,
                                    [](Millis r, const auto& held) { return r < held.first; });
+  held_instants_.insert(tick.instant);
   held_.emplace(at, release, std::move(tick));
   if (first) arm_release();
 }
@@ -68,8 +78,8 @@ void Dispatcher::release_held() {
   if (stopped_) return;
   const auto now = clock_.wall();
   while (!held_.empty() && held_.front().first <= now) {
-    earliest_deadline_ = std::min(earliest_deadline_, held_.front().second.deadline);
-    waiting_.push_back(std::move(held_.front().second));
+    held_instants_.erase(held_instants_.find(held_.front().second.instant));
+    enqueue(std::move(held_.front().second));
     held_.pop_front();
   }
   pump();
@@ -78,6 +88,10 @@ void Dispatcher::release_held() {
 
 void Dispatcher::pump() {
   const auto now = clock_.wall();
+  while (!ahead_.empty() && Millis(ahead_.front().instant) <= now) {
+    enqueue(std::move(ahead_.front()));
+    ahead_.pop_front();
+  }
   // Expired ticks are dropped wherever they wait: a full replica must still count them
   // when their deadline passes. The queue is scanned only once the earliest deadline
   // among the waiting ticks has passed, so a long queue costs nothing per pump.
@@ -98,17 +112,13 @@ void Dispatcher::pump() {
                    expired, concurrency_);
     }
   }
-  while (inflight_ < concurrency_ && !waiting_.empty()) {
-    // A group: consecutive ticks of one instant, as many as there are free slots.
-    std::vector<DueTick> group;
-    const auto instant = waiting_.front().instant;
-    while (!waiting_.empty() && inflight_ < concurrency_ && group.size() < kMaxGroup &&
-           waiting_.front().instant == instant) {
-      group.push_back(std::move(waiting_.front()));
-      waiting_.pop_front();
-      ++inflight_;
-    }
-    start_group(std::move(group));
+  while (inflight_ < concurrency_ && !waiting_.empty()) start_group(take_group(waiting_));
+  // Claims ahead get the slots left over, and only once no tick of an earlier instant
+  // waits here or is held: a claimed-ahead tick keeps its slot until its instant, and must
+  // not starve a tick whose start deadline comes sooner.
+  while (inflight_ < concurrency_ && waiting_.empty() && !ahead_.empty() &&
+         (held_instants_.empty() || *held_instants_.begin() >= ahead_.front().instant)) {
+    start_group(take_group(ahead_));
   }
   if (waiting_.empty()) earliest_deadline_ = Millis::max();
   metrics_.set_inflight(inflight_);
@@ -116,20 +126,37 @@ void Dispatcher::pump() {
 }
 
 void Dispatcher::arm_expiry() {
-  if (waiting_.empty()) {
+  // Wake at the earliest deadline of a waiting tick, or at the instant of the first tick
+  // handed out ahead (from then on it waits as a due tick, deadline and all).
+  auto wake = waiting_.empty() ? Millis::max() : earliest_deadline_;
+  if (!ahead_.empty()) wake = std::min(wake, Millis(ahead_.front().instant));
+  if (wake == Millis::max()) {
     if (expiry_armed_for_ != Millis::max()) expiry_.cancel();
     expiry_armed_for_ = Millis::max();
     return;
   }
-  if (expiry_armed_for_ == earliest_deadline_) return;
-  expiry_armed_for_ = earliest_deadline_;
-  const auto wait = earliest_deadline_ - clock_.wall() + std::chrono::milliseconds(1);
+  if (expiry_armed_for_ == wake) return;
+  expiry_armed_for_ = wake;
+  const auto wait = wake - clock_.wall() + std::chrono::milliseconds(1);
   expiry_.expires_after(std::max<std::chrono::steady_clock::duration>(wait, {}));
   expiry_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     expiry_armed_for_ = Millis::max();
     pump();
   });
+}
+
+std::vector<DueTick> Dispatcher::take_group(std::deque<DueTick>& queue) {
+  // Consecutive ticks of one instant, as many as there are free slots.
+  std::vector<DueTick> group;
+  const auto instant = queue.front().instant;
+  while (!queue.empty() && inflight_ < concurrency_ && group.size() < kMaxGroup &&
+         queue.front().instant == instant) {
+    group.push_back(std::move(queue.front()));
+    queue.pop_front();
+    ++inflight_;
+  }
+  return group;
 }
 
 void Dispatcher::start_group(std::vector<DueTick> group) {
@@ -157,10 +184,12 @@ void Dispatcher::start_group(std::vector<DueTick> group) {
 
 std::size_t Dispatcher::stop() {
   stopped_ = true;
-  const std::size_t dropped = waiting_.size() + held_.size();
+  const std::size_t dropped = waiting_.size() + ahead_.size() + held_.size();
   for (std::size_t i = 0; i < dropped; ++i) metrics_.count_tick(TickOutcome::skipped);
   waiting_.clear();
+  ahead_.clear();
   held_.clear();
+  held_instants_.clear();
   earliest_deadline_ = Millis::max();
   expiry_.cancel();
   release_.cancel();

@@ -216,3 +216,58 @@ TEST_CASE(
   CHECK(rig.finished == std::vector<std::int64_t>{7});
   CHECK(dispatcher.held() == 0);
 }
+
+TEST_CASE("ticks handed out ahead of their instant take only the slots due ticks leave") {
+  Rig rig;
+  rig.clock.set(tickd::test::utc_ms("2026-05-01T10:00:00.600Z"));
+  std::vector<std::int64_t> started;  // in claim order
+  tickd::Dispatcher dispatcher{rig.loop,
+                               rig.workers,
+                               [&](std::vector<DueTick> group, tickd::Dispatcher::Done done) {
+                                 for (auto& t : group) {
+                                   {
+                                     std::lock_guard lock(rig.mutex);
+                                     started.push_back(t.region->row->id);
+                                   }
+                                   done(t, TickReport{TickOutcome::ran, "ok", false});
+                                 }
+                               },
+                               rig.metrics,
+                               rig.clock,
+                               1,
+                               [&](const DueTick& t, const TickReport&) {
+                                 std::lock_guard lock(rig.mutex);
+                                 rig.finished.push_back(t.region->row->id);
+                               }};
+  auto ahead = [&](std::int64_t id) {
+    auto t = rig.tick(id, "2026-05-01T10:00:02.000Z");
+    t.instant = tickd::test::utc("2026-05-01T10:00:01Z");
+    return t;
+  };
+  // A held tick of an earlier instant (owned elsewhere, released at .700) comes first too.
+  dispatcher.submit_later(rig.tick(3, "2026-05-01T10:00:01.000Z"),
+                          tickd::test::utc_ms("2026-05-01T10:00:00.700Z"));
+  // One slot; the tick claimed ahead is listed before the due one.
+  dispatcher.submit({ahead(1), rig.tick(2, "2026-05-01T10:00:01.000Z")});
+  rig.run_loop_until([&] {
+    std::lock_guard lock(rig.mutex);
+    return rig.finished.size() == 1;
+  });
+  {
+    // Time for a wrongly started claim ahead to show.
+    auto guard = boost::asio::make_work_guard(rig.loop);
+    rig.loop.run_for(100ms);
+    rig.loop.restart();
+  }
+  {
+    std::lock_guard lock(rig.mutex);
+    CHECK(started == std::vector<std::int64_t>{2});  // not 1: tick 3's instant is earlier
+  }
+  rig.clock.set(tickd::test::utc_ms("2026-05-01T10:00:00.700Z"));
+  rig.run_loop_until([&] {
+    std::lock_guard lock(rig.mutex);
+    return rig.finished.size() == 3;
+  });
+  std::lock_guard lock(rig.mutex);
+  CHECK(started == std::vector<std::int64_t>{2, 3, 1});
+}
