@@ -4,9 +4,10 @@
 // `replaced` (its timer is re-armed); a changed code or tick_sql is `updated` in place;
 // everything else is left untouched.
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "tickd/region.hpp"
@@ -24,12 +25,24 @@ struct ReconcilePlan {
   }
 };
 
-// `current`: every region this replica knows (valid or not), by id. `desired`: the
-// active rows just read. `scope`: nullopt for a full pass (a known id absent from
-// `desired` is removed); otherwise only the listed ids are considered (the rows of a
-// change notification).
-ReconcilePlan plan_reconcile(const std::unordered_map<std::int64_t, RowPtr>& current,
-                             const std::vector<RegionRow>& desired,
+// Every region a replica knows (valid or not), as the diff reads it: an interface, so the
+// schedule answers from the one map it keeps per region instead of a second map of rows.
+class KnownRegions {
+ public:
+  // The row held for `id`, or null.
+  virtual const RegionRow* find(std::int64_t id) const = 0;
+  // Calls `f` with every id held, in no particular order.
+  virtual void each_id(const std::function<void(std::int64_t)>& f) const = 0;
+  virtual std::size_t size() const = 0;
+
+ protected:
+  ~KnownRegions() = default;
+};
+
+// `current`: every region this replica knows. `desired`: the active rows just read.
+// `scope`: nullopt for a full pass (a known id absent from `desired` is removed); otherwise
+// only the listed ids are considered (the rows of a change notification).
+ReconcilePlan plan_reconcile(const KnownRegions& current, const std::vector<RegionRow>& desired,
                              const std::optional<std::vector<std::int64_t>>& scope);
 
 }  // namespace tickd

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -23,7 +24,8 @@
 
 namespace tickd {
 
-// An immutable snapshot of a valid region, shared with its in-flight ticks.
+// An immutable snapshot of a region, shared with its in-flight ticks. The schedule also
+// keeps one for each refused row, with a null `zone` (ticks only ever get valid ones).
 struct ScheduledRegion {
   RowPtr row;
   cron::Expr expr;
@@ -46,6 +48,8 @@ struct ApplyResult {
 class Schedule final {
  public:
   explicit Schedule(const HandlerRegistry& handlers) : handlers_(handlers) {}
+  Schedule(const Schedule&) = delete;  // known_ refers to entries_
+  Schedule& operator=(const Schedule&) = delete;
 
   ApplyResult apply(const ReconcilePlan& plan, Millis now);
 
@@ -66,7 +70,8 @@ class Schedule final {
   // here) is two or more of their instants before `now`: ticks are not being run.
   std::size_t overdue(Millis now) const;
 
-  const std::unordered_map<std::int64_t, RowPtr>& known() const { return known_; }
+  // Every region known (valid or refused), for plan_reconcile.
+  const KnownRegions& known() const { return known_; }
   std::size_t scheduled_count() const { return timeline_.size(); }
   std::size_t invalid_count() const { return errors_.size(); }
   StatusSnapshot status(const std::string& replica_id) const;
@@ -74,29 +79,58 @@ class Schedule final {
   StatusSnapshot status_of(const std::string& replica_id, std::string_view code) const;
 
  private:
+  // std::optional<sys_seconds> in 8 bytes instead of 16: sys_seconds::min(), which no cron
+  // instant or clock reading comes near, stands for "none".
+  class Instant {
+   public:
+    Instant() = default;
+    Instant(std::chrono::sys_seconds t) : t_(t) {}
+    Instant(std::optional<std::chrono::sys_seconds> t) : t_(t.value_or(kNone)) {}
+    explicit operator bool() const { return t_ != kNone; }
+    std::chrono::sys_seconds operator*() const { return t_; }
+    std::optional<std::chrono::sys_seconds> get() const {
+      return *this ? std::optional(t_) : std::nullopt;
+    }
+    void reset() { t_ = kNone; }
+
+   private:
+    static constexpr auto kNone = std::chrono::sys_seconds::min();
+    std::chrono::sys_seconds t_ = kNone;
+  };
+
   // Kept small: there is one per region, and a replica may hold 100,000 of them.
   enum class Outcome : std::uint8_t { none, ok, failed };
   struct Entry {
-    RegionPtr region;  // null while the row is refused (its reason is in errors_)
-    std::optional<std::chrono::sys_seconds> armed;
-    std::optional<std::chrono::sys_seconds> last_dispatched;
-    std::optional<std::chrono::sys_seconds> last_scheduled_for;
+    RegionPtr region;  // the row held; a null zone while it is refused (reason in errors_)
+    Instant armed;
+    Instant last_dispatched;
+    Instant last_scheduled_for;
     std::chrono::sys_seconds last_claimed{};  // latest tick known claimed, or when scheduled
     Outcome last_outcome = Outcome::none;
   };
+  using Entries = std::unordered_map<std::int64_t, Entry>;
+
+  // plan_reconcile's view of entries_.
+  class Known final : public KnownRegions {
+   public:
+    explicit Known(const Entries& entries) : entries_(entries) {}
+    const RegionRow* find(std::int64_t id) const override;
+    void each_id(const std::function<void(std::int64_t)>& f) const override;
+    std::size_t size() const override { return entries_.size(); }
+
+   private:
+    const Entries& entries_;
+  };
 
   void install(const RegionRow& row, Millis now, ApplyResult& result);
-  void remember(const RegionRow& row);
-  void forget(std::int64_t id);
   void disarm(std::int64_t id, Entry& entry);
   void arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys_seconds> at);
-
-  const HandlerRegistry& handlers_;
   void add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const;
 
-  std::unordered_map<std::int64_t, RowPtr> known_;
+  const HandlerRegistry& handlers_;
+  Entries entries_;  // every known region, valid or refused
+  Known known_{entries_};
   std::unordered_map<std::int64_t, std::string> errors_;  // why refused rows are refused
-  std::unordered_map<std::int64_t, Entry> entries_;
   std::set<std::pair<std::chrono::sys_seconds, std::int64_t>> timeline_;
 };
 

@@ -11,31 +11,30 @@ bool moves_instants(const RegionRow& a, const RegionRow& b) {
 
 }  // namespace
 
-ReconcilePlan plan_reconcile(const std::unordered_map<std::int64_t, RowPtr>& current,
-                             const std::vector<RegionRow>& desired,
+ReconcilePlan plan_reconcile(const KnownRegions& current, const std::vector<RegionRow>& desired,
                              const std::optional<std::vector<std::int64_t>>& scope) {
   ReconcilePlan plan;
   std::unordered_set<std::int64_t> seen;
   seen.reserve(desired.size());
   for (const auto& row : desired) {
     seen.insert(row.id);
-    const auto it = current.find(row.id);
-    if (it == current.end()) {
+    const RegionRow* held = current.find(row.id);
+    if (held == nullptr) {
       plan.added.push_back(row);
-    } else if (moves_instants(*it->second, row)) {
+    } else if (moves_instants(*held, row)) {
       plan.replaced.push_back(row);
-    } else if (*it->second != row) {
+    } else if (*held != row) {
       plan.updated.push_back(row);
     }
   }
   if (scope) {
     for (const auto id : *scope) {
-      if (!seen.contains(id) && current.contains(id)) plan.removed.push_back(id);
+      if (!seen.contains(id) && current.find(id) != nullptr) plan.removed.push_back(id);
     }
   } else {
-    for (const auto& [id, row] : current) {
+    current.each_id([&](std::int64_t id) {
       if (!seen.contains(id)) plan.removed.push_back(id);
-    }
+    });
   }
   return plan;
 }

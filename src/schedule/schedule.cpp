@@ -29,29 +29,22 @@ void Schedule::arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys
   if (at) timeline_.insert({*at, id});
 }
 
-void Schedule::remember(const RegionRow& row) {
-  known_[row.id] = std::make_shared<const RegionRow>(row);
-}
-
-void Schedule::forget(std::int64_t id) { known_.erase(id); }
-
 void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
-  remember(row);
-  const RowPtr& shared = known_.at(row.id);
   Entry& entry = entries_[row.id];
   cron::Expr expr;
   const date::time_zone* zone = nullptr;
   std::string error = validate_region(row, handlers_, expr, zone);
+  // A refused row is kept too (zone stays null), for the diff and /status.
+  entry.region = std::make_shared<const ScheduledRegion>(
+      ScheduledRegion{std::make_shared<const RegionRow>(row), expr, zone});
   if (!error.empty()) {
     disarm(row.id, entry);
-    entry.region.reset();
     auto& known_error = errors_[row.id];
     if (error != known_error) result.newly_invalid.push_back({row.code, error});
     known_error = std::move(error);
     return;
   }
   errors_.erase(row.id);
-  entry.region = std::make_shared<const ScheduledRegion>(ScheduledRegion{shared, expr, zone});
   // A region (re)scheduled now owes its first tick only from now on.
   entry.last_claimed = std::max(entry.last_claimed, std::chrono::floor<std::chrono::seconds>(now));
   // Never re-arm an instant this replica already dispatched.
@@ -68,7 +61,6 @@ ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
       entries_.erase(it);
     }
     errors_.erase(id);
-    forget(id);
     ++result.removed;
   }
   for (const auto& row : plan.added) {
@@ -80,13 +72,13 @@ ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
     ++result.replaced;
   }
   for (const auto& row : plan.updated) {
-    // Same instants: swap the snapshot, keep the timer as it is.
-    remember(row);
+    // Same instants (and, for a refused row, the same reason): swap the snapshot, keep the
+    // timer as it is.
     Entry& entry = entries_[row.id];
-    if (entry.region) {
-      entry.region = std::make_shared<const ScheduledRegion>(
-          ScheduledRegion{known_.at(row.id), entry.region->expr, entry.region->zone});
-    }
+    const cron::Expr expr = entry.region ? entry.region->expr : cron::Expr{};
+    const date::time_zone* zone = entry.region ? entry.region->zone : nullptr;
+    entry.region = std::make_shared<const ScheduledRegion>(
+        ScheduledRegion{std::make_shared<const RegionRow>(row), expr, zone});
     ++result.updated;
   }
   return result;
@@ -149,8 +141,8 @@ std::size_t Schedule::overdue(Millis now) const {
   const auto now_s = std::chrono::floor<std::chrono::seconds>(now);
   std::size_t n = 0;
   for (const auto& [id, entry] : entries_) {
-    if (!entry.region) continue;
     const auto& r = *entry.region;
+    if (r.zone == nullptr) continue;  // refused
     const auto first = cron::next_after(r.expr, r.zone, entry.last_claimed);
     if (!first) continue;
     const auto second = cron::next_after(r.expr, r.zone, *first);
@@ -160,7 +152,7 @@ std::size_t Schedule::overdue(Millis now) const {
 }
 
 void Schedule::add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const {
-  const auto& row = *known_.at(id);
+  const auto& row = *entry.region->row;
   if (const auto error = errors_.find(id); error != errors_.end()) {
     s.invalid.push_back({row.code, error->second});
     return;
@@ -169,8 +161,8 @@ void Schedule::add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry
   if (entry.last_outcome != Outcome::none) {
     outcome = entry.last_outcome == Outcome::ok ? "ok" : "failed";
   }
-  s.regions.push_back(
-      {row.code, row.cron_schedule, row.timezone, entry.armed, outcome, entry.last_scheduled_for});
+  s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed.get(), outcome,
+                       entry.last_scheduled_for.get()});
 }
 
 StatusSnapshot Schedule::status(const std::string& replica_id) const {
@@ -188,13 +180,22 @@ StatusSnapshot Schedule::status_of(const std::string& replica_id, std::string_vi
   StatusSnapshot s;
   s.replica_id = replica_id;
   // A scan, not an index: a few milliseconds at 100,000 regions, and no memory per region.
-  for (const auto& [id, row] : known_) {
-    if (row->code == code) {
-      add_status(s, id, entries_.at(id));
+  for (const auto& [id, entry] : entries_) {
+    if (entry.region->row->code == code) {
+      add_status(s, id, entry);
       break;
     }
   }
   return s;
+}
+
+const RegionRow* Schedule::Known::find(std::int64_t id) const {
+  const auto it = entries_.find(id);
+  return it == entries_.end() ? nullptr : it->second.region->row.get();
+}
+
+void Schedule::Known::each_id(const std::function<void(std::int64_t)>& f) const {
+  for (const auto& [id, entry] : entries_) f(id);
 }
 
 }  // namespace tickd

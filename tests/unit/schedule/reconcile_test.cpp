@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <unordered_map>
 
 using tickd::plan_reconcile;
 using tickd::RegionRow;
@@ -13,11 +14,26 @@ RegionRow row(std::int64_t id, std::string cron = "* * * * *", std::string tz = 
   return RegionRow{id, "r" + std::to_string(id), std::move(cron), std::move(tz), {"region"}, {}};
 }
 
-std::unordered_map<std::int64_t, tickd::RowPtr> known(std::initializer_list<RegionRow> rows) {
-  std::unordered_map<std::int64_t, tickd::RowPtr> out;
-  for (const auto& r : rows) out.emplace(r.id, std::make_shared<const RegionRow>(r));
-  return out;
-}
+// The regions a replica holds, as a plain map.
+class Known final : public tickd::KnownRegions {
+ public:
+  Known(std::initializer_list<RegionRow> rows) {
+    for (const auto& r : rows) rows_.emplace(r.id, r);
+  }
+  const RegionRow* find(std::int64_t id) const override {
+    const auto it = rows_.find(id);
+    return it == rows_.end() ? nullptr : &it->second;
+  }
+  void each_id(const std::function<void(std::int64_t)>& f) const override {
+    for (const auto& [id, row] : rows_) f(id);
+  }
+  std::size_t size() const override { return rows_.size(); }
+
+ private:
+  std::unordered_map<std::int64_t, RegionRow> rows_;
+};
+
+Known known(std::initializer_list<RegionRow> rows) { return Known(rows); }
 
 std::vector<std::int64_t> ids(const std::vector<RegionRow>& rows) {
   std::vector<std::int64_t> out;
@@ -29,7 +45,7 @@ std::vector<std::int64_t> ids(const std::vector<RegionRow>& rows) {
 }  // namespace
 
 TEST_CASE("an empty schedule adds every desired region") {
-  const auto plan = plan_reconcile({}, {row(1), row(2)}, std::nullopt);
+  const auto plan = plan_reconcile(known({}), {row(1), row(2)}, std::nullopt);
   CHECK(ids(plan.added) == std::vector<std::int64_t>{1, 2});
   CHECK(plan.replaced.empty());
   CHECK(plan.updated.empty());

@@ -119,7 +119,8 @@ TEST_CASE_FIXTURE(Fixture, "a removed region disappears from the timeline and th
   CHECK(schedule.scheduled_count() == 0);
   CHECK(schedule.invalid_count() == 0);
   CHECK_FALSE(schedule.earliest());
-  CHECK(schedule.known().empty());
+  CHECK(schedule.known().size() == 0);
+  CHECK(schedule.known().find(1) == nullptr);
 }
 
 TEST_CASE_FIXTURE(Fixture, "the status reports the last outcome and next fire of each region") {
