@@ -68,6 +68,16 @@ TEST_CASE("a changed expression, zone or handler list replaces the region") {
   CHECK(plan.updated.empty());
 }
 
+TEST_CASE("equal handler lists are equal whether or not two rows share one") {
+  auto shared = row(1);
+  auto own = row(1);
+  own.handlers = std::vector<std::string>{"region"};
+  CHECK(plan_reconcile(known({shared}), {own}, std::nullopt).empty());
+  tickd::HandlerList none;
+  CHECK(none.names().empty());
+  CHECK_FALSE(none == own.handlers);
+}
+
 TEST_CASE("a changed code or tick_sql updates the region without re-arming it") {
   auto renamed = row(1);
   renamed.code = "renamed";

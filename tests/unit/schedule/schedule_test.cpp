@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "../support.hpp"
 
 using namespace std::chrono_literals;
@@ -84,6 +86,21 @@ TEST_CASE_FIXTURE(Fixture, "an unchanged invalid region is not reported again") 
   again.replaced = {row(1, "61 * * * *")};
   CHECK(schedule.apply(again, utc_ms("2026-05-01T10:00:00.000Z")).newly_invalid.empty());
   CHECK(schedule.invalid_count() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "the diff sees refused regions as known: an unchanged one is no change") {
+  schedule.apply(adding({row(1, "61 * * * *"), row(2, "* * * * *")}),
+                 utc_ms("2026-05-01T10:00:00.000Z"));
+  CHECK(schedule.known().size() == 2);
+  REQUIRE(schedule.known().find(1) != nullptr);
+  CHECK(schedule.known().find(1)->cron_schedule == "61 * * * *");
+  const std::vector<RegionRow> desired{row(1, "61 * * * *"), row(2, "* * * * *")};
+  CHECK(tickd::plan_reconcile(schedule.known(), desired, std::nullopt).empty());
+  // A full pass without them removes both, the refused one too.
+  auto removed = tickd::plan_reconcile(schedule.known(), {}, std::nullopt).removed;
+  std::sort(removed.begin(), removed.end());
+  CHECK(removed == std::vector<std::int64_t>{1, 2});
 }
 
 TEST_CASE_FIXTURE(Fixture, "an update keeps the armed instant; a replace re-arms") {
