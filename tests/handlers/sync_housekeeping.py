@@ -42,8 +42,9 @@ def test(r):
           "(%s, '/x', 'COMPLETED', now() - interval '3 days'), (%s, '/y', 'PENDING', now() - interval '3 days')",
           (hk, hk))
     t = r.start_tickd(STORAGE_URL="file://" + storage, RETENTION_DAYS=2)
-    gauge = t.metric("tickd_queue_jobs", queue="file_upload", status="PENDING")
-    check(gauge == 3, "tickd_queue_jobs sampled at start: 3 PENDING file_upload rows", gauge)
+    # The maintenance thread samples at its start, which readiness does not wait for.
+    wait_for(lambda: t.metric("tickd_queue_jobs", queue="file_upload", status="PENDING") == 3, 3,
+             "tickd_queue_jobs sampled at start: 3 PENDING file_upload rows")
     wait_for(lambda: r.sql_value("SELECT count(*) FROM file_upload WHERE region_id = %s AND status = 'PENDING'",
                                  (fid,)) == 1, 10, "sync done")
     check_synced(r, fid, "syf", content)
