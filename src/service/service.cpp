@@ -1,6 +1,5 @@
 #include "service.hpp"
 
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -10,6 +9,10 @@
 #include <cstdlib>
 
 #include "tickd/version.hpp"
+
+#ifdef __GLIBC__
+#include <malloc.h>  // malloc_trim, mallopt: glibc extensions
+#endif
 
 namespace tickd {
 namespace {
@@ -73,6 +76,13 @@ Service::Service(Config config, const Clock& clock)
       listener_retry_(loop_),
       reconcile_retry_(loop_),
       shutdown_timer_(loop_) {
+#ifdef __GLIBC__
+  // glibc lets its trim threshold grow to twice the largest block it has unmapped (~34 MB
+  // after one full reconcile of 100,000 regions); the control threads' arenas then keep the
+  // freed pages of each read (~16 MB apiece: malloc_trim never shrinks a thread arena's top).
+  // A fixed threshold hands them back; large blocks stay mmapped, unmapped when freed.
+  ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
+#endif
   HttpRoutes routes;
   routes.metrics = [this] { return metrics_.serialize(); };
   routes.ready = [this] { return first_reconcile_done_ && db_up_ && !stopping_; };
@@ -190,7 +200,9 @@ void Service::finish_reconcile(std::optional<std::vector<std::int64_t>> scope,
     // go first: pages still in use when malloc_trim runs stay resident.
     rows = {};
     plan = {};
+#ifdef __GLIBC__
     ::malloc_trim(0);
+#endif
   }
   first_reconcile_done_ = true;
   arm_tick_timer();
