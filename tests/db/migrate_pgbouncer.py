@@ -94,8 +94,11 @@ logfile = %(dir)s/pgbouncer.log
         c.check([r[0] for r in t.ledger(url)] == t.sql_versions(), "round %d: ledger complete" % round_)
         c.check("region_index" in t.tables_in(schema), "round %d: tables in the role's schema" % round_)
     with admin.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
-                    "AND objid = %s", (t.MIGRATION_LOCK_KEY >> 32, t.MIGRATION_LOCK_KEY & 0xFFFFFFFF))
+        # Only this test's role's sessions (pgbouncer's server connections): tests running in
+        # parallel on the same server take the same lock in their own migrations.
+        cur.execute("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                    "WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND a.usename = %s",
+                    (t.MIGRATION_LOCK_KEY >> 32, t.MIGRATION_LOCK_KEY & 0xFFFFFFFF, role))
         c.check(cur.fetchone()[0] == 0, "no migration lock outlives the migrators")
 finally:
     if proc is not None:
