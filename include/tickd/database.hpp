@@ -91,6 +91,9 @@ class Database final {
   struct Peers {
     std::vector<std::string> live;
     std::chrono::system_clock::time_point db_clock;
+    // Around the statement's round trip alone (not the wait for a pooled connection), for
+    // estimating when the database read its clock.
+    std::chrono::steady_clock::time_point sent, received;
   };
   Peers live_replicas(const std::string& replica_id, std::chrono::milliseconds fresh);
 

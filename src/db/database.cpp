@@ -222,9 +222,11 @@ Database::Peers Database::live_replicas(const std::string& replica_id,
                                         std::chrono::milliseconds fresh) {
   return impl_->with_connection("listing live replicas", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
+    Peers peers;
+    peers.sent = std::chrono::steady_clock::now();
     const auto row = tx.exec_params1(sql::kLiveReplicas,
                                      std::chrono::duration<double>(fresh).count(), replica_id);
-    Peers peers;
+    peers.received = std::chrono::steady_clock::now();
     peers.live = parse_text_array(row[0]);
     const auto micros = static_cast<std::int64_t>(row[1].as<double>() * 1e6);
     peers.db_clock = std::chrono::system_clock::time_point(

@@ -147,13 +147,23 @@ void TickRunner::start_at_instant(std::vector<Won> won,
       });
     }
   };
-  const auto wait = Millis(batch->won.front().tick.instant) - clock_.wall();
+  wait_until(std::make_shared<boost::asio::steady_timer>(workers_), batch->won.front().tick.instant,
+             std::move(start));
+}
+
+void TickRunner::wait_until(std::shared_ptr<boost::asio::steady_timer> timer,
+                            std::chrono::sys_seconds instant, std::function<void()> then) {
+  // Checked again on every wake: the clock may have been re-anchored to the database's
+  // meanwhile, and a handler must never start before its instant.
+  const auto wait = Millis(instant) - clock_.wall();
   if (wait <= std::chrono::steady_clock::duration::zero()) {
-    start();
+    then();
     return;
   }
-  auto timer = std::make_shared<boost::asio::steady_timer>(workers_, wait);
-  timer->async_wait([timer, start](boost::system::error_code) { start(); });
+  timer->expires_after(wait);
+  timer->async_wait([this, timer, instant, then = std::move(then)](boost::system::error_code) {
+    wait_until(timer, instant, then);
+  });
 }
 
 void TickRunner::execute(DueTick tick, std::int64_t run_id,

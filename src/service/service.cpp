@@ -357,24 +357,21 @@ void Service::liveness() {
       bool ok = true;
       std::size_t abandoned = 0;
       Database::Peers peers;
-      std::chrono::steady_clock::time_point sent, received;
       try {
         runner_.clear_earlier_runs();
         db_.heartbeat(config_.replica_id);
         abandoned += db_.abandon_expired(config_.tick_lease / 2);
-        sent = clock_.mono();
         peers = db_.live_replicas(config_.replica_id, config_.tick_lease / 2);
-        received = clock_.mono();
       } catch (const DbError& e) {
         ok = false;
         spdlog::debug("heartbeat failed: {}", e.what());
       }
-      boost::asio::post(loop_, [this, ok, abandoned, peers = std::move(peers), sent, received] {
+      boost::asio::post(loop_, [this, ok, abandoned, peers = std::move(peers)] {
         liveness_running_ = false;
         set_db_up(ok);
         if (ok) {
           ownership_.set_live(peers.live);
-          align_clock(sent, received, peers.db_clock);
+          align_clock(peers.sent, peers.received, peers.db_clock);
         }
         if (abandoned > 0) {
           spdlog::warn("marked {} tick(s) of dead replicas abandoned", abandoned);
