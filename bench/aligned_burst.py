@@ -20,10 +20,7 @@ def one_burst(tickd, n, replicas):
     try:
         r.migrate()
         B.insert_regions(r, n, "0 * * * * *")
-        procs = [r.start_tickd(name="r%d" % i, CONCURRENCY=max(n, 1000), DB_POOL_SIZE=8,
-                               LOG_LEVEL="warn", MISFIRE_GRACE_MS=60000,
-                               REGION_REFRESH_INTERVAL_MS=3600000)
-                 for i in range(replicas)]
+        procs = [B.start_tickd(r, "r%d" % i, n, wait=False, MISFIRE_GRACE_MS=60000) for i in range(replicas)]
         for t in procs:
             B.wait_scheduled(t, n)
         instant = B.next_minute_boundary()

@@ -3,6 +3,7 @@ figures read from job_run, /metrics and /proc. Reuses the e2e rig (tests/e2e/rig
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -10,6 +11,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import rig  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def apt_install(package):
+    """Installs a Debian package (refreshing the package lists only if the first try fails)."""
+    print("installing %s ..." % package, file=sys.stderr, flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
+    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(sudo + ["apt-get", "update", "-qq"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(install, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def percentile(values, p):
@@ -39,6 +51,18 @@ def insert_regions(r, n, cron, prefix="b", tick_sql=None):
     """N regions in one statement (generate_series), all with the same expression."""
     r.sql("INSERT INTO region_index (code, cron_schedule, tick_sql) "
           "SELECT %s || g, %s, %s FROM generate_series(1, %s) g", (prefix, cron, tick_sql, n))
+
+
+def start_tickd(r, name, n, wait=True, **env):
+    """A tickd replica as every benchmark runs it: CONCURRENCY max(n, 1000), DB_POOL_SIZE 8,
+    warnings only, no periodic full reconcile; `env` adds or overrides. Waits until its n
+    regions are scheduled unless `wait` is false."""
+    settings = dict(CONCURRENCY=max(n, 1000), DB_POOL_SIZE=8, LOG_LEVEL="warn", REGION_REFRESH_INTERVAL_MS=3600000)
+    settings.update(env)
+    t = r.start_tickd(name=name, **settings)
+    if wait:
+        wait_scheduled(t, n)
+    return t
 
 
 def wait_scheduled(t, n, timeout=120):

@@ -36,15 +36,8 @@ CONTROL = "/usr/share/postgresql/15/extension/pg_cron.control"
 
 
 def ensure_pg_cron():
-    if os.path.exists(CONTROL):
-        return
-    print("installing postgresql-15-cron ...", file=sys.stderr, flush=True)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql-15-cron"]
-    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-        subprocess.run(sudo + ["apt-get", "update", "-qq"], env=env, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(install, env=env, check=True, stdout=subprocess.DEVNULL)
+    if not os.path.exists(CONTROL):
+        B.apt_install("postgresql-15-cron")
 
 
 def sh(script):
@@ -136,9 +129,7 @@ def tickd_run(tickd, k, minutes):
     try:
         r.migrate()
         B.insert_regions(r, k, "* * * * *", prefix="c", tick_sql="SELECT 1")
-        t = r.start_tickd(name="pgcron", CONCURRENCY=max(k, 1000), DB_POOL_SIZE=8, LOG_LEVEL="warn",
-                          REGION_REFRESH_INTERVAL_MS=3600000)
-        B.wait_scheduled(t, k)
+        t = B.start_tickd(r, "pgcron", k)
         pm = P.postmaster_of(r)
         start, end = window(minutes)
         P.sleep_until(start - 1)

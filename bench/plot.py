@@ -17,20 +17,14 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
 import peerlib as P  # noqa: E402
+from peerlib import B  # noqa: E402
 
 COLORS = {"tickd": "#1f77b4", "node-cron": "#d62728", "croner": "#ff7f0e", "pg_cron": "#2ca02c"}
 
 
 def ensure_gnuplot():
-    if shutil.which("gnuplot"):
-        return
-    print("installing gnuplot-nox ...", file=sys.stderr, flush=True)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "gnuplot-nox"]
-    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-        subprocess.run(sudo + ["apt-get", "update", "-qq"], env=env, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(install, env=env, check=True, stdout=subprocess.DEVNULL)
+    if not shutil.which("gnuplot"):
+        B.apt_install("gnuplot-nox")
 
 
 def load(name):

@@ -35,9 +35,7 @@ def tickd_steady(tickd, n, seconds):
     try:
         r.migrate()
         B.insert_regions(r, n, "* * * * * *", prefix="s")
-        t = r.start_tickd(name="steady", CONCURRENCY=max(n, 1000), DB_POOL_SIZE=8, LOG_LEVEL="warn",
-                          REGION_REFRESH_INTERVAL_MS=3600000)
-        B.wait_scheduled(t, n)
+        t = B.start_tickd(r, "steady", n)
         sampler = P.Sampler(t.proc.pid)
         start = int(time.time()) + 3
         end = start + seconds

@@ -26,9 +26,7 @@ def tickd_burst(tickd, n):
     try:
         r.migrate()
         B.insert_regions(r, n, "0 * * * * *", prefix="m")
-        t = r.start_tickd(name="burst", CONCURRENCY=max(n, 1000), DB_POOL_SIZE=8, LOG_LEVEL="warn",
-                          REGION_REFRESH_INTERVAL_MS=3600000)
-        B.wait_scheduled(t, n)
+        t = B.start_tickd(r, "burst", n)
         sampler = P.Sampler(t.proc.pid)
         instant = B.next_minute_boundary()
         at = datetime.datetime.fromtimestamp(instant, datetime.timezone.utc)
