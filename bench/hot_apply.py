@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Hot apply at scale: with N regions scheduled, the time from an UPDATE's commit until
 /status shows the new expression and its next instant (p50/p95 over 30 updates), and the
-cost of a full reconcile of N rows when nothing changed (which must not re-arm timers).
+cost of a full reconcile of N rows when nothing changed (which must not re-arm timers), and
+RSS once every region is scheduled and again after three or more such full reconciles.
 
 usage: bench/hot_apply.py TICKD [N ...]"""
 
@@ -52,6 +53,8 @@ def one(tickd, n):
         rig.wait_for(lambda: reconcile_stats()[1] >= count0 + 3, 60, "three full reconciles", interval=0.2)
         sum1, count1 = reconcile_stats()
         full = (sum1 - sum0) / (count1 - count0)
+        # Memory must not grow with each full read of the N rows.
+        rss_after = B.proc_rss_bytes(t2.proc.pid)
         # The first full pass adds every region; any later "reconciled (full)" line means a
         # no-change pass touched timers.
         rearmed = t2.log().count("reconciled (full)") > 1
@@ -62,6 +65,7 @@ def one(tickd, n):
             "no-change full reconcile": B.fmt_ms(full),
             "timers re-armed by it": "yes" if rearmed else "no",
             "RSS": "%.0f MB" % (rss / 1e6), "RSS/region": "%.0f B" % (rss / n),
+            "RSS/region after 3+ full passes": "%.0f B" % (rss_after / n),
         }
     except BaseException:
         r.print_logs()
