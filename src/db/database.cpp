@@ -129,56 +129,60 @@ std::vector<Claim> Database::claim_batch(const std::vector<std::int64_t>& region
                                     ? std::string("infinity")
                                     : date::format("%FT%TZ", deadlines[i]));
   }
-  return impl_->with_connection("claiming ticks", [&](pqxx::connection& c) {
-    pqxx::result r;
-    try {
-      pqxx::nontransaction tx(c);
-      r = tx.exec_params(sql::kClaimBatch, id_array(region_ids), id_array(keys),
-                         timestamp(scheduled_for), replica_id, text_array(deadline_texts));
-    } catch (const pqxx::foreign_key_violation&) {
-      // A region was deleted between the join and the insert: claim one by one.
-      if (region_ids.size() == 1) return std::vector<Claim>{{ClaimOutcome::gone, 0}};
-      std::vector<Claim> out;
-      for (std::size_t i = 0; i < region_ids.size(); ++i) {
-        out.push_back(claim_batch({region_ids[i]}, scheduled_for, replica_id, {deadlines[i]})[0]);
-      }
-      return out;
-    }
-    std::unordered_map<std::int64_t, Claim> by_region;
-    by_region.reserve(r.size());
-    std::vector<std::int64_t> unsettled;
-    for (const auto& row : r) {
-      const auto id = row[0].as<std::int64_t>();
-      Claim claim{ClaimOutcome::taken, 0};
-      if (!row[1].is_null()) {
-        claim = {ClaimOutcome::won, row[1].as<std::int64_t>()};
-      } else if (!row[4].as<bool>()) {
-        claim.outcome = ClaimOutcome::gone;
-      } else if (row[2].as<bool>() && row[5].as<bool>()) {
-        claim.outcome = ClaimOutcome::expired;
-      } else if (row[2].as<bool>() && !row[3].as<bool>()) {
-        // Got the lock, inserted nothing, and no row for this tick in our snapshot: either
-        // the region has a running tick, or another replica's claim committed while ours ran.
-        claim.outcome = ClaimOutcome::overlapping;
-        unsettled.push_back(id);
-      }
-      by_region[id] = claim;
-    }
-    if (!unsettled.empty()) {
-      pqxx::nontransaction tx(c);
-      for (const auto& row :
-           tx.exec_params(sql::kAlreadyClaimed, id_array(unsettled), timestamp(scheduled_for))) {
-        by_region[row[0].as<std::int64_t>()].outcome = ClaimOutcome::taken;
-      }
-    }
-    std::vector<Claim> out;
-    out.reserve(region_ids.size());
-    for (const auto id : region_ids) {
-      const auto it = by_region.find(id);
-      out.push_back(it == by_region.end() ? Claim{ClaimOutcome::taken, 0} : it->second);
-    }
-    return out;
-  });
+  auto claims = impl_->with_connection(
+      "claiming ticks", [&](pqxx::connection& c) -> std::optional<std::vector<Claim>> {
+        pqxx::result r;
+        try {
+          pqxx::nontransaction tx(c);
+          r = tx.exec_params(sql::kClaimBatch, id_array(region_ids), id_array(keys),
+                             timestamp(scheduled_for), replica_id, text_array(deadline_texts));
+        } catch (const pqxx::foreign_key_violation&) {
+          return std::nullopt;
+        }
+        std::unordered_map<std::int64_t, Claim> by_region;
+        by_region.reserve(r.size());
+        std::vector<std::int64_t> unsettled;
+        for (const auto& row : r) {
+          const auto id = row[0].as<std::int64_t>();
+          Claim claim{ClaimOutcome::taken, 0};
+          if (!row[1].is_null()) {
+            claim = {ClaimOutcome::won, row[1].as<std::int64_t>()};
+          } else if (!row[4].as<bool>()) {
+            claim.outcome = ClaimOutcome::gone;
+          } else if (row[2].as<bool>() && row[5].as<bool>()) {
+            claim.outcome = ClaimOutcome::expired;
+          } else if (row[2].as<bool>() && !row[3].as<bool>()) {
+            // Got the lock, inserted nothing, and no row for this tick in our snapshot: either
+            // the region has a running tick, or another replica's claim committed while ours ran.
+            claim.outcome = ClaimOutcome::overlapping;
+            unsettled.push_back(id);
+          }
+          by_region[id] = claim;
+        }
+        if (!unsettled.empty()) {
+          pqxx::nontransaction tx(c);
+          for (const auto& row : tx.exec_params(sql::kAlreadyClaimed, id_array(unsettled),
+                                                timestamp(scheduled_for))) {
+            by_region[row[0].as<std::int64_t>()].outcome = ClaimOutcome::taken;
+          }
+        }
+        std::vector<Claim> out;
+        out.reserve(region_ids.size());
+        for (const auto id : region_ids) {
+          const auto it = by_region.find(id);
+          out.push_back(it == by_region.end() ? Claim{ClaimOutcome::taken, 0} : it->second);
+        }
+        return out;
+      });
+  if (claims) return std::move(*claims);
+  // A region was deleted between the join and the insert: claim one by one, each on a
+  // connection of its own (not while this one is held: a full pool would wait forever).
+  if (region_ids.size() == 1) return {{ClaimOutcome::gone, 0}};
+  std::vector<Claim> out;
+  for (std::size_t i = 0; i < region_ids.size(); ++i) {
+    out.push_back(claim_batch({region_ids[i]}, scheduled_for, replica_id, {deadlines[i]})[0]);
+  }
+  return out;
 }
 
 std::vector<std::int64_t> Database::already_claimed(const std::vector<std::int64_t>& region_ids,

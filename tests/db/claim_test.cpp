@@ -142,6 +142,25 @@ TEST_CASE("a batch claim reports each tick: won, taken, overlapping, gone") {
   CHECK(claims[3].outcome == ClaimOutcome::gone);
 }
 
+TEST_CASE("a region deleted during a batch claim: the others are claimed one by one, on a pool of 1") {
+  Schema s;
+  const auto a = s.region("a");
+  const auto doomed = s.region("doomed");
+  // Deletes `doomed` while its row is being inserted: the batch statement then fails on the
+  // foreign key, as when a region is deleted between the claim's join and its insert.
+  s.sql("CREATE FUNCTION " + s.name +
+        ".drop_doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "DELETE FROM region_index WHERE code = 'doomed' AND id = NEW.region_id; RETURN NEW; END $$");
+  s.sql("CREATE TRIGGER drop_doomed BEFORE INSERT ON job_run FOR EACH ROW EXECUTE FUNCTION " +
+        s.name + ".drop_doomed()");
+  Database db(s.url, 1);  // the one-by-one claims must not wait for the batch's connection
+  const auto forever = Database::Deadline::max();
+  const auto claims = db.claim_batch({a, doomed}, t0, "replica-a", {forever, forever});
+  CHECK(claims[0].outcome == ClaimOutcome::won);
+  CHECK(claims[1].outcome == ClaimOutcome::gone);
+  CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 1);
+}
+
 TEST_CASE("a claim for a deleted region reports it gone") {
   Schema s;
   const auto id = s.region("a");
