@@ -1,6 +1,8 @@
 #pragma once
 // LISTEN for region_index changes on a dedicated, direct connection
-// (DATABASE_LISTEN_URL: notifications do not survive a transaction pooler).
+// (DATABASE_LISTEN_URL: notifications do not survive a transaction pooler). The same
+// session holds the replica's liveness lock (liveness.hpp): when the process dies, the
+// database ends the session and the lock is free for the others to see.
 // connect() blocks (run it off the event loop); the event loop then waits on socket()
 // and calls drain(), which does not block.
 
@@ -20,12 +22,14 @@ class ChangeListener final {
     bool unparsed = false;          // a payload was not an id: reconcile everything
   };
 
-  explicit ChangeListener(std::string database_url);
+  ChangeListener(std::string database_url, std::string replica_id);
   ~ChangeListener();
   ChangeListener(const ChangeListener&) = delete;
   ChangeListener& operator=(const ChangeListener&) = delete;
 
-  void connect();      // throws DbError
+  // Connects, LISTENs and takes the liveness lock; throws DbError, also when another
+  // live session holds this replica id's lock.
+  void connect();
   int socket() const;  // -1 when not connected
   Changes drain();     // throws DbError(unavailable) when the connection is lost
   void close();

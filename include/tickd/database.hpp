@@ -5,8 +5,10 @@
 // in seconds. Methods are thread-safe and block the calling thread: call them from
 // worker threads, never from the event loop.
 //
-// Failures throw DbError; `unavailable()` tells a lost or refused connection (the
-// caller reports the database down and retries) from an error in a statement.
+// Failures throw DbError, whose kind says what the caller can do, as pqxx::perform
+// decides: retry (the database was unreachable or the transaction lost a race), give up
+// (an error in the statement), or in doubt (the connection was lost while a write may
+// have committed: read the row before doing anything else).
 
 #include <chrono>
 #include <cstdint>
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tickd/liveness.hpp"
 #include "tickd/region.hpp"
 
 namespace tickd {
@@ -26,12 +29,14 @@ class Pool;  // src/db/pool.hpp: for other stores inside src/db (e.g. the work q
 
 class DbError : public std::runtime_error {
  public:
-  DbError(const std::string& what, bool unavailable)
-      : std::runtime_error(what), unavailable_(unavailable) {}
-  bool unavailable() const { return unavailable_; }
+  enum class Kind { retry, give_up, in_doubt };
+  DbError(const std::string& what, Kind kind) : std::runtime_error(what), kind_(kind) {}
+  Kind kind() const { return kind_; }
+  // The database was not reached, or the connection was lost: report it down.
+  bool unavailable() const { return kind_ != Kind::give_up; }
 
  private:
-  bool unavailable_;
+  Kind kind_;
 };
 
 enum class ClaimOutcome {
@@ -48,6 +53,13 @@ struct Claim {
 };
 
 enum class RunStatus { ok, failed };
+
+// One attempt of a claimed tick: its row, and the attempt that every write is fenced by.
+struct RunRef {
+  std::int64_t run_id = 0;
+  int attempt = 1;
+  std::string replica_id;
+};
 
 class Database final {
  public:
@@ -81,8 +93,11 @@ class Database final {
     RunStatus status;
     std::string error;    // empty for none
     std::string details;  // JSON object
+    int attempt = 1;
   };
-  // Records many ends in one statement; returns the run ids that were fenced (not written).
+  // Records many ends in one statement; returns the run ids that were fenced (not written:
+  // the row is no longer this replica's running row of that attempt). Safe to repeat after
+  // an error in doubt: an end that an earlier try committed counts as written.
   std::vector<std::int64_t> finish_batch(const std::vector<Finish>& finishes,
                                          const std::string& replica_id);
 
@@ -95,26 +110,55 @@ class Database final {
     // estimating when the database read its clock.
     std::chrono::steady_clock::time_point sent, received;
   };
-  Peers live_replicas(const std::string& replica_id, std::chrono::milliseconds fresh);
+
+  // One liveness round (see liveness.hpp): renews this replica's heartbeat, judges the
+  // others, and finds the running rows that need a taker.
+  struct LivenessRound {
+    std::string replica_id;
+    std::chrono::milliseconds crash_silence;  // a free lock convicts after this much silence
+    std::chrono::milliseconds lease;          // silence that convicts without the lock
+    std::optional<std::chrono::system_clock::time_point> witnessed_since;
+    // Rows of this replica id claimed before this moment belong to an earlier process.
+    std::optional<std::chrono::system_clock::time_point> incarnation;
+    // Ticks whose claim here came back in doubt: their rows, if any, are orphans.
+    std::vector<std::pair<std::int64_t, std::chrono::sys_seconds>> in_doubt;
+    // Also look for running rows of replicas without a heartbeat row (rare: a costlier scan).
+    bool check_unregistered = false;
+  };
+  struct LivenessResult {
+    Peers peers;  // the live replicas: fresh and not judged dead
+    std::vector<Orphan> orphans;
+  };
+  LivenessResult liveness_round(const LivenessRound& round);
+
+  // Takes orphans over for this replica to run again: each row still as observed (same
+  // replica and attempt, running, not locked by a committing tick_sql) becomes ours with
+  // attempt + 1. Returns the rows taken, with their new attempt.
+  std::vector<RunRef> take_over(const std::vector<Orphan>& orphans, const std::string& replica_id);
+  // Ends orphans `abandoned` with their error (same order); returns how many were ended.
+  std::size_t abandon(const std::vector<Orphan>& orphans, const std::vector<std::string>& errors);
+
+  // The database's clock now: rows of this replica id claimed before it are an earlier
+  // process's. Call before this process's first claim.
+  std::chrono::system_clock::time_point begin_incarnation();
 
   // Records the end of a claimed tick. Returns false when the row is no longer this
-  // replica's `running` row (it was marked abandoned): the late writer changes nothing.
+  // replica's `running` row (it was taken over): the late writer changes nothing.
   bool finish(std::int64_t run_id, const std::string& replica_id, RunStatus status,
-              const std::string& error, const std::string& details_json);
+              const std::string& error, const std::string& details_json, int attempt = 1);
 
   void keepalive();  // SELECT 1
 
   // Runs `sql` in its own transaction under `timeout`, with $1 = region id (bigint) and
-  // $2 = scheduled instant (timestamptz), either of which it may leave unused.
-  void run_tick_sql(const std::string& sql, std::int64_t region_id,
-                    std::chrono::sys_seconds scheduled_for, std::chrono::milliseconds timeout);
+  // $2 = scheduled instant (timestamptz), either of which it may leave unused. With a
+  // `run`, the transaction also marks that job_run row (tick_sql_at): the SQL commits only
+  // while the row is still that attempt's, and not again once an earlier attempt's
+  // committed. Returns false when it was not run for that reason (already committed).
+  // Throws DbError when the row was taken over meanwhile (rolled back) or on any error.
+  bool run_tick_sql(const std::string& sql, std::int64_t region_id,
+                    std::chrono::sys_seconds scheduled_for, std::chrono::milliseconds timeout,
+                    const RunRef* run = nullptr);
 
-  // Liveness: renews this replica's heartbeat; marks `running` rows of replicas whose
-  // heartbeat is older than `lease` as abandoned and returns how many.
-  void heartbeat(const std::string& replica_id);
-  std::size_t abandon_expired(std::chrono::milliseconds lease);
-  // At start: rows still `running` under our id belong to a dead earlier incarnation.
-  std::size_t abandon_own(const std::string& replica_id);
   // At shutdown: marks our still-running rows failed with `reason`; removes our heartbeat.
   std::size_t fail_own_running(const std::string& replica_id, const std::string& reason);
   void retire(const std::string& replica_id);

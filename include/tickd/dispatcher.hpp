@@ -43,6 +43,12 @@ class Dispatcher final {
   void submit(std::vector<DueTick> ticks);
   // A tick owned by another replica: enters the queue at `release` (with precheck set).
   void submit_later(DueTick tick, Millis release);
+  // Slots for ticks taken over from a dead replica (already claimed): reserve() holds up
+  // to `n` free slots and returns how many; start_taken() runs taken ticks in them;
+  // release_reserved() frees those not used.
+  std::size_t reserve(std::size_t n);
+  void start_taken(std::vector<DueTick> ticks);
+  void release_reserved(std::size_t n);
   // Stop taking ticks: the waiting and held ones are dropped (counted skipped), in-flight
   // ones finish. Returns how many were dropped.
   std::size_t stop();

@@ -19,6 +19,7 @@ namespace tickd {
 
 class Database;
 class Metrics;
+struct RunRef;
 
 struct TickContext {
   const RegionRow& region;
@@ -28,6 +29,8 @@ struct TickContext {
   std::stop_token stop;  // requested at shutdown: finish or hand work back quickly
   // When this replica's claim of the tick came back from the database (monotonic).
   std::chrono::steady_clock::time_point claimed_at{};
+  // The job_run row and attempt this tick runs as (tick_sql marks it when it commits).
+  const RunRef* run = nullptr;
 };
 
 // What a handler did, as counts recorded under its name in job_run.details, e.g.

@@ -38,6 +38,10 @@ struct DueTick {
   std::chrono::sys_seconds instant;
   Millis deadline;        // the tick may start no later than this
   bool precheck = false;  // another replica owns it: look for its claim before claiming
+  // Set when the tick is already claimed here (taken over from a dead replica): its row
+  // and the attempt this replica runs.
+  std::int64_t run_id = 0;
+  int attempt = 1;
 };
 
 struct ApplyResult {
@@ -63,6 +67,10 @@ class Schedule final {
   Due take_due(Millis now, std::chrono::milliseconds grace, std::chrono::milliseconds ahead = {});
 
   std::optional<std::chrono::sys_seconds> earliest() const;
+  // A tick of the region `region_id` at `instant`, as take_due would hand it out (its start
+  // deadline from `grace`), when the region is scheduled here (valid); nullopt otherwise.
+  std::optional<DueTick> tick_of(std::int64_t region_id, std::chrono::sys_seconds instant,
+                                 std::chrono::milliseconds grace) const;
   void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant, std::string status);
   // Some replica (this one or another) holds the tick `instant` of the region.
   void record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant);

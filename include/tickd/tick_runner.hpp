@@ -48,10 +48,18 @@ class TickRunner final {
   // them already exists (another replica, their owner, has them): no claim attempt.
   void run_group(std::vector<DueTick> ticks, std::stop_token stop, Done done);
 
-  // Marks the rows an earlier, dead run of this replica id left `running` abandoned, once.
-  // Runs before this process's first claim (so it can never touch a row of ours), and from
-  // the first heartbeat; throws DbError while the database is unreachable.
-  void clear_earlier_runs();
+  // Reads, once, the database's clock before this process's first claim: rows of this
+  // replica id claimed before it were left by an earlier process (orphans for the
+  // takeover). Called before the first claim and by each liveness round until it is
+  // known; throws DbError while the database is unreachable.
+  std::chrono::system_clock::time_point begin_incarnation();
+
+  // The ticks whose claim came back in doubt (the connection was lost: their row may
+  // exist) since the last call; the liveness round looks for their rows. Give them back
+  // when the round failed.
+  using TickKey = std::pair<std::int64_t, std::chrono::sys_seconds>;
+  std::vector<TickKey> take_in_doubt();
+  void restore_in_doubt(std::vector<TickKey> ticks);
 
  private:
   struct Won {
@@ -66,6 +74,7 @@ class TickRunner final {
                   std::chrono::sys_seconds instant, std::function<void()> then);
   void execute(DueTick tick, std::int64_t run_id, std::chrono::steady_clock::time_point claimed_at,
                std::stop_token stop, Done done);
+  void claim_and_start(std::vector<DueTick> ticks, std::stop_token stop, const Done& done);
 
   Database& db_;
   const HandlerRegistry& handlers_;
@@ -75,8 +84,10 @@ class TickRunner final {
   boost::asio::thread_pool& workers_;
   const std::size_t worker_threads_;  // of `workers_`
   Finisher finisher_;
-  std::mutex clear_mutex_;
-  std::atomic<bool> cleared_{false};
+  std::mutex incarnation_mutex_;
+  std::optional<std::chrono::system_clock::time_point> incarnation_;
+  std::mutex in_doubt_mutex_;
+  std::vector<TickKey> in_doubt_;
 };
 
 }  // namespace tickd

@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include "pool.hpp"
+#include "sql.hpp"
 #include "tickd/database.hpp"
 
 namespace tickd {
@@ -33,13 +34,16 @@ class Receiver final : public pqxx::notification_receiver {
 
 struct ChangeListener::Impl {
   std::string conninfo;
+  std::string replica_id;
   std::unique_ptr<pqxx::connection> conn;
   Changes pending;
   std::unique_ptr<Receiver> receiver;
 };
 
-ChangeListener::ChangeListener(std::string database_url) : impl_(std::make_unique<Impl>()) {
+ChangeListener::ChangeListener(std::string database_url, std::string replica_id)
+    : impl_(std::make_unique<Impl>()) {
   impl_->conninfo = with_connection_defaults(database_url);
+  impl_->replica_id = std::move(replica_id);
 }
 
 ChangeListener::~ChangeListener() { close(); }
@@ -51,25 +55,36 @@ void ChangeListener::connect() {
     impl_->receiver = std::make_unique<Receiver>(*impl_->conn, impl_->pending);
     // The receiver's LISTEN is sent lazily; a round trip makes sure it is in place
     // before the caller's full reconcile reads the table.
-    pqxx::nontransaction tx(*impl_->conn);
-    tx.exec("SELECT 1");
+    bool locked = false;
+    {
+      pqxx::nontransaction tx(*impl_->conn);
+      locked = tx.exec_params1(sql::kTakeReplicaLock, impl_->replica_id)[0].as<bool>();
+      if (locked) tx.exec_params(sql::kRecordReplicaLock, impl_->replica_id);
+    }
+    if (!locked) {
+      close();
+      throw DbError("taking the liveness lock of replica " + impl_->replica_id +
+                        ": another live session holds it (a second replica with this "
+                        "TICKD_REPLICA_ID, or this replica's previous process not gone yet)",
+                    DbError::Kind::retry);
+    }
   } catch (const pqxx::failure& e) {
     close();
-    throw DbError(db::one_line("listening for region changes", e.what()), true);
+    throw DbError(db::one_line("listening for region changes", e.what()), DbError::Kind::retry);
   }
 }
 
 int ChangeListener::socket() const { return impl_->conn ? impl_->conn->sock() : -1; }
 
 ChangeListener::Changes ChangeListener::drain() {
-  if (!impl_->conn) throw DbError("listening for region changes: not connected", true);
+  if (!impl_->conn) throw DbError("listening for region changes: not connected", DbError::Kind::retry);
   try {
     impl_->conn->get_notifs();
   } catch (const pqxx::failure& e) {
-    throw DbError(db::one_line("listening for region changes", e.what()), true);
+    throw DbError(db::one_line("listening for region changes", e.what()), DbError::Kind::retry);
   }
   if (!impl_->conn->is_open()) {
-    throw DbError("listening for region changes: connection closed", true);
+    throw DbError("listening for region changes: connection closed", DbError::Kind::retry);
   }
   Changes out = std::move(impl_->pending);
   impl_->pending = {};

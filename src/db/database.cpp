@@ -200,10 +200,11 @@ std::vector<std::int64_t> Database::already_claimed(const std::vector<std::int64
 
 std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& finishes,
                                                  const std::string& replica_id) {
-  std::vector<std::int64_t> ids;
+  std::vector<std::int64_t> ids, attempts;
   std::vector<std::optional<std::string>> statuses, errors, details;
   for (const auto& f : finishes) {
     ids.push_back(f.run_id);
+    attempts.push_back(f.attempt);
     statuses.emplace_back(f.status == RunStatus::ok ? "ok" : "failed");
     errors.push_back(f.error.empty() ? std::nullopt : std::optional<std::string>(f.error));
     details.emplace_back(f.details);
@@ -211,45 +212,154 @@ std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& fini
   return impl_->with_connection("recording finished ticks", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     const auto r = tx.exec_params(sql::kFinishBatch, id_array(ids), text_array(statuses),
-                                  text_array(errors), text_array(details), replica_id);
-    std::unordered_set<std::int64_t> written;
-    for (const auto& row : r) written.insert(row[0].as<std::int64_t>());
+                                  text_array(errors), text_array(details), replica_id,
+                                  id_array(attempts));
     std::vector<std::int64_t> fenced;
-    for (const auto id : ids) {
-      if (!written.contains(id)) fenced.push_back(id);
+    for (const auto& row : r) {
+      if (!row[1].as<bool>() && !row[2].as<bool>()) fenced.push_back(row[0].as<std::int64_t>());
     }
     return fenced;
   });
 }
 
-Database::Peers Database::live_replicas(const std::string& replica_id,
-                                        std::chrono::milliseconds fresh) {
-  return impl_->with_connection("listing live replicas", [&](pqxx::connection& c) {
+namespace {
+
+std::chrono::system_clock::time_point from_epoch(double seconds) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::microseconds(static_cast<std::int64_t>(seconds * 1e6))));
+}
+
+std::string timestamp_us(std::chrono::system_clock::time_point t) {
+  return date::format("%FT%TZ", std::chrono::floor<std::chrono::microseconds>(t));
+}
+
+double seconds(std::chrono::milliseconds d) { return std::chrono::duration<double>(d).count(); }
+
+// The orphans' identities as the takeover statements take them.
+struct OrphanArrays {
+  std::string ids, replicas, attempts;
+  explicit OrphanArrays(const std::vector<Orphan>& orphans) {
+    std::vector<std::int64_t> id, attempt;
+    std::vector<std::optional<std::string>> replica;
+    for (const auto& o : orphans) {
+      id.push_back(o.run_id);
+      attempt.push_back(o.attempt);
+      replica.emplace_back(o.replica_id);
+    }
+    ids = id_array(id);
+    replicas = text_array(replica);
+    attempts = id_array(attempt);
+  }
+};
+
+OrphanCause orphan_cause(std::string_view kind, const std::map<std::string, OrphanCause>& dead,
+                         const std::string& replica_id) {
+  if (kind == "dead") return dead.at(replica_id);
+  if (kind == "earlier_run") return OrphanCause::earlier_run;
+  if (kind == "in_doubt") return OrphanCause::in_doubt;
+  return OrphanCause::lease;  // a replica with no heartbeat row at all
+}
+
+}  // namespace
+
+Database::LivenessResult Database::liveness_round(const LivenessRound& round) {
+  return impl_->with_connection("liveness round", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    Peers peers;
+    LivenessResult out;
+    auto& peers = out.peers;
+    const auto since =
+        round.witnessed_since ? std::optional(timestamp_us(*round.witnessed_since)) : std::nullopt;
+    const char* since_text = since ? since->c_str() : nullptr;
     peers.sent = std::chrono::steady_clock::now();
-    const auto row = tx.exec_params1(sql::kLiveReplicas,
-                                     std::chrono::duration<double>(fresh).count(), replica_id);
+    const auto judged =
+        tx.exec_params(sql::kJudgeReplicas, round.replica_id, seconds(round.crash_silence),
+                       seconds(round.lease), since_text);
     peers.received = std::chrono::steady_clock::now();
-    peers.live = parse_text_array(row[0]);
-    const auto micros = static_cast<std::int64_t>(row[1].as<double>() * 1e6);
-    peers.db_clock = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::microseconds(micros)));
-    return peers;
+    std::map<std::string, OrphanCause> dead;
+    peers.live.push_back(round.replica_id);
+    for (const auto& row : judged) {
+      peers.db_clock = from_epoch(row[3].as<double>());
+      if (row[0].is_null()) continue;
+      auto id = row[0].as<std::string>();
+      if (!row[1].is_null()) {
+        dead.emplace(std::move(id), row[1].as<std::string>() == "crashed" ? OrphanCause::crashed
+                                                                          : OrphanCause::lease);
+      } else if (row[2].as<bool>()) {
+        peers.live.push_back(std::move(id));
+      }
+    }
+    std::sort(peers.live.begin(), peers.live.end());
+    if (dead.empty() && !round.incarnation && round.in_doubt.empty() &&
+        !round.check_unregistered) {
+      return out;
+    }
+    std::vector<std::optional<std::string>> dead_ids, doubt_instants;
+    for (const auto& entry : dead) dead_ids.emplace_back(entry.first);
+    std::vector<std::int64_t> doubt_regions;
+    for (const auto& [region, instant] : round.in_doubt) {
+      doubt_regions.push_back(region);
+      doubt_instants.emplace_back(timestamp(instant));
+    }
+    const auto incarnation =
+        round.incarnation ? std::optional(timestamp_us(*round.incarnation)) : std::nullopt;
+    const auto lease = std::to_string(seconds(round.lease));
+    const auto rows = tx.exec_params(
+        sql::kFindOrphans, text_array(dead_ids), round.replica_id,
+        incarnation ? incarnation->c_str() : nullptr, id_array(doubt_regions),
+        text_array(doubt_instants), round.check_unregistered ? lease.c_str() : nullptr,
+        since_text);
+    for (const auto& row : rows) {
+      Orphan o;
+      o.run_id = row[0].as<std::int64_t>();
+      o.region_id = row[1].as<std::int64_t>();
+      o.scheduled_for = std::chrono::sys_seconds(std::chrono::seconds(row[2].as<std::int64_t>()));
+      o.replica_id = row[3].as<std::string>();
+      o.attempt = row[4].as<int>();
+      o.cause = orphan_cause(row[5].c_str(), dead, o.replica_id);
+      out.orphans.push_back(std::move(o));
+    }
+    return out;
+  });
+}
+
+std::vector<RunRef> Database::take_over(const std::vector<Orphan>& orphans,
+                                        const std::string& replica_id) {
+  if (orphans.empty()) return {};
+  const OrphanArrays a(orphans);
+  return impl_->with_connection("taking over ticks", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    std::vector<RunRef> taken;
+    for (const auto& row :
+         tx.exec_params(sql::kTakeOver, a.ids, a.replicas, a.attempts, replica_id)) {
+      taken.push_back({row[0].as<std::int64_t>(), row[1].as<int>(), replica_id});
+    }
+    return taken;
+  });
+}
+
+std::size_t Database::abandon(const std::vector<Orphan>& orphans,
+                              const std::vector<std::string>& errors) {
+  if (orphans.empty()) return 0;
+  const OrphanArrays a(orphans);
+  std::vector<std::optional<std::string>> texts(errors.begin(), errors.end());
+  return impl_->with_connection("marking ticks abandoned", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return static_cast<std::size_t>(
+        tx.exec_params(sql::kAbandon, a.ids, a.replicas, a.attempts, text_array(texts)).size());
+  });
+}
+
+std::chrono::system_clock::time_point Database::begin_incarnation() {
+  return impl_->with_connection("reading the database's clock", [](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return from_epoch(tx.exec1(sql::kNow)[0].as<double>());
   });
 }
 
 bool Database::finish(std::int64_t run_id, const std::string& replica_id, RunStatus status,
-                      const std::string& error, const std::string& details_json) {
-  return impl_->with_connection("recording a finished tick", [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    const char* status_text = status == RunStatus::ok ? "ok" : "failed";
-    const char* error_text = error.empty() ? nullptr : error.c_str();
-    const auto r =
-        tx.exec_params(sql::kFinish, run_id, replica_id, status_text, error_text, details_json);
-    return r.affected_rows() == 1;
-  });
+                      const std::string& error, const std::string& details_json, int attempt) {
+  return finish_batch({{run_id, status, error, details_json, attempt}}, replica_id).empty();
 }
 
 void Database::keepalive() {
@@ -259,56 +369,55 @@ void Database::keepalive() {
   });
 }
 
-void Database::run_tick_sql(const std::string& statement, std::int64_t region_id,
+bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id,
                             std::chrono::sys_seconds scheduled_for,
-                            std::chrono::milliseconds timeout) {
-  impl_->with_connection("tick_sql", [&](pqxx::connection& c) {
-    // PREPARE with declared parameter types lets the statement use $1 and $2 with their
-    // contract types, or neither, and refuses more than one statement.
-    try {
-      pqxx::work tx(c);
-      tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
-      // exec_params uses the extended protocol, which refuses a second statement
-      // ("SELECT 1; DROP ...") instead of running it.
-      tx.exec_params("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
-      tx.exec("EXECUTE tickd_tick_sql (" + std::to_string(region_id) + ", " +
-              tx.quote(timestamp(scheduled_for)) + ")");
-      tx.exec("DEALLOCATE tickd_tick_sql");
-      tx.commit();
-    } catch (const pqxx::sql_error&) {
-      // A prepared statement outlives the rolled-back transaction that made it.
+                            std::chrono::milliseconds timeout, const RunRef* run) {
+  try {
+    return impl_->with_connection("tick_sql", [&](pqxx::connection& c) {
+      // PREPARE with declared parameter types lets the statement use $1 and $2 with their
+      // contract types, or neither, and refuses more than one statement.
       try {
-        pqxx::nontransaction cleanup(c);
-        cleanup.exec("DEALLOCATE tickd_tick_sql");
+        pqxx::work tx(c);
+        if (run != nullptr && tx.exec_params1(sql::kTickSqlDone, run->run_id)[0].as<bool>()) {
+          return false;  // an earlier attempt's SQL committed with its mark
+        }
+        tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
+        // exec_params uses the extended protocol, which refuses a second statement
+        // ("SELECT 1; DROP ...") instead of running it.
+        tx.exec_params("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
+        tx.exec("EXECUTE tickd_tick_sql (" + std::to_string(region_id) + ", " +
+                tx.quote(timestamp(scheduled_for)) + ")");
+        tx.exec("DEALLOCATE tickd_tick_sql");
+        if (run != nullptr &&
+            tx.exec_params(sql::kMarkTickSql, run->run_id, run->replica_id, run->attempt)
+                    .affected_rows() == 0) {
+          tx.abort();
+          throw DbError("tick_sql: rolled back: the tick was taken over by another replica",
+                        DbError::Kind::give_up);
+        }
+        tx.commit();
+        return true;
       } catch (const pqxx::sql_error&) {
+        // A prepared statement outlives the rolled-back transaction that made it.
+        try {
+          pqxx::nontransaction cleanup(c);
+          cleanup.exec("DEALLOCATE tickd_tick_sql");
+        } catch (const pqxx::sql_error&) {
+        }
+        throw;
       }
-      throw;
-    }
-  });
-}
-
-void Database::heartbeat(const std::string& replica_id) {
-  impl_->with_connection("heartbeat", [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    tx.exec_params(sql::kHeartbeat, replica_id);
-  });
-}
-
-std::size_t Database::abandon_expired(std::chrono::milliseconds lease) {
-  return impl_->with_connection("marking abandoned ticks", [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    const double seconds = std::chrono::duration<double>(lease).count();
-    return static_cast<std::size_t>(tx.exec_params(sql::kAbandonExpired, seconds).affected_rows());
-  });
-}
-
-std::size_t Database::abandon_own(const std::string& replica_id) {
-  return impl_->with_connection("marking an earlier run's ticks abandoned",
-                                [&](pqxx::connection& c) {
-                                  pqxx::nontransaction tx(c);
-                                  return static_cast<std::size_t>(
-                                      tx.exec_params(sql::kAbandonOwn, replica_id).affected_rows());
-                                });
+    });
+  } catch (const DbError& e) {
+    if (e.kind() != DbError::Kind::in_doubt || run == nullptr) throw;
+    // The commit's answer was lost: its mark on the row says whether it happened.
+    const bool committed =
+        impl_->with_connection("tick_sql: checking a commit in doubt", [&](pqxx::connection& c) {
+          pqxx::nontransaction tx(c);
+          return tx.exec_params1(sql::kTickSqlDone, run->run_id)[0].as<bool>();
+        });
+    if (!committed) throw;
+    return true;
+  }
 }
 
 std::size_t Database::fail_own_running(const std::string& replica_id, const std::string& reason) {

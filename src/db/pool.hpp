@@ -59,25 +59,33 @@ class Pool final {
 std::string one_line(std::string_view what, const char* detail);
 
 // Runs `work(pqxx::connection&)` on a pooled connection and turns libpqxx failures into
-// DbError, `what` saying what was being done. A broken connection is dropped from the
-// pool. in_doubt_error is never retried: the commit may or may not have happened.
+// DbError, `what` saying what was being done, with pqxx::perform's three outcomes: a lost
+// connection or a lost race (serialization, deadlock) may be retried; an error in the
+// statement is given up; a commit whose connection was lost is in doubt (never retried
+// blindly: read first). A broken connection is dropped from the pool. A statement run
+// outside a transaction block that loses its connection is in doubt too: its writer
+// decides (e.g. finish_batch is safe to repeat).
 template <typename Work>
 auto with_connection(Pool& pool, const char* what, Work&& work) {
+  using Kind = DbError::Kind;
   std::optional<Pool::Lease> lease;
   try {
     lease.emplace(pool.acquire());
     return work(**lease);
   } catch (const pqxx::broken_connection& e) {
     if (lease) lease->discard();
-    throw DbError(one_line(std::string(what) + ": database unreachable", e.what()), true);
+    throw DbError(one_line(std::string(what) + ": database unreachable", e.what()), Kind::retry);
   } catch (const pqxx::in_doubt_error& e) {
     if (lease) lease->discard();
-    throw DbError(one_line(std::string(what) + ": connection lost during commit", e.what()), true);
+    throw DbError(one_line(std::string(what) + ": connection lost during commit", e.what()),
+                  Kind::in_doubt);
+  } catch (const pqxx::transaction_rollback& e) {
+    throw DbError(one_line(what, e.what()), Kind::retry);
   } catch (const pqxx::sql_error& e) {
-    throw DbError(one_line(what, e.what()), false);
+    throw DbError(one_line(what, e.what()), Kind::give_up);
   } catch (const pqxx::failure& e) {
     if (lease) lease->discard();
-    throw DbError(one_line(what, e.what()), true);
+    throw DbError(one_line(what, e.what()), Kind::retry);
   }
 }
 

@@ -50,53 +50,119 @@ inline constexpr const char* kAlreadyClaimed =
     "SELECT region_id FROM job_run WHERE scheduled_for = $2::timestamptz "
     "AND region_id = ANY($1::bigint[])";
 
-// The batched form of kFinish. $1 bigint[] run ids, $2 text[] statuses, $3 text[] errors
-// (NULL elements for none), $4 text[] details, $5 replica id. Returns the ids written;
-// the others were no longer this replica's running rows (fenced).
+// Records many ends in one statement. $1 bigint[] run ids, $2 text[] statuses, $3 text[]
+// errors (NULL elements for none), $4 text[] details, $5 replica id, $6 int[] attempts.
+// Fenced: a row changes only while it is still this replica's running row of that attempt.
+// One row per input: (run id, written now, written before): "before" is an earlier try of
+// this same write whose outcome came back in doubt but had committed (the outer SELECT
+// reads the snapshot from before the UPDATE), so a retry never reports it as fenced.
 inline constexpr const char* kFinishBatch =
-    "UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
-    "  details = v.details::jsonb "
-    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS v (id, status, error, "
-    "details) "
-    "WHERE j.id = v.id AND j.replica_id = $5 AND j.status = 'running' "
-    "RETURNING j.id";
+    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
+    "  $6::int[]) AS v (id, status, error, details, attempt)), "
+    "upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
+    "  details = v.details::jsonb FROM v "
+    "  WHERE j.id = v.id AND j.replica_id = $5 AND j.attempt = v.attempt AND j.status = 'running' "
+    "  RETURNING j.id) "
+    "SELECT v.id, upd.id IS NOT NULL, "
+    "  coalesce(j.replica_id = $5 AND j.attempt = v.attempt AND j.status = v.status, false) "
+    "FROM v LEFT JOIN upd USING (id) LEFT JOIN job_run j ON j.id = v.id";
 
-// $1 lease in seconds (double), $2 this replica's id: the replicas whose heartbeat is
-// fresh (this one always counts), sorted, and the database's clock (Unix seconds).
-inline constexpr const char* kLiveReplicas =
-    "SELECT coalesce(array_agg(replica_id ORDER BY replica_id), '{}'), "
+// The liveness lock of a replica: a session advisory lock (two-int4 form, so it never
+// meets the bigint keys of claims and migrations) on its direct connection. The first key
+// is "tick"; the second names the replica within its schema (tables are per schema, locks
+// per database). $1 replica id.
+#define TICKD_REPLICA_LOCK "1953063787, hashtext(current_schema() || '/' || $1)"
+inline constexpr const char* kTakeReplicaLock =
+    "SELECT pg_try_advisory_lock(" TICKD_REPLICA_LOCK ")";
+// $1 replica id. After the lock: from now on, a free lock means this session ended.
+inline constexpr const char* kRecordReplicaLock =
+    "INSERT INTO tickd_replica (replica_id, locked_at) VALUES ($1, now()) "
+    "ON CONFLICT (replica_id) DO UPDATE SET locked_at = now(), heartbeat_at = now()";
+
+// One liveness round's first statement: renews this replica's heartbeat and judges every
+// other replica (liveness.hpp). $1 this replica's id, $2 crash silence (s), $3 lease (s),
+// $4 witnessed since (timestamptz; NULL: nothing witnessed yet). Time counts against a
+// replica only after both the server's start and $4, so a database restart or failover
+// never convicts anyone. One row per other replica (id, verdict: NULL, 'crashed' or
+// 'lease', heartbeat fresh within the lease), or one row of NULLs when there is none;
+// each with the database's clock (Unix seconds).
+inline constexpr const char* kJudgeReplicas =
+    "WITH beat AS (INSERT INTO tickd_replica (replica_id) VALUES ($1) "
+    "  ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = now()), "
+    "since AS (SELECT greatest(pg_postmaster_start_time(), coalesce($4::timestamptz, now())) "
+    "  AS t), "
+    "held AS (SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1953063787 "
+    "  AND objsubid = 2 AND granted) "
+    "SELECT r.replica_id, CASE "
+    "  WHEN r.locked_at >= s.t AND r.heartbeat_at < now() - make_interval(secs => $2) "
+    "   AND hashtext(current_schema() || '/' || r.replica_id)::oid NOT IN (SELECT objid FROM held) "
+    "  THEN 'crashed' "
+    "  WHEN greatest(r.heartbeat_at, s.t) < now() - make_interval(secs => $3) THEN 'lease' END, "
+    "  r.heartbeat_at >= now() - make_interval(secs => $3), "
     "  extract(epoch FROM clock_timestamp())::double precision "
-    "FROM tickd_replica "
-    "WHERE heartbeat_at >= now() - make_interval(secs => $1::double precision) OR replica_id = $2";
+    "FROM since s LEFT JOIN tickd_replica r ON r.replica_id <> $1";
 
-// $1 run id, $2 replica id, $3 status, $4 error or NULL, $5 details json.
-// Fenced: changes nothing unless the row is still ours and running.
-inline constexpr const char* kFinish =
-    "UPDATE job_run SET status = $3, finished_at = now(), error = $4, details = $5::jsonb "
-    "WHERE id = $1 AND replica_id = $2 AND status = 'running'";
+// The running rows that need a taker (each part served by the partial index on running
+// rows). $1 text[] replicas judged dead, $2 this replica's id, $3 this process's start
+// (NULL: not known yet), $4 bigint[] and $5 timestamptz[]: ticks whose claim here came
+// back in doubt, $6 lease (s; NULL: skip the costlier scan for rows of replicas with no
+// heartbeat row), $7 witnessed since (as in kJudgeReplicas).
+// Rows: (run id, region id, instant as Unix seconds, replica id, attempt, cause).
+inline constexpr const char* kFindOrphans =
+    "SELECT id, region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, attempt, "
+    "  'dead' FROM job_run WHERE status = 'running' AND replica_id = ANY($1::text[]) "
+    "UNION ALL "
+    "SELECT id, region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, attempt, "
+    "  'earlier_run' FROM job_run WHERE status = 'running' AND replica_id = $2 "
+    "  AND started_at < $3::timestamptz "
+    "UNION ALL "
+    "SELECT j.id, j.region_id, extract(epoch FROM j.scheduled_for)::bigint, j.replica_id, "
+    "  j.attempt, 'in_doubt' FROM job_run j "
+    "  JOIN unnest($4::bigint[], $5::timestamptz[]) AS d (region_id, scheduled_for) "
+    "  ON j.region_id = d.region_id AND j.scheduled_for = d.scheduled_for "
+    "  WHERE j.status = 'running' AND j.replica_id = $2 "
+    "  AND NOT (j.started_at < $3::timestamptz) IS TRUE "
+    "UNION ALL "
+    "SELECT id, region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, attempt, "
+    "  'unregistered' FROM job_run j WHERE $6::double precision IS NOT NULL "
+    "  AND status = 'running' AND replica_id <> $2 AND NOT replica_id = ANY($1::text[]) "
+    "  AND NOT EXISTS (SELECT 1 FROM tickd_replica r WHERE r.replica_id = j.replica_id) "
+    "  AND greatest(started_at, pg_postmaster_start_time(), coalesce($7::timestamptz, now())) "
+    "      < now() - make_interval(secs => $6::double precision)";
+
+// Orphans as observed: $1 bigint[] run ids, $2 text[] their replica ids, $3 int[] their
+// attempts. Rows still so (running, nobody took or ended them) and not locked by a
+// tick_sql committing right now (those wait for the next round).
+#define TICKD_ORPHANS_AS_SEEN                                                              \
+  "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[]) "                   \
+  "  AS v (id, replica_id, attempt)), "                                                     \
+  "t AS (SELECT j.id FROM job_run j JOIN v ON j.id = v.id AND j.replica_id = v.replica_id " \
+  "  AND j.attempt = v.attempt WHERE j.status = 'running' FOR UPDATE OF j SKIP LOCKED) "
+
+// $4 this replica's id. The orphans become this replica's to run again: attempt + 1, and
+// started_at the takeover (the claim of this attempt). Rows: (run id, new attempt).
+inline constexpr const char* kTakeOver = TICKD_ORPHANS_AS_SEEN
+    "UPDATE job_run j SET replica_id = $4, attempt = j.attempt + 1, started_at = now() "
+    "FROM t WHERE j.id = t.id RETURNING j.id, j.attempt";
+
+// $4 text[] errors (same order). Ends them abandoned. Rows: the run ids ended.
+inline constexpr const char* kAbandon = TICKD_ORPHANS_AS_SEEN
+    ", e AS (SELECT * FROM unnest($1::bigint[], $4::text[]) AS e (id, error)) "
+    "UPDATE job_run j SET status = 'abandoned', finished_at = now(), error = e.error "
+    "FROM t JOIN e USING (id) WHERE j.id = t.id RETURNING j.id";
+
+inline constexpr const char* kNow = "SELECT extract(epoch FROM now())::double precision";
 
 inline constexpr const char* kKeepalive = "SELECT 1";
 
-// $1 replica id.
-inline constexpr const char* kHeartbeat =
-    "INSERT INTO tickd_replica (replica_id) VALUES ($1) "
-    "ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = now()";
-
-// $1 lease in seconds (double). Running rows whose replica has not renewed its
-// heartbeat within the lease (or has none) and that started before the lease.
-inline constexpr const char* kAbandonExpired =
-    "UPDATE job_run j SET status = 'abandoned', finished_at = now(), "
-    "  error = 'replica ' || j.replica_id || ' stopped renewing its lease' "
-    "WHERE j.status = 'running' "
-    "  AND j.started_at < now() - make_interval(secs => $1::double precision) "
-    "  AND NOT EXISTS (SELECT 1 FROM tickd_replica r WHERE r.replica_id = j.replica_id "
-    "      AND r.heartbeat_at >= now() - make_interval(secs => $1::double precision))";
-
-// $1 replica id.
-inline constexpr const char* kAbandonOwn =
-    "UPDATE job_run SET status = 'abandoned', finished_at = now(), "
-    "  error = 'replica ' || replica_id || ' restarted while this tick was running' "
-    "WHERE status = 'running' AND replica_id = $1";
+// tick_sql's own transaction. $1 run id: whether an earlier attempt's tick_sql committed.
+inline constexpr const char* kTickSqlDone =
+    "SELECT tick_sql_at IS NOT NULL FROM job_run WHERE id = $1";
+// $1 run id, $2 replica id, $3 attempt: the mark, last before COMMIT; no row means the tick
+// was taken over meanwhile, and the transaction rolls back.
+inline constexpr const char* kMarkTickSql =
+    "UPDATE job_run SET tick_sql_at = now() WHERE id = $1 AND replica_id = $2 AND attempt = $3 "
+    "AND status = 'running' AND tick_sql_at IS NULL";
 
 // $1 replica id, $2 reason.
 inline constexpr const char* kFailOwnRunning =

@@ -182,6 +182,24 @@ void Dispatcher::start_group(std::vector<DueTick> group) {
   });
 }
 
+std::size_t Dispatcher::reserve(std::size_t n) {
+  if (stopped_) return 0;
+  const auto granted = std::min<std::size_t>(n, concurrency_ - std::min<std::size_t>(inflight_, concurrency_));
+  inflight_ += granted;
+  metrics_.set_inflight(inflight_);
+  return granted;
+}
+
+void Dispatcher::start_taken(std::vector<DueTick> ticks) {
+  for (auto& tick : ticks) start_group({std::move(tick)});
+}
+
+void Dispatcher::release_reserved(std::size_t n) {
+  inflight_ -= std::min(n, inflight_);
+  metrics_.set_inflight(inflight_);
+  if (!stopped_) pump();
+}
+
 std::size_t Dispatcher::stop() {
   stopped_ = true;
   const std::size_t dropped = waiting_.size() + ahead_.size() + held_.size();

@@ -32,23 +32,41 @@ TickRunner::TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& m
       worker_threads_(std::max<std::size_t>(worker_threads, 1)),
       finisher_(db, config.replica_id, config.tick_lease, clock) {}
 
-void TickRunner::clear_earlier_runs() {
-  if (cleared_.load()) return;
-  std::lock_guard lock(clear_mutex_);
-  if (cleared_.load()) return;
-  if (const auto n = db_.abandon_own(config_.replica_id); n > 0) {
-    spdlog::warn("marked {} tick(s) left running by an earlier run of replica {} abandoned", n,
-                 config_.replica_id);
-    for (std::size_t i = 0; i < n; ++i) metrics_.count_tick(TickOutcome::abandoned);
-  }
-  cleared_ = true;
+std::chrono::system_clock::time_point TickRunner::begin_incarnation() {
+  std::lock_guard lock(incarnation_mutex_);
+  if (!incarnation_) incarnation_ = db_.begin_incarnation();
+  return *incarnation_;
+}
+
+std::vector<TickRunner::TickKey> TickRunner::take_in_doubt() {
+  std::lock_guard lock(in_doubt_mutex_);
+  return std::exchange(in_doubt_, {});
+}
+
+void TickRunner::restore_in_doubt(std::vector<TickKey> ticks) {
+  std::lock_guard lock(in_doubt_mutex_);
+  in_doubt_.insert(in_doubt_.end(), ticks.begin(), ticks.end());
 }
 
 void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Done done) {
   if (ticks.empty()) return;
+  // Taken over from a dead replica: claimed already.
+  std::vector<Won> taken;
+  std::erase_if(ticks, [&](DueTick& t) {
+    if (t.run_id == 0) return false;
+    const auto run_id = t.run_id;
+    taken.push_back({std::move(t), run_id});
+    return true;
+  });
+  if (!taken.empty()) start_at_instant(std::move(taken), clock_.mono(), stop, done);
+  if (!ticks.empty()) claim_and_start(std::move(ticks), stop, done);
+}
+
+void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token stop,
+                                 const Done& done) {
   const auto instant = ticks.front().instant;
   try {
-    clear_earlier_runs();
+    begin_incarnation();
     // Ticks another replica (their owner) has already claimed need no claim attempt.
     std::vector<std::int64_t> prechecked;
     for (const auto& t : ticks) {
@@ -116,6 +134,12 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
     start_at_instant(std::move(won), claimed_at, stop, done);
   } catch (const DbError& e) {
     spdlog::warn("{} tick(s) at {} not claimed: {}", ticks.size(), iso(instant), e.what());
+    if (e.unavailable()) {
+      // The claim may have committed before the connection went: the liveness round
+      // looks for these rows and takes over any it finds.
+      std::lock_guard lock(in_doubt_mutex_);
+      for (const auto& t : ticks) in_doubt_.emplace_back(t.region->row->id, instant);
+    }
     for (const auto& t : ticks) {
       metrics_.count_tick(TickOutcome::skipped);
       done(t, {TickOutcome::skipped, std::nullopt, e.unavailable()});
@@ -173,7 +197,9 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   const auto started = clock_.wall();
   const double lateness = std::chrono::duration<double>(started - tick.instant).count();
   metrics_.observe_lateness(lateness);
-  const TickContext context{row, tick.instant, db_, config_, stop, claimed_at};
+  const int attempt = tick.attempt;  // read before `tick` moves into the callback below
+  const RunRef run{run_id, attempt, config_.replica_id};
+  const TickContext context{row, tick.instant, db_, config_, stop, claimed_at, &run};
   // details: {"<handler>": {"seconds": s, "ok": b, <counts>...}, ..., "lateness_seconds": l}
   std::string details = "{";
   std::string error;
@@ -208,12 +234,12 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), error);
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
   finisher_.submit(
-      {run_id, ok ? RunStatus::ok : RunStatus::failed, error, std::move(details)},
+      {run_id, ok ? RunStatus::ok : RunStatus::failed, error, std::move(details), attempt},
       [this, tick = std::move(tick), ok, done = std::move(done)](Finisher::Result result) {
         if (result == Finisher::Result::fenced) {
           spdlog::error(
-              "region {}: tick {} lost its claim: the row was marked abandoned meanwhile; its "
-              "result was not recorded",
+              "region {}: tick {} lost its claim: the row was taken over meanwhile (this replica "
+              "was judged dead); its result was not recorded",
               tick.region->row->code, iso(tick.instant));
           metrics_.count_fenced();
         }

@@ -11,8 +11,11 @@ class RegionHandler final : public Handler {
       tick.db.keepalive();
     }
     if (tick.region.tick_sql && !tick.region.tick_sql->empty()) {
-      tick.db.run_tick_sql(*tick.region.tick_sql, tick.region.id, tick.scheduled_for,
-                           tick.config.tick_sql_timeout);
+      // A re-run of a tick whose SQL an earlier attempt committed does not run it again.
+      if (!tick.db.run_tick_sql(*tick.region.tick_sql, tick.region.id, tick.scheduled_for,
+                                tick.config.tick_sql_timeout, tick.run)) {
+        return {{"tick_sql", 0}, {"tick_sql_committed_before", 1}};
+      }
       return {{"tick_sql", 1}};
     }
     return {};

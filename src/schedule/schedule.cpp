@@ -137,6 +137,15 @@ void Schedule::record_claimed(std::int64_t region_id, std::chrono::sys_seconds i
   }
 }
 
+std::optional<DueTick> Schedule::tick_of(std::int64_t region_id, std::chrono::sys_seconds instant,
+                                         std::chrono::milliseconds grace) const {
+  const auto it = entries_.find(region_id);
+  if (it == entries_.end() || it->second.region->zone == nullptr) return std::nullopt;
+  const auto& region = *it->second.region;
+  return DueTick{it->second.region, instant,
+                 Millis(instant) + start_window(region.expr, region.zone, instant, grace)};
+}
+
 std::size_t Schedule::overdue(Millis now) const {
   const auto now_s = std::chrono::floor<std::chrono::seconds>(now);
   std::size_t n = 0;

@@ -1,5 +1,6 @@
 #include "service.hpp"
 
+#include <date/date.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -29,12 +30,19 @@ constexpr std::size_t kMaxScopedIds = 5'000;
 
 unsigned worker_threads(const Config& c) { return std::clamp(c.concurrency, 1u, 64u); }
 
-// Heartbeats (and the check for dead replicas) run this often; a replica is dead when
-// its heartbeat is older than half the lease, so its running ticks are marked abandoned
-// within TICK_LEASE_MS of its last heartbeat.
+// Liveness rounds (heartbeat, judging the others, takeover) run this often. A crashed
+// replica (its session gone) is convicted once its heartbeat is two rounds old, so its
+// rows are taken over within about three rounds of the crash; a frozen or partitioned one
+// once its heartbeat is older than half the lease, within TICK_LEASE_MS of its last one.
 milliseconds liveness_interval(const Config& c) {
-  return std::clamp(c.tick_lease / 4, milliseconds(100), milliseconds(1'000));
+  return std::clamp(c.tick_lease / 8, milliseconds(50), milliseconds(250));
 }
+milliseconds crash_silence(const Config& c) { return 2 * liveness_interval(c); }
+// A check for rows of replicas that left no heartbeat row (a costlier scan) every this
+// many rounds.
+constexpr std::uint64_t kUnregisteredEvery = 16;
+// A re-run must be able to start before its deadline once the takeover's write is back.
+constexpr milliseconds kTakeoverMargin{100};
 
 // tickd_db_up goes to 0 when no database round trip has succeeded for this long.
 constexpr milliseconds kDbSilenceLimit{3'000};
@@ -50,7 +58,8 @@ Service::Service(Config config, const Clock& clock)
       handlers_(builtin_handlers(config_, &metrics_)),
       db_(config_.database_url, config_.db_pool_size),
       listener_(config_.database_listen_url.empty() ? config_.database_url
-                                                    : config_.database_listen_url),
+                                                    : config_.database_listen_url,
+                config_.replica_id),
       schedule_(handlers_),
       ownership_(config_.replica_id),
       runner_(db_, handlers_, metrics_, clock_, config_, workers_, worker_threads(config_)),
@@ -75,7 +84,8 @@ Service::Service(Config config, const Clock& clock)
       liveness_timer_(loop_),
       listener_retry_(loop_),
       reconcile_retry_(loop_),
-      shutdown_timer_(loop_) {
+      shutdown_timer_(loop_),
+      witness_(2 * liveness_interval(config_)) {
 #ifdef __GLIBC__
   // glibc lets its trim threshold grow to twice the largest block it has unmapped (~34 MB
   // after one full reconcile of 100,000 regions); the control threads' arenas then keep the
@@ -353,36 +363,137 @@ void Service::liveness() {
     if (clock_.mono() - last_db_contact_ > kDbSilenceLimit) set_db_up(false);
   } else {
     liveness_running_ = true;
-    boost::asio::post(control_, [this] {
+    const auto began = clock_.mono();
+    Database::LivenessRound round;
+    round.replica_id = config_.replica_id;
+    round.crash_silence = crash_silence(config_);
+    round.lease = config_.tick_lease / 2;
+    round.witnessed_since = witness_.since(began);
+    round.check_unregistered = ++liveness_rounds_ % kUnregisteredEvery == 0;
+    const bool earlier_runs = earlier_runs_pending_ && first_reconcile_done_;
+    boost::asio::post(control_, [this, round = std::move(round), began, earlier_runs]() mutable {
       bool ok = true;
-      std::size_t abandoned = 0;
-      Database::Peers peers;
+      Database::LivenessResult result;
+      auto in_doubt = runner_.take_in_doubt();
       try {
-        runner_.clear_earlier_runs();
-        db_.heartbeat(config_.replica_id);
-        abandoned += db_.abandon_expired(config_.tick_lease / 2);
-        peers = db_.live_replicas(config_.replica_id, config_.tick_lease / 2);
+        const auto incarnation = runner_.begin_incarnation();
+        if (earlier_runs) round.incarnation = incarnation;
+        round.in_doubt = in_doubt;
+        result = db_.liveness_round(round);
       } catch (const DbError& e) {
         ok = false;
-        spdlog::debug("heartbeat failed: {}", e.what());
+        runner_.restore_in_doubt(std::move(in_doubt));
+        spdlog::debug("liveness round failed: {}", e.what());
       }
-      boost::asio::post(loop_, [this, ok, abandoned, peers = std::move(peers)] {
-        liveness_running_ = false;
-        set_db_up(ok);
-        if (ok) {
-          ownership_.set_live(peers.live);
-          align_clock(peers.sent, peers.received, peers.db_clock);
-        }
-        if (abandoned > 0) {
-          spdlog::warn("marked {} tick(s) of dead replicas abandoned", abandoned);
-          for (std::size_t i = 0; i < abandoned; ++i) metrics_.count_tick(TickOutcome::abandoned);
-        }
+      boost::asio::post(loop_, [this, ok, began, result = std::move(result)]() mutable {
+        liveness_done(ok, began, std::move(result));
       });
     });
   }
   liveness_timer_.expires_after(liveness_interval(config_));
   liveness_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) liveness();
+  });
+}
+
+void Service::liveness_done(bool ok, std::chrono::steady_clock::time_point began,
+                            Database::LivenessResult result) {
+  liveness_running_ = false;
+  set_db_up(ok);
+  if (!ok) {
+    witness_.failed();
+    return;
+  }
+  witness_.succeeded(began, result.peers.db_clock);
+  ownership_.set_live(result.peers.live);
+  align_clock(result.peers.sent, result.peers.received, result.peers.db_clock);
+  if (first_reconcile_done_ &&
+      std::none_of(result.orphans.begin(), result.orphans.end(),
+                   [](const Orphan& o) { return o.cause == OrphanCause::earlier_run; })) {
+    earlier_runs_pending_ = false;
+  }
+  // Before the first reconcile nothing is known of the regions: leave orphans to a later
+  // round (nothing claimed here yet, so none of them is in doubt).
+  if (!result.orphans.empty() && first_reconcile_done_ && !stopping_) {
+    take_over(std::move(result.orphans));
+  }
+}
+
+void Service::restore_in_doubt(const std::vector<Orphan>& orphans) {
+  // Found through the in-doubt list only, so looked for again only if listed again.
+  std::vector<TickRunner::TickKey> keys;
+  for (const auto& o : orphans) {
+    if (o.cause == OrphanCause::in_doubt) keys.emplace_back(o.region_id, o.scheduled_for);
+  }
+  runner_.restore_in_doubt(std::move(keys));
+}
+
+void Service::take_over(std::vector<Orphan> orphans) {
+  const auto now = std::chrono::floor<milliseconds>(clock_.wall());
+  const auto reserved = dispatcher_.reserve(orphans.size());
+  std::vector<Orphan> rerun, ended;
+  std::vector<DueTick> ticks;
+  std::vector<std::string> errors;
+  std::vector<TickRunner::TickKey> still_in_doubt;  // left for a later round
+  for (auto& o : orphans) {
+    auto tick = schedule_.tick_of(o.region_id, o.scheduled_for, config_.misfire_grace);
+    const auto decision =
+        decide_takeover({tick.has_value(), tick ? tick->deadline : Millis{},
+                         now + kTakeoverMargin, rerun.size() < reserved});
+    if (decision == Takeover::rerun) {
+      ticks.push_back(std::move(*tick));
+      rerun.push_back(std::move(o));
+    } else if (decision == Takeover::abandon) {
+      errors.push_back(abandon_reason(o, tick.has_value()));
+      ended.push_back(std::move(o));
+    } else if (o.cause == OrphanCause::in_doubt) {
+      still_in_doubt.emplace_back(o.region_id, o.scheduled_for);
+    }
+  }
+  runner_.restore_in_doubt(std::move(still_in_doubt));
+  dispatcher_.release_reserved(reserved - rerun.size());
+  if (rerun.empty() && ended.empty()) return;
+  boost::asio::post(control_, [this, rerun = std::move(rerun), ended = std::move(ended),
+                               ticks = std::move(ticks), errors = std::move(errors)]() mutable {
+    std::vector<RunRef> taken;
+    std::size_t abandoned = 0;
+    try {
+      taken = db_.take_over(rerun, config_.replica_id);
+    } catch (const DbError& e) {
+      spdlog::warn("could not take over {} tick(s) (retried next round): {}", rerun.size(),
+                   e.what());
+      restore_in_doubt(rerun);
+    }
+    try {
+      abandoned = db_.abandon(ended, errors);
+    } catch (const DbError& e) {
+      spdlog::warn("could not mark {} tick(s) abandoned (retried next round): {}", ended.size(),
+                   e.what());
+      restore_in_doubt(ended);
+    }
+    boost::asio::post(loop_, [this, rerun = std::move(rerun), ticks = std::move(ticks),
+                              taken = std::move(taken), abandoned]() mutable {
+      std::vector<DueTick> runs;
+      for (std::size_t i = 0; i < rerun.size(); ++i) {
+        const auto it = std::find_if(taken.begin(), taken.end(), [&](const RunRef& r) {
+          return r.run_id == rerun[i].run_id;
+        });
+        if (it == taken.end()) continue;  // someone else took it, or it ended meanwhile
+        spdlog::warn("region {}: tick {} taken over from replica {} ({}): running it again, "
+                     "attempt {}",
+                     ticks[i].region->row->code, date::format("%FT%TZ", ticks[i].instant),
+                     rerun[i].replica_id, to_string(rerun[i].cause), it->attempt);
+        ticks[i].run_id = it->run_id;
+        ticks[i].attempt = it->attempt;
+        runs.push_back(std::move(ticks[i]));
+      }
+      dispatcher_.release_reserved(rerun.size() - runs.size());
+      dispatcher_.start_taken(std::move(runs));
+      if (abandoned > 0) {
+        spdlog::warn("marked {} tick(s) of dead replicas abandoned", abandoned);
+        for (std::size_t i = 0; i < abandoned; ++i) metrics_.count_tick(TickOutcome::abandoned);
+      }
+    });
   });
 }
 

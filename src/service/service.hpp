@@ -24,6 +24,7 @@
 #include "tickd/dispatcher.hpp"
 #include "tickd/handler.hpp"
 #include "tickd/http_server.hpp"
+#include "tickd/liveness.hpp"
 #include "tickd/metrics.hpp"
 #include "tickd/ownership.hpp"
 #include "tickd/schedule.hpp"
@@ -53,6 +54,11 @@ class Service final {
   void on_tick_timer();
   void arm_refresh_timer();
   void liveness();
+  void liveness_done(bool ok, std::chrono::steady_clock::time_point began,
+                     Database::LivenessResult result);
+  // Orphans of dead replicas: run again (attempt + 1) what can still start, end the rest.
+  void take_over(std::vector<Orphan> orphans);
+  void restore_in_doubt(const std::vector<Orphan>& orphans);  // thread-safe
   void align_clock(std::chrono::steady_clock::time_point sent,
                    std::chrono::steady_clock::time_point received,
                    std::chrono::system_clock::time_point db_clock);
@@ -97,6 +103,9 @@ class Service final {
 
   bool db_up_ = false;
   bool liveness_running_ = false;
+  Witness witness_;
+  std::uint64_t liveness_rounds_ = 0;
+  bool earlier_runs_pending_ = true;  // rows of an earlier process of this id may remain
   std::chrono::steady_clock::time_point last_db_contact_{};
   bool stopping_ = false;
   bool shutdown_finishing_ = false;

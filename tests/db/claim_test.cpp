@@ -10,8 +10,8 @@
 #include <random>
 #include <thread>
 
+#include "schema.hpp"
 #include "tickd/database.hpp"
-#include "tickd/migrations.hpp"
 
 using namespace std::chrono_literals;
 using tickd::ClaimOutcome;
@@ -20,42 +20,7 @@ using tickd::RunStatus;
 
 namespace {
 
-std::string base_url() { return std::getenv("TICKD_TEST_DATABASE_URL"); }
-
-// A fresh schema with the migrations applied; dropped at the end of the test case.
-struct Schema {
-  std::string name;
-  std::string url;
-
-  Schema() {
-    std::random_device rd;
-    name = "claim_test_" + std::to_string(rd() % 1'000'000'000);
-    pqxx::connection c(base_url());
-    pqxx::nontransaction tx(c);
-    tx.exec("CREATE SCHEMA " + name);
-    const auto base = base_url();
-    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
-          name;
-    tickd::apply_migrations(url);
-  }
-  ~Schema() {
-    pqxx::connection c(base_url());
-    pqxx::nontransaction tx(c);
-    tx.exec("DROP SCHEMA " + name + " CASCADE");
-  }
-
-  pqxx::result sql(const std::string& statement) {
-    pqxx::connection c(url);
-    pqxx::nontransaction tx(c);
-    return tx.exec(statement);
-  }
-
-  std::int64_t region(const std::string& code) {
-    return sql("INSERT INTO region_index (code, cron_schedule) VALUES ('" + code +
-               "', '* * * * * *') RETURNING id")[0][0]
-        .as<std::int64_t>();
-  }
-};
+using tickd::test::Schema;
 
 const auto t0 = std::chrono::sys_seconds(std::chrono::seconds(1'790'000'000));
 
@@ -185,39 +150,6 @@ TEST_CASE("finish records status, error and details") {
   CHECK(row[3].as<bool>());
 }
 
-TEST_CASE(
-    "a dead replica's running tick is abandoned after the lease, and its late write is refused") {
-  Schema s;
-  const auto id = s.region("a");
-  Database dead(s.url, 1), alive(s.url, 1);
-  dead.heartbeat("replica-dead");
-  const auto c = dead.claim(id, t0, "replica-dead");
-  REQUIRE(c.outcome == ClaimOutcome::won);
-  alive.heartbeat("replica-alive");
-  CHECK(alive.abandon_expired(60s) == 0);  // within the lease: left alone
-  s.sql(
-      "UPDATE tickd_replica SET heartbeat_at = now() - interval '10 seconds' "
-      "WHERE replica_id = 'replica-dead'");
-  s.sql("UPDATE job_run SET started_at = now() - interval '10 seconds'");
-  CHECK(alive.abandon_expired(5s) == 1);
-  CHECK(s.sql("SELECT status FROM job_run")[0][0].as<std::string>() == "abandoned");
-  // The paused replica wakes and tries to record success: fenced.
-  CHECK_FALSE(dead.finish(c.run_id, "replica-dead", RunStatus::ok, "", "{}"));
-  CHECK(s.sql("SELECT status FROM job_run")[0][0].as<std::string>() == "abandoned");
-  // The abandoned tick is not re-run, but the next instant can be claimed.
-  CHECK(alive.claim(id, t0, "replica-alive").outcome == ClaimOutcome::taken);
-  CHECK(alive.claim(id, t0 + 1s, "replica-alive").outcome == ClaimOutcome::won);
-}
-
-TEST_CASE("a restarted replica abandons the rows its earlier incarnation left running") {
-  Schema s;
-  const auto id = s.region("a");
-  Database db(s.url, 1);
-  REQUIRE(db.claim(id, t0, "replica-a").outcome == ClaimOutcome::won);
-  CHECK(db.abandon_own("replica-a") == 1);
-  CHECK(s.sql("SELECT status FROM job_run")[0][0].as<std::string>() == "abandoned");
-}
-
 TEST_CASE("shutdown marks the replica's running rows failed with the reason") {
   Schema s;
   const auto id = s.region("a");
@@ -275,11 +207,4 @@ TEST_CASE("an unreachable database is reported as unavailable, not as a statemen
   }
 }
 
-int main(int argc, char** argv) {
-  if (std::getenv("TICKD_TEST_DATABASE_URL") == nullptr) {
-    std::puts("TICKD_TEST_DATABASE_URL is not set: skipped");
-    return 77;
-  }
-  doctest::Context context(argc, argv);
-  return context.run();
-}
+int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }

@@ -1,0 +1,275 @@
+// Liveness, takeover and the in-doubt rules against a real PostgreSQL
+// (TICKD_TEST_DATABASE_URL); each test case works in a fresh schema. Time is set by
+// writing heartbeats and claim times into the past, never by sleeping.
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "schema.hpp"
+#include "tickd/change_listener.hpp"
+#include "tickd/database.hpp"
+
+using namespace std::chrono_literals;
+using tickd::ClaimOutcome;
+using tickd::Database;
+using tickd::OrphanCause;
+using tickd::RunStatus;
+using tickd::test::Schema;
+
+namespace {
+
+const auto t0 = std::chrono::sys_seconds(std::chrono::seconds(1'790'000'000));
+
+// Time before the server's start never counts against a replica, and the test server may
+// have started a moment ago: wait until it has been up for longer than the lease.
+void wait_server_up_for(Schema& s, std::chrono::milliseconds lease) {
+  const auto query = "SELECT pg_postmaster_start_time() < now() - interval '" +
+                     std::to_string(lease.count()) + " ms'";
+  for (int i = 0; i < 200 && !s.sql(query)[0][0].as<bool>(); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+// A round of the judge, its view of the database unbroken for `witnessed_for` (none: the
+// view starts with this round).
+Database::LivenessResult judge(Database& db,
+                               std::optional<std::chrono::milliseconds> witnessed_for,
+                               std::chrono::milliseconds lease = 1s) {
+  db.keepalive();  // a pooled connection, so that the round's clock is read at once
+  Database::LivenessRound round;
+  round.replica_id = "judge";
+  round.crash_silence = 500ms;
+  round.lease = lease;
+  if (witnessed_for) round.witnessed_since = std::chrono::system_clock::now() - *witnessed_for;
+  return db.liveness_round(round);
+}
+
+bool is_live(const Database::LivenessResult& r, const std::string& id) {
+  return std::find(r.peers.live.begin(), r.peers.live.end(), id) != r.peers.live.end();
+}
+
+}  // namespace
+
+TEST_CASE("a replica silent only while the database was unreachable is not judged dead") {
+  // The pg-restart case of the chaos suite: the outage stopped the victim's heartbeats, and
+  // the judge reconnected first. Its view of the database began after the outage, so the
+  // victim's silence during it does not count.
+  Schema s;
+  const auto id = s.region("a");
+  Database victim(s.url, 1), judge_db(s.url, 1);
+  REQUIRE(victim.claim(id, t0, "victim").outcome == ClaimOutcome::won);
+  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+        "VALUES ('victim', now() - interval '8 seconds')");
+  s.sql("UPDATE job_run SET started_at = now() - interval '8 seconds'");
+
+  wait_server_up_for(s, 1s);
+  const auto after_outage = judge(judge_db, 50ms);  // an unbroken view shorter than the lease
+  CHECK(after_outage.orphans.empty());
+  CHECK_FALSE(is_live(after_outage, "victim"));  // not fresh: its regions move meanwhile
+  CHECK(judge(judge_db, std::nullopt).orphans.empty());  // a view that starts now
+
+  // Seen silent for longer than the lease while the database was up: dead.
+  const auto witnessed = judge(judge_db, 60s);
+  REQUIRE(witnessed.orphans.size() == 1);
+  CHECK(witnessed.orphans[0].replica_id == "victim");
+  CHECK(witnessed.orphans[0].cause == OrphanCause::lease);
+  CHECK(witnessed.orphans[0].attempt == 1);
+}
+
+TEST_CASE("a replica whose session ended is judged crashed at once; a live lock holder is not") {
+  Schema s;
+  const auto id = s.region("a");
+  Database victim_db(s.url, 1), judge_db(s.url, 1);
+  tickd::ChangeListener victim(s.url, "victim");
+  victim.connect();  // takes the liveness lock
+  REQUIRE(victim_db.claim(id, t0, "victim").outcome == ClaimOutcome::won);
+  // Its heartbeat stopped a second ago, but its session (and lock) is there: alive.
+  s.sql("UPDATE tickd_replica SET heartbeat_at = now() - interval '1 second'");
+  CHECK(judge(judge_db, 60s, 60s).orphans.empty());
+
+  // A second process with the same id cannot take the lock while the first holds it.
+  tickd::ChangeListener twin(s.url, "victim");
+  CHECK_THROWS_AS(twin.connect(), tickd::DbError);
+
+  victim.close();  // the process dies: the database ends its session
+  // ... as soon as its backend sees the socket closed (a moment later).
+  for (int i = 0; i < 500 && s.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                   "AND classid = 1953063787")[0][0]
+                                     .as<int>() > 0;
+       ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto round = judge(judge_db, 60s, 60s);
+  REQUIRE(round.orphans.size() == 1);
+  CHECK(round.orphans[0].cause == OrphanCause::crashed);
+  CHECK_FALSE(is_live(round, "victim"));
+
+  // A heartbeat younger than the crash silence: not yet (a replica reconnecting).
+  s.sql("UPDATE tickd_replica SET heartbeat_at = now() WHERE replica_id = 'victim'");
+  CHECK(judge(judge_db, 60s, 60s).orphans.empty());
+}
+
+TEST_CASE("a lock taken before the database restarted or this view began convicts nobody") {
+  Schema s;
+  const auto id = s.region("a");
+  Database victim(s.url, 1), judge_db(s.url, 1);
+  REQUIRE(victim.claim(id, t0, "victim").outcome == ClaimOutcome::won);
+  // Locked a moment ago, no lock held now (every lock is free after a restart), heartbeat
+  // 1 s old; the lease (60 s) is not the question here.
+  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at, locked_at) "
+        "VALUES ('victim', now() - interval '1 second', now() - interval '150 ms')");
+  CHECK(judge(judge_db, 50ms, 60s).orphans.empty());
+  // Within a view that covers the lock, a free lock is a crash.
+  const auto round = judge(judge_db, 60s, 60s);
+  REQUIRE(round.orphans.size() == 1);
+  CHECK(round.orphans[0].cause == OrphanCause::crashed);
+}
+
+TEST_CASE("a taken-over tick runs again on its row as attempt 2; the dead writer is fenced") {
+  Schema s;
+  const auto id = s.region("a");
+  Database victim(s.url, 1), taker(s.url, 1);
+  const auto claim = victim.claim(id, t0, "victim");
+  REQUIRE(claim.outcome == ClaimOutcome::won);
+  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+        "VALUES ('victim', now() - interval '8 seconds')");
+  wait_server_up_for(s, 1s);
+  const auto orphans = judge(taker, 60s).orphans;
+  REQUIRE(orphans.size() == 1);
+
+  const auto taken = taker.take_over(orphans, "judge");
+  REQUIRE(taken.size() == 1);
+  CHECK(taken[0].run_id == claim.run_id);
+  CHECK(taken[0].attempt == 2);
+  CHECK(taker.take_over(orphans, "other").empty());  // only one taker wins
+  CHECK(taker.abandon(orphans, {"late"}) == 0);       // nor can it be ended as seen before
+
+  CHECK_FALSE(victim.finish(claim.run_id, "victim", RunStatus::ok, "", "{}", 1));
+  CHECK(taker.finish(claim.run_id, "judge", RunStatus::ok, "", "{}", 2));
+  const auto row = s.sql("SELECT status, replica_id, attempt FROM job_run")[0];
+  CHECK(row[0].as<std::string>() == "ok");
+  CHECK(row[1].as<std::string>() == "judge");
+  CHECK(row[2].as<int>() == 2);
+  CHECK(judge(taker, 60s).orphans.empty());
+}
+
+TEST_CASE("an orphan past its deadline is ended abandoned with its reason") {
+  Schema s;
+  const auto id = s.region("a");
+  Database victim(s.url, 1), judge_db(s.url, 1);
+  REQUIRE(victim.claim(id, t0, "victim").outcome == ClaimOutcome::won);
+  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+        "VALUES ('victim', now() - interval '8 seconds')");
+  wait_server_up_for(s, 1s);
+  const auto orphans = judge(judge_db, 60s).orphans;
+  REQUIRE(orphans.size() == 1);
+  CHECK(judge_db.abandon(orphans, {tickd::abandon_reason(orphans[0], true)}) == 1);
+  const auto row = s.sql("SELECT status, error FROM job_run")[0];
+  CHECK(row[0].as<std::string>() == "abandoned");
+  CHECK(row[1].as<std::string>() ==
+        "replica victim stopped renewing its lease; not run again: past its start deadline");
+}
+
+TEST_CASE("rows left by an earlier process of this replica id, and claims in doubt, are found") {
+  Schema s;
+  const auto a = s.region("a");
+  const auto b = s.region("b");
+  Database db(s.url, 1);
+  REQUIRE(db.claim(a, t0, "judge").outcome == ClaimOutcome::won);  // the earlier process
+  s.sql("UPDATE job_run SET started_at = now() - interval '1 second'");
+  const auto incarnation = db.begin_incarnation();
+  REQUIRE(db.claim(b, t0, "judge").outcome == ClaimOutcome::won);  // this process: in doubt
+
+  Database::LivenessRound round;
+  round.replica_id = "judge";
+  round.crash_silence = 500ms;
+  round.lease = 1s;
+  round.incarnation = incarnation;
+  auto orphans = db.liveness_round(round).orphans;
+  REQUIRE(orphans.size() == 1);
+  CHECK(orphans[0].region_id == a);
+  CHECK(orphans[0].cause == OrphanCause::earlier_run);
+
+  round.in_doubt = {{b, t0}, {a, t0 + 1s}};  // the second never made it to the database
+  orphans = db.liveness_round(round).orphans;
+  REQUIRE(orphans.size() == 2);
+  CHECK(orphans[1].region_id == b);
+  CHECK(orphans[1].cause == OrphanCause::in_doubt);
+  // Taken over by this same process, the earlier process's row is no longer an orphan.
+  REQUIRE(db.take_over({orphans[0]}, "judge").size() == 1);
+  round.in_doubt.clear();
+  CHECK(db.liveness_round(round).orphans.empty());
+}
+
+TEST_CASE("a running tick of a replica with no heartbeat row is found by the costlier check") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 1);
+  REQUIRE(db.claim(id, t0, "gone").outcome == ClaimOutcome::won);
+  s.sql("UPDATE job_run SET started_at = now() - interval '8 seconds'");
+  Database::LivenessRound round;
+  round.replica_id = "judge";
+  round.crash_silence = 500ms;
+  round.lease = 1s;
+  wait_server_up_for(s, 1s);
+  round.witnessed_since = std::chrono::system_clock::now() - 60s;
+  CHECK(db.liveness_round(round).orphans.empty());
+  round.check_unregistered = true;
+  CHECK(db.liveness_round(round).orphans.size() == 1);
+  round.witnessed_since = std::chrono::system_clock::now() - 50ms;
+  CHECK(db.liveness_round(round).orphans.empty());
+}
+
+TEST_CASE("tick_sql commits with its mark once; a re-run skips it; a taken-over writer rolls back") {
+  Schema s;
+  const auto id = s.region("a");
+  s.sql("CREATE TABLE effects (region bigint)");
+  Database victim(s.url, 1), taker(s.url, 1);
+  const auto claim = victim.claim(id, t0, "victim");
+  REQUIRE(claim.outcome == ClaimOutcome::won);
+  const tickd::RunRef first{claim.run_id, 1, "victim"};
+  const std::string insert = "INSERT INTO effects VALUES ($1)";
+  CHECK(victim.run_tick_sql(insert, id, t0, 5s, &first));
+  CHECK(s.sql("SELECT tick_sql_at IS NOT NULL FROM job_run")[0][0].as<bool>());
+
+  // The victim dies after the commit; the taker runs the tick again: the SQL is not repeated.
+  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+        "VALUES ('victim', now() - interval '8 seconds')");
+  wait_server_up_for(s, 1s);
+  const auto taken = taker.take_over(judge(taker, 60s).orphans, "judge");
+  REQUIRE(taken.size() == 1);
+  CHECK_FALSE(taker.run_tick_sql(insert, id, t0, 5s, &taken[0]));
+  CHECK(s.sql("SELECT count(*) FROM effects")[0][0].as<int>() == 1);
+
+  // A second tick: taken over before the victim's SQL commits. Its SQL rolls back; the
+  // taker's runs once.
+  const auto next = victim.claim(id, t0 + 10s, "victim");
+  REQUIRE(next.outcome == ClaimOutcome::overlapping);  // the first is still running
+  CHECK(taker.finish(claim.run_id, "judge", RunStatus::ok, "", "{}", 2));
+  const auto second = victim.claim(id, t0 + 10s, "victim");
+  REQUIRE(second.outcome == ClaimOutcome::won);
+  const auto orphans = judge(taker, 60s).orphans;
+  REQUIRE(orphans.size() == 1);
+  const auto retaken = taker.take_over(orphans, "judge");
+  REQUIRE(retaken.size() == 1);
+  const tickd::RunRef stale{second.run_id, 1, "victim"};
+  CHECK_THROWS_AS(victim.run_tick_sql(insert, id, t0 + 10s, 5s, &stale), tickd::DbError);
+  CHECK(s.sql("SELECT count(*) FROM effects")[0][0].as<int>() == 1);
+  CHECK(taker.run_tick_sql(insert, id, t0 + 10s, 5s, &retaken[0]));
+  CHECK(s.sql("SELECT count(*) FROM effects")[0][0].as<int>() == 2);
+}
+
+TEST_CASE("an end written twice (the first answer lost in doubt) is written, not fenced") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 1);
+  const auto c = db.claim(id, t0, "replica-a");
+  CHECK(db.finish(c.run_id, "replica-a", RunStatus::ok, "", "{}"));
+  CHECK(db.finish(c.run_id, "replica-a", RunStatus::ok, "", "{}"));  // the retry
+  CHECK_FALSE(db.finish(c.run_id, "replica-a", RunStatus::failed, "other", "{}"));
+  CHECK_FALSE(db.finish(c.run_id, "replica-b", RunStatus::ok, "", "{}"));
+}
+
+int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }

@@ -1,0 +1,65 @@
+#pragma once
+// For the C++ database tests: a fresh schema per test case on the real PostgreSQL of
+// TICKD_TEST_DATABASE_URL, with the migrations applied; dropped at the end of the case.
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <pqxx/pqxx>
+#include <random>
+#include <string>
+
+#include "tickd/migrations.hpp"
+
+namespace tickd::test {
+
+inline std::string base_url() { return std::getenv("TICKD_TEST_DATABASE_URL"); }
+
+struct Schema {
+  std::string name;
+  std::string url;
+
+  Schema() {
+    std::random_device rd;
+    name = "db_test_" + std::to_string(rd() % 1'000'000'000);
+    pqxx::connection c(base_url());
+    pqxx::nontransaction tx(c);
+    tx.exec("CREATE SCHEMA " + name);
+    const auto base = base_url();
+    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+          name;
+    tickd::apply_migrations(url);
+  }
+  ~Schema() {
+    pqxx::connection c(base_url());
+    pqxx::nontransaction tx(c);
+    tx.exec("DROP SCHEMA " + name + " CASCADE");
+  }
+  Schema(const Schema&) = delete;
+  Schema& operator=(const Schema&) = delete;
+
+  pqxx::result sql(const std::string& statement) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec(statement);
+  }
+
+  std::int64_t region(const std::string& code) {
+    return sql("INSERT INTO region_index (code, cron_schedule) VALUES ('" + code +
+               "', '* * * * * *') RETURNING id")[0][0]
+        .as<std::int64_t>();
+  }
+};
+
+// main() of a database test: skipped (77) without TICKD_TEST_DATABASE_URL.
+inline int run_db_tests(int argc, char** argv) {
+  if (std::getenv("TICKD_TEST_DATABASE_URL") == nullptr) {
+    std::puts("TICKD_TEST_DATABASE_URL is not set: skipped");
+    return 77;
+  }
+  doctest::Context context(argc, argv);
+  return context.run();
+}
+
+}  // namespace tickd::test
