@@ -10,6 +10,8 @@ ALTER TABLE job_run ADD COLUMN attempt integer NOT NULL DEFAULT 1 CHECK (attempt
 ALTER TABLE job_run ADD COLUMN tick_sql_at timestamptz NULL;
 
 -- When the replica took its liveness lock (a session advisory lock on its direct
--- connection): once taken, a free lock means its process is gone, unless the database
--- restarted or failed over since (every lock is free then).
+-- connection), and on which timeline of the server: a free lock means its process is
+-- gone, unless the server restarted (pg_postmaster_start_time) or a standby was promoted
+-- (a new timeline) since, which frees every lock.
 ALTER TABLE tickd_replica ADD COLUMN locked_at timestamptz NULL;
+ALTER TABLE tickd_replica ADD COLUMN locked_timeline integer NULL;

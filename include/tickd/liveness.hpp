@@ -6,9 +6,9 @@
 // database itself was down, restarting or failing over (every heartbeat stops then, and
 // every session lock is released):
 // - crashed: it took its liveness lock (a session advisory lock on its direct connection)
-//   after the database started and after this replica's unbroken view of the database
-//   began, the lock is free now, and its heartbeat has stopped for a moment. Its process
-//   (or at least its connection) is gone: about a second from crash to takeover.
+//   since the server started, on the server's current timeline (a promoted standby has a
+//   new one), the lock is free now, and its heartbeat has stopped for a moment. Its process
+//   (or at least its connection) is gone: well under a second from crash to takeover.
 // - lease: its heartbeat is older than the lease, counting only time since the database
 //   started and since this replica's unbroken view of it began (frozen or partitioned).
 // The SQL applies these rules (sql.hpp: kJudgeReplicas); Witness supplies "since".

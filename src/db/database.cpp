@@ -272,14 +272,14 @@ Database::LivenessResult Database::liveness_round(const LivenessRound& round) {
         round.witnessed_since ? std::optional(timestamp_us(*round.witnessed_since)) : std::nullopt;
     const char* since_text = since ? since->c_str() : nullptr;
     peers.sent = std::chrono::steady_clock::now();
+    peers.db_clock = from_epoch(tx.exec1(sql::kClock)[0].as<double>());
+    peers.received = std::chrono::steady_clock::now();
     const auto judged =
         tx.exec_params(sql::kJudgeReplicas, round.replica_id, seconds(round.crash_silence),
                        seconds(round.lease), since_text);
-    peers.received = std::chrono::steady_clock::now();
     std::map<std::string, OrphanCause> dead;
     peers.live.push_back(round.replica_id);
     for (const auto& row : judged) {
-      peers.db_clock = from_epoch(row[3].as<double>());
       if (row[0].is_null()) continue;
       auto id = row[0].as<std::string>();
       if (!row[1].is_null()) {
@@ -330,8 +330,10 @@ std::vector<RunRef> Database::take_over(const std::vector<Orphan>& orphans,
   return impl_->with_connection("taking over ticks", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     std::vector<RunRef> taken;
-    for (const auto& row :
-         tx.exec_params(sql::kTakeOver, a.ids, a.replicas, a.attempts, replica_id)) {
+    std::vector<std::optional<std::string>> causes;
+    for (const auto& o : orphans) causes.emplace_back(std::string(to_string(o.cause)));
+    for (const auto& row : tx.exec_params(sql::kTakeOver, a.ids, a.replicas, a.attempts,
+                                          replica_id, text_array(causes))) {
       taken.push_back({row[0].as<std::int64_t>(), row[1].as<int>(), replica_id});
     }
     return taken;

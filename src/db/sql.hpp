@@ -60,7 +60,7 @@ inline constexpr const char* kFinishBatch =
     "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
     "  $6::int[]) AS v (id, status, error, details, attempt)), "
     "upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
-    "  details = v.details::jsonb FROM v "
+    "  details = j.details || v.details::jsonb FROM v "
     "  WHERE j.id = v.id AND j.replica_id = $5 AND j.attempt = v.attempt AND j.status = 'running' "
     "  RETURNING j.id) "
     "SELECT v.id, upd.id IS NOT NULL, "
@@ -74,18 +74,22 @@ inline constexpr const char* kFinishBatch =
 #define TICKD_REPLICA_LOCK "1953063787, hashtext(current_schema() || '/' || $1)"
 inline constexpr const char* kTakeReplicaLock =
     "SELECT pg_try_advisory_lock(" TICKD_REPLICA_LOCK ")";
+// The server's current timeline: a promoted standby starts a new one.
+#define TICKD_TIMELINE "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
 // $1 replica id. After the lock: from now on, a free lock means this session ended.
 inline constexpr const char* kRecordReplicaLock =
-    "INSERT INTO tickd_replica (replica_id, locked_at) VALUES ($1, now()) "
-    "ON CONFLICT (replica_id) DO UPDATE SET locked_at = now(), heartbeat_at = now()";
+    "INSERT INTO tickd_replica (replica_id, locked_at, locked_timeline) "
+    "VALUES ($1, now(), " TICKD_TIMELINE ") "
+    "ON CONFLICT (replica_id) DO UPDATE SET locked_at = now(), heartbeat_at = now(), "
+    "  locked_timeline = excluded.locked_timeline";
 
 // One liveness round's first statement: renews this replica's heartbeat and judges every
 // other replica (liveness.hpp). $1 this replica's id, $2 crash silence (s), $3 lease (s),
-// $4 witnessed since (timestamptz; NULL: nothing witnessed yet). Time counts against a
-// replica only after both the server's start and $4, so a database restart or failover
+// $4 witnessed since (timestamptz; NULL: nothing witnessed yet). A free lock convicts only
+// when taken since the server started, on its current timeline; silence counts against a
+// replica only after both the server's start and $4. So a database restart or failover
 // never convicts anyone. One row per other replica (id, verdict: NULL, 'crashed' or
-// 'lease', heartbeat fresh within the lease), or one row of NULLs when there is none;
-// each with the database's clock (Unix seconds).
+// 'lease', heartbeat fresh within the lease), or one row of NULLs when there is none.
 inline constexpr const char* kJudgeReplicas =
     "WITH beat AS (INSERT INTO tickd_replica (replica_id) VALUES ($1) "
     "  ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = now()), "
@@ -94,12 +98,12 @@ inline constexpr const char* kJudgeReplicas =
     "held AS (SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1953063787 "
     "  AND objsubid = 2 AND granted) "
     "SELECT r.replica_id, CASE "
-    "  WHEN r.locked_at >= s.t AND r.heartbeat_at < now() - make_interval(secs => $2) "
+    "  WHEN r.locked_at >= pg_postmaster_start_time() AND r.locked_timeline = " TICKD_TIMELINE
+    "   AND r.heartbeat_at < now() - make_interval(secs => $2) "
     "   AND hashtext(current_schema() || '/' || r.replica_id)::oid NOT IN (SELECT objid FROM held) "
     "  THEN 'crashed' "
     "  WHEN greatest(r.heartbeat_at, s.t) < now() - make_interval(secs => $3) THEN 'lease' END, "
-    "  r.heartbeat_at >= now() - make_interval(secs => $3), "
-    "  extract(epoch FROM clock_timestamp())::double precision "
+    "  r.heartbeat_at >= now() - make_interval(secs => $3) "
     "FROM since s LEFT JOIN tickd_replica r ON r.replica_id <> $1";
 
 // The running rows that need a taker (each part served by the partial index on running
@@ -139,11 +143,17 @@ inline constexpr const char* kFindOrphans =
   "t AS (SELECT j.id FROM job_run j JOIN v ON j.id = v.id AND j.replica_id = v.replica_id " \
   "  AND j.attempt = v.attempt WHERE j.status = 'running' FOR UPDATE OF j SKIP LOCKED) "
 
-// $4 this replica's id. The orphans become this replica's to run again: attempt + 1, and
-// started_at the takeover (the claim of this attempt). Rows: (run id, new attempt).
+// $4 this replica's id, $5 text[] causes (same order). The orphans become this replica's
+// to run again: attempt + 1, started_at the takeover (the claim of this attempt), and
+// details.taken_over lists whom each attempt was taken from and why (the end's details
+// are added to it). Rows: (run id, new attempt).
 inline constexpr const char* kTakeOver = TICKD_ORPHANS_AS_SEEN
-    "UPDATE job_run j SET replica_id = $4, attempt = j.attempt + 1, started_at = now() "
-    "FROM t WHERE j.id = t.id RETURNING j.id, j.attempt";
+    ", c AS (SELECT * FROM unnest($1::bigint[], $5::text[]) AS c (id, cause)) "
+    "UPDATE job_run j SET replica_id = $4, attempt = j.attempt + 1, started_at = now(), "
+    "  details = j.details || jsonb_build_object('taken_over', "
+    "    coalesce(j.details->'taken_over', '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
+    "      'from', j.replica_id, 'attempt', j.attempt, 'cause', c.cause, 'at', now()))) "
+    "FROM t JOIN c USING (id) WHERE j.id = t.id RETURNING j.id, j.attempt";
 
 // $4 text[] errors (same order). Ends them abandoned. Rows: the run ids ended.
 inline constexpr const char* kAbandon = TICKD_ORPHANS_AS_SEEN
@@ -152,6 +162,9 @@ inline constexpr const char* kAbandon = TICKD_ORPHANS_AS_SEEN
     "FROM t JOIN e USING (id) WHERE j.id = t.id RETURNING j.id";
 
 inline constexpr const char* kNow = "SELECT extract(epoch FROM now())::double precision";
+// Alone in its round trip, so that the clock is read about halfway through it.
+inline constexpr const char* kClock =
+    "SELECT extract(epoch FROM clock_timestamp())::double precision";
 
 inline constexpr const char* kKeepalive = "SELECT 1";
 

@@ -385,9 +385,10 @@ void Service::liveness() {
         runner_.restore_in_doubt(std::move(in_doubt));
         spdlog::debug("liveness round failed: {}", e.what());
       }
-      boost::asio::post(loop_, [this, ok, began, result = std::move(result)]() mutable {
-        liveness_done(ok, began, std::move(result));
-      });
+      boost::asio::post(loop_,
+                        [this, ok, began, earlier_runs, result = std::move(result)]() mutable {
+                          liveness_done(ok, began, earlier_runs, std::move(result));
+                        });
     });
   }
   liveness_timer_.expires_after(liveness_interval(config_));
@@ -397,7 +398,7 @@ void Service::liveness() {
 }
 
 void Service::liveness_done(bool ok, std::chrono::steady_clock::time_point began,
-                            Database::LivenessResult result) {
+                            bool looked_for_earlier_runs, Database::LivenessResult result) {
   liveness_running_ = false;
   set_db_up(ok);
   if (!ok) {
@@ -407,7 +408,7 @@ void Service::liveness_done(bool ok, std::chrono::steady_clock::time_point began
   witness_.succeeded(began, result.peers.db_clock);
   ownership_.set_live(result.peers.live);
   align_clock(result.peers.sent, result.peers.received, result.peers.db_clock);
-  if (first_reconcile_done_ &&
+  if (looked_for_earlier_runs &&
       std::none_of(result.orphans.begin(), result.orphans.end(),
                    [](const Orphan& o) { return o.cause == OrphanCause::earlier_run; })) {
     earlier_runs_pending_ = false;

@@ -111,17 +111,22 @@ TEST_CASE("a replica whose session ended is judged crashed at once; a live lock 
   CHECK(judge(judge_db, 60s, 60s).orphans.empty());
 }
 
-TEST_CASE("a lock taken before the database restarted or this view began convicts nobody") {
+TEST_CASE("a lock taken before the server started, or on another timeline, convicts nobody") {
+  // A restart or a failover frees every lock; only a lock taken since, on this server's
+  // timeline, says something about its holder.
   Schema s;
   const auto id = s.region("a");
   Database victim(s.url, 1), judge_db(s.url, 1);
   REQUIRE(victim.claim(id, t0, "victim").outcome == ClaimOutcome::won);
-  // Locked a moment ago, no lock held now (every lock is free after a restart), heartbeat
-  // 1 s old; the lease (60 s) is not the question here.
-  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at, locked_at) "
-        "VALUES ('victim', now() - interval '1 second', now() - interval '150 ms')");
-  CHECK(judge(judge_db, 50ms, 60s).orphans.empty());
-  // Within a view that covers the lock, a free lock is a crash.
+  // No lock held now, heartbeat 1 s old; the lease (60 s) is not the question here.
+  const std::string timeline = "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int";
+  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at, locked_at, locked_timeline) "
+        "VALUES ('victim', now() - interval '1 second', pg_postmaster_start_time() - interval '1 s', " +
+        timeline + ")");
+  CHECK(judge(judge_db, 60s, 60s).orphans.empty());
+  s.sql("UPDATE tickd_replica SET locked_at = now(), locked_timeline = " + timeline + " + 1");
+  CHECK(judge(judge_db, 60s, 60s).orphans.empty());
+  s.sql("UPDATE tickd_replica SET locked_timeline = " + timeline);
   const auto round = judge(judge_db, 60s, 60s);
   REQUIRE(round.orphans.size() == 1);
   CHECK(round.orphans[0].cause == OrphanCause::crashed);
@@ -147,11 +152,16 @@ TEST_CASE("a taken-over tick runs again on its row as attempt 2; the dead writer
   CHECK(taker.abandon(orphans, {"late"}) == 0);       // nor can it be ended as seen before
 
   CHECK_FALSE(victim.finish(claim.run_id, "victim", RunStatus::ok, "", "{}", 1));
-  CHECK(taker.finish(claim.run_id, "judge", RunStatus::ok, "", "{}", 2));
-  const auto row = s.sql("SELECT status, replica_id, attempt FROM job_run")[0];
+  CHECK(taker.finish(claim.run_id, "judge", RunStatus::ok, "", "{\"region\":{}}", 2));
+  const auto row = s.sql(
+      "SELECT status, replica_id, attempt, details->'taken_over'->0->>'from', "
+      "details->'taken_over'->0->>'cause', details ? 'region' FROM job_run")[0];
   CHECK(row[0].as<std::string>() == "ok");
   CHECK(row[1].as<std::string>() == "judge");
   CHECK(row[2].as<int>() == 2);
+  CHECK(row[3].as<std::string>() == "victim");  // whom it was taken from, kept at the end
+  CHECK(row[4].as<std::string>() == "lease");
+  CHECK(row[5].as<bool>());
   CHECK(judge(taker, 60s).orphans.empty());
 }
 
