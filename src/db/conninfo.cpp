@@ -1,4 +1,5 @@
 #include <array>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,10 +26,73 @@ bool is_uri(std::string_view s) {
   return s.starts_with("postgresql://") || s.starts_with("postgres://");
 }
 
-bool mentions(std::string_view conninfo, std::string_view key) {
-  // Good enough for keys: a user-set key appears as "key=" in either form.
-  const std::string needle = std::string(key) + "=";
-  return conninfo.find(needle) != std::string_view::npos;
+bool blank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// The keys the user set. A URI's are the names of its query parameters (after the first
+// '?', separated by '&', percent-decoded); the host list (h1:p1,h2:p2) and the path are not
+// parameters. A key=value string's are the words before each '=' (blanks allowed around
+// it), skipping values, quoted or not: a value that itself reads "key=..." (options='-c
+// keepalives_idle=9') names no key.
+std::set<std::string, std::less<>> keys_of(std::string_view conninfo, bool uri) {
+  std::set<std::string, std::less<>> keys;
+  if (uri) {
+    const std::size_t query = conninfo.find('?');
+    if (query == std::string_view::npos) return keys;
+    std::size_t pos = query + 1;
+    while (pos <= conninfo.size()) {
+      const std::size_t end = std::min(conninfo.find('&', pos), conninfo.size());
+      const std::string_view pair = conninfo.substr(pos, end - pos);
+      const std::size_t eq = pair.find('=');
+      if (eq != std::string_view::npos) keys.insert(percent_decode(pair.substr(0, eq)));
+      pos = end + 1;
+    }
+    return keys;
+  }
+  std::size_t i = 0;
+  while (i < conninfo.size()) {
+    while (i < conninfo.size() && blank(conninfo[i])) ++i;
+    const std::size_t key_start = i;
+    while (i < conninfo.size() && conninfo[i] != '=' && !blank(conninfo[i])) ++i;
+    const std::string_view key = conninfo.substr(key_start, i - key_start);
+    while (i < conninfo.size() && blank(conninfo[i])) ++i;
+    if (i >= conninfo.size() || conninfo[i] != '=') {
+      ++i;  // malformed: libpq refuses it anyway
+      continue;
+    }
+    keys.emplace(key);
+    ++i;  // '='
+    while (i < conninfo.size() && blank(conninfo[i])) ++i;
+    if (i < conninfo.size() && conninfo[i] == '\'') {
+      ++i;
+      while (i < conninfo.size() && conninfo[i] != '\'') i += (conninfo[i] == '\\') ? 2 : 1;
+      ++i;
+    } else {
+      while (i < conninfo.size() && !blank(conninfo[i])) i += (conninfo[i] == '\\') ? 2 : 1;
+    }
+  }
+  return keys;
 }
 
 }  // namespace
@@ -36,13 +100,18 @@ bool mentions(std::string_view conninfo, std::string_view key) {
 std::string with_connection_defaults(const std::string& database_url) {
   std::string out = database_url;
   const bool uri = is_uri(database_url);
-  bool has_query = uri && database_url.find('?') != std::string::npos;
+  const auto keys = keys_of(database_url, uri);
   auto add = [&](std::string_view key, std::string_view value) {
-    if (mentions(database_url, key)) return;
+    if (keys.contains(key)) return;
     if (uri) {
-      out += has_query ? '&' : '?';
-      has_query = true;
-    } else if (!out.empty()) {
+      // A query that ends in '?' or '&' (libpq accepts both) takes the pair as it is:
+      // another separator would make an empty parameter, which libpq refuses.
+      if (out.find('?') == std::string::npos) {
+        out += '?';
+      } else if (!out.ends_with('?') && !out.ends_with('&')) {
+        out += '&';
+      }
+    } else if (!out.empty() && !blank(out.back())) {
       out += ' ';
     }
     out.append(key).append("=").append(value);
