@@ -25,6 +25,8 @@ constexpr milliseconds kMaxBackoff{10'000};
 // The tick timer never sleeps longer than this, so a jump of the wall clock is noticed
 // (and the next instant re-evaluated against it) within a second.
 constexpr milliseconds kMaxTimerSleep{1'000};
+// How often the tick timer looks again while the database's clock is not known yet.
+constexpr milliseconds kUnanchoredRetry{20};
 // A notification naming more regions than this is cheaper as a full reconcile.
 constexpr std::size_t kMaxScopedIds = 5'000;
 
@@ -318,6 +320,16 @@ void Service::arm_tick_timer() {
 
 void Service::on_tick_timer() {
   if (stopping_) return;
+  if (!clock_.anchored()) {
+    // This host's clock may be off by seconds: nothing is due before the database's clock
+    // is known (the first liveness round). Instants that pass meanwhile are decided then,
+    // as misfires.
+    tick_timer_.expires_after(kUnanchoredRetry);
+    tick_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) on_tick_timer();
+    });
+    return;
+  }
   const auto now = std::chrono::floor<milliseconds>(clock_.wall());
   auto due = schedule_.take_due(now, config_.misfire_grace, config_.claim_ahead);
   if (due.missed > 0) {
