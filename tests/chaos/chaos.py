@@ -207,11 +207,17 @@ class Chaos:
 
         for (rid, s), (rep, st, a, b) in have.items():
             if st == "abandoned" and b is not None and b >= t_before - 1:
-                judged(rid, s, rep, a - 10, b)
+                judged(rid, s, rep, a, b)
+        if spurious:  # with the reason the taker recorded
+            spurious = [x + tuple(self.sql("SELECT error FROM job_run WHERE region_id = %s AND "
+                                           "scheduled_for = to_timestamp(%s)", [x[0], x[1]])[0])
+                        for x in spurious]
+        # (A re-run's started_at is its takeover: a fault of the replica it was taken from in
+        # the tick's second, or in the lease before it, is what justifies it.)
         for (rid, s), froms in taken.items():
             for rep, at in froms:
                 if at >= t_before - 1:
-                    judged(rid, s, rep, at - 10, at)
+                    judged(rid, s, rep, s - CLAIM_AHEAD_MS / 1000.0 - LEASE_MS / 1000.0, at)
         reruns = sum(1 for (rid, s) in taken if t0 <= s <= t1)
         stuck = self.sql_value_safe(
             "SELECT count(*) FROM job_run WHERE status = 'running' "
