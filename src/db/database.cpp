@@ -8,7 +8,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "hold_times.hpp"
 #include "pool.hpp"
+#include "pool_events.hpp"
 #include "sql.hpp"
 #include "tickd/claim_key.hpp"
 
@@ -81,21 +83,37 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
 }  // namespace
 
 struct Database::Impl {
-  Impl(std::string conninfo, unsigned size) : pool(std::move(conninfo), size) {}
-  db::Pool pool;
+  Impl(const std::string& conninfo, unsigned handler_size, unsigned bookkeeping_size,
+       Metrics* metrics)
+      : bookkeeping(db::connect_to(conninfo), bookkeeping_size,
+                    db::pool_events(metrics, DbPool::bookkeeping, bookkeeping_size)),
+        handlers(db::connect_to(conninfo), handler_size,
+                 db::pool_events(metrics, DbPool::handlers, handler_size)) {}
+  db::Pool bookkeeping;
+  db::Pool handlers;
+  db::HoldTimes tick_sql_holds;  // per region id
 
+  // Bookkeeping: claims, ends, heartbeats, takeovers, region loads.
   template <typename Work>
   auto with_connection(const char* what, Work&& work) {
-    return db::with_connection(pool, what, std::forward<Work>(work));
+    return db::with_connection(bookkeeping, what, std::forward<Work>(work));
+  }
+
+  // Handler work, expected to hold the connection for `expected`.
+  template <typename Work>
+  auto with_handler_connection(const char* what, std::chrono::milliseconds expected, Work&& work) {
+    return db::with_connection(handlers, what, expected, std::forward<Work>(work));
   }
 };
 
-Database::Database(std::string database_url, unsigned pool_size)
-    : impl_(std::make_unique<Impl>(with_connection_defaults(database_url), pool_size)) {}
+Database::Database(std::string database_url, unsigned handler_pool_size, Metrics* metrics,
+                   unsigned bookkeeping_pool_size)
+    : impl_(std::make_unique<Impl>(with_connection_defaults(database_url), handler_pool_size,
+                                   bookkeeping_pool_size, metrics)) {}
 
 Database::~Database() = default;
 
-db::Pool& Database::pool() { return impl_->pool; }
+db::Pool& Database::pool() { return impl_->handlers; }
 
 std::vector<RegionRow> Database::load_active_regions() {
   return impl_->with_connection("loading regions", [](pqxx::connection& c) {
@@ -253,7 +271,7 @@ bool Database::finish(std::int64_t run_id, const std::string& replica_id, RunSta
 }
 
 void Database::keepalive() {
-  impl_->with_connection("keepalive", [](pqxx::connection& c) {
+  impl_->with_handler_connection("keepalive", {}, [](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     tx.exec(sql::kKeepalive);
   });
@@ -262,7 +280,10 @@ void Database::keepalive() {
 void Database::run_tick_sql(const std::string& statement, std::int64_t region_id,
                             std::chrono::sys_seconds scheduled_for,
                             std::chrono::milliseconds timeout) {
-  impl_->with_connection("tick_sql", [&](pqxx::connection& c) {
+  auto& holds = impl_->tick_sql_holds;
+  impl_->with_handler_connection("tick_sql", holds.expected(region_id), [&](pqxx::connection& c) {
+    // Failed or timed out, the run held the connection all the same.
+    const auto timing = holds.time(region_id);
     // PREPARE with declared parameter types lets the statement use $1 and $2 with their
     // contract types, or neither, and refuses more than one statement.
     try {
