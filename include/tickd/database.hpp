@@ -5,11 +5,11 @@
 // seconds:
 //   - bookkeeping (kBookkeepingPoolSize): claims, ends, heartbeats, takeovers, region loads;
 //   - handlers (DB_POOL_SIZE): run_tick_sql, keepalive and the stores that use pool().
-// So bookkeeping never waits behind handler work: slow or many handlers cannot make a tick
-// miss its claim. In the handler pool short work is served first and keeps a quarter of
-// the connections (src/db/basic_pool.hpp); a tick_sql's expected length is its region's
-// recent runs. Methods are thread-safe and block the calling thread: call them from
-// worker threads, never from the event loop.
+// So bookkeeping never waits for a connection behind handler work (the worker threads
+// that claims run on are the service's business). In the handler pool short work is
+// served first and keeps a quarter of the connections (src/db/basic_pool.hpp); a
+// tick_sql's expected length is its region's recent runs. Methods are thread-safe and
+// block the calling thread: call them from worker threads, never from the event loop.
 //
 // Failures throw DbError; `unavailable()` tells a lost or refused connection (the
 // caller reports the database down and retries) from an error in a statement.
