@@ -1,9 +1,15 @@
 #pragma once
 // Everything tickd asks of PostgreSQL while running, behind one class so that no other
-// component includes <pqxx/pqxx>. Connections come from a bounded pool (DB_POOL_SIZE),
-// created lazily, each with libpq keepalives and timeouts so a dead server is noticed
-// in seconds. Methods are thread-safe and block the calling thread: call them from
-// worker threads, never from the event loop.
+// component includes <pqxx/pqxx>. Connections come from two bounded pools, created lazily,
+// each connection with libpq keepalives and timeouts so a dead server is noticed in
+// seconds:
+//   - bookkeeping (kBookkeepingPoolSize): claims, ends, heartbeats, takeovers, region loads;
+//   - handlers (DB_POOL_SIZE): run_tick_sql, keepalive and the stores that use pool().
+// So bookkeeping never waits for a connection behind handler work (the worker threads
+// that claims run on are the service's business). In the handler pool short work is
+// served first and keeps a quarter of the connections (src/db/basic_pool.hpp); a
+// tick_sql's expected length is its region's recent runs. Methods are thread-safe and
+// block the calling thread: call them from worker threads, never from the event loop.
 //
 // Failures throw DbError, whose kind says what the caller can do, as pqxx::perform
 // decides: retry (the database was unreachable or the transaction lost a race), give up
@@ -22,6 +28,8 @@
 #include "tickd/region.hpp"
 
 namespace tickd {
+
+class Metrics;
 
 namespace db {
 class Pool;  // src/db/pool.hpp: for other stores inside src/db (e.g. the work queues)
@@ -63,7 +71,14 @@ struct RunRef {
 
 class Database final {
  public:
-  Database(std::string database_url, unsigned pool_size);
+  // The bookkeeping pool's connections: one each for the claims of the worker threads
+  // (short statements, so a few threads share one well), the finisher thread, the liveness
+  // round (heartbeat, takeovers) and reconcile loads, which all run concurrently.
+  static constexpr unsigned kBookkeepingPoolSize = 4;
+
+  // `metrics` (may be null) gets the pools' waits and connections in use.
+  Database(std::string database_url, unsigned handler_pool_size, Metrics* metrics = nullptr,
+           unsigned bookkeeping_pool_size = kBookkeepingPoolSize);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -163,7 +178,7 @@ class Database final {
   std::size_t fail_own_running(const std::string& replica_id, const std::string& reason);
   void retire(const std::string& replica_id);
 
-  // The connection pool, for the other stores in src/db that share it.
+  // The handler pool, for the other stores in src/db that do handler work (the work queues).
   db::Pool& pool();
 
  private:

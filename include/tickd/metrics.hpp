@@ -13,6 +13,11 @@ namespace tickd {
 enum class TickOutcome { ran, failed, lost, skipped, missed, abandoned };
 std::string_view to_string(TickOutcome);
 
+// The database connection pools (Database): claims, ends, heartbeats and loads, and the
+// handlers' own statements.
+enum class DbPool { bookkeeping, handlers };
+std::string_view to_string(DbPool);
+
 class Metrics final {
  public:
   explicit Metrics(std::string version);
@@ -33,6 +38,11 @@ class Metrics final {
   void set_concurrency_limit(std::size_t n);  // tickd_concurrency_limit
   void set_regions_overdue(std::size_t n);    // tickd_regions_overdue
   void set_db_up(bool up);
+
+  // tickd_db_pool_wait_seconds{pool}: from acquire() to the caller's turn for a connection.
+  void observe_db_pool_wait(DbPool pool, double seconds);
+  void set_db_pool_in_use(DbPool pool, std::size_t n);  // tickd_db_pool_in_use{pool}
+  void set_db_pool_size(DbPool pool, std::size_t n);    // tickd_db_pool_size{pool}
 
   // The work queues and object storage (issue: sync, upload, publish).
   // tickd_queue_jobs{queue,status}: rows per status, sampled on a timer. queue is upload,

@@ -8,7 +8,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "hold_times.hpp"
 #include "pool.hpp"
+#include "pool_events.hpp"
 #include "sql.hpp"
 #include "tickd/claim_key.hpp"
 
@@ -81,21 +83,37 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
 }  // namespace
 
 struct Database::Impl {
-  Impl(std::string conninfo, unsigned size) : pool(std::move(conninfo), size) {}
-  db::Pool pool;
+  Impl(const std::string& conninfo, unsigned handler_size, unsigned bookkeeping_size,
+       Metrics* metrics)
+      : bookkeeping(db::connect_to(conninfo), bookkeeping_size,
+                    db::pool_events(metrics, DbPool::bookkeeping, bookkeeping_size)),
+        handlers(db::connect_to(conninfo), handler_size,
+                 db::pool_events(metrics, DbPool::handlers, handler_size)) {}
+  db::Pool bookkeeping;
+  db::Pool handlers;
+  db::HoldTimes tick_sql_holds;  // per region id
 
+  // Bookkeeping: claims, ends, heartbeats, takeovers, region loads.
   template <typename Work>
   auto with_connection(const char* what, Work&& work) {
-    return db::with_connection(pool, what, std::forward<Work>(work));
+    return db::with_connection(bookkeeping, what, std::forward<Work>(work));
+  }
+
+  // Handler work, expected to hold the connection for `expected`.
+  template <typename Work>
+  auto with_handler_connection(const char* what, std::chrono::milliseconds expected, Work&& work) {
+    return db::with_connection(handlers, what, expected, std::forward<Work>(work));
   }
 };
 
-Database::Database(std::string database_url, unsigned pool_size)
-    : impl_(std::make_unique<Impl>(with_connection_defaults(database_url), pool_size)) {}
+Database::Database(std::string database_url, unsigned handler_pool_size, Metrics* metrics,
+                   unsigned bookkeeping_pool_size)
+    : impl_(std::make_unique<Impl>(with_connection_defaults(database_url), handler_pool_size,
+                                   bookkeeping_pool_size, metrics)) {}
 
 Database::~Database() = default;
 
-db::Pool& Database::pool() { return impl_->pool; }
+db::Pool& Database::pool() { return impl_->handlers; }
 
 std::vector<RegionRow> Database::load_active_regions() {
   return impl_->with_connection("loading regions", [](pqxx::connection& c) {
@@ -211,9 +229,9 @@ std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& fini
   }
   return impl_->with_connection("recording finished ticks", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    const auto r = tx.exec_params(sql::kFinishBatch, id_array(ids), text_array(statuses),
-                                  text_array(errors), text_array(details), replica_id,
-                                  id_array(attempts));
+    const auto r =
+        tx.exec_params(sql::kFinishBatch, id_array(ids), text_array(statuses), text_array(errors),
+                       text_array(details), replica_id, id_array(attempts));
     std::vector<std::int64_t> fenced;
     for (const auto& row : r) {
       if (!row[1].as<bool>() && !row[2].as<bool>()) fenced.push_back(row[0].as<std::int64_t>());
@@ -290,8 +308,7 @@ Database::LivenessResult Database::liveness_round(const LivenessRound& round) {
       }
     }
     std::sort(peers.live.begin(), peers.live.end());
-    if (dead.empty() && !round.incarnation && round.in_doubt.empty() &&
-        !round.check_unregistered) {
+    if (dead.empty() && !round.incarnation && round.in_doubt.empty() && !round.check_unregistered) {
       return out;
     }
     std::vector<std::optional<std::string>> dead_ids, doubt_instants;
@@ -307,8 +324,7 @@ Database::LivenessResult Database::liveness_round(const LivenessRound& round) {
     const auto rows = tx.exec_params(
         sql::kFindOrphans, text_array(dead_ids), round.replica_id,
         incarnation ? incarnation->c_str() : nullptr, id_array(doubt_regions),
-        text_array(doubt_instants), round.check_unregistered ? lease.c_str() : nullptr,
-        since_text);
+        text_array(doubt_instants), round.check_unregistered ? lease.c_str() : nullptr, since_text);
     for (const auto& row : rows) {
       Orphan o;
       o.run_id = row[0].as<std::int64_t>();
@@ -332,8 +348,8 @@ std::vector<RunRef> Database::take_over(const std::vector<Orphan>& orphans,
     std::vector<RunRef> taken;
     std::vector<std::optional<std::string>> causes;
     for (const auto& o : orphans) causes.emplace_back(std::string(to_string(o.cause)));
-    for (const auto& row : tx.exec_params(sql::kTakeOver, a.ids, a.replicas, a.attempts,
-                                          replica_id, text_array(causes))) {
+    for (const auto& row : tx.exec_params(sql::kTakeOver, a.ids, a.replicas, a.attempts, replica_id,
+                                          text_array(causes))) {
       taken.push_back({row[0].as<std::int64_t>(), row[1].as<int>(), replica_id});
     }
     return taken;
@@ -365,7 +381,7 @@ bool Database::finish(std::int64_t run_id, const std::string& replica_id, RunSta
 }
 
 void Database::keepalive() {
-  impl_->with_connection("keepalive", [](pqxx::connection& c) {
+  impl_->with_handler_connection("keepalive", {}, [](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     tx.exec(sql::kKeepalive);
   });
@@ -374,41 +390,45 @@ void Database::keepalive() {
 bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id,
                             std::chrono::sys_seconds scheduled_for,
                             std::chrono::milliseconds timeout, const RunRef* run) {
+  auto& holds = impl_->tick_sql_holds;
   try {
-    return impl_->with_connection("tick_sql", [&](pqxx::connection& c) {
-      // PREPARE with declared parameter types lets the statement use $1 and $2 with their
-      // contract types, or neither, and refuses more than one statement.
-      try {
-        pqxx::work tx(c);
-        if (run != nullptr && tx.exec_params1(sql::kTickSqlDone, run->run_id)[0].as<bool>()) {
-          return false;  // an earlier attempt's SQL committed with its mark
-        }
-        tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
-        // exec_params uses the extended protocol, which refuses a second statement
-        // ("SELECT 1; DROP ...") instead of running it.
-        tx.exec_params("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
-        tx.exec("EXECUTE tickd_tick_sql (" + std::to_string(region_id) + ", " +
-                tx.quote(timestamp(scheduled_for)) + ")");
-        tx.exec("DEALLOCATE tickd_tick_sql");
-        if (run != nullptr &&
-            tx.exec_params(sql::kMarkTickSql, run->run_id, run->replica_id, run->attempt)
-                    .affected_rows() == 0) {
-          tx.abort();
-          throw DbError("tick_sql: rolled back: the tick was taken over by another replica",
-                        DbError::Kind::give_up);
-        }
-        tx.commit();
-        return true;
-      } catch (const pqxx::sql_error&) {
-        // A prepared statement outlives the rolled-back transaction that made it.
-        try {
-          pqxx::nontransaction cleanup(c);
-          cleanup.exec("DEALLOCATE tickd_tick_sql");
-        } catch (const pqxx::sql_error&) {
-        }
-        throw;
-      }
-    });
+    return impl_->with_handler_connection(
+        "tick_sql", holds.expected(region_id), [&](pqxx::connection& c) {
+          // Failed or timed out, the run held the connection all the same.
+          const auto timing = holds.time(region_id);
+          // PREPARE with declared parameter types lets the statement use $1 and $2 with their
+          // contract types, or neither, and refuses more than one statement.
+          try {
+            pqxx::work tx(c);
+            if (run != nullptr && tx.exec_params1(sql::kTickSqlDone, run->run_id)[0].as<bool>()) {
+              return false;  // an earlier attempt's SQL committed with its mark
+            }
+            tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
+            // exec_params uses the extended protocol, which refuses a second statement
+            // ("SELECT 1; DROP ...") instead of running it.
+            tx.exec_params("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
+            tx.exec("EXECUTE tickd_tick_sql (" + std::to_string(region_id) + ", " +
+                    tx.quote(timestamp(scheduled_for)) + ")");
+            tx.exec("DEALLOCATE tickd_tick_sql");
+            if (run != nullptr &&
+                tx.exec_params(sql::kMarkTickSql, run->run_id, run->replica_id, run->attempt)
+                        .affected_rows() == 0) {
+              tx.abort();
+              throw DbError("tick_sql: rolled back: the tick was taken over by another replica",
+                            DbError::Kind::give_up);
+            }
+            tx.commit();
+            return true;
+          } catch (const pqxx::sql_error&) {
+            // A prepared statement outlives the rolled-back transaction that made it.
+            try {
+              pqxx::nontransaction cleanup(c);
+              cleanup.exec("DEALLOCATE tickd_tick_sql");
+            } catch (const pqxx::sql_error&) {
+            }
+            throw;
+          }
+        });
   } catch (const DbError& e) {
     if (e.kind() != DbError::Kind::in_doubt || run == nullptr) throw;
     // The commit's answer was lost: its mark on the row says whether it happened.

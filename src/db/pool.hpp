@@ -1,76 +1,47 @@
 #pragma once
-// A bounded pool of libpqxx connections, created lazily. acquire() blocks while all
-// `size` connections are lent out. A lease whose connection broke is discarded, not
-// returned, so the next acquire() connects afresh.
+// tickd's pools of libpqxx connections (the policy: basic_pool.hpp) and the wrapper that
+// turns libpqxx failures into DbError.
 
-#include <condition_variable>
-#include <memory>
-#include <mutex>
+#include <chrono>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
+#include "basic_pool.hpp"
 #include "tickd/database.hpp"
 
 namespace tickd::db {
 
-class Pool final {
+// A class rather than an alias so that database.hpp can declare it without <pqxx/pqxx>.
+class Pool final : public BasicPool<pqxx::connection> {
  public:
-  class Lease final {
-   public:
-    Lease(Pool& pool, std::unique_ptr<pqxx::connection> conn)
-        : pool_(&pool), conn_(std::move(conn)) {}
-    Lease(Lease&& other) noexcept
-        : pool_(std::exchange(other.pool_, nullptr)), conn_(std::move(other.conn_)) {}
-    Lease& operator=(Lease&&) = delete;
-    ~Lease() {
-      if (pool_ != nullptr) pool_->give_back(std::move(conn_));
-    }
-    pqxx::connection& operator*() { return *conn_; }
-    pqxx::connection* operator->() { return conn_.get(); }
-    void discard() { conn_.reset(); }
-
-   private:
-    Pool* pool_;
-    std::unique_ptr<pqxx::connection> conn_;
-  };
-
-  Pool(std::string conninfo, unsigned size) : conninfo_(std::move(conninfo)), size_(size) {}
-
-  // Throws pqxx::broken_connection when a new connection cannot be made.
-  Lease acquire();
-
- private:
-  void give_back(std::unique_ptr<pqxx::connection> conn);
-
-  const std::string conninfo_;
-  const unsigned size_;
-  std::mutex mutex_;
-  std::condition_variable freed_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  unsigned lent_ = 0;
+  using BasicPool::BasicPool;
 };
+
+// Connections to `conninfo`; the factory throws pqxx::broken_connection when a new
+// connection cannot be made.
+Pool::Factory connect_to(std::string conninfo);
 
 // libpq messages end with a newline (and may span lines); job_run.error and logs want one
 // line: "<what>: <detail>".
 std::string one_line(std::string_view what, const char* detail);
 
-// Runs `work(pqxx::connection&)` on a pooled connection and turns libpqxx failures into
-// DbError, `what` saying what was being done, with pqxx::perform's three outcomes: a lost
-// connection or a lost race (serialization, deadlock) may be retried; an error in the
-// statement is given up; a commit whose connection was lost is in doubt (never retried
-// blindly: read first). A broken connection is dropped from the pool. A statement run
-// outside a transaction block that loses its connection is in doubt too: its writer
-// decides (e.g. finish_batch is safe to repeat).
+// Runs `work(pqxx::connection&)` on a pooled connection, taken with acquire(expected), and
+// turns libpqxx failures into DbError, `what` saying what was being done, with
+// pqxx::perform's three outcomes: a lost connection or a lost race (serialization,
+// deadlock) may be retried; an error in the statement is given up; a commit whose
+// connection was lost is in doubt (never retried blindly: read first). A broken connection
+// is dropped from the pool. A statement run outside a transaction block that loses its
+// connection is in doubt too: its writer decides (e.g. finish_batch is safe to repeat).
 template <typename Work>
-auto with_connection(Pool& pool, const char* what, Work&& work) {
+auto with_connection(Pool& pool, const char* what, std::chrono::milliseconds expected,
+                     Work&& work) {
   using Kind = DbError::Kind;
   std::optional<Pool::Lease> lease;
   try {
-    lease.emplace(pool.acquire());
+    lease.emplace(pool.acquire(expected));
     return work(**lease);
   } catch (const pqxx::broken_connection& e) {
     if (lease) lease->discard();
@@ -87,6 +58,12 @@ auto with_connection(Pool& pool, const char* what, Work&& work) {
     if (lease) lease->discard();
     throw DbError(one_line(what, e.what()), Kind::retry);
   }
+}
+
+// Short work (a few statements): served before anything expected to hold a connection long.
+template <typename Work>
+auto with_connection(Pool& pool, const char* what, Work&& work) {
+  return with_connection(pool, what, std::chrono::milliseconds::zero(), std::forward<Work>(work));
 }
 
 }  // namespace tickd::db

@@ -45,9 +45,21 @@ std::string_view to_string(TickOutcome o) {
   return "unknown";
 }
 
+std::string_view to_string(DbPool p) {
+  switch (p) {
+    case DbPool::bookkeeping:
+      return "bookkeeping";
+    case DbPool::handlers:
+      return "handlers";
+  }
+  return "unknown";
+}
+
 namespace {
 
 namespace prom = prometheus;
+
+constexpr std::array kDbPools{DbPool::bookkeeping, DbPool::handlers};
 
 constexpr std::array kOutcomes{TickOutcome::ran,     TickOutcome::failed, TickOutcome::lost,
                                TickOutcome::skipped, TickOutcome::missed, TickOutcome::abandoned};
@@ -92,6 +104,12 @@ prom::Histogram::BucketBoundaries handler_buckets() {
 // A reconcile is one query plus a diff.
 prom::Histogram::BucketBoundaries reconcile_buckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+
+// Most acquisitions wait not at all (the first bucket); a wait of a second or more is what
+// makes a tick late (TickdDbPoolSaturated).
+prom::Histogram::BucketBoundaries db_pool_wait_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 }
 
 // Clock ticks since boot at which this process started, from /proc/self/stat field 22.
@@ -288,6 +306,27 @@ struct Metrics::Impl {
     }
     build_info.Set(1);
     db_up.Set(0);
+    auto& pool_wait = prom::BuildHistogram()
+                          .Name("tickd_db_pool_wait_seconds")
+                          .Help(
+                              "Time from asking a database pool for a connection to getting one, "
+                              "by pool: bookkeeping (claims, ends, heartbeats) or handlers.")
+                          .Register(registry);
+    auto& pool_in_use = prom::BuildGauge()
+                            .Name("tickd_db_pool_in_use")
+                            .Help("Database connections lent out, by pool.")
+                            .Register(registry);
+    auto& pool_size = prom::BuildGauge()
+                          .Name("tickd_db_pool_size")
+                          .Help("Database connections a pool may hold (handlers: DB_POOL_SIZE).")
+                          .Register(registry);
+    for (std::size_t i = 0; i < kDbPools.size(); ++i) {
+      const std::map<std::string, std::string> label{
+          {"pool", std::string(to_string(kDbPools.at(i)))}};
+      db_pool_wait.at(i) = &pool_wait.Add(label, db_pool_wait_buckets());
+      db_pool_in_use.at(i) = &pool_in_use.Add(label);
+      db_pool_size.at(i) = &pool_size.Add(label);
+    }
     auto& queue_jobs = prom::BuildGauge()
                            .Name("tickd_queue_jobs")
                            .Help("Rows of each work queue by status, sampled on a timer.")
@@ -365,6 +404,9 @@ struct Metrics::Impl {
   prom::Histogram& lateness;
   prom::Family<prom::Histogram>& handler_family;
   prom::Histogram& reconcile_duration;
+  std::array<prom::Histogram*, kDbPools.size()> db_pool_wait{};
+  std::array<prom::Gauge*, kDbPools.size()> db_pool_in_use{};
+  std::array<prom::Gauge*, kDbPools.size()> db_pool_size{};
 
   std::mutex handlers_mutex;
   std::map<std::string, prom::Histogram*, std::less<>> handlers;
@@ -418,6 +460,21 @@ void Metrics::set_regions_overdue(std::size_t n) {
   impl_->regions_overdue.Set(static_cast<double>(n));
 }
 void Metrics::set_db_up(bool up) { impl_->db_up.Set(up ? 1 : 0); }
+
+void Metrics::observe_db_pool_wait(DbPool pool, double seconds) {
+  const auto i = static_cast<std::size_t>(pool);
+  if (i < impl_->db_pool_wait.size()) impl_->db_pool_wait.at(i)->Observe(seconds > 0 ? seconds : 0);
+}
+
+void Metrics::set_db_pool_in_use(DbPool pool, std::size_t n) {
+  const auto i = static_cast<std::size_t>(pool);
+  if (i < impl_->db_pool_in_use.size()) impl_->db_pool_in_use.at(i)->Set(static_cast<double>(n));
+}
+
+void Metrics::set_db_pool_size(DbPool pool, std::size_t n) {
+  const auto i = static_cast<std::size_t>(pool);
+  if (i < impl_->db_pool_size.size()) impl_->db_pool_size.at(i)->Set(static_cast<double>(n));
+}
 
 void Metrics::set_queue_jobs(std::string_view queue, std::string_view status, double n) {
   if (const auto it = impl_->queue_gauges.find(pair_key(queue, status));

@@ -58,7 +58,7 @@ Service::Service(Config config, const Clock& clock)
       workers_(worker_threads(config_)),
       metrics_(kVersion),
       handlers_(builtin_handlers(config_, &metrics_)),
-      db_(config_.database_url, config_.db_pool_size),
+      db_(config_.database_url, config_.db_pool_size, &metrics_),
       listener_(config_.database_listen_url.empty() ? config_.database_url
                                                     : config_.database_listen_url,
                 config_.replica_id),

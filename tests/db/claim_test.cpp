@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <future>
 #include <pqxx/pqxx>
 #include <random>
 #include <thread>
@@ -118,7 +119,8 @@ TEST_CASE("a region deleted during a batch claim: the others are claimed one by 
         "DELETE FROM region_index WHERE code = 'doomed' AND id = NEW.region_id; RETURN NEW; END $$");
   s.sql("CREATE TRIGGER drop_doomed BEFORE INSERT ON job_run FOR EACH ROW EXECUTE FUNCTION " +
         s.name + ".drop_doomed()");
-  Database db(s.url, 1);  // the one-by-one claims must not wait for the batch's connection
+  // The one-by-one claims must not wait for the batch's connection: a bookkeeping pool of 1.
+  Database db(s.url, 1, nullptr, 1);
   const auto forever = Database::Deadline::max();
   const auto claims = db.claim_batch({a, doomed}, t0, "replica-a", {forever, forever});
   CHECK(claims[0].outcome == ClaimOutcome::won);
@@ -195,6 +197,34 @@ TEST_CASE("loading regions returns only active ones, all or by id") {
   CHECK(*all[0].tick_sql == "SELECT 1");
   CHECK(db.load_active_regions(std::vector<std::int64_t>{b}).empty());
   CHECK(db.load_active_regions(std::vector<std::int64_t>{a, b}).size() == 1);
+}
+
+TEST_CASE("claims and ends do not wait for a connection while handler work holds every one") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 1);  // one handler connection
+  // A tick_sql that blocks on an advisory lock this test holds: it keeps the only handler
+  // connection until the test lets it go.
+  pqxx::connection blocker(s.url);
+  pqxx::nontransaction hold(blocker);
+  hold.exec("SELECT pg_advisory_lock(4242)");
+  std::thread handler([&] { db.run_tick_sql("SELECT pg_advisory_lock(4242)", id, t0, 30s); });
+  while (s.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 "
+               "AND objid = 4242 AND objsubid = 1 AND NOT granted")[0][0]
+             .as<int>() == 0) {
+    std::this_thread::yield();
+  }
+  // Without a pool of their own these would wait for the tick_sql, i.e. forever.
+  auto bookkeeping = std::async(std::launch::async, [&] {
+    const auto c = db.claim(id, t0 + 1s, "replica-a");
+    return c.outcome == ClaimOutcome::won &&
+           db.finish(c.run_id, "replica-a", RunStatus::ok, "", "{}");
+  });
+  const bool done = bookkeeping.wait_for(20s) == std::future_status::ready;
+  hold.exec("SELECT pg_advisory_unlock(4242)");
+  handler.join();
+  REQUIRE(done);
+  CHECK(bookkeeping.get());
 }
 
 TEST_CASE("an unreachable database is reported as unavailable, not as a statement error") {

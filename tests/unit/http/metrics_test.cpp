@@ -87,6 +87,12 @@ TEST_CASE("every series of the contract exists from construction with its starti
       {"tickd_reconcile_duration_seconds_count", 0},
       {"tickd_inflight", 0},
       {"tickd_db_up", 0},
+      {R"(tickd_db_pool_wait_seconds_count{pool="bookkeeping"})", 0},
+      {R"(tickd_db_pool_wait_seconds_count{pool="handlers"})", 0},
+      {R"(tickd_db_pool_in_use{pool="bookkeeping"})", 0},
+      {R"(tickd_db_pool_in_use{pool="handlers"})", 0},
+      {R"(tickd_db_pool_size{pool="bookkeeping"})", 0},
+      {R"(tickd_db_pool_size{pool="handlers"})", 0},
       {R"(tickd_build_info{version="1.2.3"})", 1},
   };
   const auto all = samples(m.serialize());
@@ -171,6 +177,25 @@ TEST_CASE("claims, reconciles and lateness are counted and observed") {
   CHECK(value(m, R"(tickd_tick_lateness_seconds_bucket{le="0.001"})") == 1);
   CHECK(value(m, R"(tickd_tick_lateness_seconds_bucket{le="0.005"})") == 2);
   CHECK(value(m, R"(tickd_tick_lateness_seconds_bucket{le="60"})") == 3);
+}
+
+TEST_CASE("the database pools' waits and connections are reported per pool") {
+  tickd::Metrics m("dev");
+  m.set_db_pool_size(tickd::DbPool::bookkeeping, 4);
+  m.set_db_pool_size(tickd::DbPool::handlers, 8);
+  m.set_db_pool_in_use(tickd::DbPool::handlers, 6);
+  m.observe_db_pool_wait(tickd::DbPool::handlers, 0.0001);
+  m.observe_db_pool_wait(tickd::DbPool::handlers, 1.5);
+  m.observe_db_pool_wait(tickd::DbPool::bookkeeping, 0.002);
+  CHECK(value(m, R"(tickd_db_pool_size{pool="bookkeeping"})") == 4);
+  CHECK(value(m, R"(tickd_db_pool_size{pool="handlers"})") == 8);
+  CHECK(value(m, R"(tickd_db_pool_in_use{pool="handlers"})") == 6);
+  CHECK(value(m, R"(tickd_db_pool_in_use{pool="bookkeeping"})") == 0);
+  CHECK(value(m, R"(tickd_db_pool_wait_seconds_count{pool="handlers"})") == 2);
+  // The alert TickdDbPoolSaturated reads the bucket le="1".
+  CHECK(value(m, R"(tickd_db_pool_wait_seconds_bucket{pool="handlers",le="1"})") == 1);
+  CHECK(value(m, R"(tickd_db_pool_wait_seconds_bucket{pool="bookkeeping",le="0.0025"})") == 1);
+  CHECK(tickd::to_string(tickd::DbPool::handlers) == "handlers");
 }
 
 TEST_CASE("a handler name seen for the first time gets its own series") {
