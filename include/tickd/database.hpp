@@ -5,8 +5,8 @@
 // seconds:
 //   - bookkeeping (kBookkeepingPoolSize): claims, ends, heartbeats, takeovers, region loads;
 //   - handlers (DB_POOL_SIZE): run_tick_sql, keepalive and the stores that use pool().
-// So bookkeeping never waits for a connection behind handler work (the worker threads
-// that claims run on are the service's business). In the handler pool short work is
+// So bookkeeping never waits for a connection behind handler work (and the service runs
+// claims on threads of their own). In the handler pool short work is
 // served first and keeps a quarter of the connections (src/db/basic_pool.hpp); a
 // tick_sql's expected length is its region's recent runs. Methods are thread-safe and
 // block the calling thread: call them from worker threads, never from the event loop.
@@ -71,7 +71,7 @@ struct RunRef {
 
 class Database final {
  public:
-  // The bookkeeping pool's connections: one each for the claims of the worker threads
+  // The bookkeeping pool's connections: one each for the claims of the claim threads
   // (short statements, so a few threads share one well), the finisher thread, the liveness
   // round (heartbeat, takeovers) and reconcile loads, which all run concurrently.
   static constexpr unsigned kBookkeepingPoolSize = 4;

@@ -37,7 +37,7 @@ class Dispatcher final {
   // Called on the loop once a tick is done and its slot is free.
   using OnFinished = std::function<void(const DueTick&, const TickReport&)>;
 
-  Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& workers, RunGroup run,
+  Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& claimers, RunGroup run,
              Metrics& metrics, const Clock& clock, unsigned concurrency, OnFinished on_finished);
 
   void submit(std::vector<DueTick> ticks);
@@ -68,7 +68,7 @@ class Dispatcher final {
   void hold(DueTick tick, Millis release);
 
   boost::asio::io_context& loop_;
-  boost::asio::thread_pool& workers_;
+  boost::asio::thread_pool& claimers_;  // runs each group's claim (RunGroup)
   RunGroup run_;
   Metrics& metrics_;
   const Clock& clock_;

@@ -12,11 +12,11 @@ namespace {
 constexpr std::size_t kMaxGroup = 500;
 }  // namespace
 
-Dispatcher::Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& workers,
+Dispatcher::Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& claimers,
                        RunGroup run, Metrics& metrics, const Clock& clock, unsigned concurrency,
                        OnFinished on_finished)
     : loop_(loop),
-      workers_(workers),
+      claimers_(claimers),
       run_(std::move(run)),
       metrics_(metrics),
       clock_(clock),
@@ -160,7 +160,7 @@ std::vector<DueTick> Dispatcher::take_group(std::deque<DueTick>& queue) {
 }
 
 void Dispatcher::start_group(std::vector<DueTick> group) {
-  boost::asio::post(workers_, [this, group = std::move(group)]() mutable {
+  boost::asio::post(claimers_, [this, group = std::move(group)]() mutable {
     run_(std::move(group), [this](const DueTick& tick, TickReport report) {
       boost::asio::post(loop_, [this, tick, report = std::move(report)] {
         --inflight_;
@@ -184,7 +184,8 @@ void Dispatcher::start_group(std::vector<DueTick> group) {
 
 std::size_t Dispatcher::reserve(std::size_t n) {
   if (stopped_) return 0;
-  const auto granted = std::min<std::size_t>(n, concurrency_ - std::min<std::size_t>(inflight_, concurrency_));
+  const auto granted =
+      std::min<std::size_t>(n, concurrency_ - std::min<std::size_t>(inflight_, concurrency_));
   inflight_ += granted;
   metrics_.set_inflight(inflight_);
   return granted;

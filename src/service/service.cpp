@@ -31,6 +31,9 @@ constexpr milliseconds kUnanchoredRetry{20};
 constexpr std::size_t kMaxScopedIds = 5'000;
 
 unsigned worker_threads(const Config& c) { return std::clamp(c.concurrency, 1u, 64u); }
+// Claims run in batches per instant; two threads let one instant's claim proceed while
+// another's waits on the database (the bookkeeping pool has four connections).
+constexpr unsigned kClaimThreads = 2;
 
 // Liveness rounds (heartbeat, judging the others, takeover) run this often. A crashed
 // replica (its session gone) is convicted once its heartbeat is two rounds old, so its
@@ -55,18 +58,19 @@ Service::Service(Config config, const Clock& clock)
     : config_(std::move(config)),
       clock_(clock),
       control_(2),
+      claimers_(kClaimThreads),
       workers_(worker_threads(config_)),
       metrics_(kVersion),
       handlers_(builtin_handlers(config_, &metrics_)),
       db_(config_.database_url, config_.db_pool_size, &metrics_),
-      listener_(config_.database_listen_url.empty() ? config_.database_url
-                                                    : config_.database_listen_url,
-                config_.replica_id),
+      listener_(
+          config_.database_listen_url.empty() ? config_.database_url : config_.database_listen_url,
+          config_.replica_id),
       schedule_(handlers_),
       ownership_(config_.replica_id),
       runner_(db_, handlers_, metrics_, clock_, config_, workers_, worker_threads(config_)),
       dispatcher_(
-          loop_, workers_,
+          loop_, claimers_,
           [this](std::vector<DueTick> group, Dispatcher::Done done) {
             runner_.run_group(std::move(group), stop_source_.get_token(), std::move(done));
           },
@@ -137,6 +141,7 @@ int Service::run() {
     spdlog::default_logger()->flush();
     std::_Exit(exit_status_);
   }
+  claimers_.join();
   workers_.join();
   control_.join();
   spdlog::info("stopped");
@@ -450,9 +455,8 @@ void Service::take_over(std::vector<Orphan> orphans) {
   std::vector<TickRunner::TickKey> still_in_doubt;  // left for a later round
   for (auto& o : orphans) {
     auto tick = schedule_.tick_of(o.region_id, o.scheduled_for, config_.misfire_grace);
-    const auto decision =
-        decide_takeover({tick.has_value(), tick ? tick->deadline : Millis{},
-                         now + kTakeoverMargin, rerun.size() < reserved});
+    const auto decision = decide_takeover({tick.has_value(), tick ? tick->deadline : Millis{},
+                                           now + kTakeoverMargin, rerun.size() < reserved});
     if (decision == Takeover::rerun) {
       ticks.push_back(std::move(*tick));
       rerun.push_back(std::move(o));
@@ -488,14 +492,14 @@ void Service::take_over(std::vector<Orphan> orphans) {
                               taken = std::move(taken), abandoned]() mutable {
       std::vector<DueTick> runs;
       for (std::size_t i = 0; i < rerun.size(); ++i) {
-        const auto it = std::find_if(taken.begin(), taken.end(), [&](const RunRef& r) {
-          return r.run_id == rerun[i].run_id;
-        });
+        const auto it = std::find_if(taken.begin(), taken.end(),
+                                     [&](const RunRef& r) { return r.run_id == rerun[i].run_id; });
         if (it == taken.end()) continue;  // someone else took it, or it ended meanwhile
-        spdlog::warn("region {}: tick {} taken over from replica {} ({}): running it again, "
-                     "attempt {}",
-                     ticks[i].region->row->code, date::format("%FT%TZ", ticks[i].instant),
-                     rerun[i].replica_id, to_string(rerun[i].cause), it->attempt);
+        spdlog::warn(
+            "region {}: tick {} taken over from replica {} ({}): running it again, "
+            "attempt {}",
+            ticks[i].region->row->code, date::format("%FT%TZ", ticks[i].instant),
+            rerun[i].replica_id, to_string(rerun[i].cause), it->attempt);
         ticks[i].run_id = it->run_id;
         ticks[i].attempt = it->attempt;
         runs.push_back(std::move(ticks[i]));

@@ -2,10 +2,10 @@
 // `tickd run`: wires the components on one Asio event loop.
 //
 // The loop thread owns the schedule, the dispatcher's queue, the HTTP endpoints and
-// every timer; it never blocks on the database. Blocking database work runs on two
-// pools: `control_` (reconcile reads, the change listener's connect, heartbeats) and
-// `workers_` (claims and handlers), so a slow handler delays neither the timers nor a
-// reconcile.
+// every timer; it never blocks on the database. Blocking database work runs on three
+// pools: `control_` (reconcile reads, the change listener's connect, liveness rounds),
+// `claimers_` (claims) and `workers_` (handlers), so slow handlers delay neither the
+// timers, nor a reconcile, nor the next instant's claims.
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -73,6 +73,7 @@ class Service final {
   AnchoredClock clock_;
   boost::asio::io_context loop_;
   boost::asio::thread_pool control_;
+  boost::asio::thread_pool claimers_;
   boost::asio::thread_pool workers_;
   Metrics metrics_;
   HandlerRegistry handlers_;
