@@ -526,6 +526,26 @@ def sc_cut(ch, mode, times, hold):
     ch.scenario("proxy %s" % mode, "%d x c's database %s for %.0f s" % (times, what, hold), run)
 
 
+def sc_pool(ch, hogs, seconds):
+    """Handler work saturates every replica's handler pool: `hogs` regions every second whose
+    tick_sql takes 3 s (more than the replicas' DB_POOL_SIZE together). The regular regions
+    keep every second (missing 0), and no claim reaches the database after its deadline
+    (overload 0): claims and ends have their own connections and threads, and short ticks are
+    served first."""
+    def run(ctx):
+        ch.sql("INSERT INTO region_index (code, cron_schedule, tick_sql) "
+               "SELECT 'hog' || g, '* * * * * *', 'SELECT pg_sleep(3)' FROM generate_series(1, %s) g", [hogs])
+        time.sleep(seconds)
+        ch.sql("UPDATE region_index SET active = false WHERE code LIKE 'hog%%'")
+
+    def checks(res, ctx):
+        if res["overload"]:
+            ch.failures.append("pool saturation: %d ticks missing for overload (a claim past its deadline "
+                               "or no free slot): bookkeeping waited behind handler work" % res["overload"])
+        ctx["notes"].append("%d regions of 3 s tick_sql every second next to the 120" % hogs)
+    ch.scenario("pool saturation", "%d regions whose tick_sql takes 3 s, %d s" % (hogs, seconds), run, checks)
+
+
 # ---- main -----------------------------------------------------------------------------------------
 
 COLUMNS = [("scenario", "scenario"), ("faults", "faults"), ("window_s", "s"), ("expected", "ticks"),
@@ -552,6 +572,7 @@ def test(r, cluster):
         time.sleep(2)
         if LONG:
             sc_steady(ch, 30)
+            sc_pool(ch, 24, 20)
             sc_kill(ch, 40, 3)
             sc_pg_restart(ch, 4)
             sc_sigstop(ch, 6)
