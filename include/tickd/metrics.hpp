@@ -29,6 +29,7 @@ class Metrics final {
   void set_invalid_schedules(std::size_t n);
   void count_tick(TickOutcome outcome);
   void count_claim_attempt();  // tickd_claim_attempts_total
+  void count_rerun();   // tickd_ticks_rerun_total: a dead replica's tick taken over and run again
   void count_fenced();  // tickd_fenced_writes_total: a result refused because the row was abandoned
   void observe_lateness(double seconds);  // tickd_tick_lateness_seconds
   void observe_handler(std::string_view handler,

@@ -250,6 +250,12 @@ struct Metrics::Impl {
                          "marked the row abandoned.")
                    .Register(registry)
                    .Add({})),
+        reruns(prom::BuildCounter()
+                   .Name("tickd_ticks_rerun_total")
+                   .Help("Ticks of dead replicas that this replica took over and ran again on "
+                         "their row (attempt + 1).")
+                   .Register(registry)
+                   .Add({})),
         reconciles(prom::BuildCounter()
                        .Name("tickd_reconcile_total")
                        .Help("Reconciles of the schedule against region_index, by result.")
@@ -393,6 +399,7 @@ struct Metrics::Impl {
   std::array<prom::Counter*, kOutcomes.size()> tick_counters{};
   prom::Counter& claim_attempts;
   prom::Counter& fenced;
+  prom::Counter& reruns;
   prom::Family<prom::Counter>& reconciles;
   prom::Counter& reconcile_ok;
   prom::Counter& reconcile_error;
@@ -434,6 +441,7 @@ void Metrics::count_tick(TickOutcome outcome) {
 void Metrics::count_claim_attempt() { impl_->claim_attempts.Increment(); }
 
 void Metrics::count_fenced() { impl_->fenced.Increment(); }
+void Metrics::count_rerun() { impl_->reruns.Increment(); }
 
 // Negative values (a timer that woke a hair early) are clamped to 0 so _sum never
 // decreases, which rate() relies on.

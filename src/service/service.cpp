@@ -502,6 +502,7 @@ void Service::take_over(std::vector<Orphan> orphans) {
             rerun[i].replica_id, to_string(rerun[i].cause), it->attempt);
         ticks[i].run_id = it->run_id;
         ticks[i].attempt = it->attempt;
+        metrics_.count_rerun();
         runs.push_back(std::move(ticks[i]));
       }
       dispatcher_.release_reserved(rerun.size() - runs.size());
