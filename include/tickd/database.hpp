@@ -95,9 +95,6 @@ class Database final {
                                  std::chrono::sys_seconds scheduled_for,
                                  const std::string& replica_id,
                                  const std::vector<Deadline>& deadlines);
-  // One tick, no deadline.
-  Claim claim(std::int64_t region_id, std::chrono::sys_seconds scheduled_for,
-              const std::string& replica_id);
 
   // The ids among `region_ids` whose tick at `scheduled_for` already has a job_run row.
   std::vector<std::int64_t> already_claimed(const std::vector<std::int64_t>& region_ids,
@@ -156,11 +153,6 @@ class Database final {
   // The database's clock now: rows of this replica id claimed before it are an earlier
   // process's. Call before this process's first claim.
   std::chrono::system_clock::time_point begin_incarnation();
-
-  // Records the end of a claimed tick. Returns false when the row is no longer this
-  // replica's `running` row (it was taken over): the late writer changes nothing.
-  bool finish(std::int64_t run_id, const std::string& replica_id, RunStatus status,
-              const std::string& error, const std::string& details_json, int attempt = 1);
 
   void keepalive();  // SELECT 1
 

@@ -129,11 +129,6 @@ std::vector<RegionRow> Database::load_active_regions(const std::vector<std::int6
   });
 }
 
-Claim Database::claim(std::int64_t region_id, std::chrono::sys_seconds scheduled_for,
-                      const std::string& replica_id) {
-  return claim_batch({region_id}, scheduled_for, replica_id, {Deadline::max()})[0];
-}
-
 std::vector<Claim> Database::claim_batch(const std::vector<std::int64_t>& region_ids,
                                          std::chrono::sys_seconds scheduled_for,
                                          const std::string& replica_id,
@@ -373,11 +368,6 @@ std::chrono::system_clock::time_point Database::begin_incarnation() {
     pqxx::nontransaction tx(c);
     return from_epoch(tx.exec1(sql::kNow)[0].as<double>());
   });
-}
-
-bool Database::finish(std::int64_t run_id, const std::string& replica_id, RunStatus status,
-                      const std::string& error, const std::string& details_json, int attempt) {
-  return finish_batch({{run_id, status, error, details_json, attempt}}, replica_id).empty();
 }
 
 void Database::keepalive() {

@@ -21,6 +21,8 @@ using tickd::RunStatus;
 
 namespace {
 
+using tickd::test::claim;
+using tickd::test::finish;
 using tickd::test::Schema;
 
 const auto t0 = std::chrono::sys_seconds(std::chrono::seconds(1'790'000'000));
@@ -31,10 +33,10 @@ TEST_CASE("the first claim of a tick wins; a second claim of the same tick is to
   Schema s;
   const auto id = s.region("a");
   Database a(s.url, 2), b(s.url, 2);
-  const auto first = a.claim(id, t0, "replica-a");
+  const auto first = claim(a, id, t0, "replica-a");
   CHECK(first.outcome == ClaimOutcome::won);
   CHECK(first.run_id > 0);
-  CHECK(b.claim(id, t0, "replica-b").outcome == ClaimOutcome::taken);
+  CHECK(claim(b, id, t0, "replica-b").outcome == ClaimOutcome::taken);
   CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 1);
 }
 
@@ -47,10 +49,10 @@ TEST_CASE("racing claims of the same ticks from two replicas give exactly one wi
   auto replica = [&](Database& db, const char* name) {
     for (int second = 0; second < 20; ++second) {
       for (const auto id : ids) {
-        const auto c = db.claim(id, t0 + std::chrono::seconds(second), name);
+        const auto c = claim(db, id, t0 + std::chrono::seconds(second), name);
         if (c.outcome == ClaimOutcome::won) {
           ++wins;
-          db.finish(c.run_id, name, RunStatus::ok, "", "{}");
+          finish(db, c.run_id, name, RunStatus::ok, "", "{}");
         } else if (c.outcome == ClaimOutcome::taken) {
           ++taken;
         }
@@ -72,11 +74,11 @@ TEST_CASE("a region with a running tick cannot be claimed for another instant") 
   Schema s;
   const auto id = s.region("a");
   Database db(s.url, 2);
-  const auto first = db.claim(id, t0, "replica-a");
+  const auto first = claim(db, id, t0, "replica-a");
   REQUIRE(first.outcome == ClaimOutcome::won);
-  CHECK(db.claim(id, t0 + 1s, "replica-b").outcome == ClaimOutcome::overlapping);
-  CHECK(db.finish(first.run_id, "replica-a", RunStatus::ok, "", "{\"handlers\":{}}"));
-  CHECK(db.claim(id, t0 + 2s, "replica-b").outcome == ClaimOutcome::won);
+  CHECK(claim(db, id, t0 + 1s, "replica-b").outcome == ClaimOutcome::overlapping);
+  CHECK(finish(db, first.run_id, "replica-a", RunStatus::ok, "", "{\"handlers\":{}}"));
+  CHECK(claim(db, id, t0 + 2s, "replica-b").outcome == ClaimOutcome::won);
 }
 
 TEST_CASE("a tick is not claimed once its start deadline has passed on the database's clock") {
@@ -98,8 +100,8 @@ TEST_CASE("a batch claim reports each tick: won, taken, overlapping, gone") {
   const auto c = s.region("c");
   Database db(s.url, 1);
   const auto forever = Database::Deadline::max();
-  REQUIRE(db.claim(b, t0, "replica-x").outcome == ClaimOutcome::won);       // b's tick is taken
-  REQUIRE(db.claim(c, t0 - 1s, "replica-x").outcome == ClaimOutcome::won);  // c is still running
+  REQUIRE(claim(db, b, t0, "replica-x").outcome == ClaimOutcome::won);       // b's tick is taken
+  REQUIRE(claim(db, c, t0 - 1s, "replica-x").outcome == ClaimOutcome::won);  // c is still running
   const auto claims =
       db.claim_batch({a, b, c, 999'999}, t0, "replica-a", {forever, forever, forever, forever});
   CHECK(claims[0].outcome == ClaimOutcome::won);
@@ -108,15 +110,17 @@ TEST_CASE("a batch claim reports each tick: won, taken, overlapping, gone") {
   CHECK(claims[3].outcome == ClaimOutcome::gone);
 }
 
-TEST_CASE("a region deleted during a batch claim: the others are claimed one by one, on a pool of 1") {
+TEST_CASE(
+    "a region deleted during a batch claim: the others are claimed one by one, on a pool of 1") {
   Schema s;
   const auto a = s.region("a");
   const auto doomed = s.region("doomed");
   // Deletes `doomed` while its row is being inserted: the batch statement then fails on the
   // foreign key, as when a region is deleted between the claim's join and its insert.
-  s.sql("CREATE FUNCTION " + s.name +
-        ".drop_doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "DELETE FROM region_index WHERE code = 'doomed' AND id = NEW.region_id; RETURN NEW; END $$");
+  s.sql(
+      "CREATE FUNCTION " + s.name +
+      ".drop_doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "DELETE FROM region_index WHERE code = 'doomed' AND id = NEW.region_id; RETURN NEW; END $$");
   s.sql("CREATE TRIGGER drop_doomed BEFORE INSERT ON job_run FOR EACH ROW EXECUTE FUNCTION " +
         s.name + ".drop_doomed()");
   // The one-by-one claims must not wait for the batch's connection: a bookkeeping pool of 1.
@@ -133,16 +137,16 @@ TEST_CASE("a claim for a deleted region reports it gone") {
   const auto id = s.region("a");
   s.sql("DELETE FROM region_index WHERE id = " + std::to_string(id));
   Database db(s.url, 1);
-  CHECK(db.claim(id, t0, "replica-a").outcome == ClaimOutcome::gone);
+  CHECK(claim(db, id, t0, "replica-a").outcome == ClaimOutcome::gone);
 }
 
 TEST_CASE("finish records status, error and details") {
   Schema s;
   const auto id = s.region("a");
   Database db(s.url, 1);
-  const auto c = db.claim(id, t0, "replica-a");
-  CHECK(db.finish(c.run_id, "replica-a", RunStatus::failed, "handler region: boom",
-                  "{\"handlers\":{\"region\":{\"seconds\":0.5}}}"));
+  const auto c = claim(db, id, t0, "replica-a");
+  CHECK(finish(db, c.run_id, "replica-a", RunStatus::failed, "handler region: boom",
+               "{\"handlers\":{\"region\":{\"seconds\":0.5}}}"));
   const auto row = s.sql(
       "SELECT status, error, details->'handlers'->'region'->>'seconds', "
       "finished_at IS NOT NULL FROM job_run")[0];
@@ -156,7 +160,7 @@ TEST_CASE("shutdown marks the replica's running rows failed with the reason") {
   Schema s;
   const auto id = s.region("a");
   Database db(s.url, 1);
-  REQUIRE(db.claim(id, t0, "replica-a").outcome == ClaimOutcome::won);
+  REQUIRE(claim(db, id, t0, "replica-a").outcome == ClaimOutcome::won);
   CHECK(db.fail_own_running("replica-a", "shutdown: test") == 1);
   const auto row = s.sql("SELECT status, error FROM job_run")[0];
   CHECK(row[0].as<std::string>() == "failed");
@@ -216,9 +220,9 @@ TEST_CASE("claims and ends do not wait for a connection while handler work holds
   }
   // Without a pool of their own these would wait for the tick_sql, i.e. forever.
   auto bookkeeping = std::async(std::launch::async, [&] {
-    const auto c = db.claim(id, t0 + 1s, "replica-a");
+    const auto c = claim(db, id, t0 + 1s, "replica-a");
     return c.outcome == ClaimOutcome::won &&
-           db.finish(c.run_id, "replica-a", RunStatus::ok, "", "{}");
+           finish(db, c.run_id, "replica-a", RunStatus::ok, "", "{}");
   });
   const bool done = bookkeeping.wait_for(20s) == std::future_status::ready;
   hold.exec("SELECT pg_advisory_unlock(4242)");

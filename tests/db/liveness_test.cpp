@@ -16,6 +16,8 @@ using tickd::ClaimOutcome;
 using tickd::Database;
 using tickd::OrphanCause;
 using tickd::RunStatus;
+using tickd::test::claim;
+using tickd::test::finish;
 using tickd::test::Schema;
 
 namespace {
@@ -34,8 +36,7 @@ void wait_server_up_for(Schema& s, std::chrono::milliseconds lease) {
 
 // A round of the judge, its view of the database unbroken for `witnessed_for` (none: the
 // view starts with this round).
-Database::LivenessResult judge(Database& db,
-                               std::optional<std::chrono::milliseconds> witnessed_for,
+Database::LivenessResult judge(Database& db, std::optional<std::chrono::milliseconds> witnessed_for,
                                std::chrono::milliseconds lease = 1s) {
   db.keepalive();  // a pooled connection, so that the round's clock is read at once
   Database::LivenessRound round;
@@ -59,15 +60,16 @@ TEST_CASE("a replica silent only while the database was unreachable is not judge
   Schema s;
   const auto id = s.region("a");
   Database victim(s.url, 1), judge_db(s.url, 1);
-  REQUIRE(victim.claim(id, t0, "victim").outcome == ClaimOutcome::won);
-  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at) "
-        "VALUES ('victim', now() - interval '8 seconds')");
+  REQUIRE(claim(victim, id, t0, "victim").outcome == ClaimOutcome::won);
+  s.sql(
+      "INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+      "VALUES ('victim', now() - interval '8 seconds')");
   s.sql("UPDATE job_run SET started_at = now() - interval '8 seconds'");
 
   wait_server_up_for(s, 1s);
   const auto after_outage = judge(judge_db, 50ms);  // an unbroken view shorter than the lease
   CHECK(after_outage.orphans.empty());
-  CHECK_FALSE(is_live(after_outage, "victim"));  // not fresh: its regions move meanwhile
+  CHECK_FALSE(is_live(after_outage, "victim"));          // not fresh: its regions move meanwhile
   CHECK(judge(judge_db, std::nullopt).orphans.empty());  // a view that starts now
 
   // Seen silent for longer than the lease while the database was up: dead.
@@ -84,7 +86,7 @@ TEST_CASE("a replica whose session ended is judged crashed at once; a live lock 
   Database victim_db(s.url, 1), judge_db(s.url, 1);
   tickd::ChangeListener victim(s.url, "victim");
   victim.connect();  // takes the liveness lock
-  REQUIRE(victim_db.claim(id, t0, "victim").outcome == ClaimOutcome::won);
+  REQUIRE(claim(victim_db, id, t0, "victim").outcome == ClaimOutcome::won);
   // Its heartbeat stopped a second ago, but its session (and lock) is there: alive.
   s.sql("UPDATE tickd_replica SET heartbeat_at = now() - interval '1 second'");
   CHECK(judge(judge_db, 60s, 60s).orphans.empty());
@@ -117,12 +119,15 @@ TEST_CASE("a lock taken before the server started, or on another timeline, convi
   Schema s;
   const auto id = s.region("a");
   Database victim(s.url, 1), judge_db(s.url, 1);
-  REQUIRE(victim.claim(id, t0, "victim").outcome == ClaimOutcome::won);
+  REQUIRE(claim(victim, id, t0, "victim").outcome == ClaimOutcome::won);
   // No lock held now, heartbeat 1 s old; the lease (60 s) is not the question here.
-  const std::string timeline = "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int";
-  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at, locked_at, locked_timeline) "
-        "VALUES ('victim', now() - interval '1 second', pg_postmaster_start_time() - interval '1 s', " +
-        timeline + ")");
+  const std::string timeline =
+      "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int";
+  s.sql(
+      "INSERT INTO tickd_replica (replica_id, heartbeat_at, locked_at, locked_timeline) "
+      "VALUES ('victim', now() - interval '1 second', pg_postmaster_start_time() - interval '1 "
+      "s', " +
+      timeline + ")");
   CHECK(judge(judge_db, 60s, 60s).orphans.empty());
   s.sql("UPDATE tickd_replica SET locked_at = now(), locked_timeline = " + timeline + " + 1");
   CHECK(judge(judge_db, 60s, 60s).orphans.empty());
@@ -136,23 +141,24 @@ TEST_CASE("a taken-over tick runs again on its row as attempt 2; the dead writer
   Schema s;
   const auto id = s.region("a");
   Database victim(s.url, 1), taker(s.url, 1);
-  const auto claim = victim.claim(id, t0, "victim");
-  REQUIRE(claim.outcome == ClaimOutcome::won);
-  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at) "
-        "VALUES ('victim', now() - interval '8 seconds')");
+  const auto won = claim(victim, id, t0, "victim");
+  REQUIRE(won.outcome == ClaimOutcome::won);
+  s.sql(
+      "INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+      "VALUES ('victim', now() - interval '8 seconds')");
   wait_server_up_for(s, 1s);
   const auto orphans = judge(taker, 60s).orphans;
   REQUIRE(orphans.size() == 1);
 
   const auto taken = taker.take_over(orphans, "judge");
   REQUIRE(taken.size() == 1);
-  CHECK(taken[0].run_id == claim.run_id);
+  CHECK(taken[0].run_id == won.run_id);
   CHECK(taken[0].attempt == 2);
   CHECK(taker.take_over(orphans, "other").empty());  // only one taker wins
-  CHECK(taker.abandon(orphans, {"late"}) == 0);       // nor can it be ended as seen before
+  CHECK(taker.abandon(orphans, {"late"}) == 0);      // nor can it be ended as seen before
 
-  CHECK_FALSE(victim.finish(claim.run_id, "victim", RunStatus::ok, "", "{}", 1));
-  CHECK(taker.finish(claim.run_id, "judge", RunStatus::ok, "", "{\"region\":{}}", 2));
+  CHECK_FALSE(finish(victim, won.run_id, "victim", RunStatus::ok, "", "{}", 1));
+  CHECK(finish(taker, won.run_id, "judge", RunStatus::ok, "", "{\"region\":{}}", 2));
   const auto row = s.sql(
       "SELECT status, replica_id, attempt, details->'taken_over'->0->>'from', "
       "details->'taken_over'->0->>'cause', details ? 'region' FROM job_run")[0];
@@ -169,9 +175,10 @@ TEST_CASE("an orphan past its deadline is ended abandoned with its reason") {
   Schema s;
   const auto id = s.region("a");
   Database victim(s.url, 1), judge_db(s.url, 1);
-  REQUIRE(victim.claim(id, t0, "victim").outcome == ClaimOutcome::won);
-  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at) "
-        "VALUES ('victim', now() - interval '8 seconds')");
+  REQUIRE(claim(victim, id, t0, "victim").outcome == ClaimOutcome::won);
+  s.sql(
+      "INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+      "VALUES ('victim', now() - interval '8 seconds')");
   wait_server_up_for(s, 1s);
   const auto orphans = judge(judge_db, 60s).orphans;
   REQUIRE(orphans.size() == 1);
@@ -187,10 +194,10 @@ TEST_CASE("rows left by an earlier process of this replica id, and claims in dou
   const auto a = s.region("a");
   const auto b = s.region("b");
   Database db(s.url, 1);
-  REQUIRE(db.claim(a, t0, "judge").outcome == ClaimOutcome::won);  // the earlier process
+  REQUIRE(claim(db, a, t0, "judge").outcome == ClaimOutcome::won);  // the earlier process
   s.sql("UPDATE job_run SET started_at = now() - interval '1 second'");
   const auto incarnation = db.begin_incarnation();
-  REQUIRE(db.claim(b, t0, "judge").outcome == ClaimOutcome::won);  // this process: in doubt
+  REQUIRE(claim(db, b, t0, "judge").outcome == ClaimOutcome::won);  // this process: in doubt
 
   Database::LivenessRound round;
   round.replica_id = "judge";
@@ -217,7 +224,7 @@ TEST_CASE("a running tick of a replica with no heartbeat row is found by the cos
   Schema s;
   const auto id = s.region("a");
   Database db(s.url, 1);
-  REQUIRE(db.claim(id, t0, "gone").outcome == ClaimOutcome::won);
+  REQUIRE(claim(db, id, t0, "gone").outcome == ClaimOutcome::won);
   s.sql("UPDATE job_run SET started_at = now() - interval '8 seconds'");
   Database::LivenessRound round;
   round.replica_id = "judge";
@@ -232,21 +239,23 @@ TEST_CASE("a running tick of a replica with no heartbeat row is found by the cos
   CHECK(db.liveness_round(round).orphans.empty());
 }
 
-TEST_CASE("tick_sql commits with its mark once; a re-run skips it; a taken-over writer rolls back") {
+TEST_CASE(
+    "tick_sql commits with its mark once; a re-run skips it; a taken-over writer rolls back") {
   Schema s;
   const auto id = s.region("a");
   s.sql("CREATE TABLE effects (region bigint)");
   Database victim(s.url, 1), taker(s.url, 1);
-  const auto claim = victim.claim(id, t0, "victim");
-  REQUIRE(claim.outcome == ClaimOutcome::won);
-  const tickd::RunRef first{claim.run_id, 1, "victim"};
+  const auto won = claim(victim, id, t0, "victim");
+  REQUIRE(won.outcome == ClaimOutcome::won);
+  const tickd::RunRef first{won.run_id, 1, "victim"};
   const std::string insert = "INSERT INTO effects VALUES ($1)";
   CHECK(victim.run_tick_sql(insert, id, t0, 5s, &first));
   CHECK(s.sql("SELECT tick_sql_at IS NOT NULL FROM job_run")[0][0].as<bool>());
 
   // The victim dies after the commit; the taker runs the tick again: the SQL is not repeated.
-  s.sql("INSERT INTO tickd_replica (replica_id, heartbeat_at) "
-        "VALUES ('victim', now() - interval '8 seconds')");
+  s.sql(
+      "INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+      "VALUES ('victim', now() - interval '8 seconds')");
   wait_server_up_for(s, 1s);
   const auto taken = taker.take_over(judge(taker, 60s).orphans, "judge");
   REQUIRE(taken.size() == 1);
@@ -255,10 +264,10 @@ TEST_CASE("tick_sql commits with its mark once; a re-run skips it; a taken-over 
 
   // A second tick: taken over before the victim's SQL commits. Its SQL rolls back; the
   // taker's runs once.
-  const auto next = victim.claim(id, t0 + 10s, "victim");
+  const auto next = claim(victim, id, t0 + 10s, "victim");
   REQUIRE(next.outcome == ClaimOutcome::overlapping);  // the first is still running
-  CHECK(taker.finish(claim.run_id, "judge", RunStatus::ok, "", "{}", 2));
-  const auto second = victim.claim(id, t0 + 10s, "victim");
+  CHECK(finish(taker, won.run_id, "judge", RunStatus::ok, "", "{}", 2));
+  const auto second = claim(victim, id, t0 + 10s, "victim");
   REQUIRE(second.outcome == ClaimOutcome::won);
   const auto orphans = judge(taker, 60s).orphans;
   REQUIRE(orphans.size() == 1);
@@ -275,11 +284,11 @@ TEST_CASE("an end written twice (the first answer lost in doubt) is written, not
   Schema s;
   const auto id = s.region("a");
   Database db(s.url, 1);
-  const auto c = db.claim(id, t0, "replica-a");
-  CHECK(db.finish(c.run_id, "replica-a", RunStatus::ok, "", "{}"));
-  CHECK(db.finish(c.run_id, "replica-a", RunStatus::ok, "", "{}"));  // the retry
-  CHECK_FALSE(db.finish(c.run_id, "replica-a", RunStatus::failed, "other", "{}"));
-  CHECK_FALSE(db.finish(c.run_id, "replica-b", RunStatus::ok, "", "{}"));
+  const auto c = claim(db, id, t0, "replica-a");
+  CHECK(finish(db, c.run_id, "replica-a", RunStatus::ok, "", "{}"));
+  CHECK(finish(db, c.run_id, "replica-a", RunStatus::ok, "", "{}"));  // the retry
+  CHECK_FALSE(finish(db, c.run_id, "replica-a", RunStatus::failed, "other", "{}"));
+  CHECK_FALSE(finish(db, c.run_id, "replica-b", RunStatus::ok, "", "{}"));
 }
 
 int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }

@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "tickd/database.hpp"
 #include "tickd/migrations.hpp"
 
 namespace tickd::test {
@@ -51,6 +52,19 @@ struct Schema {
         .as<std::int64_t>();
   }
 };
+
+// One tick's claim, no deadline, as the claim path makes it (claim_batch).
+inline Claim claim(Database& db, std::int64_t region_id, std::chrono::sys_seconds instant,
+                   const std::string& replica_id) {
+  return db.claim_batch({region_id}, instant, replica_id, {Database::Deadline::max()})[0];
+}
+
+// One tick's end as the finisher writes it (finish_batch); false when fenced.
+inline bool finish(Database& db, std::int64_t run_id, const std::string& replica_id,
+                   RunStatus status, const std::string& error, const std::string& details,
+                   int attempt = 1) {
+  return db.finish_batch({{run_id, status, error, details, attempt}}, replica_id).empty();
+}
 
 // main() of a database test: skipped (77) without TICKD_TEST_DATABASE_URL.
 inline int run_db_tests(int argc, char** argv) {
