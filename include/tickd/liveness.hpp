@@ -21,9 +21,10 @@
 namespace tickd {
 
 // This replica's unbroken view of the database: consecutive successful liveness rounds,
-// each begun within `max_gap` of the previous one. Only time inside the view may count
-// against another replica's silence: a round that failed, or a gap (this process stalled,
-// or rounds could not run), might hide an outage that kept the others from heartbeating.
+// each begun within `max_gap` of the end of the previous one. Only time inside the view may
+// count against another replica's silence: a round that failed, or a gap (this process
+// stalled, or rounds could not run), might hide an outage that kept the others from
+// heartbeating.
 class Witness final {
  public:
   using Mono = std::chrono::steady_clock::time_point;
@@ -34,13 +35,14 @@ class Witness final {
   // For a round beginning at `now`: since when (database time) the view is unbroken, or
   // nullopt when the view starts with this round (nothing witnessed yet).
   std::optional<DbTime> since(Mono now) const;
-  // The round begun at `began` succeeded; the database's clock read `db_time` during it.
-  void succeeded(Mono began, DbTime db_time);
+  // The round begun at `began` succeeded at `ended`; the database's clock read `db_time`
+  // during it.
+  void succeeded(Mono began, Mono ended, DbTime db_time);
   void failed();
 
  private:
   std::chrono::milliseconds max_gap_;
-  std::optional<Mono> last_ok_;  // when the last successful round began
+  std::optional<Mono> last_ok_;  // when the last successful round ended
   DbTime since_{};               // valid while last_ok_ is set
 };
 

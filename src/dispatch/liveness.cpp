@@ -7,9 +7,9 @@ std::optional<Witness::DbTime> Witness::since(Mono now) const {
   return since_;
 }
 
-void Witness::succeeded(Mono began, DbTime db_time) {
+void Witness::succeeded(Mono began, Mono ended, DbTime db_time) {
   if (!since(began)) since_ = db_time;
-  last_ok_ = began;
+  last_ok_ = ended;
 }
 
 void Witness::failed() { last_ok_.reset(); }

@@ -43,6 +43,14 @@ milliseconds liveness_interval(const Config& c) {
   return std::clamp(c.tick_lease / 8, milliseconds(50), milliseconds(250));
 }
 milliseconds crash_silence(const Config& c) { return 2 * liveness_interval(c); }
+// The longest gap between liveness rounds that keeps this replica's view of the database
+// unbroken. An outage hidden in a gap leaves another replica silent for about the gap plus
+// its own next round and reconnect; that must stay under the lease (TICK_LEASE_MS/2) with
+// room to spare, or a live replica could be convicted for the database's outage.
+milliseconds witness_gap(const Config& c) {
+  return std::max(2 * liveness_interval(c),
+                  c.tick_lease / 2 - liveness_interval(c) - milliseconds(150));
+}
 // A check for rows of replicas that left no heartbeat row (a costlier scan) every this
 // many rounds.
 constexpr std::uint64_t kUnregisteredEvery = 16;
@@ -91,7 +99,7 @@ Service::Service(Config config, const Clock& clock)
       listener_retry_(loop_),
       reconcile_retry_(loop_),
       shutdown_timer_(loop_),
-      witness_(2 * liveness_interval(config_)) {
+      witness_(witness_gap(config_)) {
 #ifdef __GLIBC__
   // glibc lets its trim threshold grow to twice the largest block it has unmapped (~34 MB
   // after one full reconcile of 100,000 regions); the control threads' arenas then keep the
@@ -391,21 +399,23 @@ void Service::liveness() {
     boost::asio::post(control_, [this, round = std::move(round), began, earlier_runs]() mutable {
       bool ok = true;
       Database::LivenessResult result;
+      auto ended = began;
       auto in_doubt = runner_.take_in_doubt();
       try {
         const auto incarnation = runner_.begin_incarnation();
         if (earlier_runs) round.incarnation = incarnation;
         round.in_doubt = in_doubt;
         result = db_.liveness_round(round);
+        ended = clock_.mono();
       } catch (const DbError& e) {
         ok = false;
         runner_.restore_in_doubt(std::move(in_doubt));
         spdlog::debug("liveness round failed: {}", e.what());
       }
-      boost::asio::post(loop_,
-                        [this, ok, began, earlier_runs, result = std::move(result)]() mutable {
-                          liveness_done(ok, began, earlier_runs, std::move(result));
-                        });
+      boost::asio::post(
+          loop_, [this, ok, began, ended, earlier_runs, result = std::move(result)]() mutable {
+            liveness_done(ok, began, ended, earlier_runs, std::move(result));
+          });
     });
   }
   liveness_timer_.expires_after(liveness_interval(config_));
@@ -415,6 +425,7 @@ void Service::liveness() {
 }
 
 void Service::liveness_done(bool ok, std::chrono::steady_clock::time_point began,
+                            std::chrono::steady_clock::time_point ended,
                             bool looked_for_earlier_runs, Database::LivenessResult result) {
   liveness_running_ = false;
   set_db_up(ok);
@@ -422,7 +433,7 @@ void Service::liveness_done(bool ok, std::chrono::steady_clock::time_point began
     witness_.failed();
     return;
   }
-  witness_.succeeded(began, result.peers.db_clock);
+  witness_.succeeded(began, ended, result.peers.db_clock);
   ownership_.set_live(result.peers.live);
   align_clock(result.peers.sent, result.peers.received, result.peers.db_clock);
   if (looked_for_earlier_runs &&

@@ -55,7 +55,8 @@ class Service final {
   void arm_refresh_timer();
   void liveness();
   void liveness_done(bool ok, std::chrono::steady_clock::time_point began,
-                     bool looked_for_earlier_runs, Database::LivenessResult result);
+                     std::chrono::steady_clock::time_point ended, bool looked_for_earlier_runs,
+                     Database::LivenessResult result);
   // Orphans of dead replicas: run again (attempt + 1) what can still start, end the rest.
   void take_over(std::vector<Orphan> orphans);
   void restore_in_doubt(const std::vector<Orphan>& orphans);  // thread-safe

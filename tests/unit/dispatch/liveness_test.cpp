@@ -1,9 +1,9 @@
 // The pure parts of liveness: the unbroken view of the database that a judge may count
 // against another replica's silence, and what a taker does with an orphaned tick.
 
-#include <doctest/doctest.h>
-
 #include "tickd/liveness.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace std::chrono_literals;
 using tickd::Takeover;
@@ -19,10 +19,10 @@ const tickd::TakeoverInputs base{true, std::chrono::sys_time<std::chrono::millis
 TEST_CASE("a view starts with the first successful round and lasts while rounds keep coming") {
   Witness w(500ms);
   CHECK_FALSE(w.since(m0));  // nothing witnessed yet
-  w.succeeded(m0, d0);
+  w.succeeded(m0, m0, d0);
   CHECK(w.since(m0 + 250ms) == d0);
-  w.succeeded(m0 + 250ms, d0 + 250ms);
-  w.succeeded(m0 + 500ms, d0 + 500ms);
+  w.succeeded(m0 + 250ms, m0 + 250ms, d0 + 250ms);
+  w.succeeded(m0 + 500ms, m0 + 500ms, d0 + 500ms);
   CHECK(w.since(m0 + 1'000ms) == d0);  // 500 ms after the last round: still unbroken
 }
 
@@ -30,19 +30,22 @@ TEST_CASE("a failed round breaks the view: the next starts after the outage it m
   // The chaos suite's pg restart: the judge's round fails while the server is down; the
   // others' heartbeats stop too, and their silence must not count from before it.
   Witness w(500ms);
-  w.succeeded(m0, d0);
+  w.succeeded(m0, m0, d0);
   w.failed();
   CHECK_FALSE(w.since(m0 + 250ms));
-  w.succeeded(m0 + 250ms, d0 + 300ms);
+  w.succeeded(m0 + 250ms, m0 + 250ms, d0 + 300ms);
   CHECK(w.since(m0 + 500ms) == d0 + 300ms);
 }
 
-TEST_CASE("a gap between rounds longer than the limit breaks the view (this process stalled)") {
+TEST_CASE("a gap after a round's end longer than the limit breaks the view (a stall)") {
   Witness w(500ms);
-  w.succeeded(m0, d0);
+  w.succeeded(m0, m0, d0);
   CHECK_FALSE(w.since(m0 + 501ms));
-  w.succeeded(m0 + 4s, d0 + 4s);  // woke from a 4 s stop
+  w.succeeded(m0 + 4s, m0 + 4s, d0 + 4s);  // woke from a 4 s stop
   CHECK(w.since(m0 + 4'250ms) == d0 + 4s);
+  // A slow round: the gap counts from its end, not its start.
+  w.succeeded(m0 + 4'250ms, m0 + 5s, d0 + 4'300ms);
+  CHECK(w.since(m0 + 5'400ms) == d0 + 4s);
 }
 
 TEST_CASE("an orphan runs again while its deadline allows and a slot is free") {
