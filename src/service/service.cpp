@@ -36,13 +36,13 @@ unsigned worker_threads(const Config& c) { return std::clamp(c.concurrency, 1u, 
 constexpr unsigned kClaimThreads = 2;
 
 // Liveness rounds (heartbeat, judging the others, takeover) run this often. A crashed
-// replica (its session gone) is convicted once its heartbeat is two rounds old, so its
-// rows are taken over within about three rounds of the crash; a frozen or partitioned one
+// replica (its session gone) is convicted once its heartbeat is 1.5 rounds old, so its
+// rows are taken over within about two and a half rounds of the crash; a frozen or partitioned one
 // once its heartbeat is older than half the lease, within TICK_LEASE_MS of its last one.
 milliseconds liveness_interval(const Config& c) {
   return std::clamp(c.tick_lease / 8, milliseconds(50), milliseconds(250));
 }
-milliseconds crash_silence(const Config& c) { return 2 * liveness_interval(c); }
+milliseconds crash_silence(const Config& c) { return liveness_interval(c) * 3 / 2; }
 // The longest gap between liveness rounds that keeps this replica's view of the database
 // unbroken. An outage hidden in a gap leaves another replica silent for about the gap plus
 // its own next round and reconnect; that must stay under the lease (TICK_LEASE_MS/2) with
