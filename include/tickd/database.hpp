@@ -1,9 +1,10 @@
 #pragma once
 // Everything tickd asks of PostgreSQL while running, behind one class so that no other
-// component includes <pqxx/pqxx>. Connections come from two bounded pools, created lazily,
+// component includes <pqxx/pqxx>. Connections come from three bounded pools, created lazily,
 // each connection with libpq keepalives and timeouts so a dead server is noticed in
 // seconds:
-//   - bookkeeping (kBookkeepingPoolSize): claims, ends, heartbeats, takeovers, region loads;
+//   - bookkeeping (kBookkeepingPoolSize): claims, ends, region loads;
+//   - liveness (one connection): liveness rounds and takeovers, so a heartbeat waits for nothing;
 //   - handlers (DB_POOL_SIZE): run_tick_sql, keepalive and the stores that use pool().
 // So bookkeeping never waits for a connection behind handler work (and the service runs
 // claims on threads of their own). In the handler pool short work is
@@ -71,9 +72,9 @@ struct RunRef {
 
 class Database final {
  public:
-  // The bookkeeping pool's connections: one each for the claims of the claim threads
-  // (short statements, so a few threads share one well), the finisher thread, the liveness
-  // round (heartbeat, takeovers) and reconcile loads, which all run concurrently.
+  // The bookkeeping pool's connections: for the claims of the two claim threads (short
+  // statements), the finisher thread and reconcile loads, which all run concurrently. The
+  // liveness rounds and takeovers have one more connection of their own.
   static constexpr unsigned kBookkeepingPoolSize = 4;
 
   // `metrics` (may be null) gets the pools' waits and connections in use.

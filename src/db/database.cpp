@@ -88,15 +88,25 @@ struct Database::Impl {
       : bookkeeping(db::connect_to(conninfo), bookkeeping_size,
                     db::pool_events(metrics, DbPool::bookkeeping, bookkeeping_size)),
         handlers(db::connect_to(conninfo), handler_size,
-                 db::pool_events(metrics, DbPool::handlers, handler_size)) {}
+                 db::pool_events(metrics, DbPool::handlers, handler_size)),
+        liveness(db::connect_to(conninfo), 1) {}
   db::Pool bookkeeping;
   db::Pool handlers;
+  // The liveness rounds and takeovers, one at a time: a heartbeat never waits for a
+  // connection behind claims, ends or a long reconcile read (a late heartbeat gets a live
+  // replica judged dead).
+  db::Pool liveness;
   db::HoldTimes tick_sql_holds;  // per region id
 
   // Bookkeeping: claims, ends, heartbeats, takeovers, region loads.
   template <typename Work>
   auto with_connection(const char* what, Work&& work) {
     return db::with_connection(bookkeeping, what, std::forward<Work>(work));
+  }
+
+  template <typename Work>
+  auto with_liveness_connection(const char* what, Work&& work) {
+    return db::with_connection(liveness, what, std::forward<Work>(work));
   }
 
   // Handler work, expected to hold the connection for `expected`.
@@ -277,7 +287,7 @@ OrphanCause orphan_cause(std::string_view kind, const std::map<std::string, Orph
 }  // namespace
 
 Database::LivenessResult Database::liveness_round(const LivenessRound& round) {
-  return impl_->with_connection("liveness round", [&](pqxx::connection& c) {
+  return impl_->with_liveness_connection("liveness round", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     LivenessResult out;
     auto& peers = out.peers;
@@ -338,7 +348,7 @@ std::vector<RunRef> Database::take_over(const std::vector<Orphan>& orphans,
                                         const std::string& replica_id) {
   if (orphans.empty()) return {};
   const OrphanArrays a(orphans);
-  return impl_->with_connection("taking over ticks", [&](pqxx::connection& c) {
+  return impl_->with_liveness_connection("taking over ticks", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     std::vector<RunRef> taken;
     std::vector<std::optional<std::string>> causes;
@@ -356,7 +366,7 @@ std::size_t Database::abandon(const std::vector<Orphan>& orphans,
   if (orphans.empty()) return 0;
   const OrphanArrays a(orphans);
   std::vector<std::optional<std::string>> texts(errors.begin(), errors.end());
-  return impl_->with_connection("marking ticks abandoned", [&](pqxx::connection& c) {
+  return impl_->with_liveness_connection("marking ticks abandoned", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     return static_cast<std::size_t>(
         tx.exec_params(sql::kAbandon, a.ids, a.replicas, a.attempts, text_array(texts)).size());

@@ -66,6 +66,7 @@ Service::Service(Config config, const Clock& clock)
     : config_(std::move(config)),
       clock_(clock),
       control_(2),
+      liveness_thread_(1),
       claimers_(kClaimThreads),
       workers_(worker_threads(config_)),
       metrics_(kVersion),
@@ -149,6 +150,7 @@ int Service::run() {
     spdlog::default_logger()->flush();
     std::_Exit(exit_status_);
   }
+  liveness_thread_.join();
   claimers_.join();
   workers_.join();
   control_.join();
@@ -396,27 +398,33 @@ void Service::liveness() {
     round.witnessed_since = witness_.since(began);
     round.check_unregistered = ++liveness_rounds_ % kUnregisteredEvery == 0;
     const bool earlier_runs = earlier_runs_pending_ && first_reconcile_done_;
-    boost::asio::post(control_, [this, round = std::move(round), began, earlier_runs]() mutable {
-      bool ok = true;
-      Database::LivenessResult result;
-      auto ended = began;
-      auto in_doubt = runner_.take_in_doubt();
-      try {
-        const auto incarnation = runner_.begin_incarnation();
-        if (earlier_runs) round.incarnation = incarnation;
-        round.in_doubt = in_doubt;
-        result = db_.liveness_round(round);
-        ended = clock_.mono();
-      } catch (const DbError& e) {
-        ok = false;
-        runner_.restore_in_doubt(std::move(in_doubt));
-        spdlog::debug("liveness round failed: {}", e.what());
-      }
-      boost::asio::post(
-          loop_, [this, ok, began, ended, earlier_runs, result = std::move(result)]() mutable {
-            liveness_done(ok, began, ended, earlier_runs, std::move(result));
-          });
-    });
+    boost::asio::post(
+        liveness_thread_, [this, round = std::move(round), began, earlier_runs]() mutable {
+          bool ok = true;
+          Database::LivenessResult result;
+          auto ended = began;
+          auto in_doubt = runner_.take_in_doubt();
+          try {
+            const auto incarnation = runner_.begin_incarnation();
+            if (earlier_runs) round.incarnation = incarnation;
+            round.in_doubt = in_doubt;
+            result = db_.liveness_round(round);
+            ended = clock_.mono();
+          } catch (const DbError& e) {
+            ok = false;
+            runner_.restore_in_doubt(std::move(in_doubt));
+            // Unreachable shows as tickd_db_up 0 (logged once); anything else is a bug to see.
+            if (e.unavailable()) {
+              spdlog::debug("liveness round failed: {}", e.what());
+            } else {
+              spdlog::warn("liveness round failed: {}", e.what());
+            }
+          }
+          boost::asio::post(
+              loop_, [this, ok, began, ended, earlier_runs, result = std::move(result)]() mutable {
+                liveness_done(ok, began, ended, earlier_runs, std::move(result));
+              });
+        });
   }
   liveness_timer_.expires_after(liveness_interval(config_));
   liveness_timer_.async_wait([this](boost::system::error_code ec) {
@@ -481,8 +489,9 @@ void Service::take_over(std::vector<Orphan> orphans) {
   runner_.restore_in_doubt(std::move(still_in_doubt));
   dispatcher_.release_reserved(reserved - rerun.size());
   if (rerun.empty() && ended.empty()) return;
-  boost::asio::post(control_, [this, rerun = std::move(rerun), ended = std::move(ended),
-                               ticks = std::move(ticks), errors = std::move(errors)]() mutable {
+  boost::asio::post(liveness_thread_, [this, rerun = std::move(rerun), ended = std::move(ended),
+                                       ticks = std::move(ticks),
+                                       errors = std::move(errors)]() mutable {
     std::vector<RunRef> taken;
     std::size_t abandoned = 0;
     try {

@@ -2,10 +2,11 @@
 // `tickd run`: wires the components on one Asio event loop.
 //
 // The loop thread owns the schedule, the dispatcher's queue, the HTTP endpoints and
-// every timer; it never blocks on the database. Blocking database work runs on three
-// pools: `control_` (reconcile reads, the change listener's connect, liveness rounds),
-// `claimers_` (claims) and `workers_` (handlers), so slow handlers delay neither the
-// timers, nor a reconcile, nor the next instant's claims.
+// every timer; it never blocks on the database. Blocking database work runs on four
+// pools: `control_` (reconcile reads, the change listener's connect), `liveness_thread_`
+// (heartbeats and takeovers), `claimers_` (claims) and `workers_` (handlers), so slow
+// handlers delay neither the timers, nor a reconcile, nor a heartbeat, nor the next
+// instant's claims.
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -74,6 +75,7 @@ class Service final {
   AnchoredClock clock_;
   boost::asio::io_context loop_;
   boost::asio::thread_pool control_;
+  boost::asio::thread_pool liveness_thread_;  // liveness rounds and takeovers, in turn
   boost::asio::thread_pool claimers_;
   boost::asio::thread_pool workers_;
   Metrics metrics_;
