@@ -307,7 +307,9 @@ class Run:
 
     def start_replicas(self):
         for name in REPLICAS:
-            listen = self.f.url() + "&application_name=%s-%s-listen" % (self.r.schema, name)
+            # The rig's URL: the formation's multi-host URL with this test's search_path (the
+            # listener's session also records the replica's liveness lock in tickd_replica).
+            listen = self.r.url + "&application_name=%s-%s-listen" % (self.r.schema, name)
             self.rep[name] = self.r.start_tickd(name, DATABASE_LISTEN_URL=listen, **BASE_ENV)
 
     def hot_apply(self, kind):
