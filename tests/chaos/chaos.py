@@ -380,7 +380,7 @@ def sc_sigstop(ch, stops):
             t = ch.rep[name]
             time.sleep(1.5)
             # Stop it while it has a slow tick running, so there is something to take over.
-            rig.wait_for(lambda: slow_running_of(ch, name), 5, "a slow tick running on %s" % name, interval=0.01)
+            rig.wait_for(lambda: slow_running_of(ch, name), 15, "a slow tick running on %s" % name, interval=0.01)
             t.signal(signal.SIGSTOP)
             ch.faults.append((t.replica_id, time.time(), "sigstop"))
             stopped_at = time.time()
@@ -399,12 +399,17 @@ def sc_sigstop(ch, stops):
         # taken from the stopped one).
         rows = ch.sql("SELECT id, status, replica_id, attempt, "
                       "coalesce(details->'taken_over'->-1->>'from' <> replica_id, false), "
-                      "extract(epoch FROM finished_at)::float8 "
+                      "extract(epoch FROM finished_at)::float8, extract(epoch FROM tick_sql_at)::float8, "
+                      "details ? 'taken_over' "
                       "FROM job_run WHERE id = ANY(%s)", [state["rows"]])
-        # An end the stopped replica sent just before the stop, which a loaded server wrote
-        # after the rows were listed: not a late write (it came before any takeover).
-        in_flight = [x for x in rows if x[1] in ("ok", "failed") and x[3] == 1 and x[5] is not None
-                     and x[5] < state["stops"][x[0]] + 1.0]
+        # Not late writes over a takeover (no takeover happened), each ended by the stopped
+        # replica itself: an end it sent just before the stop, which a loaded server wrote
+        # after the rows were listed; or a tick stopped while committing its tick_sql (the
+        # mark was written, so the row stays locked by that open transaction and no one can
+        # take it over until it commits, on resume: the SQL still took effect once).
+        in_flight = [x for x in rows if x[1] in ("ok", "failed") and x[3] == 1 and not x[7]
+                     and ((x[5] is not None and x[5] < state["stops"][x[0]] + 1.0)
+                          or (x[6] is not None and x[6] < state["stops"][x[0]]))]
         rows = [x for x in rows if x not in in_flight]
         bad = [x for x in rows if x[1] != "abandoned" and not (x[3] > 1 and x[4])]
         res["ended_in_flight"] = len(in_flight)
