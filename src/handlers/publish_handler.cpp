@@ -15,6 +15,7 @@
 #include <vips/vips8>
 
 #include "tickd/database.hpp"
+#include "tickd/json.hpp"
 #include "work_shared.hpp"
 
 namespace tickd::work {
@@ -141,16 +142,15 @@ class PublishHandler final : public Handler {
       TempDir dir;
       const fs::path source = dir.path() / "source";
       fetch(storage, job.source, source);
-      std::string variants = "{";
+      json::Writer variants;
+      variants.begin_object();
       for (const auto& v : render(job.source, source, dir.path())) {
         const std::string key = code + "/" + std::to_string(job.id) + "/" + v.first + ".webp";
         storage.put_file(key, v.second, "image/webp");
-        if (variants.size() > 1) variants += ",";
-        variants += "\"" + json_escape(v.first) + "\":\"" +
-                    json_escape(storage::public_url(storage, config.cdn_base_url, key)) + "\"";
+        variants.key(v.first).value(storage::public_url(storage, config.cdn_base_url, key));
       }
-      variants += "}";
-      if (store.complete_publish(job.id, owner, variants)) {
+      variants.end_object();
+      if (store.complete_publish(job.id, owner, variants.str())) {
         ++n.completed;
         shared_->count_attempt(Queue::publish, "completed");
       } else {

@@ -16,7 +16,6 @@
 
 #include "tickd/config.hpp"
 #include "tickd/handler.hpp"
-#include "tickd/log.hpp"
 #include "tickd/metrics.hpp"
 #include "tickd/queue_store.hpp"
 #include "tickd/storage.hpp"
@@ -77,8 +76,6 @@ class LeaseKeeper final {
 // Exponential backoff with jitter for the `retry_count`-th retry: 2 s * 2^n, capped at one
 // hour, scaled by a random factor in [0.5, 1].
 std::chrono::milliseconds retry_backoff(int retry_count);
-
-using log::json_escape;  // tickd/log.hpp: UTF-8-safe JSON string escaping
 
 // Content-Type by file extension (application/octet-stream when unknown).
 std::string content_type_of(std::string_view file_name);
