@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "backends.hpp"
+#include "tickd/percent.hpp"
 
 namespace tickd::storage::detail {
 namespace {
@@ -27,29 +28,6 @@ constexpr const char* kEmptySha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 constexpr std::uint64_t kMinPart = 5ull << 20;
 constexpr std::uint64_t kMaxParts = 10'000;
-
-std::string url_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-      };
-      const int hi = hex(s[i + 1]);
-      const int lo = hex(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
 
 std::string xml_unescape(std::string_view s) {
   std::string out;
@@ -630,7 +608,8 @@ std::variant<S3Location, std::string> parse_s3_url(std::string_view url) {
       rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
       const auto eq = pair.find('=');
       const std::string name(pair.substr(0, eq));
-      const std::string value = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+      const std::string value =
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
       if (name == "endpoint") {
         if (!value.starts_with("http://") && !value.starts_with("https://")) {
           return std::string("endpoint must start with http:// or https://");
