@@ -50,6 +50,7 @@ class Writer final {
 
  private:
   void separate();
+  Writer& literal(std::string_view text);  // a number, true or false, as it is
   std::string out_;
   bool need_comma_ = false;
 };

@@ -146,23 +146,15 @@ Writer& Writer::value(std::string_view s) {
   return *this;
 }
 
-Writer& Writer::value(bool b) {
-  separate();
-  out_ += b ? "true" : "false";
-  need_comma_ = true;
-  return *this;
-}
+Writer& Writer::value(bool b) { return literal(b ? "true" : "false"); }
 
-Writer& Writer::value(std::int64_t n) {
-  separate();
-  out_ += std::to_string(n);
-  need_comma_ = true;
-  return *this;
-}
+Writer& Writer::value(std::int64_t n) { return literal(std::to_string(n)); }
 
-Writer& Writer::value(double d) {
+Writer& Writer::value(double d) { return literal(std::to_string(d)); }
+
+Writer& Writer::literal(std::string_view text) {
   separate();
-  out_ += std::to_string(d);
+  out_ += text;
   need_comma_ = true;
   return *this;
 }
