@@ -6,8 +6,7 @@ import json
 import os
 import shutil
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import hrig
 from hrig import check, wait_for
@@ -36,11 +35,7 @@ def test(r):
     web = os.path.join(r.tmp, "web")
     os.makedirs(web)
     subprocess.check_call(["vips", "black", os.path.join(web, "img.jpg"), "500", "400", "--bands", "3"])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Source)
-    server.root = web
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    r.cleanups.append(server.shutdown)
-    source = "http://127.0.0.1:%d/img.jpg" % server.server_address[1]
+    source = hrig.serve(r, Source, web) + "/img.jpg"
 
     with hrig.peers.S3Peer() as peer:
         rid = r.add_region("ps3", "* * * * * *", handlers=["publish"])
