@@ -17,10 +17,6 @@ namespace tickd::log {
 // logger alone) for an unknown level; Config validation normally catches that first.
 bool setup(std::string_view level, LogFormat format);
 
-// `s` as the inside of a JSON string: quotes, backslashes and control characters escaped,
-// invalid UTF-8 replaced by U+FFFD, so every line stays valid JSON whatever a message holds.
-std::string json_escape(std::string_view s);
-
 // One JSON log line without the final newline, as setup(..., LogFormat::json) writes it.
 std::string json_line(std::chrono::system_clock::time_point ts, std::string_view level,
                       std::string_view msg);

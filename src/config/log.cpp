@@ -10,6 +10,8 @@
 #include <ctime>
 #include <memory>
 
+#include "tickd/json.hpp"
+
 namespace tickd::log {
 namespace {
 
@@ -28,31 +30,6 @@ std::string utc_timestamp(std::chrono::system_clock::time_point ts) {
   const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   std::snprintf(buf + n, sizeof buf - n, ".%03lldZ", fraction);
   return buf;
-}
-
-// Length of the valid UTF-8 sequence at s[i], or 0 if there is none.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  std::size_t len = 0;
-  unsigned min = 0;
-  unsigned cp = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, cp = c & 0x1Fu, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, cp = c & 0x0Fu, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, cp = c & 0x07u, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((b(i + k) & 0xC0u) != 0x80u) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
 }
 
 // The names LOG_LEVEL takes, rather than spdlog's "warning"/"error"/"critical".
@@ -90,62 +67,12 @@ class JsonFormatter final : public spdlog::formatter {
 
 }  // namespace
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-      ++i;
-      continue;
-    }
-    const std::size_t len = utf8_sequence(s, i);
-    if (len == 0) {
-      out += "\\ufffd";
-      ++i;
-    } else {
-      out.append(s.substr(i, len));
-      i += len;
-    }
-  }
-  return out;
-}
-
 std::string json_line(std::chrono::system_clock::time_point ts, std::string_view level,
                       std::string_view msg) {
-  return "{\"ts\":\"" + utc_timestamp(ts) + "\",\"level\":\"" + json_escape(level) +
-         "\",\"msg\":\"" + json_escape(msg) + "\"}";
+  json::Writer w;
+  w.begin_object();
+  w.key("ts").value(utc_timestamp(ts)).key("level").value(level).key("msg").value(msg);
+  return std::move(w.end_object()).str();
 }
 
 bool setup(std::string_view level, LogFormat format) {

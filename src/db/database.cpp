@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "hold_times.hpp"
+#include "pg_array.hpp"
 #include "pool.hpp"
 #include "pool_events.hpp"
 #include "sql.hpp"
@@ -16,6 +17,9 @@
 
 namespace tickd {
 namespace {
+
+using db::id_array;
+using db::text_array;
 
 std::string timestamp(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
@@ -48,36 +52,6 @@ std::vector<RegionRow> to_regions(const pqxx::result& r) {
     rows.push_back(std::move(region));
   }
   return rows;
-}
-
-// A PostgreSQL array literal of text elements; nullopt elements are NULL.
-std::string text_array(const std::vector<std::optional<std::string>>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i != 0) out += ',';
-    if (!items[i]) {
-      out += "NULL";
-      continue;
-    }
-    out += '"';
-    for (const char c : *items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-std::string id_array(const std::vector<std::int64_t>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i != 0) out += ',';
-    out += std::to_string(ids[i]);
-  }
-  out += '}';
-  return out;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include "pg_array.hpp"
 #include "pool.hpp"
 
 namespace tickd {
@@ -136,31 +137,6 @@ const QueueSql& sql_of(Queue q) { return q == Queue::upload ? kUploadSql : kPubl
 
 double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
 
-std::string id_array(const std::vector<std::int64_t>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i != 0) out += ',';
-    out += std::to_string(ids[i]);
-  }
-  return out + "}";
-}
-
-// A PostgreSQL array literal of text values, each double-quoted with " and \ escaped.
-template <typename Get>
-std::string text_array(const std::vector<ListedObject>& items, Get get) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i != 0) out += ',';
-    out += '"';
-    for (const char c : get(items[i])) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 }  // namespace
 
 std::string_view to_string(Queue q) { return q == Queue::upload ? "upload" : "publish"; }
@@ -209,7 +185,8 @@ std::size_t QueueStore::renew(Queue queue, const std::vector<std::int64_t>& ids,
   return db::with_connection(db_.pool(), "renew job leases", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     return static_cast<std::size_t>(
-        tx.exec_params(sql_of(queue).renew, id_array(ids), owner, seconds(lease)).affected_rows());
+        tx.exec_params(sql_of(queue).renew, db::id_array(ids), owner, seconds(lease))
+            .affected_rows());
   });
 }
 
@@ -261,13 +238,11 @@ SyncCounts QueueStore::sync_expected(std::int64_t region_id,
   std::vector<std::int64_t> sizes;
   sizes.reserve(listed.size());
   for (const auto& o : listed) sizes.push_back(static_cast<std::int64_t>(o.size));
-  const auto keys =
-      text_array(listed, [](const ListedObject& o) -> const std::string& { return o.key; });
-  const auto etags =
-      text_array(listed, [](const ListedObject& o) -> const std::string& { return o.etag; });
+  const auto keys = db::text_array(listed, &ListedObject::key);
+  const auto etags = db::text_array(listed, &ListedObject::etag);
   return db::with_connection(db_.pool(), "sync file_upload", [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    const auto r = tx.exec_params(kSyncExpected, region_id, keys, id_array(sizes), etags,
+    const auto r = tx.exec_params(kSyncExpected, region_id, keys, db::id_array(sizes), etags,
                                   seconds(missing_after));
     tx.commit();
     return SyncCounts{r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>(),

@@ -9,7 +9,7 @@
 #include <unordered_set>
 
 #include "tickd/database.hpp"
-#include "tickd/log.hpp"
+#include "tickd/json.hpp"
 
 namespace tickd {
 namespace {
@@ -201,7 +201,8 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   const RunRef run{run_id, attempt, config_.replica_id};
   const TickContext context{row, tick.instant, db_, config_, stop, claimed_at, &run};
   // details: {"<handler>": {"seconds": s, "ok": b, <counts>...}, ..., "lateness_seconds": l}
-  std::string details = "{";
+  json::Writer details;
+  details.begin_object();
   std::string error;
   if (started > tick.deadline) {
     // Claimed ahead of its instant, then this process stalled (stopped, starved) past the
@@ -221,20 +222,18 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
     }
     const double seconds = std::chrono::duration<double>(clock_.mono() - t0).count();
     metrics_.observe_handler(name, seconds);
-    details += "\"" + log::json_escape(name) + "\":{\"seconds\":" + std::to_string(seconds) +
-               ",\"ok\":" + (error.empty() ? "true" : "false");
-    for (const auto& [key, value] : counts) {
-      details += ",\"" + log::json_escape(key) + "\":" + std::to_string(value);
-    }
-    details += "},";
+    details.key(name).begin_object();
+    details.key("seconds").value(seconds).key("ok").value(error.empty());
+    for (const auto& [key, value] : counts) details.key(key).value(value);
+    details.end_object();
   }
-  details += "\"lateness_seconds\":" + std::to_string(lateness) + "}";
+  details.key("lateness_seconds").value(lateness).end_object();
 
   const bool ok = error.empty();
   if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), error);
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
   finisher_.submit(
-      {run_id, ok ? RunStatus::ok : RunStatus::failed, error, std::move(details), attempt},
+      {run_id, ok ? RunStatus::ok : RunStatus::failed, error, std::move(details).str(), attempt},
       [this, tick = std::move(tick), ok, done = std::move(done)](Finisher::Result result) {
         if (result == Finisher::Result::fenced) {
           spdlog::error(

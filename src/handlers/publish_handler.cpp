@@ -3,7 +3,8 @@
 // header alone, writes WebP variants with libvips and uploads them under
 // <region code>/<job id>/<variant>.webp. PUBLISH_CONCURRENCY bounds the images in work at
 // once across the replica. A missing source, a refused token and a corrupt, unsupported
-// or oversized image fail the job at once; transient failures retry with backoff.
+// or oversized image fail the job at once; transient failures retry with backoff, by the rule
+// upload follows too (JobBook in work_shared.hpp).
 
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <vips/vips8>
 
 #include "tickd/database.hpp"
+#include "tickd/json.hpp"
 #include "work_shared.hpp"
 
 namespace tickd::work {
@@ -71,10 +73,6 @@ class TempDir final {
   fs::path path_;
 };
 
-struct Counts {
-  std::atomic<std::int64_t> claimed{0}, completed{0}, retried{0}, failed{0}, released{0}, lost{0};
-};
-
 class PublishHandler final : public Handler {
  public:
   explicit PublishHandler(std::shared_ptr<WorkShared> shared) : shared_(std::move(shared)) {}
@@ -84,16 +82,16 @@ class PublishHandler final : public Handler {
     auto& storage = shared_->storage();
     QueueStore store(tick.db);
     const auto& config = shared_->config();
-    const auto owner = shared_->new_owner();
-    LeaseKeeper keeper(store, Queue::publish, owner, config.job_lease);
-    Counts n;
+    JobBook book(*shared_, store, Queue::publish, shared_->new_owner());
+    LeaseKeeper keeper(store, Queue::publish, book.owner(), config.job_lease);
     std::mutex failure_mutex;
     std::exception_ptr failure;  // storage unreachable or the database lost: the tick fails
     const int width = static_cast<int>(std::clamp(config.publish_concurrency, 1u, 64u));
     while (!tick.stop.stop_requested() && !failure) {
-      const auto jobs = store.claim_publishes(tick.region.id, owner, config.job_lease, width);
+      const auto jobs =
+          store.claim_publishes(tick.region.id, book.owner(), config.job_lease, width);
       if (jobs.empty()) break;
-      n.claimed += static_cast<std::int64_t>(jobs.size());
+      book.claimed(jobs.size());
       for (const auto& job : jobs) keeper.hold(job.id);
       std::atomic<std::size_t> next{0};
       const auto worker = [&] {
@@ -105,11 +103,11 @@ class PublishHandler final : public Handler {
             stop_now = stop_now || failure != nullptr;
           }
           if (stop_now) {
-            release(store, job, owner, n);
+            book.release(job.id);
           } else {
             shared_->publish_slots().acquire();
             try {
-              work(tick, storage, store, job, owner, n);
+              work(tick, storage, store, book, job);
             } catch (...) {
               // A job left `processing` here is due again once its lease runs out.
               const std::lock_guard lock(failure_mutex);
@@ -127,73 +125,44 @@ class PublishHandler final : public Handler {
       threads.clear();  // joins
     }
     if (failure) std::rethrow_exception(failure);
-    return {{"claimed", n.claimed.load()},   {"completed", n.completed.load()},
-            {"retried", n.retried.load()},   {"failed", n.failed.load()},
-            {"released", n.released.load()}, {"lost", n.lost.load()}};
+    return book.counts();
   }
 
  private:
-  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store,
-            const PublishJob& job, const std::string& owner, Counts& n) {
+  // Throws StorageError when storage (or the source) could not be reached, after
+  // rescheduling the job.
+  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store, JobBook& book,
+            const PublishJob& job) {
     const auto& config = shared_->config();
     const auto& code = tick.region.code;
     try {
       TempDir dir;
       const fs::path source = dir.path() / "source";
       fetch(storage, job.source, source);
-      std::string variants = "{";
+      json::Writer variants;
+      variants.begin_object();
       for (const auto& v : render(job.source, source, dir.path())) {
         const std::string key = code + "/" + std::to_string(job.id) + "/" + v.first + ".webp";
         storage.put_file(key, v.second, "image/webp");
-        if (variants.size() > 1) variants += ",";
-        variants += "\"" + json_escape(v.first) + "\":\"" +
-                    json_escape(storage::public_url(storage, config.cdn_base_url, key)) + "\"";
+        variants.key(v.first).value(storage::public_url(storage, config.cdn_base_url, key));
       }
-      variants += "}";
-      if (store.complete_publish(job.id, owner, variants)) {
-        ++n.completed;
-        shared_->count_attempt(Queue::publish, "completed");
-      } else {
+      variants.end_object();
+      const bool written = store.complete_publish(job.id, book.owner(), variants.str());
+      if (!written) {
         spdlog::warn("region {}: publish job {} was taken over by another replica meanwhile", code,
                      job.id);
-        ++n.lost;
       }
+      book.completed(written);
     } catch (const Permanent& e) {
       spdlog::warn("region {}: publish job {} failed: {}", code, job.id, e.what());
-      if (store.fail(Queue::publish, job.id, owner, e.what())) {
-        ++n.failed;
-        shared_->count_attempt(Queue::publish, "failed");
-      } else {
-        ++n.lost;
-      }
+      book.fail(job.id, e.what());
     } catch (const storage::StorageError& e) {
-      const bool unreachable = e.status() == 0 && !e.permanent();
-      if (e.permanent()) {
+      if (fault_of(e) == JobFault::permanent) {
         spdlog::warn("region {}: publish job {} failed: {}", code, job.id, e.what());
-        if (store.fail(Queue::publish, job.id, owner, e.what())) {
-          ++n.failed;
-          shared_->count_attempt(Queue::publish, "failed");
-        } else {
-          ++n.lost;
-        }
-        return;
+      } else {
+        spdlog::warn("region {}: publish job {}: {}", code, job.id, e.what());
       }
-      spdlog::warn("region {}: publish job {}: {}", code, job.id, e.what());
-      switch (
-          store.retry(Queue::publish, job.id, owner, e.what(), retry_backoff(job.retry_count))) {
-        case RetryOutcome::retried:
-          ++n.retried;
-          shared_->count_attempt(Queue::publish, "retried");
-          break;
-        case RetryOutcome::failed:
-          ++n.failed;
-          shared_->count_attempt(Queue::publish, "failed");
-          break;
-        case RetryOutcome::lost:
-          ++n.lost;
-          break;
-      }
-      if (unreachable) throw;
+      if (book.settle(job.id, job.retry_count, e) == JobFault::unreachable) throw;
     }
   }
 
@@ -245,17 +214,6 @@ class PublishHandler final : public Handler {
       throw Permanent("corrupt or unsupported image " + shown + ": " + first_line(e.what()));
     }
     return out;
-  }
-
-  void release(QueueStore& store, const PublishJob& job, const std::string& owner, Counts& n) {
-    try {
-      if (store.release(Queue::publish, job.id, owner)) {
-        ++n.released;
-        shared_->count_attempt(Queue::publish, "released");
-      }
-    } catch (const std::exception& e) {
-      spdlog::warn("publish job {}: could not hand it back: {}", job.id, e.what());
-    }
   }
 
   std::shared_ptr<WorkShared> shared_;

@@ -1,8 +1,9 @@
 // `upload`: claims the region's due upload_jobs in batches, uploads each local file to
-// object storage and marks it COMPLETED with its URL. A failed transfer goes back to
-// PENDING with backoff (or FAILED after max_retries); a missing or unreadable local file
-// and a refused object_key fail the job at once. Storage that cannot be reached at all
-// fails the tick (after rescheduling the job at hand and handing back the rest).
+// object storage and marks it COMPLETED with its URL. A missing or unreadable local file, a
+// refused object_key and a storage error that no retry can fix (4xx) fail the job at once; a
+// 5xx, 429 or 408 sends it back to PENDING with backoff (or FAILED after max_retries).
+// Storage that cannot be reached at all fails the tick (after rescheduling the job at hand
+// and handing back the rest). The rule is publish's too: JobBook (work_shared.hpp).
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -20,10 +21,6 @@ namespace tickd::work {
 namespace {
 
 constexpr int kBatch = 16;
-
-struct Counts {
-  std::int64_t claimed = 0, completed = 0, retried = 0, failed = 0, released = 0, lost = 0;
-};
 
 // Empty when `path` is a readable regular file, else why not (naming the full path).
 std::string check_local_file(const std::string& path) {
@@ -46,41 +43,37 @@ class UploadHandler final : public Handler {
     auto& storage = shared_->storage();  // throws: no storage, no work
     QueueStore store(tick.db);
     const auto& config = shared_->config();
-    const auto owner = shared_->new_owner();
-    LeaseKeeper keeper(store, Queue::upload, owner, config.job_lease);
-    Counts n;
+    JobBook book(*shared_, store, Queue::upload, shared_->new_owner());
+    LeaseKeeper keeper(store, Queue::upload, book.owner(), config.job_lease);
     while (!tick.stop.stop_requested()) {
-      const auto jobs = store.claim_uploads(tick.region.id, owner, config.job_lease, kBatch);
+      const auto jobs = store.claim_uploads(tick.region.id, book.owner(), config.job_lease, kBatch);
       if (jobs.empty()) break;
-      n.claimed += static_cast<std::int64_t>(jobs.size());
+      book.claimed(jobs.size());
       for (const auto& job : jobs) keeper.hold(job.id);
       for (std::size_t i = 0; i < jobs.size(); ++i) {
         const auto& job = jobs[i];
         if (tick.stop.stop_requested()) {
-          release(store, job, owner, n);
+          book.release(job.id);
           keeper.drop(job.id);
           continue;
         }
         try {
-          work(tick, storage, store, job, owner, n);
-        } catch (const storage::StorageError& e) {
-          // Storage unreachable: reschedule this job, hand back the rest, fail the tick.
-          note_retry(
-              store.retry(Queue::upload, job.id, owner, e.what(), retry_backoff(job.retry_count)),
-              n);
-          for (std::size_t k = i + 1; k < jobs.size(); ++k) release(store, jobs[k], owner, n);
+          work(tick, storage, store, book, job);
+        } catch (const storage::StorageError&) {
+          // Storage unreachable: work() rescheduled this job; hand back the rest, fail the tick.
+          for (std::size_t k = i + 1; k < jobs.size(); ++k) book.release(jobs[k].id);
           throw;
         }
         keeper.drop(job.id);
       }
     }
-    return {{"claimed", n.claimed}, {"completed", n.completed}, {"retried", n.retried},
-            {"failed", n.failed},   {"released", n.released},   {"lost", n.lost}};
+    return book.counts();
   }
 
  private:
-  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store,
-            const UploadJob& job, const std::string& owner, Counts& n) {
+  // Throws StorageError when storage could not be reached (after rescheduling the job).
+  void work(const TickContext& tick, storage::Storage& storage, QueueStore& store, JobBook& book,
+            const UploadJob& job) {
     const auto& region = tick.region;
     const auto file_name = std::filesystem::path(job.local_path).filename().string();
     const std::string key = job.object_key
@@ -90,73 +83,26 @@ class UploadHandler final : public Handler {
     if (problem.empty()) problem = storage::check_key(key);
     if (!problem.empty()) {
       spdlog::warn("region {}: upload job {} failed: {}", region.code, job.id, problem);
-      if (store.fail(Queue::upload, job.id, owner, problem)) {
-        ++n.failed;
-        shared_->count_attempt(Queue::upload, "failed");
-      } else {
-        ++n.lost;
-      }
+      book.fail(job.id, problem);
       return;
     }
     try {
       storage.put_file(key, job.local_path, content_type_of(file_name));
     } catch (const storage::StorageError& e) {
-      // Unreachable (no HTTP status, not a local problem): the caller fails the tick.
-      if (e.status() == 0 && !e.permanent()) throw;
-      // A local file that vanished between the check and the read fails at once.
-      const bool local = e.status() == 0 && e.permanent();
-      spdlog::warn("region {}: upload job {} ({}): {}", region.code, job.id, key, e.what());
-      if (local) {
-        if (store.fail(Queue::upload, job.id, owner, e.what())) {
-          ++n.failed;
-          shared_->count_attempt(Queue::upload, "failed");
-        } else {
-          ++n.lost;
-        }
-      } else {
-        note_retry(
-            store.retry(Queue::upload, job.id, owner, e.what(), retry_backoff(job.retry_count)), n);
-      }
+      // Unreachable storage is the tick's error, logged with it.
+      if (fault_of(e) != JobFault::unreachable)
+        spdlog::warn("region {}: upload job {} ({}): {}", region.code, job.id, key, e.what());
+      if (book.settle(job.id, job.retry_count, e) == JobFault::unreachable) throw;
       return;
     }
     const auto url = storage::public_url(storage, shared_->config().cdn_base_url, key);
-    if (store.complete_upload(job.id, owner, url)) {
-      ++n.completed;
-      shared_->count_attempt(Queue::upload, "completed");
-    } else {
+    const bool written = store.complete_upload(job.id, book.owner(), url);
+    if (!written) {
       // Another replica took the job over after our lease ran out; it completes it.
       spdlog::warn("region {}: upload job {} was taken over by another replica meanwhile",
                    region.code, job.id);
-      ++n.lost;
     }
-  }
-
-  void note_retry(RetryOutcome outcome, Counts& n) {
-    switch (outcome) {
-      case RetryOutcome::retried:
-        ++n.retried;
-        shared_->count_attempt(Queue::upload, "retried");
-        break;
-      case RetryOutcome::failed:
-        ++n.failed;
-        shared_->count_attempt(Queue::upload, "failed");
-        break;
-      case RetryOutcome::lost:
-        ++n.lost;
-        break;
-    }
-  }
-
-  void release(QueueStore& store, const UploadJob& job, const std::string& owner, Counts& n) {
-    try {
-      if (store.release(Queue::upload, job.id, owner)) {
-        ++n.released;
-        shared_->count_attempt(Queue::upload, "released");
-      }
-    } catch (const std::exception& e) {
-      // Its lease runs out and it becomes due again by itself.
-      spdlog::warn("upload job {}: could not hand it back: {}", job.id, e.what());
-    }
+    book.completed(written);
   }
 
   std::shared_ptr<WorkShared> shared_;

@@ -93,6 +93,75 @@ std::chrono::milliseconds retry_backoff(int retry_count) {
   return std::chrono::milliseconds(jitter(rng));
 }
 
+JobFault fault_of(const storage::StorageError& e) {
+  if (e.permanent()) return JobFault::permanent;
+  return e.status() == 0 ? JobFault::unreachable : JobFault::transient;
+}
+
+JobBook::JobBook(WorkShared& shared, QueueStore& store, Queue queue, std::string owner)
+    : shared_(shared), store_(store), queue_(queue), owner_(std::move(owner)) {}
+
+void JobBook::completed(bool written) {
+  if (written) {
+    ++completed_;
+    shared_.count_attempt(queue_, "completed");
+  } else {
+    ++lost_;
+  }
+}
+
+void JobBook::fail(std::int64_t id, const std::string& error) {
+  if (store_.fail(queue_, id, owner_, error)) {
+    ++failed_;
+    shared_.count_attempt(queue_, "failed");
+  } else {
+    ++lost_;
+  }
+}
+
+void JobBook::retry(std::int64_t id, int retry_count, const std::string& error) {
+  switch (store_.retry(queue_, id, owner_, error, retry_backoff(retry_count))) {
+    case RetryOutcome::retried:
+      ++retried_;
+      shared_.count_attempt(queue_, "retried");
+      break;
+    case RetryOutcome::failed:
+      ++failed_;
+      shared_.count_attempt(queue_, "failed");
+      break;
+    case RetryOutcome::lost:
+      ++lost_;
+      break;
+  }
+}
+
+JobFault JobBook::settle(std::int64_t id, int retry_count, const storage::StorageError& e) {
+  const JobFault fault = fault_of(e);
+  if (fault == JobFault::permanent) {
+    fail(id, e.what());
+  } else {
+    retry(id, retry_count, e.what());
+  }
+  return fault;
+}
+
+void JobBook::release(std::int64_t id) {
+  try {
+    if (store_.release(queue_, id, owner_)) {
+      ++released_;
+      shared_.count_attempt(queue_, "released");
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("{} job {}: could not hand it back: {}", to_string(queue_), id, e.what());
+  }
+}
+
+HandlerCounts JobBook::counts() const {
+  return {{"claimed", claimed_.load()},   {"completed", completed_.load()},
+          {"retried", retried_.load()},   {"failed", failed_.load()},
+          {"released", released_.load()}, {"lost", lost_.load()}};
+}
+
 std::string content_type_of(std::string_view name) {
   const auto dot = name.rfind('.');
   if (dot == std::string_view::npos) return "application/octet-stream";

@@ -2,6 +2,7 @@
 // Internal to src/handlers: what the sync, upload, publish and housekeeping handlers share.
 // One WorkShared per registry; every member is thread-safe (handlers run on worker threads).
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -16,7 +17,6 @@
 
 #include "tickd/config.hpp"
 #include "tickd/handler.hpp"
-#include "tickd/log.hpp"
 #include "tickd/metrics.hpp"
 #include "tickd/queue_store.hpp"
 #include "tickd/storage.hpp"
@@ -78,7 +78,50 @@ class LeaseKeeper final {
 // hour, scaled by a random factor in [0.5, 1].
 std::chrono::milliseconds retry_backoff(int retry_count);
 
-using log::json_escape;  // tickd/log.hpp: UTF-8-safe JSON string escaping
+// What a StorageError means for the upload or publish job at hand: one rule for both queues.
+enum class JobFault {
+  permanent,    // the job cannot succeed as it is (a refused request, a missing object, a
+                // local file that cannot be read): FAILED now
+  transient,    // an HTTP answer worth waiting for (5xx after the storage layer's own
+                // attempts, 429, 408): PENDING again after retry_backoff
+  unreachable,  // no answer at all (a network error, a full disk): rescheduled like
+                // `transient`, and the tick fails, since the next job would fare no better
+};
+JobFault fault_of(const storage::StorageError& e);
+
+// The bookkeeping of one claim of upload or publish jobs: every way a claimed job ends goes
+// through here, so both queues move their rows and count the same way. Thread-safe (the
+// publish workers share one). Store calls throw DbError, except in release().
+class JobBook final {
+ public:
+  JobBook(WorkShared& shared, QueueStore& store, Queue queue, std::string owner);
+
+  const std::string& owner() const { return owner_; }
+  void claimed(std::size_t n) { claimed_ += static_cast<std::int64_t>(n); }
+  // The store's answer to complete_upload / complete_publish: false means another replica
+  // took the job over meanwhile (`lost`).
+  void completed(bool written);
+  // FAILED now, no retry.
+  void fail(std::int64_t id, const std::string& error);
+  // PENDING after retry_backoff(retry_count), or FAILED once max_retries are spent.
+  void retry(std::int64_t id, int retry_count, const std::string& error);
+  // fail() or retry() as fault_of(e) says; returns what it said.
+  JobFault settle(std::int64_t id, int retry_count, const storage::StorageError& e);
+  // Due again at once, no retry counted (shutdown, or the tick gave up on the batch). A
+  // failure is logged, not thrown: the lease runs out and the job is due again by itself.
+  void release(std::int64_t id);
+
+  // claimed completed retried failed released lost, as job_run.details holds them.
+  HandlerCounts counts() const;
+
+ private:
+  WorkShared& shared_;
+  QueueStore& store_;
+  const Queue queue_;
+  const std::string owner_;
+  std::atomic<std::int64_t> claimed_{0}, completed_{0}, retried_{0}, failed_{0}, released_{0},
+      lost_{0};
+};
 
 // Content-Type by file extension (application/octet-stream when unknown).
 std::string content_type_of(std::string_view file_name);

@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "text_util.hpp"
+#include "tickd/json.hpp"
 
 namespace tickd {
 
@@ -288,7 +288,7 @@ struct Metrics::Impl {
                        .Name("tickd_build_info")
                        .Help("Always 1; the version label names the running build.")
                        .Register(registry)
-                       .Add({{"version", http_detail::sanitize_utf8(version)}})),
+                       .Add({{"version", json::sanitize_utf8(version)}})),
         lateness(prom::BuildHistogram()
                      .Name("tickd_tick_lateness_seconds")
                      .Help("For each tick claimed here: handler start minus scheduled instant.")
@@ -382,7 +382,7 @@ struct Metrics::Impl {
   prom::Histogram& handler(std::string_view name) {
     const std::lock_guard lock(handlers_mutex);
     if (const auto it = handlers.find(name); it != handlers.end()) return *it->second;
-    std::string label = name.empty() ? std::string("unnamed") : http_detail::sanitize_utf8(name);
+    std::string label = name.empty() ? std::string("unnamed") : json::sanitize_utf8(name);
     if (handlers.size() >= kMaxHandlerSeries) label = "other";
     if (const auto it = handlers.find(label); it != handlers.end()) return *it->second;
     auto* h = &handler_family.Add({{"handler", label}}, handler_buckets());

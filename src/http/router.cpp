@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "tickd/percent.hpp"
+
 namespace tickd::http_detail {
 
 namespace http = boost::beast::http;
@@ -34,13 +36,6 @@ std::string_view path_of(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // The percent-decoded value of query parameter `name`, if present.
 std::optional<std::string> query_param(std::string_view target, std::string_view name) {
   const auto q = target.find('?');
@@ -55,19 +50,7 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
     const auto eq = pair.find('=');
     if (pair.substr(0, eq) != name) continue;
     const auto raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    std::string out;
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '+') {
-        out += ' ';
-      } else if (raw[i] == '%' && i + 2 < raw.size() + 0 && hex_value(raw[i + 1]) >= 0 &&
-                 hex_value(raw[i + 2]) >= 0) {
-        out += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
-        i += 2;
-      } else {
-        out += raw[i];
-      }
-    }
-    return out;
+    return percent_decode(raw, Plus::space);
   }
   return std::nullopt;
 }

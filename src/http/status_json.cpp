@@ -3,14 +3,14 @@
 #include <optional>
 #include <string>
 
-#include "text_util.hpp"
+#include "tickd/json.hpp"
 #include "tickd/status.hpp"
 
 namespace tickd {
 
 namespace {
 
-using http_detail::append_json_string;
+using json::append_string;
 
 void append_instant(std::string& out, const std::optional<std::chrono::sys_seconds>& t) {
   if (!t) {
@@ -32,7 +32,7 @@ void append_instant(std::string& out, const std::optional<std::chrono::sys_secon
 
 void append_optional_string(std::string& out, const std::optional<std::string>& s) {
   if (s) {
-    append_json_string(out, *s);
+    append_string(out, *s);
   } else {
     out += "null";
   }
@@ -57,15 +57,15 @@ std::string render_status_json(const StatusSnapshot& s) {
   std::string out;
   out.reserve(128 + 160 * s.regions.size() + 64 * s.invalid.size());
   out += "{\"replica_id\":";
-  append_json_string(out, s.replica_id);
+  append_string(out, s.replica_id);
   out += ",\"regions\":";
   append_array(out, s.regions, [&](const auto& r) {
     out += "{\"code\":";
-    append_json_string(out, r.code);
+    append_string(out, r.code);
     out += ",\"cron_schedule\":";
-    append_json_string(out, r.cron_schedule);
+    append_string(out, r.cron_schedule);
     out += ",\"timezone\":";
-    append_json_string(out, r.timezone);
+    append_string(out, r.timezone);
     out += ",\"next_fire\":";
     append_instant(out, r.next_fire);
     out += ",\"last_outcome\":";
@@ -77,9 +77,9 @@ std::string render_status_json(const StatusSnapshot& s) {
   out += ",\"invalid\":";
   append_array(out, s.invalid, [&](const auto& inv) {
     out += "{\"code\":";
-    append_json_string(out, inv.code);
+    append_string(out, inv.code);
     out += ",\"error\":";
-    append_json_string(out, inv.error);
+    append_string(out, inv.error);
     out += '}';
   });
   out += "}\n";

@@ -6,10 +6,9 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
-#include <random>
-#include <thread>
 
 #include "backends.hpp"
+#include "transfer.hpp"
 
 namespace tickd::storage {
 namespace {
@@ -41,7 +40,7 @@ void fetch_url(const std::string& url, const std::string& bearer_token,
   const std::string where = "fetch " + shown(url);
   const std::filesystem::path temp =
       path.parent_path() / (".tickd-fetch-" + path.filename().string());
-  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto policy = detail::retry_policy(settings);
   for (unsigned attempt = 1;; ++attempt) {
     FILE* file = std::fopen(temp.c_str(), "wb");
     if (file == nullptr)
@@ -53,17 +52,10 @@ void fetch_url(const std::string& url, const std::string& bearer_token,
     if (!bearer_token.empty()) headers = curl_slist_append(headers, auth.c_str());
     char errbuf[CURL_ERROR_SIZE] = {0};
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    detail::set_transfer_options(c, settings, errbuf);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect would carry the token elsewhere
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(settings.connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(
-        c, CURLOPT_LOW_SPEED_TIME,
-        static_cast<long>(std::max<std::int64_t>(1, settings.low_speed_window.count() / 1000)));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &write_file);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, file);
     const CURLcode rc = curl_easy_perform(c);
@@ -93,8 +85,8 @@ void fetch_url(const std::string& url, const std::string& bearer_token,
     std::remove(temp.c_str());
     const bool retryable = rc != CURLE_OK
                                ? rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT
-                               : (status >= 500 || status == 429 || status == 408);
-    if (!retryable || attempt >= settings.max_attempts) {
+                               : detail::retryable_status(status);
+    if (!retryable || attempt >= policy.max_attempts) {
       if (rc != CURLE_OK) {
         throw StorageError(where + ": " + curl_easy_strerror(rc) +
                                (errbuf[0] ? std::string(" (") + errbuf + ")" : "") + " after " +
@@ -106,11 +98,7 @@ void fetch_url(const std::string& url, const std::string& bearer_token,
       if (status == 404) what += " (no such source)";
       throw StorageError(what, static_cast<int>(status), !retryable);
     }
-    const auto cap =
-        std::min<std::int64_t>(10'000, settings.backoff_base.count() << std::min(attempt - 1, 16u));
-    std::uniform_int_distribution<std::int64_t> jitter(cap / 2,
-                                                       std::max<std::int64_t>(cap / 2, cap));
-    std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+    detail::sleep_before_retry(policy, attempt);
   }
 }
 

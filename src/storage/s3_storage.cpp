@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
-#include <random>
-#include <thread>
 #include <utility>
 
 #include "backends.hpp"
+#include "tickd/percent.hpp"
+#include "transfer.hpp"
 
 namespace tickd::storage::detail {
 namespace {
@@ -27,29 +27,6 @@ constexpr const char* kEmptySha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 constexpr std::uint64_t kMinPart = 5ull << 20;
 constexpr std::uint64_t kMaxParts = 10'000;
-
-std::string url_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-      };
-      const int hi = hex(s[i + 1]);
-      const int lo = hex(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
 
 std::string xml_unescape(std::string_view s) {
   std::string out;
@@ -388,8 +365,7 @@ class S3Storage final : public Storage {
     const auto message = xml_first(r.body, "Message");
     if (!code.empty()) what += " " + code;
     if (!message.empty()) what += ": " + message;
-    const bool retryable = r.status >= 500 || r.status == 429 || r.status == 408;
-    throw StorageError(what, static_cast<int>(r.status), !retryable);
+    throw StorageError(what, static_cast<int>(r.status), !retryable_status(r.status));
   }
 
   static void check(const Response& r, const char* op, const std::string& key) {
@@ -416,12 +392,13 @@ class S3Storage final : public Storage {
     if (handles_.size() < 16) handles_.push_back(std::move(h));
   }
 
-  // One request with retries: 5xx, 429, 408 and network errors are retried with
-  // exponential backoff and full jitter; anything else is returned for the caller to judge.
+  // One request with retries: 5xx, 429, 408 and network errors are tried again after
+  // backoff_delay (exponential, equal jitter; transfer.hpp), up to Settings' max_attempts;
+  // anything else is returned for the caller to judge.
   Response perform(const char* op, const char* method, const std::string& key, const Query& query,
                    const std::vector<std::string>& headers, Body* body, Sink* sink) {
     const std::string url = object_url(key, query);
-    thread_local std::mt19937_64 rng{std::random_device{}()};
+    const auto policy = retry_policy(settings_);
     std::string last_error;
     for (unsigned attempt = 1;; ++attempt) {
       Sink memory_sink;
@@ -456,19 +433,12 @@ class S3Storage final : public Storage {
         // libcurl would add "Expect: 100-continue" to large PUTs; not every server answers it.
         list.reset(curl_slist_append(list.release(), "Expect:"));
         curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        set_transfer_options(c, settings_, errbuf);
         curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4_.c_str());
         curl_easy_setopt(c, CURLOPT_USERNAME, settings_.access_key_id.c_str());
         curl_easy_setopt(c, CURLOPT_PASSWORD, settings_.secret_access_key.c_str());
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                         static_cast<long>(settings_.connect_timeout.count()));
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
-                         static_cast<long>(
-                             std::max<std::int64_t>(1, settings_.low_speed_window.count() / 1000)));
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &write_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
@@ -521,22 +491,17 @@ class S3Storage final : public Storage {
         last_error = std::string(curl_easy_strerror(rc)) +
                      (errbuf[0] != '\0' ? std::string(" (") + errbuf + ")" : "");
         retryable = rc != CURLE_ABORTED_BY_CALLBACK;
-        if (!retryable || attempt >= settings_.max_attempts) {
+        if (!retryable || attempt >= policy.max_attempts) {
           throw StorageError(std::string("storage ") + op + " '" +
                                  (key.empty() ? query_prefix(query) : key) + "': " + last_error +
                                  " after " + std::to_string(attempt) + " attempt(s)",
                              0, false);
         }
       } else {
-        retryable = r.status >= 500 || r.status == 429 || r.status == 408;
-        if (!retryable || attempt >= settings_.max_attempts) return r;
+        retryable = retryable_status(r.status);
+        if (!retryable || attempt >= policy.max_attempts) return r;
       }
-      // Full jitter: sleep a random time up to base * 2^(attempt-1), capped at 10 s.
-      const auto cap = std::min<std::int64_t>(10'000, settings_.backoff_base.count()
-                                                          << std::min(attempt - 1, 16u));
-      std::uniform_int_distribution<std::int64_t> jitter(cap / 2,
-                                                         std::max<std::int64_t>(cap / 2, cap));
-      std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+      sleep_before_retry(policy, attempt);
     }
   }
 
@@ -630,7 +595,8 @@ std::variant<S3Location, std::string> parse_s3_url(std::string_view url) {
       rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
       const auto eq = pair.find('=');
       const std::string name(pair.substr(0, eq));
-      const std::string value = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+      const std::string value =
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
       if (name == "endpoint") {
         if (!value.starts_with("http://") && !value.starts_with("https://")) {
           return std::string("endpoint must start with http:// or https://");

@@ -7,6 +7,8 @@ TICKD_TEST_DATABASE_URL, like the e2e tests.
 import json
 import os
 import sys
+import threading
+from http.server import ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
@@ -19,6 +21,16 @@ from rig import check, wait_for  # noqa: E402,F401
 # Secrets that must never show up in logs, /metrics or /status.
 SECRET = "tickd/test+secret=key"  # the s3_peer's secret: it must sign, and never be shown
 TOKEN = "source-token-WOMBAT-77"
+
+
+def serve(r, handler, root):
+    """Serves `root` on a free loopback port with `handler` (a BaseHTTPRequestHandler class that
+    reads self.server.root) until the test ends; returns the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.root = root
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    r.cleanups.append(server.shutdown)
+    return "http://127.0.0.1:%d" % server.server_address[1]
 
 
 def make_file(r, name, content):

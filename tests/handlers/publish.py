@@ -7,9 +7,8 @@ import os
 import shutil
 import struct
 import subprocess
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import hrig
 from hrig import check, wait_for
@@ -66,11 +65,7 @@ def test(r):
     web = os.path.join(r.tmp, "web")
     os.makedirs(web)
     subprocess.check_call(["vips", "black", os.path.join(web, "remote.jpg"), "1000", "800", "--bands", "3"])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Source)
-    server.root = web
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    r.cleanups.append(server.shutdown)
-    base = "http://127.0.0.1:%d" % server.server_address[1]
+    base = hrig.serve(r, Source, web)
 
     rid = r.add_region("pub", "* * * * * *", handlers=["publish"])
     jobs = {}

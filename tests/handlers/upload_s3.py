@@ -1,6 +1,6 @@
 """upload on S3: against the SigV4-verifying peer (awkward keys, multipart above the
-threshold, 500s retried until it recovers, a 403 that reschedules the job without a storage
-retry), against s3rver when installed, and against storage that cannot be reached (the tick
+threshold, 500s retried until it recovers, a 403 that fails the job at once without a storage
+retry, 500s past the storage layer's attempts that reschedule the job), against s3rver when installed, and against storage that cannot be reached (the tick
 fails, the job is rescheduled). The secret and the source token never appear in logs,
 /metrics or /status."""
 import json
@@ -44,18 +44,32 @@ def test(r):
         check(sum(1 for e in log if e["status"] == 500) == 2, "two 500s answered (and retried)", log[:5])
         check(all(e["status"] in (200, 204, 500) for e in log), "no signature refused", [e for e in log if e["status"] not in (200, 204, 500)])
 
-        # A 403: the job is rescheduled (retry_count 1), the storage layer did not retry it.
+        # A 403: permanent, as for publish: the job is FAILED at once (retry_count 0), and the
+        # storage layer did not retry it.
         path = hrig.make_file(r, "in/refused.wav", "no")
         peer.control("reset")
         peer.control("fail", json.dumps({"method": "PUT", "status": 403, "count": 1, "match": "refused"}))
         jid = r.sql_value("INSERT INTO upload_jobs (region_id, local_path) VALUES (%s, %s) RETURNING id", (rid, path))
-        wait_for(lambda: r.sql_value("SELECT retry_count FROM upload_jobs WHERE id = %s", (jid,)) == 1, 10,
-                 "the 403 counted as one retry")
-        status, error = r.sql("SELECT status, error FROM upload_jobs WHERE id = %s", (jid,))[0]
-        check(status == "PENDING" and "HTTP 403" in error and "refused.wav" in error, "PENDING, error with 403",
-              (status, error))
+        wait_for(lambda: r.sql_value("SELECT status FROM upload_jobs WHERE id = %s", (jid,)) == "FAILED", 10,
+                 "the 403 failed the job")
+        status, error, retries = r.sql("SELECT status, error, retry_count FROM upload_jobs WHERE id = %s", (jid,))[0]
+        check(status == "FAILED" and retries == 0 and "HTTP 403" in error and "refused.wav" in error,
+              "FAILED at once, error with 403", (status, retries, error))
         check(sum(1 for e in json.loads(peer.control("log")) if e["method"] == "PUT") == 1, "one PUT (no retry)",
               peer.control("log"))
+        check(t.metric("tickd_queue_job_attempts_total", queue="upload", result="failed") == 1, "1 failed", "")
+
+        # 500s past the storage layer's 5 attempts: the job is rescheduled (retry_count 1) and
+        # completes once the storage recovers.
+        path = hrig.make_file(r, "in/flaky.wav", "later")
+        peer.control("reset")
+        peer.control("fail", json.dumps({"method": "PUT", "status": 500, "count": 5, "match": "flaky"}))
+        jid = r.sql_value("INSERT INTO upload_jobs (region_id, local_path) VALUES (%s, %s) RETURNING id", (rid, path))
+        wait_for(lambda: r.sql_value("SELECT retry_count FROM upload_jobs WHERE id = %s", (jid,)) == 1, 20,
+                 "the 500s counted as one retry")
+        status, error = r.sql("SELECT status, error FROM upload_jobs WHERE id = %s", (jid,))[0]
+        check(status == "COMPLETED" or (status in ("PENDING", "UPLOADING") and "HTTP 500" in (error or "")),
+              "rescheduled, error with 500", (status, error))
         r.sql("UPDATE upload_jobs SET next_attempt_at = now() WHERE id = %s", (jid,))
         wait_for(lambda: r.sql_value("SELECT status FROM upload_jobs WHERE id = %s", (jid,)) == "COMPLETED", 10,
                  "the job completes once the storage accepts it")

@@ -1,8 +1,6 @@
-#include "text_util.hpp"
+#include "tickd/json.hpp"
 
-#include <cstdint>
-
-namespace tickd::http_detail {
+namespace tickd::json {
 
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
   const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
@@ -49,43 +47,42 @@ std::string sanitize_utf8(std::string_view s) {
   return out;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
+void append_escaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
+    const char* short_form = nullptr;
     switch (c) {
       case '"':
-        out += "\\\"";
-        ++i;
-        continue;
+        short_form = "\\\"";
+        break;
       case '\\':
-        out += "\\\\";
-        ++i;
-        continue;
+        short_form = "\\\\";
+        break;
       case '\b':
-        out += "\\b";
-        ++i;
-        continue;
+        short_form = "\\b";
+        break;
       case '\f':
-        out += "\\f";
-        ++i;
-        continue;
+        short_form = "\\f";
+        break;
       case '\n':
-        out += "\\n";
-        ++i;
-        continue;
+        short_form = "\\n";
+        break;
       case '\r':
-        out += "\\r";
-        ++i;
-        continue;
+        short_form = "\\r";
+        break;
       case '\t':
-        out += "\\t";
-        ++i;
-        continue;
+        short_form = "\\t";
+        break;
       default:
         break;
     }
+    if (short_form != nullptr) {
+      out += short_form;
+      ++i;
+      continue;
+    }
+    // DEL needs no escape in JSON; escaping it keeps log lines free of raw control bytes.
     if (c < 0x20 || c == 0x7F) {
       out += "\\u00";
       out += kHex[c >> 4];
@@ -102,7 +99,64 @@ void append_json_string(std::string& out, std::string_view s) {
       i += n;
     }
   }
+}
+
+std::string escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  append_escaped(out, s);
+  return out;
+}
+
+void append_string(std::string& out, std::string_view s) {
+  out += '"';
+  append_escaped(out, s);
   out += '"';
 }
 
-}  // namespace tickd::http_detail
+void Writer::separate() {
+  if (need_comma_) out_ += ',';
+}
+
+Writer& Writer::begin_object() {
+  separate();
+  out_ += '{';
+  need_comma_ = false;
+  return *this;
+}
+
+Writer& Writer::end_object() {
+  out_ += '}';
+  need_comma_ = true;
+  return *this;
+}
+
+Writer& Writer::key(std::string_view k) {
+  separate();
+  append_string(out_, k);
+  out_ += ':';
+  need_comma_ = false;
+  return *this;
+}
+
+Writer& Writer::value(std::string_view s) {
+  separate();
+  append_string(out_, s);
+  need_comma_ = true;
+  return *this;
+}
+
+Writer& Writer::value(bool b) { return literal(b ? "true" : "false"); }
+
+Writer& Writer::value(std::int64_t n) { return literal(std::to_string(n)); }
+
+Writer& Writer::value(double d) { return literal(std::to_string(d)); }
+
+Writer& Writer::literal(std::string_view text) {
+  separate();
+  out_ += text;
+  need_comma_ = true;
+  return *this;
+}
+
+}  // namespace tickd::json
