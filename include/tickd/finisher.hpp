@@ -2,8 +2,10 @@
 // Writes the ends of ticks (job_run status, error, details) in batches: one thread takes
 // whatever has queued up since its last statement and writes it in one UPDATE, so a quiet
 // replica writes each end at once and a burst of thousands costs a handful of
-// statements. A lost connection is retried with backoff; an end that could not be
-// written within TICK_LEASE_MS is given up (logged) and reported as not written.
+// statements. A lost connection is retried with backoff for as long as the database is
+// unreachable (the row stays this replica's meanwhile); an end that failed for another
+// reason, or while stopping, for longer than TICK_LEASE_MS is given up (logged) and
+// reported as not written.
 
 #include <chrono>
 #include <condition_variable>
@@ -23,7 +25,7 @@ class Finisher final {
   enum class Result {
     written,
     fenced,   // the row was no longer this replica's running row (marked abandoned)
-    gave_up,  // could not reach the database within TICK_LEASE_MS (logged)
+    gave_up,  // a statement error, or stopping, for longer than TICK_LEASE_MS (logged)
   };
   // Called on the finisher thread.
   using Callback = std::function<void(Result)>;

@@ -59,24 +59,22 @@ void Finisher::loop() {
       batch.clear();
       pause = std::chrono::milliseconds(100);
     } catch (const DbError& e) {
-      // Keep the batch and retry; give up on ends older than the lease (by then another
-      // replica may have marked the row abandoned anyway).
-      const auto now = clock_.mono();
-      std::erase_if(batch, [&](Item& item) {
-        if (now - item.since < give_up_after_) return false;
-        spdlog::error("run {}: could not record its end: {}", item.finish.run_id, e.what());
-        item.done(Result::gave_up);
-        return true;
-      });
+      // Keep the batch and retry. While the database is unreachable (a restart, a failover)
+      // keep at it for as long as it takes: nobody takes over a live replica's rows, so an
+      // end given up would leave its row `running` for good. A statement error, or a stop,
+      // gives up ends older than the lease (shutdown marks its rows failed anyway).
       bool stopping = false;
       {
         std::lock_guard lock(mutex_);
         stopping = stopping_;
       }
-      if (stopping && !batch.empty() && !e.unavailable()) {
-        for (auto& item : batch) item.done(Result::gave_up);
-        batch.clear();
-      }
+      const auto now = clock_.mono();
+      std::erase_if(batch, [&](Item& item) {
+        if ((!stopping && e.unavailable()) || now - item.since < give_up_after_) return false;
+        spdlog::error("run {}: could not record its end: {}", item.finish.run_id, e.what());
+        item.done(Result::gave_up);
+        return true;
+      });
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::milliseconds(2'000));
     }
