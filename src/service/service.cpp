@@ -312,8 +312,11 @@ void Service::listener_lost(const std::string& error) {
                error);
   listener_retry_.expires_after(listener_backoff_);
   listener_backoff_ = std::min(listener_backoff_ * 2, kMaxBackoff);
+  listener_waiting_ = true;
   listener_retry_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) connect_listener();
+    if (ec || !listener_waiting_) return;
+    listener_waiting_ = false;
+    connect_listener();
   });
 }
 
@@ -378,6 +381,14 @@ void Service::set_db_up(bool up) {
   metrics_.set_db_up(up);
   if (up) {
     spdlog::info("database reachable");
+    if (listener_waiting_) {
+      // The database is back (a restart, a failover): listen again now, not after the
+      // backoff, so that changes apply within a second again.
+      listener_waiting_ = false;
+      listener_retry_.cancel();
+      listener_backoff_ = milliseconds(250);
+      connect_listener();
+    }
   } else {
     spdlog::warn("database unreachable");
   }

@@ -104,6 +104,7 @@ class Service final {
   bool first_reconcile_done_ = false;
   std::chrono::milliseconds reconcile_backoff_{250};
   std::chrono::milliseconds listener_backoff_{250};
+  bool listener_waiting_ = false;  // listener_retry_ is armed
 
   bool db_up_ = false;
   bool liveness_running_ = false;
