@@ -1,6 +1,7 @@
 #pragma once
-// For the C++ database tests: a fresh schema per test case on the real PostgreSQL of
-// TICKD_TEST_DATABASE_URL, with the migrations applied; dropped at the end of the case.
+// For the C++ tests against PostgreSQL (tests/db, tests/handlers): a fresh schema per test case on
+// the real PostgreSQL of TICKD_TEST_DATABASE_URL, with the migrations applied; dropped at the end
+// of the case.
 
 #include <doctest/doctest.h>
 
@@ -44,6 +45,10 @@ struct Schema {
     pqxx::connection c(url);
     pqxx::nontransaction tx(c);
     return tx.exec(statement);
+  }
+
+  std::int64_t value(const std::string& statement) {
+    return sql(statement)[0][0].as<std::int64_t>();
   }
 
   std::int64_t region(const std::string& code) {

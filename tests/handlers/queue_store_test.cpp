@@ -15,8 +15,8 @@
 #include <set>
 #include <thread>
 
+#include "../db/schema.hpp"
 #include "tickd/database.hpp"
-#include "tickd/migrations.hpp"
 
 using namespace std::chrono_literals;
 using tickd::Queue;
@@ -25,38 +25,7 @@ using tickd::RetryOutcome;
 
 namespace {
 
-std::string base_url() { return std::getenv("TICKD_TEST_DATABASE_URL"); }
-
-struct Schema {
-  std::string name;
-  std::string url;
-  Schema() {
-    std::random_device rd;
-    name = "queue_test_" + std::to_string(rd() % 1'000'000'000);
-    pqxx::connection c(base_url());
-    pqxx::nontransaction(c).exec("CREATE SCHEMA " + name);
-    const auto base = base_url();
-    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
-          name;
-    tickd::apply_migrations(url);
-  }
-  ~Schema() {
-    pqxx::connection c(base_url());
-    pqxx::nontransaction(c).exec("DROP SCHEMA " + name + " CASCADE");
-  }
-  pqxx::result sql(const std::string& statement) {
-    pqxx::connection c(url);
-    pqxx::nontransaction tx(c);
-    return tx.exec(statement);
-  }
-  std::int64_t value(const std::string& statement) {
-    return sql(statement)[0][0].as<std::int64_t>();
-  }
-  std::int64_t region(const std::string& code) {
-    return value("INSERT INTO region_index (code, cron_schedule) VALUES ('" + code +
-                 "', '* * * * *') RETURNING id");
-  }
-};
+using tickd::test::Schema;
 
 }  // namespace
 
@@ -197,8 +166,4 @@ TEST_CASE("housekeeping deletes only old finished rows, in batches") {
   CHECK(counts.size() == 2);
 }
 
-int main(int argc, char** argv) {
-  if (std::getenv("TICKD_TEST_DATABASE_URL") == nullptr) return 77;
-  doctest::Context context(argc, argv);
-  return context.run();
-}
+int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }
