@@ -58,6 +58,13 @@ class TickRunner final {
   // exist) since the last call; the liveness round looks for their rows. Give them back
   // when the round failed.
   using TickKey = std::pair<std::int64_t, std::chrono::sys_seconds>;
+
+  // This replica's heartbeat was renewed (a liveness round ended) at `mono`. Claims wait
+  // while the last renewal is older than `stale_after`: a replica that stalled (SIGSTOP, a
+  // VM pause) is still judged dead by the others until its next heartbeat, and would have
+  // what it claims now taken over at once.
+  void heartbeat_renewed(std::chrono::steady_clock::time_point mono);
+  void set_claims_stale_after(std::chrono::milliseconds stale_after);
   std::vector<TickKey> take_in_doubt();
   void restore_in_doubt(std::vector<TickKey> ticks);
 
@@ -86,6 +93,8 @@ class TickRunner final {
   Finisher finisher_;
   std::mutex incarnation_mutex_;
   std::optional<std::chrono::system_clock::time_point> incarnation_;
+  std::atomic<std::chrono::steady_clock::rep> renewed_{0};         // steady_clock ticks; 0: never
+  std::chrono::milliseconds stale_after_{std::chrono::hours(24)};  // set by the service
   std::mutex in_doubt_mutex_;
   std::vector<TickKey> in_doubt_;
 };

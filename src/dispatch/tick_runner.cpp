@@ -48,6 +48,14 @@ void TickRunner::restore_in_doubt(std::vector<TickKey> ticks) {
   in_doubt_.insert(in_doubt_.end(), ticks.begin(), ticks.end());
 }
 
+void TickRunner::heartbeat_renewed(std::chrono::steady_clock::time_point mono) {
+  renewed_ = mono.time_since_epoch().count();
+}
+
+void TickRunner::set_claims_stale_after(std::chrono::milliseconds stale_after) {
+  stale_after_ = stale_after;
+}
+
 void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Done done) {
   if (ticks.empty()) return;
   // Taken over from a dead replica: claimed already.
@@ -65,6 +73,22 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
 void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token stop,
                                  const Done& done) {
   const auto instant = ticks.front().instant;
+  const auto renewed = renewed_.load();
+  if (renewed != 0) {
+    const auto since = clock_.mono() - std::chrono::steady_clock::time_point(
+                                           std::chrono::steady_clock::duration(renewed));
+    if (since > stale_after_) {
+      spdlog::warn(
+          "{} tick(s) at {} not claimed: this replica's heartbeat is {:.1f} s old (it stalled); "
+          "the others may be taking its ticks over",
+          ticks.size(), iso(instant), std::chrono::duration<double>(since).count());
+      for (const auto& t : ticks) {
+        metrics_.count_tick(TickOutcome::skipped);
+        done(t, report(TickOutcome::skipped));
+      }
+      return;
+    }
+  }
   try {
     begin_incarnation();
     // Ticks another replica (their owner) has already claimed need no claim attempt.

@@ -124,6 +124,8 @@ Service::Service(Config config, const Clock& clock)
   http_ = std::make_unique<HttpServer>(loop_, config_.http_host, config_.http_port, routes);
   metrics_.set_db_up(false);
   metrics_.set_concurrency_limit(config_.concurrency);
+  // Claims pause a round before the others could judge this replica dead by the lease.
+  runner_.set_claims_stale_after(config_.tick_lease / 2 - liveness_interval(config_));
 }
 
 Service::~Service() = default;
@@ -453,6 +455,7 @@ void Service::liveness_done(bool ok, std::chrono::steady_clock::time_point began
     return;
   }
   witness_.succeeded(began, ended, result.peers.db_clock);
+  runner_.heartbeat_renewed(ended);
   ownership_.set_live(result.peers.live);
   align_clock(result.peers.sent, result.peers.received, result.peers.db_clock);
   if (looked_for_earlier_runs &&
