@@ -77,7 +77,8 @@ void ChangeListener::connect() {
 int ChangeListener::socket() const { return impl_->conn ? impl_->conn->sock() : -1; }
 
 ChangeListener::Changes ChangeListener::drain() {
-  if (!impl_->conn) throw DbError("listening for region changes: not connected", DbError::Kind::retry);
+  if (!impl_->conn)
+    throw DbError("listening for region changes: not connected", DbError::Kind::retry);
   try {
     impl_->conn->get_notifs();
   } catch (const pqxx::failure& e) {

@@ -71,15 +71,17 @@ inline constexpr const char* kFinishBatch =
 // meets the bigint keys of claims and migrations) on its direct connection. The first key
 // is "tick"; the second names the replica within its schema (tables are per schema, locks
 // per database). $1 replica id.
-#define TICKD_REPLICA_LOCK "1953063787, hashtext(current_schema() || '/' || $1)"
+#define TICKD_LOCK_CLASS "1953063787"
+#define TICKD_LOCK_KEY(replica) "hashtext(current_schema() || '/' || " replica ")"
 inline constexpr const char* kTakeReplicaLock =
-    "SELECT pg_try_advisory_lock(" TICKD_REPLICA_LOCK ")";
+    "SELECT pg_try_advisory_lock(" TICKD_LOCK_CLASS ", " TICKD_LOCK_KEY("$1") ")";
 // The server's current timeline: a promoted standby starts a new one.
 #define TICKD_TIMELINE "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
 // $1 replica id. After the lock: from now on, a free lock means this session ended.
 inline constexpr const char* kRecordReplicaLock =
     "INSERT INTO tickd_replica (replica_id, locked_at, locked_timeline) "
-    "VALUES ($1, now(), " TICKD_TIMELINE ") "
+    "VALUES ($1, now(), " TICKD_TIMELINE
+    ") "
     "ON CONFLICT (replica_id) DO UPDATE SET locked_at = now(), heartbeat_at = now(), "
     "  locked_timeline = excluded.locked_timeline";
 
@@ -95,12 +97,13 @@ inline constexpr const char* kJudgeReplicas =
     "  ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = now()), "
     "since AS (SELECT greatest(pg_postmaster_start_time(), coalesce($4::timestamptz, now())) "
     "  AS t), "
-    "held AS (SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1953063787 "
+    "held AS (SELECT objid FROM pg_locks WHERE locktype = 'advisory' "
+    "  AND classid = " TICKD_LOCK_CLASS " "
     "  AND objsubid = 2 AND granted) "
     "SELECT r.replica_id, CASE "
     "  WHEN r.locked_at >= pg_postmaster_start_time() AND r.locked_timeline = " TICKD_TIMELINE
     "   AND r.heartbeat_at < now() - make_interval(secs => $2) "
-    "   AND hashtext(current_schema() || '/' || r.replica_id)::oid NOT IN (SELECT objid FROM held) "
+    "   AND " TICKD_LOCK_KEY("r.replica_id") "::oid NOT IN (SELECT objid FROM held) "
     "  THEN 'crashed' "
     "  WHEN greatest(r.heartbeat_at, s.t) < now() - make_interval(secs => $3) THEN 'lease' END, "
     "  r.heartbeat_at >= now() - make_interval(secs => $3) "
@@ -137,7 +140,7 @@ inline constexpr const char* kFindOrphans =
 // Orphans as observed: $1 bigint[] run ids, $2 text[] their replica ids, $3 int[] their
 // attempts. Rows still so (running, nobody took or ended them) and not locked by a
 // tick_sql committing right now (those wait for the next round).
-#define TICKD_ORPHANS_AS_SEEN                                                              \
+#define TICKD_ORPHANS_AS_SEEN                                                               \
   "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[]) "                   \
   "  AS v (id, replica_id, attempt)), "                                                     \
   "t AS (SELECT j.id FROM job_run j JOIN v ON j.id = v.id AND j.replica_id = v.replica_id " \

@@ -34,15 +34,21 @@ void wait_server_up_for(Schema& s, std::chrono::milliseconds lease) {
   }
 }
 
+// The judge's round, as the service fills it in, with nothing witnessed yet.
+Database::LivenessRound judge_round(std::chrono::milliseconds lease = 1s) {
+  Database::LivenessRound round;
+  round.replica_id = "judge";
+  round.crash_silence = 500ms;
+  round.lease = lease;
+  return round;
+}
+
 // A round of the judge, its view of the database unbroken for `witnessed_for` (none: the
 // view starts with this round).
 Database::LivenessResult judge(Database& db, std::optional<std::chrono::milliseconds> witnessed_for,
                                std::chrono::milliseconds lease = 1s) {
   db.keepalive();  // a pooled connection, so that the round's clock is read at once
-  Database::LivenessRound round;
-  round.replica_id = "judge";
-  round.crash_silence = 500ms;
-  round.lease = lease;
+  auto round = judge_round(lease);
   if (witnessed_for) round.witnessed_since = std::chrono::system_clock::now() - *witnessed_for;
   return db.liveness_round(round);
 }
@@ -199,10 +205,7 @@ TEST_CASE("rows left by an earlier process of this replica id, and claims in dou
   const auto incarnation = db.begin_incarnation();
   REQUIRE(claim(db, b, t0, "judge").outcome == ClaimOutcome::won);  // this process: in doubt
 
-  Database::LivenessRound round;
-  round.replica_id = "judge";
-  round.crash_silence = 500ms;
-  round.lease = 1s;
+  auto round = judge_round();
   round.incarnation = incarnation;
   auto orphans = db.liveness_round(round).orphans;
   REQUIRE(orphans.size() == 1);
@@ -226,10 +229,7 @@ TEST_CASE("a running tick of a replica with no heartbeat row is found by the cos
   Database db(s.url, 1);
   REQUIRE(claim(db, id, t0, "gone").outcome == ClaimOutcome::won);
   s.sql("UPDATE job_run SET started_at = now() - interval '8 seconds'");
-  Database::LivenessRound round;
-  round.replica_id = "judge";
-  round.crash_silence = 500ms;
-  round.lease = 1s;
+  auto round = judge_round();
   wait_server_up_for(s, 1s);
   round.witnessed_since = std::chrono::system_clock::now() - 60s;
   CHECK(db.liveness_round(round).orphans.empty());

@@ -271,3 +271,28 @@ TEST_CASE("ticks handed out ahead of their instant take only the slots due ticks
   std::lock_guard lock(rig.mutex);
   CHECK(started == std::vector<std::int64_t>{2, 3, 1});
 }
+
+TEST_CASE("taken-over ticks run in reserved slots, no more than the free ones; unused come back") {
+  Rig rig;
+  rig.dispatcher.submit({rig.tick(1, "2026-05-01T10:01:00.000Z")});
+  CHECK(rig.dispatcher.reserve(5) == 1);  // CONCURRENCY 2, one in flight
+  CHECK(rig.dispatcher.inflight() == 2);
+  CHECK(rig.dispatcher.reserve(1) == 0);  // full: a takeover waits for a later round
+  // A due tick waits meanwhile: the reserved slot is not its to take.
+  rig.dispatcher.submit({rig.tick(2, "2026-05-01T10:01:00.000Z")});
+  CHECK(rig.dispatcher.waiting() == 1);
+  auto taken = rig.tick(3, "2026-05-01T10:01:00.000Z");
+  taken.run_id = 42;
+  taken.attempt = 2;
+  rig.dispatcher.start_taken({taken});
+  rig.wait_until_running(2);
+  CHECK(rig.dispatcher.inflight() == 2);
+  rig.release = true;
+  rig.run_loop_until([&] { return rig.dispatcher.inflight() == 0; });
+  std::sort(rig.finished.begin(), rig.finished.end());
+  CHECK(rig.finished == std::vector<std::int64_t>{1, 2, 3});
+  // A reservation the takeover did not use frees its slot.
+  CHECK(rig.dispatcher.reserve(2) == 2);
+  rig.dispatcher.release_reserved(2);
+  CHECK(rig.dispatcher.inflight() == 0);
+}
