@@ -372,11 +372,16 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
           const auto timing = holds.time(region_id);
           // PREPARE with declared parameter types lets the statement use $1 and $2 with their
           // contract types, or neither, and refuses more than one statement.
-          try {
-            pqxx::work tx(c);
-            if (run != nullptr && tx.exec_params1(sql::kTickSqlDone, run->run_id)[0].as<bool>()) {
+          {
+            pqxx::nontransaction gate(c);
+            const std::int64_t run_id = run != nullptr ? run->run_id : 0;
+            if (gate.exec_params1(sql::kTickSqlGate, run_id, timestamp(scheduled_for))[0]
+                    .as<bool>()) {
               return false;  // an earlier attempt's SQL committed with its mark
             }
+          }
+          try {
+            pqxx::work tx(c);
             tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
             // exec_params uses the extended protocol, which refuses a second statement
             // ("SELECT 1; DROP ...") instead of running it.

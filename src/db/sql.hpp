@@ -171,7 +171,14 @@ inline constexpr const char* kClock =
 
 inline constexpr const char* kKeepalive = "SELECT 1";
 
-// tick_sql's own transaction. $1 run id: whether an earlier attempt's tick_sql committed.
+// Before tick_sql's transaction begins. $1 run id (0: none), $2 the tick's instant: waits
+// until the database's clock reads the instant (tickd's anchored clock agrees with it only
+// to within a round trip, and tick_sql must see clock_timestamp() and now() at or after the
+// instant), then says whether an earlier attempt's tick_sql committed.
+inline constexpr const char* kTickSqlGate =
+    "SELECT EXISTS (SELECT FROM job_run WHERE id = $1 AND tick_sql_at IS NOT NULL) "
+    "FROM pg_sleep(greatest(0, extract(epoch FROM $2::timestamptz - clock_timestamp())))";
+// $1 run id: whether an earlier attempt's tick_sql committed.
 inline constexpr const char* kTickSqlDone =
     "SELECT tick_sql_at IS NOT NULL FROM job_run WHERE id = $1";
 // $1 run id, $2 replica id, $3 attempt: the mark, last before COMMIT; no row means the tick
