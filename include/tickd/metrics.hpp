@@ -4,9 +4,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "tickd/queue.hpp"
 
 namespace tickd {
 
@@ -17,6 +20,17 @@ std::string_view to_string(TickOutcome);
 // handlers' own statements.
 enum class DbPool { bookkeeping, handlers };
 std::string_view to_string(DbPool);
+
+// What became of a queue job this replica worked (released: handed back at shutdown).
+enum class QueueResult { completed, retried, failed, released };
+std::string_view to_string(QueueResult);
+
+// An object storage request; remove's label is "delete", fetch is an HTTP(S) download.
+enum class StorageOp { put, get, head, list, remove, fetch };
+std::string_view to_string(StorageOp);
+
+enum class Transfer { upload, download };
+std::string_view to_string(Transfer);
 
 class Metrics final {
  public:
@@ -48,15 +62,14 @@ class Metrics final {
   // The work queues and object storage (issue: sync, upload, publish).
   // tickd_queue_jobs{queue,status}: rows per status, sampled on a timer. queue is upload,
   // publish or file_upload; status is the table's own spelling (PENDING, pending, ...).
-  void set_queue_jobs(std::string_view queue, std::string_view status, double n);
-  // tickd_queue_job_attempts_total{queue,result}: result is completed, retried, failed or
-  // released (handed back at shutdown).
-  void count_queue_attempt(std::string_view queue, std::string_view result);
-  // tickd_storage_requests_total{op,result}: op is put, get, head, list, delete or fetch;
-  // result ok or error (each attempt of a retried request counts).
-  void count_storage_request(std::string_view op, bool ok);
-  // tickd_storage_bytes_total{direction}: upload or download.
-  void count_storage_bytes(std::string_view direction, std::uint64_t bytes);
+  // Sets every known series to `rows(queue, status)`; others are not invented.
+  using QueueRows = std::function<double(std::string_view queue, std::string_view status)>;
+  void set_queue_jobs(const QueueRows& rows);
+  void count_queue_attempt(Queue queue, QueueResult result);  // tickd_queue_job_attempts_total
+  // tickd_storage_requests_total{op,result}: result ok or error (each attempt of a retried
+  // request counts).
+  void count_storage_request(StorageOp op, bool ok);
+  void count_storage_bytes(Transfer direction, std::uint64_t bytes);  // tickd_storage_bytes_total
 
   // Prometheus text format 0.0.4, including process_cpu_seconds_total,
   // process_resident_memory_bytes and process_start_time_seconds; ends with a newline.

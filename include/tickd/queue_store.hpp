@@ -17,11 +17,9 @@
 #include <vector>
 
 #include "tickd/database.hpp"
+#include "tickd/queue.hpp"
 
 namespace tickd {
-
-enum class Queue { upload, publish };
-std::string_view to_string(Queue q);
 
 struct UploadJob {
   std::int64_t id = 0;

@@ -139,8 +139,6 @@ double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.cou
 
 }  // namespace
 
-std::string_view to_string(Queue q) { return q == Queue::upload ? "upload" : "publish"; }
-
 std::vector<UploadJob> QueueStore::claim_uploads(std::int64_t region_id, const std::string& owner,
                                                  std::chrono::milliseconds lease, int limit) {
   return db::with_connection(db_.pool(), "claim upload jobs", [&](pqxx::connection& c) {

@@ -20,24 +20,6 @@ constexpr std::chrono::seconds kSamplePeriod{15};
 constexpr std::chrono::minutes kHousekeepingPeriod{60};
 constexpr int kBatch = 500;
 
-struct Known {
-  const char* queue;
-  const char* status;
-};
-constexpr std::array<Known, 11> kKnown{{
-    {"upload", "PENDING"},
-    {"upload", "UPLOADING"},
-    {"upload", "COMPLETED"},
-    {"upload", "FAILED"},
-    {"publish", "pending"},
-    {"publish", "processing"},
-    {"publish", "completed"},
-    {"publish", "failed"},
-    {"file_upload", "PENDING"},
-    {"file_upload", "UPLOADED"},
-    {"file_upload", "MISSING"},
-}};
-
 class HousekeepingHandler final : public Handler {
  public:
   explicit HousekeepingHandler(std::shared_ptr<WorkShared> shared) : shared_(std::move(shared)) {}
@@ -99,13 +81,12 @@ class Maintenance final {
 
   void sample(QueueStore& store) {
     if (metrics_ == nullptr) return;
-    std::map<std::pair<std::string, std::string>, std::int64_t> counts;
+    std::map<std::pair<std::string, std::string>, std::int64_t, std::less<>> counts;
     for (const auto& c : store.count_by_status()) counts[{c.queue, c.status}] = c.count;
-    for (const auto& k : kKnown) {
-      const auto it = counts.find({k.queue, k.status});
-      metrics_->set_queue_jobs(k.queue, k.status,
-                               it == counts.end() ? 0.0 : static_cast<double>(it->second));
-    }
+    metrics_->set_queue_jobs([&](std::string_view queue, std::string_view status) {
+      const auto it = counts.find(std::pair(std::string(queue), std::string(status)));
+      return it == counts.end() ? 0.0 : static_cast<double>(it->second);
+    });
   }
 
   Database db_;

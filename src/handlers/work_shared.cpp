@@ -37,8 +37,8 @@ std::string WorkShared::new_owner() {
   return config_.replica_id + "/" + std::to_string(++counter) + "-" + buf;
 }
 
-void WorkShared::count_attempt(Queue q, std::string_view result) const {
-  if (metrics_ != nullptr) metrics_->count_queue_attempt(to_string(q), result);
+void WorkShared::count_attempt(Queue q, QueueResult result) const {
+  if (metrics_ != nullptr) metrics_->count_queue_attempt(q, result);
 }
 
 LeaseKeeper::LeaseKeeper(QueueStore& store, Queue queue, std::string owner,
@@ -104,7 +104,7 @@ JobBook::JobBook(WorkShared& shared, QueueStore& store, Queue queue, std::string
 void JobBook::completed(bool written) {
   if (written) {
     ++completed_;
-    shared_.count_attempt(queue_, "completed");
+    shared_.count_attempt(queue_, QueueResult::completed);
   } else {
     ++lost_;
   }
@@ -113,7 +113,7 @@ void JobBook::completed(bool written) {
 void JobBook::fail(std::int64_t id, const std::string& error) {
   if (store_.fail(queue_, id, owner_, error)) {
     ++failed_;
-    shared_.count_attempt(queue_, "failed");
+    shared_.count_attempt(queue_, QueueResult::failed);
   } else {
     ++lost_;
   }
@@ -123,11 +123,11 @@ void JobBook::retry(std::int64_t id, int retry_count, const std::string& error) 
   switch (store_.retry(queue_, id, owner_, error, retry_backoff(retry_count))) {
     case RetryOutcome::retried:
       ++retried_;
-      shared_.count_attempt(queue_, "retried");
+      shared_.count_attempt(queue_, QueueResult::retried);
       break;
     case RetryOutcome::failed:
       ++failed_;
-      shared_.count_attempt(queue_, "failed");
+      shared_.count_attempt(queue_, QueueResult::failed);
       break;
     case RetryOutcome::lost:
       ++lost_;
@@ -149,7 +149,7 @@ void JobBook::release(std::int64_t id) {
   try {
     if (store_.release(queue_, id, owner_)) {
       ++released_;
-      shared_.count_attempt(queue_, "released");
+      shared_.count_attempt(queue_, QueueResult::released);
     }
   } catch (const std::exception& e) {
     spdlog::warn("{} job {}: could not hand it back: {}", to_string(queue_), id, e.what());

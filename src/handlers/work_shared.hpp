@@ -40,7 +40,7 @@ class WorkShared final {
   std::string new_owner();
   // Bounds the images in work at once in this replica (PUBLISH_CONCURRENCY).
   std::counting_semaphore<64>& publish_slots() { return publish_slots_; }
-  void count_attempt(Queue q, std::string_view result) const;
+  void count_attempt(Queue q, QueueResult result) const;
 
  private:
   const Config config_;

@@ -57,10 +57,10 @@ class FileStorage final : public Storage {
     const auto target = object_path("put", key);
     try {
       ObjectInfo info = copy_atomically("put", key, path, target, true);
-      count("put", true, info.size, "upload");
+      count(StorageOp::put, true, info.size);
       return info;
     } catch (...) {
-      count("put", false);
+      count(StorageOp::put, false);
       throw;
     }
   }
@@ -73,9 +73,9 @@ class FileStorage final : public Storage {
         throw StorageError("storage get '" + key + "': no such object (404)", 404, true);
       }
       const auto info = copy_atomically("get", key, source, path, false);
-      count("get", true, info.size, "download");
+      count(StorageOp::get, true, info.size);
     } catch (...) {
-      count("get", false);
+      count(StorageOp::get, false);
       throw;
     }
   }
@@ -84,11 +84,11 @@ class FileStorage final : public Storage {
     const auto p = object_path("head", key);
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      count("head", true);
+      count(StorageOp::head, true);
       return std::nullopt;
     }
     ObjectInfo info{key, static_cast<std::uint64_t>(st.st_size), etag_of(p)};
-    count("head", true);
+    count(StorageOp::head, true);
     return info;
   }
 
@@ -99,7 +99,7 @@ class FileStorage final : public Storage {
     const fs::path start = slash == std::string::npos ? root_ : root_ / prefix.substr(0, slash);
     std::error_code ec;
     if (!fs::is_directory(start, ec)) {
-      count("list", true);
+      count(StorageOp::list, true);
       return out;
     }
     try {
@@ -115,21 +115,21 @@ class FileStorage final : public Storage {
             {std::move(key), static_cast<std::uint64_t>(st.st_size), etag_of(it->path())});
       }
     } catch (const fs::filesystem_error& e) {
-      count("list", false);
+      count(StorageOp::list, false);
       throw StorageError("storage list '" + prefix + "': " + e.code().message(), 0, false);
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
-    count("list", true);
+    count(StorageOp::list, true);
     return out;
   }
 
   void remove(const std::string& key) override {
     const auto p = object_path("delete", key);
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
-      count("delete", false);
+      count(StorageOp::remove, false);
       throw StorageError("storage delete '" + key + "': " + std::strerror(errno), 0, false);
     }
-    count("delete", true);
+    count(StorageOp::remove, true);
   }
 
   std::string url(const std::string& key) const override {
@@ -144,10 +144,14 @@ class FileStorage final : public Storage {
     return root_ / key;
   }
 
-  void count(const char* op, bool ok, std::uint64_t bytes = 0, const char* direction = nullptr) {
+  // `bytes`: what a put wrote or a get read.
+  void count(StorageOp op, bool ok, std::uint64_t bytes = 0) {
     if (metrics_ == nullptr) return;
     metrics_->count_storage_request(op, ok);
-    if (direction != nullptr && bytes > 0) metrics_->count_storage_bytes(direction, bytes);
+    if (bytes > 0) {
+      metrics_->count_storage_bytes(op == StorageOp::put ? Transfer::upload : Transfer::download,
+                                    bytes);
+    }
   }
 
   // Copies `from` to a temp file next to `to`, then renames it over `to`. Computes the MD5

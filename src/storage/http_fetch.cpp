@@ -70,9 +70,9 @@ void fetch_url(const std::string& url, const std::string& bearer_token,
     const bool closed = std::fclose(file) == 0;
     const bool ok = rc == CURLE_OK && status >= 200 && status < 300 && closed;
     if (metrics != nullptr) {
-      metrics->count_storage_request("fetch", ok);
+      metrics->count_storage_request(StorageOp::fetch, ok);
       if (received > 0)
-        metrics->count_storage_bytes("download", static_cast<std::uint64_t>(received));
+        metrics->count_storage_bytes(Transfer::download, static_cast<std::uint64_t>(received));
     }
     if (ok) {
       if (std::rename(temp.c_str(), path.c_str()) != 0) {

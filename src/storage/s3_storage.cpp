@@ -236,7 +236,7 @@ class S3Storage final : public Storage {
         "x-amz-content-sha256: UNSIGNED-PAYLOAD",
         "Content-Type: " +
             std::string(content_type.empty() ? "application/octet-stream" : content_type)};
-    const auto r = perform("put", "PUT", key, {}, headers, &body, nullptr);
+    const auto r = perform(StorageOp::put, "PUT", key, {}, headers, &body, nullptr);
     check(r, "put", key);
     return ObjectInfo{key, size, r.etag};
   }
@@ -253,8 +253,8 @@ class S3Storage final : public Storage {
     sink.file = file.get();
     Response r;
     try {
-      r = perform("get", "GET", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)},
-                  nullptr, &sink);
+      r = perform(StorageOp::get, "GET", key, {},
+                  {"x-amz-content-sha256: " + std::string(kEmptySha256)}, nullptr, &sink);
       check(r, "get", key);
       if (std::fflush(file.get()) != 0)
         throw StorageError("storage get '" + key + "': cannot write " + temp.string(), 0, false);
@@ -274,8 +274,8 @@ class S3Storage final : public Storage {
   std::optional<ObjectInfo> head(const std::string& key) override {
     require_key("head", key);
     const auto r =
-        perform("head", "HEAD", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)},
-                nullptr, nullptr);
+        perform(StorageOp::head, "HEAD", key, {},
+                {"x-amz-content-sha256: " + std::string(kEmptySha256)}, nullptr, nullptr);
     if (r.status == 404) return std::nullopt;
     check(r, "head", key);
     return ObjectInfo{key, r.content_length, r.etag};
@@ -288,8 +288,8 @@ class S3Storage final : public Storage {
       Query q{{"list-type", "2"}, {"max-keys", "1000"}, {"prefix", prefix}};
       if (!token.empty()) q.emplace_back("continuation-token", token);
       const auto r =
-          perform("list", "GET", "", q, {"x-amz-content-sha256: " + std::string(kEmptySha256)},
-                  nullptr, nullptr);
+          perform(StorageOp::list, "GET", "", q,
+                  {"x-amz-content-sha256: " + std::string(kEmptySha256)}, nullptr, nullptr);
       check(r, "list", prefix + "*");
       for (const auto contents : xml_all(r.body, "Contents")) {
         ObjectInfo info;
@@ -316,8 +316,8 @@ class S3Storage final : public Storage {
   void remove(const std::string& key) override {
     require_key("delete", key);
     const auto r =
-        perform("delete", "DELETE", key, {}, {"x-amz-content-sha256: " + std::string(kEmptySha256)},
-                nullptr, nullptr);
+        perform(StorageOp::remove, "DELETE", key, {},
+                {"x-amz-content-sha256: " + std::string(kEmptySha256)}, nullptr, nullptr);
     if (r.status == 404) return;
     check(r, "delete", key);
   }
@@ -395,7 +395,7 @@ class S3Storage final : public Storage {
   // One request with retries: 5xx, 429, 408 and network errors are tried again after
   // backoff_delay (exponential, equal jitter; transfer.hpp), up to Settings' max_attempts;
   // anything else is returned for the caller to judge.
-  Response perform(const char* op, const char* method, const std::string& key, const Query& query,
+  Response perform(StorageOp op, const char* method, const std::string& key, const Query& query,
                    const std::vector<std::string>& headers, Body* body, Sink* sink) {
     const std::string url = object_url(key, query);
     const auto policy = retry_policy(settings_);
@@ -407,17 +407,17 @@ class S3Storage final : public Storage {
         body->sent = 0;
         if (body->file != nullptr &&
             fseeko(body->file, static_cast<off_t>(body->offset), SEEK_SET) != 0) {
-          throw StorageError(
-              std::string("storage ") + op + " '" + key + "': cannot seek the source file", 0,
-              false);
+          throw StorageError("storage " + std::string(to_string(op)) + " '" + key +
+                                 "': cannot seek the source file",
+                             0, false);
         }
       }
       if (out->file != nullptr) {
         std::rewind(out->file);
         if (::ftruncate(fileno(out->file), 0) != 0) {
-          throw StorageError(
-              std::string("storage ") + op + " '" + key + "': cannot truncate the target file", 0,
-              false);
+          throw StorageError("storage " + std::string(to_string(op)) + " '" + key +
+                                 "': cannot truncate the target file",
+                             0, false);
         }
       }
       out->received = 0;
@@ -474,17 +474,18 @@ class S3Storage final : public Storage {
       const bool ok_status = rc == CURLE_OK && r.status >= 200 && r.status < 300;
       if (metrics_ != nullptr) {
         metrics_->count_storage_request(
-            op, ok_status || (r.status == 404 && (std::string_view(op) == "head" ||
-                                                  std::string_view(op) == "delete")));
-        if (body != nullptr && body->sent > 0) metrics_->count_storage_bytes("upload", body->sent);
+            op,
+            ok_status || (r.status == 404 && (op == StorageOp::head || op == StorageOp::remove)));
+        if (body != nullptr && body->sent > 0)
+          metrics_->count_storage_bytes(Transfer::upload, body->sent);
         if (sink != nullptr && out->received > 0)
-          metrics_->count_storage_bytes("download", out->received);
+          metrics_->count_storage_bytes(Transfer::download, out->received);
       }
       if (out == &memory_sink) r.body = std::move(memory_sink.memory);
       if (out->write_failed) {
-        throw StorageError(
-            std::string("storage ") + op + " '" + key + "': cannot write the target file", 0,
-            false);
+        throw StorageError("storage " + std::string(to_string(op)) + " '" + key +
+                               "': cannot write the target file",
+                           0, false);
       }
       bool retryable;
       if (rc != CURLE_OK) {
@@ -492,7 +493,7 @@ class S3Storage final : public Storage {
                      (errbuf[0] != '\0' ? std::string(" (") + errbuf + ")" : "");
         retryable = rc != CURLE_ABORTED_BY_CALLBACK;
         if (!retryable || attempt >= policy.max_attempts) {
-          throw StorageError(std::string("storage ") + op + " '" +
+          throw StorageError("storage " + std::string(to_string(op)) + " '" +
                                  (key.empty() ? query_prefix(query) : key) + "': " + last_error +
                                  " after " + std::to_string(attempt) + " attempt(s)",
                              0, false);
@@ -523,7 +524,7 @@ class S3Storage final : public Storage {
                                                                 ? "application/octet-stream"
                                                                 : content_type));
     const auto created =
-        perform("put", "POST", key, {{"uploads", ""}}, create_headers, nullptr, nullptr);
+        perform(StorageOp::put, "POST", key, {{"uploads", ""}}, create_headers, nullptr, nullptr);
     check(created, "put (create multipart upload)", key);
     const std::string upload_id = xml_first(created.body, "UploadId");
     if (upload_id.empty()) {
@@ -536,7 +537,7 @@ class S3Storage final : public Storage {
       unsigned part = 1;
       for (std::uint64_t offset = 0; offset < size; offset += part_size, ++part) {
         Body body{nullptr, file, offset, std::min(part_size, size - offset), 0};
-        const auto r = perform("put", "PUT", key,
+        const auto r = perform(StorageOp::put, "PUT", key,
                                {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}},
                                {"x-amz-content-sha256: UNSIGNED-PAYLOAD"}, &body, nullptr);
         check(r, ("put (part " + std::to_string(part) + ")").c_str(), key);
@@ -546,7 +547,7 @@ class S3Storage final : public Storage {
       complete += "</CompleteMultipartUpload>";
       Body body{&complete, nullptr, 0, complete.size(), 0};
       const auto done = perform(
-          "put", "POST", key, {{"uploadId", upload_id}},
+          StorageOp::put, "POST", key, {{"uploadId", upload_id}},
           {"x-amz-content-sha256: " + sha256_hex(complete), "Content-Type: application/xml"}, &body,
           nullptr);
       check(done, "put (complete multipart upload)", key);
@@ -556,7 +557,8 @@ class S3Storage final : public Storage {
       return ObjectInfo{key, size, strip_quotes(xml_first(done.body, "ETag"))};
     } catch (...) {
       try {
-        perform("put", "DELETE", key, {{"uploadId", upload_id}}, empty_hash, nullptr, nullptr);
+        perform(StorageOp::put, "DELETE", key, {{"uploadId", upload_id}}, empty_hash, nullptr,
+                nullptr);
       } catch (const std::exception&) {
         // The upload expires by the bucket's lifecycle rules; nothing more to do here.
       }

@@ -301,3 +301,29 @@ TEST_CASE("the exposition passes promtool check metrics, fresh and after use") {
   CAPTURE(output);
   CHECK(rc == 0);
 }
+
+TEST_CASE("queue and storage series are labelled from their enums, every series from start") {
+  tickd::Metrics m("dev");
+  CHECK(value(m, R"(tickd_queue_job_attempts_total{queue="upload",result="released"})") == 0);
+  CHECK(value(m, R"(tickd_storage_requests_total{op="delete",result="error"})") == 0);
+  m.count_queue_attempt(tickd::Queue::publish, tickd::QueueResult::retried);
+  m.count_storage_request(tickd::StorageOp::remove, false);
+  m.count_storage_request(tickd::StorageOp::fetch, true);
+  m.count_storage_bytes(tickd::Transfer::upload, 1024);
+  m.count_storage_bytes(tickd::Transfer::upload, 1);
+  CHECK(value(m, R"(tickd_queue_job_attempts_total{queue="publish",result="retried"})") == 1);
+  CHECK(value(m, R"(tickd_storage_requests_total{op="delete",result="error"})") == 1);
+  CHECK(value(m, R"(tickd_storage_requests_total{op="fetch",result="ok"})") == 1);
+  CHECK(value(m, R"(tickd_storage_bytes_total{direction="upload"})") == 1025);
+  CHECK(value(m, R"(tickd_storage_bytes_total{direction="download"})") == 0);
+}
+
+TEST_CASE("queue row gauges take each known (queue, status) from the sampler, invent none") {
+  tickd::Metrics m("dev");
+  m.set_queue_jobs([](std::string_view queue, std::string_view status) {
+    return queue == "upload" && status == "PENDING" ? 5.0 : 0.0;
+  });
+  CHECK(value(m, R"(tickd_queue_jobs{queue="upload",status="PENDING"})") == 5);
+  CHECK(value(m, R"(tickd_queue_jobs{queue="publish",status="pending"})") == 0);
+  CHECK_FALSE(has(m, R"(tickd_queue_jobs{queue="upload",status="bogus"})"));
+}

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "process_metrics.hpp"
 #include "tickd/json.hpp"
 
 namespace tickd {
@@ -55,6 +56,40 @@ std::string_view to_string(DbPool p) {
   return "unknown";
 }
 
+std::string_view to_string(QueueResult r) {
+  switch (r) {
+    case QueueResult::completed:
+      return "completed";
+    case QueueResult::retried:
+      return "retried";
+    case QueueResult::failed:
+      return "failed";
+    case QueueResult::released:
+      return "released";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(StorageOp op) {
+  switch (op) {
+    case StorageOp::put:
+      return "put";
+    case StorageOp::get:
+      return "get";
+    case StorageOp::head:
+      return "head";
+    case StorageOp::list:
+      return "list";
+    case StorageOp::remove:
+      return "delete";
+    case StorageOp::fetch:
+      return "fetch";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(Transfer t) { return t == Transfer::upload ? "upload" : "download"; }
+
 namespace {
 
 namespace prom = prometheus;
@@ -78,15 +113,17 @@ constexpr std::array kQueueStatuses{
     QueueStatuses{"publish", {"pending", "processing", "completed", "failed"}},
     QueueStatuses{"file_upload", {"PENDING", "UPLOADED", "MISSING", ""}},
 };
-constexpr std::array<std::string_view, 2> kAttemptQueues{"upload", "publish"};
-constexpr std::array<std::string_view, 4> kAttemptResults{"completed", "retried", "failed",
-                                                          "released"};
-constexpr std::array<std::string_view, 6> kStorageOps{"put",  "get",    "head",
-                                                      "list", "delete", "fetch"};
-constexpr std::array<std::string_view, 2> kStorageDirections{"upload", "download"};
+constexpr std::array kQueues{Queue::upload, Queue::publish};
+constexpr std::array kQueueResults{QueueResult::completed, QueueResult::retried,
+                                   QueueResult::failed, QueueResult::released};
+constexpr std::array kStorageOps{StorageOp::put,  StorageOp::get,    StorageOp::head,
+                                 StorageOp::list, StorageOp::remove, StorageOp::fetch};
+constexpr std::array kTransfers{Transfer::upload, Transfer::download};
 
-std::string pair_key(std::string_view a, std::string_view b) {
-  return std::string(a) + '\0' + std::string(b);
+// An enum's position in its label table (the enums count from 0 in declaration order).
+template <typename E>
+constexpr std::size_t index(E e) {
+  return static_cast<std::size_t>(e);
 }
 
 // Lazily created handler series beyond this many fold into handler="other", so a bug that
@@ -112,117 +149,11 @@ prom::Histogram::BucketBoundaries db_pool_wait_buckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 }
 
-// Clock ticks since boot at which this process started, from /proc/self/stat field 22.
-std::optional<double> proc_start_ticks() {
-  std::ifstream in("/proc/self/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  // The command name (field 2) is in parentheses and may hold spaces; count after it.
-  const auto close = line.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(line.substr(close + 1));
-  std::string field;
-  for (int n = 3; rest >> field; ++n) {
-    if (n == 22) {
-      try {
-        return std::stod(field);
-      } catch (const std::exception&) {
-        return std::nullopt;
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<double> boot_time_seconds() {
-  std::ifstream in("/proc/stat");
-  std::string key;
-  double value = 0;
-  while (in >> key) {
-    if (key == "btime" && in >> value) return value;
-    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-  }
-  return std::nullopt;
-}
-
-double process_start_time() {
-  const auto ticks = proc_start_ticks();
-  const auto boot = boot_time_seconds();
-  const long hz = ::sysconf(_SC_CLK_TCK);
-  if (ticks && boot && hz > 0) return *boot + *ticks / static_cast<double>(hz);
-  // Not Linux, or /proc is missing: the construction time is close enough.
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-prom::MetricFamily single(std::string name, std::string help, prom::MetricType type, double value) {
-  prom::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  prom::ClientMetric m;
-  if (type == prom::MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
-  f.metric.push_back(std::move(m));
-  return f;
-}
-
-// The process_* families of the Prometheus client conventions, read at scrape time.
-// A value that cannot be read leaves its family out rather than reporting a fake zero.
-void append_process_metrics(std::vector<prom::MetricFamily>& out, double start_time) {
-  rusage ru{};
-  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
-    const auto secs = [](const timeval& tv) {
-      return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-    };
-    out.push_back(single("process_cpu_seconds_total",
-                         "Total user and system CPU time spent in seconds.",
-                         prom::MetricType::Counter, secs(ru.ru_utime) + secs(ru.ru_stime)));
-  }
-  {
-    std::ifstream statm("/proc/self/statm");
-    double size_pages = 0;
-    double resident_pages = 0;
-    const long page = ::sysconf(_SC_PAGESIZE);
-    if (statm >> size_pages >> resident_pages && page > 0) {
-      out.push_back(single("process_resident_memory_bytes", "Resident memory size in bytes.",
-                           prom::MetricType::Gauge, resident_pages * static_cast<double>(page)));
-      out.push_back(single("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-                           prom::MetricType::Gauge, size_pages * static_cast<double>(page)));
-    }
-  }
-  out.push_back(single("process_start_time_seconds",
-                       "Start time of the process since unix epoch in seconds.",
-                       prom::MetricType::Gauge, start_time));
-  {
-    std::error_code ec;
-    std::filesystem::directory_iterator it("/proc/self/fd", ec);
-    if (!ec) {
-      double n = 0;
-      for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
-        if (ec) break;
-        ++n;
-      }
-      if (!ec) {
-        out.push_back(single("process_open_fds", "Number of open file descriptors.",
-                             prom::MetricType::Gauge, n));
-      }
-    }
-  }
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    out.push_back(single("process_max_fds", "Maximum number of open file descriptors.",
-                         prom::MetricType::Gauge, static_cast<double>(rl.rlim_cur)));
-  }
-}
-
 }  // namespace
 
 struct Metrics::Impl {
   explicit Impl(const std::string& version)
-      : start_time(process_start_time()),
+      : start_time(metrics::process_start_time()),
         schedules(prom::BuildGauge()
                       .Name("tickd_schedules")
                       .Help("Regions scheduled in this replica (valid and active).")
@@ -340,8 +271,8 @@ struct Metrics::Impl {
     for (const auto& q : kQueueStatuses) {
       for (const auto status : q.statuses) {
         if (status.empty()) continue;
-        queue_gauges.emplace(
-            pair_key(q.queue, status),
+        queue_gauges.emplace_back(
+            std::pair(q.queue, status),
             &queue_jobs.Add({{"queue", std::string(q.queue)}, {"status", std::string(status)}}));
       }
     }
@@ -351,11 +282,10 @@ struct Metrics::Impl {
                              "Queue jobs worked by this replica, by result: completed, retried, "
                              "failed, released.")
                          .Register(registry);
-    for (const auto queue : kAttemptQueues) {
-      for (const auto result : kAttemptResults) {
-        attempt_counters.emplace(
-            pair_key(queue, result),
-            &attempts.Add({{"queue", std::string(queue)}, {"result", std::string(result)}}));
+    for (const auto queue : kQueues) {
+      for (const auto result : kQueueResults) {
+        attempt_counters.at(index(queue)).at(index(result)) = &attempts.Add(
+            {{"queue", std::string(to_string(queue))}, {"result", std::string(to_string(result))}});
       }
     }
     auto& requests = prom::BuildCounter()
@@ -363,19 +293,18 @@ struct Metrics::Impl {
                          .Help("Object storage requests (each attempt), by operation and result.")
                          .Register(registry);
     for (const auto op : kStorageOps) {
-      for (const std::string_view result : {"ok", "error"}) {
-        storage_requests.emplace(
-            pair_key(op, result),
-            &requests.Add({{"op", std::string(op)}, {"result", std::string(result)}}));
+      for (const bool ok : {true, false}) {
+        storage_requests.at(index(op)).at(ok ? 0 : 1) =
+            &requests.Add({{"op", std::string(to_string(op))}, {"result", ok ? "ok" : "error"}});
       }
     }
     auto& bytes = prom::BuildCounter()
                       .Name("tickd_storage_bytes_total")
                       .Help("Bytes moved to (upload) and from (download) object storage.")
                       .Register(registry);
-    for (const auto direction : kStorageDirections) {
-      storage_bytes.emplace(std::string(direction),
-                            &bytes.Add({{"direction", std::string(direction)}}));
+    for (const auto direction : kTransfers) {
+      storage_bytes.at(index(direction)) =
+          &bytes.Add({{"direction", std::string(to_string(direction))}});
     }
   }
 
@@ -419,10 +348,10 @@ struct Metrics::Impl {
   std::map<std::string, prom::Histogram*, std::less<>> handlers;
 
   // Filled in the constructor, read-only afterwards (prometheus series are thread-safe).
-  std::map<std::string, prom::Gauge*, std::less<>> queue_gauges;
-  std::map<std::string, prom::Counter*, std::less<>> attempt_counters;
-  std::map<std::string, prom::Counter*, std::less<>> storage_requests;
-  std::map<std::string, prom::Counter*, std::less<>> storage_bytes;
+  std::vector<std::pair<std::pair<std::string_view, std::string_view>, prom::Gauge*>> queue_gauges;
+  std::array<std::array<prom::Counter*, kQueueResults.size()>, kQueues.size()> attempt_counters{};
+  std::array<std::array<prom::Counter*, 2>, kStorageOps.size()> storage_requests{};  // ok, error
+  std::array<prom::Counter*, kTransfers.size()> storage_bytes{};
 };
 
 Metrics::Metrics(std::string version) : impl_(std::make_unique<Impl>(version)) {}
@@ -484,36 +413,25 @@ void Metrics::set_db_pool_size(DbPool pool, std::size_t n) {
   if (i < impl_->db_pool_size.size()) impl_->db_pool_size.at(i)->Set(static_cast<double>(n));
 }
 
-void Metrics::set_queue_jobs(std::string_view queue, std::string_view status, double n) {
-  if (const auto it = impl_->queue_gauges.find(pair_key(queue, status));
-      it != impl_->queue_gauges.end()) {
-    it->second->Set(n);
-  }
+void Metrics::set_queue_jobs(const QueueRows& rows) {
+  for (const auto& [key, gauge] : impl_->queue_gauges) gauge->Set(rows(key.first, key.second));
 }
 
-void Metrics::count_queue_attempt(std::string_view queue, std::string_view result) {
-  if (const auto it = impl_->attempt_counters.find(pair_key(queue, result));
-      it != impl_->attempt_counters.end()) {
-    it->second->Increment();
-  }
+void Metrics::count_queue_attempt(Queue queue, QueueResult result) {
+  impl_->attempt_counters.at(index(queue)).at(index(result))->Increment();
 }
 
-void Metrics::count_storage_request(std::string_view op, bool ok) {
-  if (const auto it = impl_->storage_requests.find(pair_key(op, ok ? "ok" : "error"));
-      it != impl_->storage_requests.end()) {
-    it->second->Increment();
-  }
+void Metrics::count_storage_request(StorageOp op, bool ok) {
+  impl_->storage_requests.at(index(op)).at(ok ? 0 : 1)->Increment();
 }
 
-void Metrics::count_storage_bytes(std::string_view direction, std::uint64_t bytes) {
-  if (const auto it = impl_->storage_bytes.find(direction); it != impl_->storage_bytes.end()) {
-    it->second->Increment(static_cast<double>(bytes));
-  }
+void Metrics::count_storage_bytes(Transfer direction, std::uint64_t bytes) {
+  impl_->storage_bytes.at(index(direction))->Increment(static_cast<double>(bytes));
 }
 
 std::string Metrics::serialize() const {
   auto families = impl_->registry.Collect();
-  append_process_metrics(families, impl_->start_time);
+  metrics::append_process_metrics(families, impl_->start_time);
   std::string text = prom::TextSerializer().Serialize(families);
   if (text.empty() || text.back() != '\n') text += '\n';
   return text;
