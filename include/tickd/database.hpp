@@ -27,6 +27,7 @@
 
 #include "tickd/liveness.hpp"
 #include "tickd/region.hpp"
+#include "tickd/run_status.hpp"
 
 namespace tickd {
 
@@ -60,8 +61,6 @@ struct Claim {
   ClaimOutcome outcome;
   std::int64_t run_id = 0;  // set when won
 };
-
-enum class RunStatus { ok, failed };
 
 // One attempt of a claimed tick: its row, and the attempt that every write is fenced by.
 struct RunRef {

@@ -202,7 +202,7 @@ std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& fini
   for (const auto& f : finishes) {
     ids.push_back(f.run_id);
     attempts.push_back(f.attempt);
-    statuses.emplace_back(f.status == RunStatus::ok ? "ok" : "failed");
+    statuses.emplace_back(to_string(f.status));
     errors.push_back(f.error.empty() ? std::nullopt : std::optional<std::string>(f.error));
     details.emplace_back(f.details);
   }

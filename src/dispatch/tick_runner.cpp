@@ -16,7 +16,7 @@ namespace {
 
 std::string iso(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
-TickReport report(TickOutcome outcome) { return {outcome, std::nullopt, false}; }
+TickReport report(TickOutcome outcome) { return {.outcome = outcome}; }
 
 }  // namespace
 
@@ -129,7 +129,7 @@ void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token sto
         case ClaimOutcome::overlapping:
           if (ahead) {
             // The previous tick may well end before this one's instant.
-            done(tick, {TickOutcome::skipped, std::nullopt, false, true});
+            done(tick, {.outcome = TickOutcome::skipped, .claim_at_instant = true});
             break;
           }
           spdlog::info("region {}: tick {} skipped: the previous tick is still running",
@@ -166,7 +166,7 @@ void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token sto
     }
     for (const auto& t : ticks) {
       metrics_.count_tick(TickOutcome::skipped);
-      done(t, {TickOutcome::skipped, std::nullopt, e.unavailable()});
+      done(t, {.outcome = TickOutcome::skipped, .db_unavailable = e.unavailable()});
     }
   }
 }
@@ -255,10 +255,11 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
 
   const bool ok = error.empty();
   if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), error);
+  const auto status = ok ? RunStatus::ok : RunStatus::failed;
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
   finisher_.submit(
-      {run_id, ok ? RunStatus::ok : RunStatus::failed, error, std::move(details).str(), attempt},
-      [this, tick = std::move(tick), ok, done = std::move(done)](Finisher::Result result) {
+      {run_id, status, error, std::move(details).str(), attempt},
+      [this, tick = std::move(tick), ok, status, done = std::move(done)](Finisher::Result result) {
         if (result == Finisher::Result::fenced) {
           spdlog::error(
               "region {}: tick {} lost its claim: the row was taken over meanwhile (this replica "
@@ -266,7 +267,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
               tick.region->row->code, iso(tick.instant));
           metrics_.count_fenced();
         }
-        done(tick, {ok ? TickOutcome::ran : TickOutcome::failed, ok ? "ok" : "failed", false});
+        done(tick, {.outcome = ok ? TickOutcome::ran : TickOutcome::failed, .status = status});
       });
 }
 

@@ -122,13 +122,13 @@ std::optional<std::chrono::sys_seconds> Schedule::earliest() const {
 }
 
 void Schedule::record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant,
-                              std::string status) {
+                              RunStatus status) {
   auto it = entries_.find(region_id);
   if (it == entries_.end()) return;
   auto& entry = it->second;
   if (entry.last_scheduled_for && *entry.last_scheduled_for > instant) return;
   entry.last_scheduled_for = instant;
-  entry.last_outcome = status == "ok" ? Outcome::ok : Outcome::failed;
+  entry.last_outcome = status;
 }
 
 void Schedule::record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant) {
@@ -166,12 +166,8 @@ void Schedule::add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry
     s.invalid.push_back({row.code, error->second});
     return;
   }
-  std::optional<std::string> outcome;
-  if (entry.last_outcome != Outcome::none) {
-    outcome = entry.last_outcome == Outcome::ok ? "ok" : "failed";
-  }
-  s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed.get(), outcome,
-                       entry.last_scheduled_for.get()});
+  s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed.get(),
+                       entry.last_outcome, entry.last_scheduled_for.get()});
 }
 
 StatusSnapshot Schedule::status(const std::string& replica_id) const {
