@@ -103,8 +103,8 @@ class Database final {
   struct Finish {
     std::int64_t run_id;
     RunStatus status;
-    std::string error;    // empty for none
-    std::string details;  // JSON object
+    std::optional<std::string> error;  // job_run.error: set when a handler failed
+    std::string details;               // JSON object
     int attempt = 1;
   };
   // Records many ends in one statement; returns the run ids that were fenced (not written:

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "tickd/cron.hpp"
@@ -141,9 +142,13 @@ class Schedule final {
   std::set<std::pair<std::chrono::sys_seconds, std::int64_t>> timeline_;
 };
 
-// Why `row` cannot be scheduled (expression, zone or handlers), or empty when it can.
-// On success fills `expr` and `zone`.
-std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers, cron::Expr& expr,
-                            const date::time_zone*& zone);
+// A row's parsed expression and zone, or why it cannot be scheduled (expression, zone or
+// handlers).
+struct ValidRegion {
+  cron::Expr expr;
+  const date::time_zone* zone;
+};
+std::variant<ValidRegion, std::string> validate_region(const RegionRow& row,
+                                                       const HandlerRegistry& handlers);
 
 }  // namespace tickd

@@ -83,8 +83,8 @@ std::string check_storage_url(std::string_view url);
 // `metrics` (optional) counts requests and bytes.
 std::unique_ptr<Storage> open(const Settings& settings, Metrics* metrics = nullptr);
 
-// Empty when `key` is acceptable, else why not ("object key 'a/../b': has a '..' segment").
-std::string check_key(std::string_view key);
+// Why `key` is not acceptable ("object key 'a/../b': has a '..' segment"), if it is not.
+std::optional<std::string> check_key(std::string_view key);
 
 // RFC 3986 percent-encoding of every byte but A-Z a-z 0-9 - _ . ~ (and '/' when
 // `keep_slash`).

@@ -203,7 +203,7 @@ std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& fini
     ids.push_back(f.run_id);
     attempts.push_back(f.attempt);
     statuses.emplace_back(to_string(f.status));
-    errors.push_back(f.error.empty() ? std::nullopt : std::optional<std::string>(f.error));
+    errors.push_back(f.error);
     details.emplace_back(f.details);
   }
   return impl_->with_connection("recording finished ticks", [&](pqxx::connection& c) {

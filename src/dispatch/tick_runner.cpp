@@ -227,7 +227,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   // details: {"<handler>": {"seconds": s, "ok": b, <counts>...}, ..., "lateness_seconds": l}
   json::Writer details;
   details.begin_object();
-  std::string error;
+  std::optional<std::string> error;  // the tick's failure, once one happened
   if (started > tick.deadline) {
     // Claimed ahead of its instant, then this process stalled (stopped, starved) past the
     // start deadline: starting now is the late start the deadline forbids.
@@ -236,7 +236,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
             " s past it): the process stalled";
   }
   for (const auto& name : row.handlers) {
-    if (!error.empty()) break;
+    if (error) break;
     const auto t0 = clock_.mono();
     HandlerCounts counts;
     try {
@@ -247,14 +247,14 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
     const double seconds = std::chrono::duration<double>(clock_.mono() - t0).count();
     metrics_.observe_handler(name, seconds);
     details.key(name).begin_object();
-    details.key("seconds").value(seconds).key("ok").value(error.empty());
+    details.key("seconds").value(seconds).key("ok").value(!error);
     for (const auto& [key, value] : counts) details.key(key).value(value);
     details.end_object();
   }
   details.key("lateness_seconds").value(lateness).end_object();
 
-  const bool ok = error.empty();
-  if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), error);
+  const bool ok = !error;
+  if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), *error);
   const auto status = ok ? RunStatus::ok : RunStatus::failed;
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
   finisher_.submit(

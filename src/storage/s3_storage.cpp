@@ -326,8 +326,8 @@ class S3Storage final : public Storage {
 
  private:
   static void require_key(const char* op, const std::string& key) {
-    if (auto problem = check_key(key); !problem.empty()) {
-      throw StorageError(std::string("storage ") + op + ": " + problem, 400, true);
+    if (auto problem = check_key(key)) {
+      throw StorageError(std::string("storage ") + op + ": " + *problem, 400, true);
     }
   }
 

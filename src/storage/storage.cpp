@@ -15,7 +15,7 @@
 
 namespace tickd::storage {
 
-std::string check_key(std::string_view key) {
+std::optional<std::string> check_key(std::string_view key) {
   const auto refuse = [&](std::string_view why) {
     std::string shown(key.substr(0, 200));
     if (key.size() > 200) shown += "...";
@@ -38,7 +38,7 @@ std::string check_key(std::string_view key) {
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
-  return {};
+  return std::nullopt;
 }
 
 std::string percent_encode(std::string_view s, bool keep_slash) {
