@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "tickd/storage.hpp"
+#include "tickd/storage_url.hpp"
 
 namespace tickd {
 namespace {
@@ -322,8 +322,9 @@ std::optional<std::string> apply(const Key& key, const Raw& raw, Config& config,
       if (s == nullptr) return "expected a string";
       if (has_control_characters(*s)) return "contains control characters";
       if (!s->empty()) {
-        if (auto problem = storage::check_storage_url(*s); !problem.empty()) {
-          return "'" + *s + "': " + problem;
+        const auto parsed = storage::parse_storage_url(*s);
+        if (const auto* e = std::get_if<storage::StorageUrlError>(&parsed)) {
+          return "'" + *s + "': " + e->message;
         }
       }
       config.storage_url = *s;
