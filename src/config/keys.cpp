@@ -9,6 +9,9 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #include "tickd/storage_url.hpp"
 
