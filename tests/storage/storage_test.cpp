@@ -167,22 +167,6 @@ TEST_CASE("public URLs: CDN base plus each segment percent-encoded (RFC 3986)") 
   CHECK(tickd::storage::open(s3)->url("k") == "https://media.s3.eu-west-1.amazonaws.com/k");
 }
 
-TEST_CASE("STORAGE_URL: accepted and refused forms") {
-  using tickd::storage::check_storage_url;
-  CHECK(check_storage_url("file:///var/lib/tickd").empty());
-  CHECK(check_storage_url("s3://b?endpoint=http://127.0.0.1:9000&region=us-east-1&path_style=true")
-            .empty());
-  CHECK(check_storage_url("s3://b").empty());
-  CHECK(!check_storage_url("file://relative").empty());
-  CHECK(!check_storage_url("s3://").empty());
-  CHECK(check_storage_url("s3://b?path_style=maybe") == "path_style must be true or false");
-  CHECK(check_storage_url("s3://b?endpoint=ftp://x") ==
-        "endpoint must start with http:// or https://");
-  CHECK(check_storage_url("s3://b?colour=blue").find("unknown parameter 'colour'") !=
-        std::string::npos);
-  CHECK(!check_storage_url("http://x").empty());
-}
-
 TEST_CASE("every backend: put, head, get, list, delete, with awkward keys") {
   TempDir dir;
   for (const auto& b : backends(dir.path)) {
