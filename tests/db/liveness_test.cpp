@@ -292,3 +292,25 @@ TEST_CASE("an end written twice (the first answer lost in doubt) is written, not
 }
 
 int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }
+
+TEST_CASE("a dead replica's rows are those claimed before the verdict, not after it") {
+  // The round is not one transaction: a replica waking from a stall renews its heartbeat
+  // (unseen by the verdict) and claims again before the judge lists its rows. A claim begun
+  // after the verdict is a live replica's (chaos SIGSTOP took one over as 'lease').
+  Schema s;
+  const auto before = s.region("before");
+  const auto after = s.region("after");
+  Database victim(s.url, 1), judge_db(s.url, 1);
+  REQUIRE(claim(victim, before, t0, "victim").outcome == ClaimOutcome::won);
+  REQUIRE(claim(victim, after, t0, "victim").outcome == ClaimOutcome::won);
+  s.sql(
+      "INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+      "VALUES ('victim', now() - interval '8 seconds')");
+  s.sql("UPDATE job_run SET started_at = now() + interval '1 hour' WHERE region_id = " +
+        std::to_string(after));
+  wait_server_up_for(s, 1s);
+  const auto round = judge(judge_db, 60s);
+  REQUIRE(round.orphans.size() == 1);
+  CHECK(round.orphans[0].region_id == before);
+  CHECK(round.orphans[0].cause == OrphanCause::lease);
+}
