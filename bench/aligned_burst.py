@@ -8,11 +8,11 @@ usage: bench/aligned_burst.py TICKD [N ...] [--replicas 1,3]
 (needs TICKD_TEST_DATABASE_URL; bench/run starts a PostgreSQL and sets it)"""
 
 import argparse
-import datetime
 import sys
 
 import benchlib as B
-from benchlib import rig
+from tickd_rig import rig
+from tickd_rig.util import percentile, wait_for
 
 
 def one_burst(tickd, n, replicas):
@@ -24,13 +24,13 @@ def one_burst(tickd, n, replicas):
         for t in procs:
             B.wait_scheduled(t, n)
         instant = B.next_minute_boundary()
-        rig.wait_for(lambda: B.time.time() > instant - 2, 70, "the burst's minute", interval=0.2)
+        wait_for(lambda: B.time.time() > instant - 2, 70, "the burst's minute", interval=0.2)
         cpu0 = {t.proc.pid: B.proc_cpu_seconds(t.proc.pid) for t in procs}
         attempts0 = sum(t.metric("tickd_claim_attempts_total") or 0 for t in procs)
         missed0 = sum((t.metric("tickd_ticks_total", outcome="missed") or 0) +
                       (t.metric("tickd_ticks_total", outcome="skipped") or 0) for t in procs)
-        at = datetime.datetime.fromtimestamp(instant, datetime.timezone.utc)
-        rig.wait_for(lambda: r.sql_value(
+        at = B.utc(instant)
+        wait_for(lambda: r.sql_value(
             "SELECT count(*) FROM job_run WHERE scheduled_for = %s AND status <> 'running'", (at,)) >= n,
             60 + n / 500, "all %d rows finished" % n, interval=0.25)
         cpu = sum(B.proc_cpu_seconds(t.proc.pid) - cpu0[t.proc.pid] for t in procs)
@@ -52,7 +52,7 @@ def one_burst(tickd, n, replicas):
             "N": n, "replicas": replicas, "rows": len(rows),
             "all claimed": B.fmt_ms(max(claimed)), "all finished": B.fmt_ms(max(finished)),
             "claims/s": "%.0f" % (len(rows) / span if span > 0 else float("inf")),
-            "late p50": B.fmt_ms(B.percentile(late, 50)), "late p99": B.fmt_ms(B.percentile(late, 99)),
+            "late p50": B.fmt_ms(percentile(late, 50)), "late p99": B.fmt_ms(percentile(late, 99)),
             "late max": B.fmt_ms(max(late)), "hist p99": B.fmt_ms(hist_p99),
             "skipped+missed": int(missed), "attempts/tick": "%.2f" % (attempts / max(len(rows), 1)),
             "RSS": "%.0f MB" % (rss / 1e6), "CPU/tick": "%.0f us" % (cpu / max(len(rows), 1) * 1e6),

@@ -1,14 +1,15 @@
 """Shared pieces of the bench/ scripts: a schema with N regions, tickd replicas, and
-figures read from job_run, /metrics and /proc. Reuses the e2e rig (tests/e2e/rig.py)."""
+figures read from job_run, /metrics and /proc. Built on the test rig (tickd_rig in
+tests/lib): bench/run puts tests/lib and bench/ on PYTHONPATH."""
 
+import datetime
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-import rig  # noqa: E402
+from tickd_rig.util import wait_for
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -22,15 +23,6 @@ def apt_install(package):
     if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode != 0:
         subprocess.run(sudo + ["apt-get", "update", "-qq"], env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run(install, env=env, check=True, stdout=subprocess.DEVNULL)
-
-
-def percentile(values, p):
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def proc_cpu_seconds(pid):
@@ -66,8 +58,8 @@ def start_tickd(r, name, n, wait=True, **env):
 
 
 def wait_scheduled(t, n, timeout=120):
-    rig.wait_for(lambda: (t.metric("tickd_schedules") or 0) >= n, timeout,
-                 "tickd_schedules to reach %d" % n, interval=0.2)
+    wait_for(lambda: (t.metric("tickd_schedules") or 0) >= n, timeout,
+             "tickd_schedules to reach %d" % n, interval=0.2)
 
 
 def histogram_quantile(samples, name, q):
@@ -94,6 +86,8 @@ def histogram_quantile(samples, name, q):
 
 
 def fmt_ms(seconds):
+    if seconds is None:  # a percentile of nothing
+        return "-"
     return "%.1f ms" % (seconds * 1000.0)
 
 
@@ -117,3 +111,8 @@ def next_minute_boundary(min_lead=8.0):
     if t - now < min_lead:
         t += 60
     return t
+
+
+def utc(ts):
+    """Unix seconds as an aware UTC datetime."""
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)

@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 import benchlib as B
-from benchlib import rig
+from tickd_rig import rig
 
 SQL_HPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "db", "sql.hpp")
 RANGE = 500000  # regions per pgbench client

@@ -11,7 +11,8 @@ import sys
 import time
 
 import benchlib as B
-from benchlib import rig
+from tickd_rig import rig
+from tickd_rig.util import metric, percentile, wait_for
 
 SAMPLES = 30
 
@@ -47,10 +48,10 @@ def one(tickd, n):
         B.wait_scheduled(t2, n)
         def reconcile_stats():
             s = t2.metrics()
-            return (rig.metric(s, "tickd_reconcile_duration_seconds_sum") or 0,
-                    rig.metric(s, "tickd_reconcile_duration_seconds_count") or 0)
+            return (metric(s, "tickd_reconcile_duration_seconds_sum") or 0,
+                    metric(s, "tickd_reconcile_duration_seconds_count") or 0)
         sum0, count0 = reconcile_stats()
-        rig.wait_for(lambda: reconcile_stats()[1] >= count0 + 3, 60, "three full reconciles", interval=0.2)
+        wait_for(lambda: reconcile_stats()[1] >= count0 + 3, 60, "three full reconciles", interval=0.2)
         sum1, count1 = reconcile_stats()
         full = (sum1 - sum0) / (count1 - count0)
         # Memory must not grow with each full read of the N rows.
@@ -59,8 +60,8 @@ def one(tickd, n):
         # no-change pass touched timers.
         rearmed = t2.log().count("reconciled (full)") > 1
         return {
-            "N": n, "hot apply p50": B.fmt_ms(B.percentile(latencies, 50)),
-            "hot apply p95": B.fmt_ms(B.percentile(latencies, 95)),
+            "N": n, "hot apply p50": B.fmt_ms(percentile(latencies, 50)),
+            "hot apply p95": B.fmt_ms(percentile(latencies, 95)),
             "hot apply max": B.fmt_ms(max(latencies)),
             "no-change full reconcile": B.fmt_ms(full),
             "timers re-armed by it": "yes" if rearmed else "no",

@@ -16,7 +16,6 @@ usage: bench/pg_cron.py TICKD [K ...] [--minutes 2]
 (needs TICKD_TEST_DATABASE_URL; bench/run starts a PostgreSQL and sets it)"""
 
 import argparse
-import datetime
 import os
 import shutil
 import subprocess
@@ -27,10 +26,9 @@ import time
 import psycopg2
 
 import benchlib as B
-from benchlib import rig
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
-import peerlib as P  # noqa: E402
+import peerlib as P
+from tickd_rig import rig
+from tickd_rig.util import sleep_until, wait_for
 
 CONTROL = "/usr/share/postgresql/15/extension/pg_cron.control"
 
@@ -82,10 +80,6 @@ class PgCronCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def utc(ts):
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
-
-
 def window(minutes):
     """[start, end) of the next MINUTES whole minutes, the first at least 5 s away."""
     start = B.next_minute_boundary(min_lead=5.0)
@@ -105,9 +99,9 @@ def pg_cron_run(c, k, minutes):
     c.sql("TRUNCATE cron.job_run_details")
     c.sql("SELECT cron.schedule('bench' || g, '* * * * *', 'SELECT 1') FROM generate_series(1, %s) g", (k,))
     start, end = window(minutes)
-    P.sleep_until(start - 1)
+    sleep_until(start - 1)
     cpu0 = P.cluster_cpu_seconds(c.postmaster)
-    P.sleep_until(end - 1)  # the runs of the last minute in the window are done by then, or late
+    sleep_until(end - 1)  # the runs of the last minute in the window are done by then, or late
     cpu1 = P.cluster_cpu_seconds(c.postmaster)
     c.sql("SELECT cron.unschedule(jobid) FROM cron.job")
     # Runs still starting for the window's minutes: give them up to 60 s.
@@ -117,7 +111,7 @@ def pg_cron_run(c, k, minutes):
         time.sleep(0.5)
     rows = c.sql("SELECT extract(epoch FROM start_time - date_trunc('minute', start_time))::float8 "
                  "FROM cron.job_run_details WHERE date_trunc('minute', start_time) >= %s "
-                 "AND date_trunc('minute', start_time) < %s", (utc(start), utc(end)))
+                 "AND date_trunc('minute', start_time) < %s", (B.utc(start), B.utc(end)))
     failed = c.sql("SELECT count(*) FROM cron.job_run_details WHERE status <> 'succeeded'")[0][0]
     res = summary("pg_cron %s" % c.version, k, minutes, [row[0] for row in rows], cpu1 - cpu0)
     res["failed"] = failed
@@ -132,14 +126,14 @@ def tickd_run(tickd, k, minutes):
         t = B.start_tickd(r, "pgcron", k)
         pm = P.postmaster_of(r)
         start, end = window(minutes)
-        P.sleep_until(start - 1)
+        sleep_until(start - 1)
         cpu0 = B.proc_cpu_seconds(t.proc.pid) + P.cluster_cpu_seconds(pm)
-        P.sleep_until(end - 1)
+        sleep_until(end - 1)
         cpu1 = B.proc_cpu_seconds(t.proc.pid) + P.cluster_cpu_seconds(pm)
-        rig.wait_for(lambda: r.sql_value("SELECT count(*) FROM job_run WHERE status = 'running'") == 0, 60,
-                     "no running rows")
+        wait_for(lambda: r.sql_value("SELECT count(*) FROM job_run WHERE status = 'running'") == 0, 60,
+                 "no running rows")
         rows = r.sql("SELECT (details->>'lateness_seconds')::float8, status FROM job_run "
-                     "WHERE scheduled_for >= %s AND scheduled_for < %s", (utc(start), utc(end)))
+                     "WHERE scheduled_for >= %s AND scheduled_for < %s", (B.utc(start), B.utc(end)))
         res = summary("tickd", k, minutes, [row[0] for row in rows if row[0] is not None], cpu1 - cpu0)
         res["failed"] = sum(1 for row in rows if row[1] != "ok")
         return res

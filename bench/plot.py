@@ -15,9 +15,8 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
-import peerlib as P  # noqa: E402
-from peerlib import B  # noqa: E402
+import benchlib as B
+import peerlib as P
 
 COLORS = {"tickd": "#1f77b4", "node-cron": "#d62728", "croner": "#ff7f0e", "pg_cron": "#2ca02c"}
 

@@ -14,20 +14,14 @@ usage: bench/steady.py TICKD [N ...] [--seconds 60] [--peers node-cron,croner]
 (needs TICKD_TEST_DATABASE_URL; bench/run starts a PostgreSQL and sets it)"""
 
 import argparse
-import datetime
 import os
 import sys
 import time
 
 import benchlib as B
-from benchlib import rig
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
-import peerlib as P  # noqa: E402
-
-
-def utc(ts):
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
+import peerlib as P
+from tickd_rig import rig
+from tickd_rig.util import metric, sleep_until
 
 
 def tickd_steady(tickd, n, seconds):
@@ -42,18 +36,18 @@ def tickd_steady(tickd, n, seconds):
 
         def counters():
             s = t.metrics()
-            return {o: rig.metric(s, "tickd_ticks_total", outcome=o) or 0
+            return {o: metric(s, "tickd_ticks_total", outcome=o) or 0
                     for o in ("ran", "failed", "skipped", "missed", "lost")}
-        P.sleep_until(start)
+        sleep_until(start)
         pm = P.postmaster_of(r)
         c0, cpu0, pg0, w0 = counters(), B.proc_cpu_seconds(t.proc.pid), P.cluster_cpu_seconds(pm), time.time()
-        P.sleep_until(end)
+        sleep_until(end)
         c1, cpu1, pg1, w1 = counters(), B.proc_cpu_seconds(t.proc.pid), P.cluster_cpu_seconds(pm), time.time()
         load = os.getloadavg()[0]
         time.sleep(3)  # the last instants' rows finish
         rss = sampler.stop()
         rows = r.sql("SELECT (details->>'lateness_seconds')::float8, status FROM job_run "
-                     "WHERE scheduled_for >= %s AND scheduled_for < %s", (utc(start), utc(end)))
+                     "WHERE scheduled_for >= %s AND scheduled_for < %s", (B.utc(start), B.utc(end)))
         late = [row[0] for row in rows if row[0] is not None]
         hist = P.hist_from_seconds(late)
         P.save_dist("steady-%d-tickd" % n, "tickd", hist, n=n, seconds=seconds)

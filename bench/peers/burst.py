@@ -11,14 +11,14 @@ usage: bench/peers/burst.py TICKD [N ...] [--peers node-cron,croner]
 (needs TICKD_TEST_DATABASE_URL; bench/run starts a PostgreSQL and sets it)"""
 
 import argparse
-import datetime
 import os
 import sys
 import time
 
+import benchlib as B
 import peerlib as P
-from peerlib import B
-from benchlib import rig
+from tickd_rig import rig
+from tickd_rig.util import sleep_until, wait_for
 
 
 def tickd_burst(tickd, n):
@@ -29,11 +29,11 @@ def tickd_burst(tickd, n):
         t = B.start_tickd(r, "burst", n)
         sampler = P.Sampler(t.proc.pid)
         instant = B.next_minute_boundary()
-        at = datetime.datetime.fromtimestamp(instant, datetime.timezone.utc)
-        P.sleep_until(instant - 1)
+        at = B.utc(instant)
+        sleep_until(instant - 1)
         cpu0 = B.proc_cpu_seconds(t.proc.pid)
         try:
-            rig.wait_for(lambda: r.sql_value(
+            wait_for(lambda: r.sql_value(
                 "SELECT count(*) FROM job_run WHERE scheduled_for = %s AND status <> 'running'", (at,)) >= n,
                 59, "all %d rows finished" % n, interval=0.1)
         except AssertionError as e:

@@ -1,6 +1,6 @@
 // One npm cron engine (node-cron or croner) with N tasks of one expression in this process,
 // measuring its own lateness (callback time minus the instant the run was for) and missed
-// runs. Driven by bench/peers/peerlib.py, which reads this process's CPU and RSS from /proc.
+// runs. Driven by bench/peerlib.py, which reads this process's CPU and RSS from /proc.
 //
 //   node engine.cjs ENGINE MODE N SECONDS NODE_MODULES
 //     ENGINE  node-cron | croner

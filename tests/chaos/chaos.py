@@ -29,8 +29,8 @@ import sys
 import time
 import traceback
 
-import chaoslib as cl
-from chaoslib import Skip, rig
+from tickd_rig import chaos as cl, pg, rig
+from tickd_rig.util import SKIP, Skip, metric, parse_metrics, percentile, replace_host_port, wait_for
 
 LONG = os.environ.get("TICKD_CHAOS_LONG") == "1" or "--long" in sys.argv
 LEASE_MS = 2000
@@ -58,7 +58,7 @@ class Chaos:
         self.r = r
         self.cluster = cluster
         self.proxy = rig.TcpProxy("127.0.0.1", cluster.port)
-        self.proxy_url = rig.replace_host_port(r.url, "127.0.0.1", self.proxy.port)
+        self.proxy_url = replace_host_port(r.url, "127.0.0.1", self.proxy.port)
         self.rep = {}      # name -> current Tickd
         self.env = {}      # name -> extra env of its current process
         self.faults = []   # (replica_id, wall time, kind)
@@ -247,7 +247,7 @@ class Chaos:
             "dup": len(dups), "foreign": len(foreign), "missing": len(missing), "excused": excused, "overload": overload,
             "missing_per_kill": (len(missing) / kills) if kills else None,
             "stuck": stuck, "max_running_s": self.watch.peak(),
-            "takeover_p50": cl.percentile(takeovers, 50), "takeover_p99": cl.percentile(takeovers, 99),
+            "takeover_p50": percentile(takeovers, 50), "takeover_p99": percentile(takeovers, 99),
             "spurious_abandoned": len(spurious),
             "claims_per_tick": (attempts / claimed) if claimed else None, "fenced": int(fenced),
         }
@@ -326,7 +326,7 @@ def sc_kill(ch, kills, every):
             # Mostly mid-tick: while it has a slow tick running (there is then a row to take over).
             if ch.rng.random() < 0.7:
                 try:
-                    rig.wait_for(lambda: slow_running_of(ch, name), 1.5, "", interval=0.01)
+                    wait_for(lambda: slow_running_of(ch, name), 1.5, "", interval=0.01)
                 except AssertionError:
                     pass
             ch.kill(name)
@@ -383,8 +383,8 @@ def sc_sigstop(ch, stops):
             # the first in turn that has. Which replica owns which of the 9 slow regions
             # follows the hash of this run's replica ids, and a given one owns none of them in
             # about 1 run in 40: waiting for a fixed replica failed the suite by chance.
-            name = rig.wait_for(lambda: next((n for n in turn if slow_running_of(ch, n)), None), 15,
-                                "a slow tick running on any replica", interval=0.01)
+            name = wait_for(lambda: next((n for n in turn if slow_running_of(ch, n)), None), 15,
+                            "a slow tick running on any replica", interval=0.01)
             t = ch.rep[name]
             t.signal(signal.SIGSTOP)
             ch.faults.append((t.replica_id, time.time(), "sigstop"))
@@ -455,7 +455,7 @@ def sc_skew(ch, offset, seconds):
         res["skewed_rows"] = len(lat)
         res["early"] = len(early)
         res["early_claims"] = len(ch.early_claims(rid, state["start"]))
-        res["lateness_p99"] = cl.percentile(lat, 99)
+        res["lateness_p99"] = percentile(lat, 99)
         log = ch.rep["c"].log()
         if "scheduling by the database's clock" not in log:
             ch.failures.append("skew %+d s: c did not log its clock offset" % offset)
@@ -536,7 +536,7 @@ def sc_cut(ch, mode, times, hold):
             while time.time() < a + hold:
                 if noticed is None:
                     try:
-                        if rig.metric(rig.parse_metrics(ch.rep["c"].metrics_text()), "tickd_db_up") == 0:
+                        if metric(parse_metrics(ch.rep["c"].metrics_text()), "tickd_db_up") == 0:
                             noticed = time.time() - a
                     except Exception:  # noqa: BLE001
                         pass
@@ -566,9 +566,9 @@ def sc_pool(ch, hogs, seconds):
         time.sleep(seconds)
         ch.sql("UPDATE region_index SET active = false WHERE code LIKE 'hog%%'")
         # The hogs' last ticks end (they are not part of what is checked).
-        rig.wait_for(lambda: not ch.sql("SELECT 1 FROM job_run j JOIN region_index g ON g.id = j.region_id "
-                                        "WHERE j.status = 'running' AND g.code LIKE 'hog%%'"),
-                     60, "the hog regions' last ticks to end", interval=0.2)
+        wait_for(lambda: not ch.sql("SELECT 1 FROM job_run j JOIN region_index g ON g.id = j.region_id "
+                                    "WHERE j.status = 'running' AND g.code LIKE 'hog%%'"),
+                 60, "the hog regions' last ticks to end", interval=0.2)
 
     def checks(res, ctx):
         if res["overload"]:
@@ -663,8 +663,8 @@ def main():
     try:
         if not os.path.exists(cl.FAKETIME_LIB):
             raise Skip("libfaketime is not installed (Debian package faketime)")
-        cluster = cl.Cluster()
-        cl.use_cluster(cluster)
+        cluster = pg.Cluster()
+        pg.use_cluster(cluster)
         r = rig.Rig(tickd)
         r.migrate()
         test(r, cluster)
@@ -691,7 +691,7 @@ def main():
         if cluster:
             cluster.close()
     if skipped:
-        sys.exit(rig.SKIP)
+        sys.exit(SKIP)
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

@@ -57,9 +57,8 @@ import traceback
 
 import psycopg2
 
-import autofailover as af
-import chaoslib as cl
-from chaoslib import Skip, rig
+from tickd_rig import autofailover as af, chaos as cl, rig
+from tickd_rig.util import SKIP, Skip, wait_for
 
 LEASE_MS = 2000
 CLAIM_AHEAD_MS = 500
@@ -265,7 +264,7 @@ class PrimaryWatch:
                     if when >= since and p is not None and p != old:
                         return when
             return None
-        return rig.wait_for(seen, timeout, "a new primary other than %s" % old, interval=0.05)
+        return wait_for(seen, timeout, "a new primary other than %s" % old, interval=0.05)
 
     def close(self):
         self.stop.set()
@@ -718,7 +717,7 @@ def main():
                 f.close()
     print("took %.0f s" % (time.time() - t_start))
     if skipped:
-        sys.exit(rig.SKIP)
+        sys.exit(SKIP)
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

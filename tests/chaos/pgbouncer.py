@@ -19,11 +19,8 @@ import subprocess
 import time
 import urllib.parse
 
-import psycopg2
-
-import chaoslib as cl
-from chaoslib import rig
-from rig import check, wait_for
+from tickd_rig import pg, rig
+from tickd_rig.util import check, pg_host_port, wait_for
 
 REGIONS = 20
 POOL = 3
@@ -97,8 +94,8 @@ def hot_apply(r, ts, ids, bound, label):
 
 
 def test(r):
-    base = rig.base_url()
-    host, port = rig.pg_host_port(base)
+    base = r.base
+    host, port = pg_host_port(base)
     db = urllib.parse.urlsplit(base).path.lstrip("/") or "postgres"
     role = "tickd_bnc_" + r.schema.split("_")[-1]
     r.sql('CREATE ROLE "%s" LOGIN' % role)
@@ -112,11 +109,10 @@ def test(r):
     r.sql('ALTER ROLE "%s" SET search_path = "%s"' % (role, r.schema))
     direct = "postgresql://%s@%s:%d/%s" % (role, host, port, db)
 
-    bouncer = cl.Bouncer(host, port, db, [role], pool_size=POOL)
+    bouncer = pg.Bouncer(host, port, db, [role], pool_size=POOL)
     r.cleanups.append(bouncer.close)
     pooled = bouncer.url(role)
-    wait_for(lambda: psycopg2.connect(pooled, connect_timeout=2).close() or True, 10, "pgbouncer accepts",
-             interval=0.1)
+    bouncer.wait_accepting(role)
 
     # Migrate through pgbouncer too (transaction-scoped migration lock).
     m = subprocess.run([r.tickd, "migrate"], env=r.env_for(pooled), capture_output=True, text=True, timeout=60)

@@ -7,7 +7,7 @@ all three processes are queued on it, then lets them go.
 import subprocess
 import time
 
-import migrate_testlib as t
+from tickd_rig import migrate as t
 
 c = t.Checker()
 

@@ -3,7 +3,8 @@
 import os
 import tempfile
 
-import migrate_testlib as t
+from tickd_rig import migrate as t
+from tickd_rig.util import with_options
 
 c = t.Checker()
 SECRET = "hunter2-Secret"
@@ -55,7 +56,7 @@ if parts.scheme.startswith("postgres"):
     c.check(r.returncode == 1 and "no_such_db_tickd" in r.stderr and SECRET not in r.stderr,
             "a missing database: exit 1, named, password hidden", r.stderr)
 
-r = t.run_migrate(t.with_options(t.base_url(), "-csearch_path=no_such_schema_tickd"))
+r = t.run_migrate(with_options(t.base_url(), "-csearch_path=no_such_schema_tickd"))
 c.check(r.returncode == 1 and "search_path names no existing schema" in r.stderr,
         "a search_path without an existing schema: exit 1 and says so", r.stderr)
 
@@ -83,7 +84,7 @@ try:
     if parts.scheme.startswith("postgres"):
         netloc = "%s@%s:%s" % (role, parts.hostname, parts.port)
         as_role = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-        r = t.run_migrate(t.with_options(as_role, "-csearch_path=" + schema))
+        r = t.run_migrate(with_options(as_role, "-csearch_path=" + schema))
         c.check(r.returncode == 1 and "permission denied" in r.stderr,
                 "without CREATE on the schema: exit 1, permission denied", r.stderr)
 finally:

@@ -2,26 +2,19 @@
 """`tickd migrate` through pgbouncer in transaction pooling: three at once, two server
 connections, applied exactly once (the advisory lock is transaction-scoped, so pooling cannot
 leak or share it)."""
-import os
-import shutil
 import subprocess
-import tempfile
-import time
 import urllib.parse
 
-import migrate_testlib as t
-
-PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-if not os.path.exists(PGBOUNCER):
-    print("pgbouncer is not installed: skipping")
-    raise SystemExit(t.SKIP)
+from tickd_rig import migrate as t
+from tickd_rig.pg import Bouncer
+from tickd_rig.util import SKIP, Skip
 
 c = t.Checker()
 base = t.base_url()
 parts = urllib.parse.urlsplit(base)
 if not parts.scheme.startswith("postgres"):
-    print("TICKD_TEST_DATABASE_URL is not a URI: skipping")
-    raise SystemExit(t.SKIP)
+    print("SKIP: TICKD_TEST_DATABASE_URL is not a URI")
+    raise SystemExit(SKIP)
 dbname = parts.path.lstrip("/") or "postgres"
 
 # pgbouncer passes no `options`, so the schema comes from a role whose search_path selects it.
@@ -33,46 +26,15 @@ with admin.cursor() as cur:
     cur.execute('ALTER SCHEMA "%s" OWNER TO "%s"' % (schema, role))
     cur.execute('ALTER ROLE "%s" SET search_path = "%s"' % (role, schema))
 
-workdir = tempfile.mkdtemp(prefix="tickd-pgbouncer-")
-proc = None
+bouncer = None
 try:
-    port = t.free_port()
-    ini = os.path.join(workdir, "pgbouncer.ini")
-    with open(os.path.join(workdir, "users.txt"), "w") as f:
-        f.write('"%s" ""\n' % role)
-    with open(ini, "w") as f:
-        f.write("""[databases]
-%(db)s = host=%(host)s port=%(port)s dbname=%(db)s
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %(listen)d
-unix_socket_dir =
-auth_type = trust
-auth_file = %(dir)s/users.txt
-pool_mode = transaction
-default_pool_size = 2
-max_client_conn = 50
-server_reset_query =
-logfile = %(dir)s/pgbouncer.log
-""" % {"db": dbname, "host": parts.hostname, "port": parts.port or 5432, "listen": port, "dir": workdir})
-    cmd = [PGBOUNCER, ini]
-    if os.getuid() == 0:  # pgbouncer refuses to run as root
-        os.system("chown -R postgres:postgres %s" % workdir)
-        cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = "postgresql://%s@127.0.0.1:%d/%s" % (role, port, dbname)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            t.connect(url).close()
-            break
-        except Exception as err:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                print(open(os.path.join(workdir, "pgbouncer.log")).read() if os.path.exists(
-                    os.path.join(workdir, "pgbouncer.log")) else "")
-                raise SystemExit("pgbouncer did not come up: %s" % err)
-            time.sleep(0.1)
+    try:
+        bouncer = Bouncer(parts.hostname, parts.port or 5432, dbname, [role], pool_size=2, max_client_conn=50)
+    except Skip as e:
+        print("SKIP: %s" % e)
+        raise SystemExit(SKIP)
+    url = bouncer.url(role)
+    bouncer.wait_accepting(role)
 
     for round_ in range(3):
         if round_:
@@ -101,13 +63,8 @@ logfile = %(dir)s/pgbouncer.log
                     (t.MIGRATION_LOCK_KEY >> 32, t.MIGRATION_LOCK_KEY & 0xFFFFFFFF, role))
         c.check(cur.fetchone()[0] == 0, "no migration lock outlives the migrators")
 finally:
-    if proc is not None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    shutil.rmtree(workdir, ignore_errors=True)
+    if bouncer is not None:
+        bouncer.close()
     with admin.cursor() as cur:
         cur.execute('DROP SCHEMA IF EXISTS "%s" CASCADE' % schema)
         cur.execute('DROP ROLE IF EXISTS "%s"' % role)

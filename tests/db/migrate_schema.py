@@ -7,7 +7,7 @@ import time
 import psycopg2
 import psycopg2.errors as e
 
-import migrate_testlib as t
+from tickd_rig import migrate as t
 
 c = t.Checker()
 schema, url = t.fresh_schema("mig_schema")

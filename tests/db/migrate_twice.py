@@ -2,7 +2,7 @@
 """`tickd migrate` twice on a fresh schema: the first applies everything, the second nothing."""
 import json
 
-import migrate_testlib as t
+from tickd_rig import migrate as t
 
 c = t.Checker()
 schema, url = t.fresh_schema("mig_twice")

@@ -5,8 +5,8 @@ claimed tick whose process stalls past its start deadline is recorded failed, it
 import signal
 import time
 
-import rig
-from rig import check, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, wait_for
 
 AHEAD_MS = 600
 

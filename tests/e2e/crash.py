@@ -7,8 +7,8 @@ with its own dead tick the same way."""
 import signal
 import time
 
-import rig
-from rig import check, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, wait_for
 
 LEASE_MS = 10000  # the default: the crash is found through the lock, not the lease
 SLOW_SQL = "INSERT INTO effects SELECT $1, $2 FROM pg_sleep(3)"  # takes effect at its end

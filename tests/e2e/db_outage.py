@@ -6,8 +6,8 @@ ticks that could not start by their deadline do not run late in a burst."""
 import math
 import time
 
-import rig
-from rig import check, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, pg_host_port, replace_host_port, wait_for
 
 CODES = ["o1", "o2", "o3"]
 
@@ -48,10 +48,10 @@ def down_then_up(r, t, proxy, mode):
 def test(r):
     for code in CODES:
         r.add_region(code, "* * * * * *")
-    host, port = rig.pg_host_port(r.url)
+    host, port = pg_host_port(r.url)
     proxy = rig.TcpProxy(host, port)
     r.cleanups.append(proxy.close)
-    url = rig.replace_host_port(r.url, "127.0.0.1", proxy.port)
+    url = replace_host_port(r.url, "127.0.0.1", proxy.port)
     t = r.start_tickd("a", database_url=url, REGION_REFRESH_INTERVAL_MS=600000)
     o3 = r.sql_value("SELECT id FROM region_index WHERE code = 'o3'")
 

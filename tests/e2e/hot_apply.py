@@ -5,8 +5,8 @@ follow the new row). Two replicas on one schema; job_run rows and /status of bot
 import math
 import time
 
-import rig
-from rig import check, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, sleep_until, wait_for
 
 # REGION_REFRESH_INTERVAL_MS is long: only notifications can make these changes visible in time.
 ENV = dict(REGION_REFRESH_INTERVAL_MS=600000)
@@ -17,12 +17,6 @@ def instants(r, region_id, since=None):
                  + (" AND scheduled_for >= to_timestamp(%s)" if since is not None else "") + " ORDER BY 1",
                  [region_id] + ([since] if since is not None else []))
     return [x[0] for x in rows]
-
-
-def sleep_until(t):
-    d = t - time.time()
-    if d > 0:
-        time.sleep(d)
 
 
 def commit(r, statement, params=None):

@@ -6,8 +6,8 @@ import math
 import re
 import time
 
-import rig
-from rig import check, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, wait_for
 
 # code -> (columns, words the error must contain, the fix)
 BAD = {

@@ -6,8 +6,8 @@ import re
 import subprocess
 import time
 
-import rig
-from rig import check, metric, parse_metrics, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, free_port, metric, parse_metrics, replace_host_port, wait_for
 
 OUTCOMES = ("ran", "failed", "lost", "skipped", "missed", "abandoned")
 PROMTOOL = "/usr/bin/promtool"
@@ -78,7 +78,7 @@ def promtool_check(text, where):
 def test(r):
     # 1. Before any database contact: every series exists, tickd_db_up 0, /readyz 503, /healthz 200.
     # (A password in DATABASE_URL, JSON logs: the password appears nowhere, every line is JSON.)
-    dead_url = rig.replace_host_port(r.url, "127.0.0.1", rig.free_port()).replace("://postgres@", "://postgres:S3cr3tPw@")
+    dead_url = replace_host_port(r.url, "127.0.0.1", free_port()).replace("://postgres@", "://postgres:S3cr3tPw@")
     check("S3cr3tPw" in dead_url, "a URL with a password", dead_url)
     dead = r.start_tickd("nodb", database_url=dead_url, wait_ready=False, LOG_FORMAT="json")
     wait_for(lambda: dead.get("/healthz")[0] == 200, 5, "/healthz 200 with no database")

@@ -14,8 +14,8 @@ import calendar
 import re
 import time
 
-import rig
-from rig import check
+from tickd_rig import rig
+from tickd_rig.util import check, metric
 
 SLOW = 8
 FAST = 60
@@ -66,10 +66,10 @@ def test(r):
     # Both pools show in /metrics.
     m = t.metrics()
     for pool in ("bookkeeping", "handlers"):
-        n = rig.metric(m, "tickd_db_pool_wait_seconds_count", pool=pool)
+        n = metric(m, "tickd_db_pool_wait_seconds_count", pool=pool)
         check(n, "tickd_db_pool_wait_seconds{pool=%r} counted acquisitions" % pool, n)
-    check(rig.metric(m, "tickd_db_pool_size", pool="handlers") == 8, "tickd_db_pool_size{pool=handlers} 8",
-          rig.metric(m, "tickd_db_pool_size", pool="handlers"))
+    check(metric(m, "tickd_db_pool_size", pool="handlers") == 8, "tickd_db_pool_size{pool=handlers} 8",
+          metric(m, "tickd_db_pool_size", pool="handlers"))
 
 
 rig.main(test)

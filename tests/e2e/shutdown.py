@@ -4,8 +4,8 @@ signal exits at once."""
 import signal
 import time
 
-import rig
-from rig import check, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, wait_for
 
 
 def backends(r, t):

@@ -3,8 +3,8 @@ the next tick still runs; $1 is the region id and $2 the scheduled instant (or n
 the statement timeout applies; only one statement runs; details has the handler's duration."""
 import json
 
-import rig
-from rig import check, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, metric, wait_for
 
 REGIONS = {
     "fails": "SELECT 1/0",
@@ -97,8 +97,8 @@ def test(r):
     # Counters: failed counts the failing regions' rows.
     def counters():
         s = t.metrics()
-        failed = rig.metric(s, "tickd_ticks_total", outcome="failed")
-        ran = rig.metric(s, "tickd_ticks_total", outcome="ran")
+        failed = metric(s, "tickd_ticks_total", outcome="failed")
+        ran = metric(s, "tickd_ticks_total", outcome="ran")
         f_rows = r.sql_value("SELECT count(*) FROM job_run WHERE status = 'failed'")
         o_rows = r.sql_value("SELECT count(*) FROM job_run WHERE status = 'ok'")
         seen.append("failed %s vs %s rows, ran %s vs %s rows" % (failed, f_rows, ran, o_rows))

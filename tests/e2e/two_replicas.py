@@ -7,8 +7,8 @@ import re
 import signal
 import time
 
-import rig
-from rig import check, metric, wait_for
+from tickd_rig import rig
+from tickd_rig.util import check, metric, wait_for
 
 REGIONS = 20
 

@@ -10,8 +10,8 @@ import subprocess
 import zlib
 from http.server import BaseHTTPRequestHandler
 
-import hrig
-from hrig import check, wait_for
+from tickd_rig import handlers as hrig, rig
+from tickd_rig.util import Skip, check, wait_for
 
 
 def huge_png(path, width=30000, height=30000):
@@ -54,7 +54,7 @@ class Source(BaseHTTPRequestHandler):
 
 def test(r):
     if shutil.which("vips") is None:
-        raise hrig.rig.Skip("the vips command (Debian libvips-tools) is not installed")
+        raise Skip("the vips command (Debian libvips-tools) is not installed")
     storage = os.path.join(r.tmp, "storage")
     os.makedirs(os.path.join(storage, "src"))
     subprocess.check_call(["vips", "black", os.path.join(storage, "src", "wide.jpg"), "3000", "2000", "--bands", "3"])
@@ -102,4 +102,4 @@ def test(r):
     check(json.loads(t.get("/status")[1]) is not None, "status", "")
 
 
-hrig.rig.main(test)
+rig.main(test)

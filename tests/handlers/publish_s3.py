@@ -8,8 +8,8 @@ import shutil
 import subprocess
 from http.server import BaseHTTPRequestHandler
 
-import hrig
-from hrig import check, wait_for
+from tickd_rig import handlers as hrig, rig, s3
+from tickd_rig.util import Skip, check, wait_for
 
 
 class Source(BaseHTTPRequestHandler):
@@ -31,13 +31,13 @@ def job_row(r, jid):
 
 def test(r):
     if shutil.which("vips") is None:
-        raise hrig.rig.Skip("the vips command (Debian libvips-tools) is not installed")
+        raise Skip("the vips command (Debian libvips-tools) is not installed")
     web = os.path.join(r.tmp, "web")
     os.makedirs(web)
     subprocess.check_call(["vips", "black", os.path.join(web, "img.jpg"), "500", "400", "--bands", "3"])
     source = hrig.serve(r, Source, web) + "/img.jpg"
 
-    with hrig.peers.S3Peer() as peer:
+    with s3.S3Peer() as peer:
         rid = r.add_region("ps3", "* * * * * *", handlers=["publish"])
         refused, flaky = (r.sql_value("INSERT INTO publish_jobs (region_id, source) VALUES (%s, %s) RETURNING id",
                                       (rid, source)) for _ in range(2))
@@ -76,4 +76,4 @@ def test(r):
     hrig.assert_no_secrets(t, hrig.SECRET)
 
 
-hrig.rig.main(test)
+rig.main(test)

@@ -5,8 +5,8 @@ the tickd_queue_jobs gauges sampled from start."""
 import hashlib
 import os
 
-import hrig
-from hrig import check, wait_for
+from tickd_rig import handlers as hrig, rig, s3
+from tickd_rig.util import check, wait_for
 
 
 def expect(r, rid, code):
@@ -56,7 +56,7 @@ def test(r):
     wait_for(lambda: hrig.details(r, hk, "housekeeping").get("deleted", 0) >= 1201, 10, "deletions counted")
     t.kill()
 
-    with hrig.peers.S3Peer(page_size=3) as peer:
+    with s3.S3Peer(page_size=3) as peer:
         sid = r.add_region("sys", "* * * * * *", handlers=["sync"])
         expect(r, sid, "sys")
         r.sql("UPDATE region_index SET active = false WHERE id IN (%s, %s)", (fid, hk))
@@ -77,4 +77,4 @@ def test(r):
         check("continuation-token=" in peer.control("log"), "several pages listed", "")
 
 
-hrig.rig.main(test)
+rig.main(test)

@@ -3,8 +3,8 @@ file and a refused object_key fail at once naming the path or key, counts land i
 job_run.details, and a region without `upload` in its handlers keeps its rows untouched."""
 import os
 
-import hrig
-from hrig import check, wait_for
+from tickd_rig import handlers as hrig, rig
+from tickd_rig.util import check, metric, wait_for
 
 
 def test(r):
@@ -52,11 +52,11 @@ def test(r):
     check(r.sql_value("SELECT status FROM upload_jobs WHERE region_id = %s", (other,)) == "PENDING",
           "the idle region's job untouched", "changed")
     m = t.metrics()
-    check(hrig.rig.metric(m, "tickd_queue_job_attempts_total", queue="upload", result="completed") == 6,
-          "6 completed attempts", hrig.rig.metric(m, "tickd_queue_job_attempts_total", queue="upload", result="completed"))
-    check(hrig.rig.metric(m, "tickd_storage_requests_total", op="put", result="ok") == 6, "6 puts", m)
-    check(hrig.rig.metric(m, "tickd_storage_bytes_total", direction="upload") > 0, "bytes counted", m)
-    check(hrig.rig.metric(m, "tickd_queue_jobs", queue="publish", status="pending") is not None, "gauges from start", m)
+    check(metric(m, "tickd_queue_job_attempts_total", queue="upload", result="completed") == 6,
+          "6 completed attempts", metric(m, "tickd_queue_job_attempts_total", queue="upload", result="completed"))
+    check(metric(m, "tickd_storage_requests_total", op="put", result="ok") == 6, "6 puts", m)
+    check(metric(m, "tickd_storage_bytes_total", direction="upload") > 0, "bytes counted", m)
+    check(metric(m, "tickd_queue_jobs", queue="publish", status="pending") is not None, "gauges from start", m)
 
 
-hrig.rig.main(test)
+rig.main(test)

@@ -8,8 +8,8 @@ import os
 import signal
 import time
 
-import hrig
-from hrig import check, wait_for
+from tickd_rig import handlers as hrig, rig, s3
+from tickd_rig.util import check, wait_for
 
 
 def env(peer, **extra):
@@ -21,7 +21,7 @@ def env(peer, **extra):
 
 def test(r):
     hrig.audit_completions(r)
-    with hrig.peers.S3Peer() as peer:
+    with s3.S3Peer() as peer:
         # -- kill -9 mid-upload --
         rid = r.add_region("kil", "* * * * * *", handlers=["upload"])
         big = hrig.make_file(r, "in/slow.bin", os.urandom(6 << 20))
@@ -85,4 +85,4 @@ def test(r):
               "released 2 in the tick's details", r.sql("SELECT details FROM job_run WHERE region_id = %s", (sid,)))
 
 
-hrig.rig.main(test)
+rig.main(test)

@@ -6,8 +6,8 @@ fails, the job is rescheduled). The secret and the source token never appear in 
 import json
 import os
 
-import hrig
-from hrig import check, wait_for
+from tickd_rig import handlers as hrig, rig, s3
+from tickd_rig.util import check, wait_for
 
 NAMES = ["plain.wav", "with space.wav", "plus+eq=comma,.wav", "tilde~bang!quote'()*.wav", "ünï 日本.wav"]
 
@@ -18,7 +18,7 @@ def wait_done(r, rid, n, timeout=20):
 
 
 def test(r):
-    with hrig.peers.S3Peer(page_size=3) as peer:
+    with s3.S3Peer(page_size=3) as peer:
         peer.control("fail", json.dumps({"method": "PUT", "status": 500, "count": 2}))
         rid = r.add_region("s3a", "* * * * * *", handlers=["upload"])
         for i, name in enumerate(NAMES):
@@ -93,7 +93,7 @@ def test(r):
     check(status in ("PENDING", "UPLOADING") and retries >= 1, "rescheduled, not failed", (status, retries))
     hrig.assert_no_secrets(t, hrig.SECRET)
 
-    with hrig.peers.S3rver.maybe() as s3rver:
+    with s3.S3rver.maybe() as s3rver:
         if s3rver is None:
             print("note: s3rver is not installed: its case is left out")
             return
@@ -110,4 +110,4 @@ def test(r):
               == len(NAMES), "all COMPLETED on s3rver", hrig.statuses(r))
 
 
-hrig.rig.main(test)
+rig.main(test)

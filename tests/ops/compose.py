@@ -13,8 +13,8 @@ import os
 import re
 import shlex
 
-import opslib
-from opslib import load_yaml
+from tickd_rig import ops
+from tickd_rig.ops import load_yaml
 
 SHUTDOWN_GRACE_S = 30
 
@@ -33,7 +33,7 @@ def env_of(svc):
 
 
 def check_compose():
-    c = load_yaml(opslib.COMPOSE)
+    c = load_yaml(ops.COMPOSE)
     s = c["services"]
     for name in ("postgres", "migrate", "prometheus"):
         assert name in s, "service %s is missing" % name
@@ -74,44 +74,25 @@ def check_compose():
     assert "./config/prometheus:/etc/prometheus:ro" in prom["volumes"], prom["volumes"]
     assert "--config.file=/etc/prometheus/prometheus.yml" in prom["command"]
     assert prom.get("healthcheck", {}).get("test"), "prometheus: a health check"
-    pc = load_yaml(opslib.PROM_CONFIG)
+    pc = load_yaml(ops.PROM_CONFIG)
     jobs = {j["job_name"]: j for j in pc["scrape_configs"]}
     assert "tickd" in jobs, "prometheus.yml: a scrape job named tickd (the rules select it)"
     targets = {t for sc in jobs["tickd"]["static_configs"] for t in sc["targets"]}
     assert targets == {"%s:9464" % n for n in replicas}, \
         "prometheus.yml scrapes %s, the replicas are %s" % (sorted(targets), sorted(replicas))
     assert pc.get("rule_files"), "prometheus.yml loads the rules"
-    rules_dir = os.path.join(opslib.ROOT, "config/prometheus")
+    rules_dir = os.path.join(ops.ROOT, "config/prometheus")
     import glob
     loaded = {os.path.realpath(p) for pat in pc["rule_files"] for p in glob.glob(os.path.join(rules_dir, pat))}
-    assert os.path.realpath(opslib.RULES) in loaded, "prometheus.yml rule_files %s miss %s" % (pc["rule_files"], opslib.RULES)
+    assert os.path.realpath(ops.RULES) in loaded, "prometheus.yml rule_files %s miss %s" % (pc["rule_files"], ops.RULES)
 
     if "grafana" in s:
         assert s["grafana"].get("healthcheck", {}).get("test"), "grafana: a health check"
     return c
 
 
-def dockerfile_instructions():
-    """[(INSTRUCTION, argument text)] with continuation lines joined, comments dropped."""
-    out, cur = [], ""
-    for line in open(opslib.DOCKERFILE, encoding="utf-8"):
-        s = line.rstrip("\n")
-        if not cur and (not s.strip() or s.lstrip().startswith("#")):
-            continue
-        if cur and s.lstrip().startswith("#"):
-            continue
-        if s.endswith("\\"):
-            cur += s[:-1] + " "
-            continue
-        cur += s
-        word, _, rest = cur.strip().partition(" ")
-        out.append((word.upper(), rest.strip()))
-        cur = ""
-    return out
-
-
 def check_dockerfile():
-    ins = dockerfile_instructions()
+    ins = ops.dockerfile_instructions()
     froms = [a for i, a in ins if i == "FROM"]
     assert len(froms) >= 2, "multi-stage: %s" % froms
     assert all(re.match(r"debian:bookworm", f) for f in froms), "Debian 12 stages: %s" % froms
@@ -139,7 +120,7 @@ def check_dockerfile():
     assert "/tmp/packages.txt" in build_run and "quickstart" in build_run, \
         "the build stage installs the quickstart -dev packages of packages.txt"
     wanted = []
-    for line in open(os.path.join(opslib.ROOT, "scripts/lib/packages.txt"), encoding="utf-8"):
+    for line in open(os.path.join(ops.ROOT, "scripts/lib/packages.txt"), encoding="utf-8"):
         f = line.split("#", 1)[0].split()
         if len(f) >= 2 and f[0].endswith("-dev") and "quickstart" in f[1:]:
             wanted.append(f[0])
@@ -150,10 +131,10 @@ def check_dockerfile():
 def test():
     check_compose()
     check_dockerfile()
-    di = open(os.path.join(opslib.ROOT, ".dockerignore"), encoding="utf-8").read().split("\n")
+    di = open(os.path.join(ops.ROOT, ".dockerignore"), encoding="utf-8").read().split("\n")
     for must in (".git", "/build*"):
         assert must in di, ".dockerignore: %s" % must
 
 
 if __name__ == "__main__":
-    opslib.run_main(test)
+    ops.run_main(test)

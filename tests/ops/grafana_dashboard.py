@@ -7,14 +7,14 @@ import os
 
 import yaml
 
-import opslib
-from opslib import check_metric_names, run
+from tickd_rig import ops
+from tickd_rig.ops import check_metric_names, run
 
 SUBST = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h", "$job": "tickd", "$instance": ".*"}
 
 
 def test():
-    d = opslib.dashboard()
+    d = ops.dashboard()
     for key in ("uid", "title", "panels", "templating", "schemaVersion"):
         assert key in d, "dashboard: no %r" % key
     variables = {v["name"]: v for v in d["templating"]["list"]}
@@ -23,7 +23,7 @@ def test():
     for v in ("job", "instance"):
         assert v in variables, "a %r variable" % v
 
-    panels = opslib.all_panels(d)
+    panels = ops.all_panels(d)
     ids = [p["id"] for p in panels]
     assert len(ids) == len(set(ids)), "panel ids must be unique: %s" % ids
     boxes = []
@@ -44,10 +44,10 @@ def test():
             if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]:
                 raise AssertionError("panels %d and %d overlap" % (a[0], b[0]))
 
-    exprs = opslib.dashboard_exprs(d, SUBST)
+    exprs = ops.dashboard_exprs(d, SUBST)
     check_metric_names(exprs)
-    promtool = opslib.need("promtool", "Debian package prometheus")
-    tmp = opslib.tempdir("tickd-ops-dash-")
+    promtool = ops.need("promtool", "Debian package prometheus")
+    tmp = ops.tempdir("tickd-ops-dash-")
     rules = {"groups": [{"name": "dashboard", "rules": [
         {"record": "dashboard:expr_%d" % i, "expr": e} for i, (_, e) in enumerate(exprs)]}]}
     path = os.path.join(tmp, "dashboard_exprs.yml")
@@ -60,12 +60,12 @@ def test():
     print("%d panels, %d expressions parse" % (len(panels), len(exprs)))
 
     # Provisioning, as docker-compose.yml mounts it.
-    prov = os.path.join(opslib.ROOT, "config/grafana/provisioning")
-    ds = opslib.load_yaml(os.path.join(prov, "datasources/prometheus.yml"))
+    prov = os.path.join(ops.ROOT, "config/grafana/provisioning")
+    ds = ops.load_yaml(os.path.join(prov, "datasources/prometheus.yml"))
     assert ds["apiVersion"] == 1 and ds["datasources"][0]["type"] == "prometheus"
-    dp = opslib.load_yaml(os.path.join(prov, "dashboards/tickd.yml"))
+    dp = ops.load_yaml(os.path.join(prov, "dashboards/tickd.yml"))
     path = dp["providers"][0]["options"]["path"]
-    compose = opslib.load_yaml(opslib.COMPOSE)
+    compose = ops.load_yaml(ops.COMPOSE)
     mounts = compose["services"]["grafana"]["volumes"]
     assert "./config/grafana/dashboards:%s:ro" % path in mounts, \
         "docker-compose.yml must mount config/grafana/dashboards at %s: %s" % (path, mounts)
@@ -73,4 +73,4 @@ def test():
 
 
 if __name__ == "__main__":
-    opslib.run_main(test)
+    ops.run_main(test)

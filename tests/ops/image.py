@@ -14,31 +14,28 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "e2e"))
-import rig  # noqa: E402
-
-import opslib  # noqa: E402
-from opslib import run  # noqa: E402
+from tickd_rig import ops, rig
+from tickd_rig.ops import run
+from tickd_rig.util import Skip, free_port, http_get, wait_for
 
 IMAGE = os.environ.get("TICKD_TEST_IMAGE", "localhost/tickd")
 BUILDAH = ["buildah", "--storage-driver", os.environ.get("BUILDAH_STORAGE_DRIVER", "vfs")]
 
 
 def version():
-    text = open(os.path.join(opslib.ROOT, "meson.build"), encoding="utf-8").read()
+    text = open(os.path.join(ops.ROOT, "meson.build"), encoding="utf-8").read()
     return re.search(r"^\s*version:\s*'([^']+)'", text, re.M).group(1)
 
 
 def preconditions():
     if os.environ.get("TICKD_LONG_TESTS") != "1":
-        raise opslib.Skip("the image build takes minutes: run with TICKD_LONG_TESTS=1 "
-                          "(or build it by hand: scripts/build-image)")
-    opslib.need("buildah", "Debian package buildah")
+        raise Skip("the image build takes minutes: run with TICKD_LONG_TESTS=1 "
+                   "(or build it by hand: scripts/build-image)")
+    ops.need("buildah", "Debian package buildah")
     if os.geteuid() != 0:
-        raise opslib.Skip("buildah's chroot isolation and debootstrap need root")
+        raise Skip("buildah's chroot isolation and debootstrap need root")
 
 
 class Container:
@@ -108,14 +105,14 @@ def run_service(ctr, hc_test):
     try:
         ctr.run(["tickd", "migrate"], env={"DATABASE_URL": r.url})
         r.add_region("img", "* * * * * *")
-        port = rig.free_port()
+        port = free_port()
         env = {"DATABASE_URL": r.url, "TICKD_HTTP_ADDR": "127.0.0.1:%d" % port,
                "TICKD_REPLICA_ID": "image-test", "SHUTDOWN_GRACE_MS": "5000"}
         proc = ctr.popen(["tickd", "run"], env, log)
-        rig.wait_for(lambda: proc.poll() is None and rig.http_get(port, "/readyz", 2)[0] == 200, 30,
-                     "/readyz 200 from the containerised tickd")
-        rig.wait_for(lambda: r.sql_value("SELECT count(*) FROM job_run WHERE replica_id = 'image-test' AND status = 'ok'") >= 2,
-                     10, "two ticks run by the containerised replica")
+        wait_for(lambda: proc.poll() is None and http_get(port, "/readyz", 2)[0] == 200, 30,
+                 "/readyz 200 from the containerised tickd")
+        wait_for(lambda: r.sql_value("SELECT count(*) FROM job_run WHERE replica_id = 'image-test' AND status = 'ok'") >= 2,
+                 10, "two ticks run by the containerised replica")
         # The image's HEALTHCHECK (CMD form), inside the container, on the port in use.
         assert hc_test[0] == "CMD", hc_test
         rc = ctr.run(hc_test[1:], env={"TICKD_HTTP_ADDR": "0.0.0.0:%d" % port}, check=False).returncode
@@ -148,7 +145,7 @@ def test():
     preconditions()
     v = version()
     t0 = time.monotonic()
-    b = subprocess.run([os.path.join(opslib.ROOT, "scripts/build-image"), "--tag", IMAGE],
+    b = subprocess.run([os.path.join(ops.ROOT, "scripts/build-image"), "--tag", IMAGE],
                        capture_output=True, text=True, timeout=1700)
     if b.returncode != 0:
         raise AssertionError("scripts/build-image: exit %d\n%s" % (b.returncode, b.stderr[-6000:]))
@@ -175,4 +172,4 @@ def test():
 
 
 if __name__ == "__main__":
-    opslib.run_main(test)
+    ops.run_main(test)

@@ -4,19 +4,19 @@ config/prometheus/tests), and that every alert has a unit test in which it fires
 severity and a summary, and names only metrics that tickd exposes."""
 import os
 
-import opslib
-from opslib import check_metric_names, load_yaml, run
+from tickd_rig import ops
+from tickd_rig.ops import check_metric_names, load_yaml, run
 
 
 def test():
-    promtool = opslib.need("promtool", "Debian package prometheus")
-    run([promtool, "check", "config", opslib.PROM_CONFIG])
-    r = run([promtool, "check", "rules", opslib.RULES])
+    promtool = ops.need("promtool", "Debian package prometheus")
+    run([promtool, "check", "config", ops.PROM_CONFIG])
+    r = run([promtool, "check", "rules", ops.RULES])
     print(r.stdout.strip())
-    r = run([promtool, "test", "rules", opslib.RULE_TESTS])
+    r = run([promtool, "test", "rules", ops.RULE_TESTS])
     print(r.stdout.strip())
 
-    rules = opslib.alert_rules()
+    rules = ops.alert_rules()
     names = [n for n, _ in rules]
     assert len(names) == len(set(names)), "duplicate alert names: %s" % names
     problems = []
@@ -33,9 +33,9 @@ def test():
         if w not in names:
             problems.append("alert %s is missing" % w)
 
-    tests = load_yaml(opslib.RULE_TESTS)
-    rule_files = [os.path.normpath(os.path.join(os.path.dirname(opslib.RULE_TESTS), f)) for f in tests["rule_files"]]
-    assert rule_files == [opslib.RULES], "the unit tests must load %s, they load %s" % (opslib.RULES, rule_files)
+    tests = load_yaml(ops.RULE_TESTS)
+    rule_files = [os.path.normpath(os.path.join(os.path.dirname(ops.RULE_TESTS), f)) for f in tests["rule_files"]]
+    assert rule_files == [ops.RULES], "the unit tests must load %s, they load %s" % (ops.RULES, rule_files)
     fired = set()
     for t in tests["tests"]:
         for a in t.get("alert_rule_test", []):
@@ -46,7 +46,7 @@ def test():
             problems.append("%s: no unit test in which it fires" % name)
 
     # The README documents each alert (Operations > Alerts).
-    readme = open(os.path.join(opslib.ROOT, "README.md"), encoding="utf-8").read()
+    readme = open(os.path.join(ops.ROOT, "README.md"), encoding="utf-8").read()
     for name in names:
         if name not in readme:
             problems.append("%s: not documented in README.md" % name)
@@ -57,4 +57,4 @@ def test():
 
 
 if __name__ == "__main__":
-    opslib.run_main(test)
+    ops.run_main(test)

@@ -24,12 +24,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "e2e"))
-import rig  # noqa: E402
-from rig import check, free_port, wait_for  # noqa: E402
-
-import opslib  # noqa: E402
-import compose as compose_test  # noqa: E402  (only its helpers; it runs nothing on import)
+from tickd_rig import ops, rig
+from tickd_rig.util import SKIP, check, free_port, wait_for
 
 
 class Prometheus:
@@ -38,7 +34,7 @@ class Prometheus:
         os.makedirs(os.path.join(self.dir, "data"))
         cfg = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
-            "rule_files": [opslib.RULES],
+            "rule_files": [ops.RULES],
             "scrape_configs": [{"job_name": "tickd", "static_configs": [{"targets": targets}]}],
         }
         self.config = os.path.join(self.dir, "prometheus.yml")
@@ -49,7 +45,7 @@ class Prometheus:
             self.port = free_port()
             self.log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
-                [opslib.need("prometheus", "Debian package prometheus"), "--config.file=" + self.config,
+                [ops.need("prometheus", "Debian package prometheus"), "--config.file=" + self.config,
                  "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
                  "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=info"],
                 stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
@@ -107,12 +103,12 @@ class Prometheus:
 def healthcheck_commands():
     """[(where, argv)] of the Dockerfile's HEALTHCHECK and the compose replicas' health check."""
     out = []
-    for word, arg in compose_test.dockerfile_instructions():
+    for word, arg in ops.dockerfile_instructions():
         if word == "HEALTHCHECK":
             m = re.search(r"\bCMD\s+(\[.*\])\s*$", arg)
             check(m, "the Dockerfile's HEALTHCHECK in exec form (CMD [...])", arg)
             out.append(("Dockerfile HEALTHCHECK", json.loads(m.group(1))))
-    c = opslib.load_yaml(opslib.COMPOSE)
+    c = ops.load_yaml(ops.COMPOSE)
     hc = c["services"]["tickd-1"]["healthcheck"]["test"]
     check(hc[0] == "CMD", "compose health check in CMD form", hc)
     # Compose turns $$ into $ (and would substitute ${VAR} from the host: none may be left).
@@ -167,7 +163,7 @@ def test(r):
             return None
         return rules
     rules = wait_for(rules_state, 10, "the shipped rules evaluated at least once", interval=0.5)
-    names = {n for n, _ in opslib.alert_rules()}
+    names = {n for n, _ in ops.alert_rules()}
     check(set(rules) == names, "every shipped alert loaded", sorted(set(rules) ^ names))
     bad = {n: ru.get("lastError") for n, ru in rules.items() if ru["health"] != "ok"}
     check(not bad, "every rule evaluates without error", bad)
@@ -176,13 +172,13 @@ def test(r):
         check(rules[n]["state"] == "inactive", "%s inactive on a healthy replica set" % n, rules[n]["state"])
 
     # The Grafana dashboard's expressions, against this server.
-    exposed = set(opslib.parse_metric_names(a.metrics_text()))
-    exprs = opslib.dashboard_exprs(opslib.dashboard(), {"$__rate_interval": "10s", "$__interval": "5s", "$__range": "1m",
-                                                        "$job": "tickd", "$instance": ".*"})
+    exposed = set(ops.parse_metric_names(a.metrics_text()))
+    exprs = ops.dashboard_exprs(ops.dashboard(), {"$__rate_interval": "10s", "$__interval": "5s", "$__range": "1m",
+                                                  "$job": "tickd", "$instance": ".*"})
     empty = []
     for where, e in exprs:
         res = prom.query(e)
-        names_in = opslib.metric_names(e)
+        names_in = ops.metric_names(e)
         if names_in and names_in <= exposed and "ALERTS" not in e and not res:
             empty.append("%s: %s" % (where, e))
     check(not empty, "every dashboard expression over exposed metrics returns data", "\n".join(empty))
@@ -217,5 +213,5 @@ if __name__ == "__main__":
     for program in ("prometheus", "promtool"):
         if not shutil.which(program):
             print("SKIP: %s is not installed (Debian package prometheus)" % program)
-            sys.exit(opslib.SKIP)
+            sys.exit(SKIP)
     rig.main(test)

@@ -8,10 +8,10 @@ import re
 import shutil
 import sys
 
-import opslib
-from opslib import run
+from tickd_rig import ops
+from tickd_rig.ops import run
 
-UNITS = os.path.join(opslib.ROOT, "config/systemd")
+UNITS = os.path.join(ops.ROOT, "config/systemd")
 MAX_EXPOSURE = 2.5
 
 
@@ -25,9 +25,9 @@ def props(text):
 
 
 def test():
-    sa = opslib.need("systemd-analyze", "Debian package systemd")
+    sa = ops.need("systemd-analyze", "Debian package systemd")
     tickd = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else shutil.which("tickd") or "/bin/true"
-    tmp = opslib.tempdir("tickd-ops-systemd-")
+    tmp = ops.tempdir("tickd-ops-systemd-")
     files = []
     for src, dst in (("tickd.service", "tickd.service"), ("tickd@.service", "tickd@7.service")):
         text = open(os.path.join(UNITS, src), encoding="utf-8").read()
@@ -66,4 +66,4 @@ def test():
 
 
 if __name__ == "__main__":
-    opslib.run_main(test)
+    ops.run_main(test)

@@ -10,13 +10,12 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import peers  # noqa: E402
+from tickd_rig import s3
 
 
 def main():
     binary = sys.argv[1]
-    with peers.S3Peer(page_size=3) as peer, peers.S3rver.maybe() as s3rver:
+    with s3.S3Peer(page_size=3) as peer, s3.S3rver.maybe() as s3rver:
         env = dict(os.environ, TICKD_TEST_S3_PEER=peer.endpoint)
         if s3rver is not None:
             env["TICKD_TEST_S3RVER"] = s3rver.endpoint

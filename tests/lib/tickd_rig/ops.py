@@ -1,8 +1,9 @@
-"""Shared helpers of the tests/ops suite: paths, skipping, the known metric names, and the
-PromQL expressions of the shipped rules and Grafana dashboard.
+"""Shared helpers of the tests/ops suite: paths, running a check, the known metric names, the
+PromQL expressions of the shipped rules and Grafana dashboard, and the Dockerfile's
+instructions.
 
 Each test is `python3 tests/ops/NAME.py [PATH_TO_TICKD]`, exit 0 pass, 1 fail, 77 skipped
-(with the reason on stdout)."""
+(util.Skip, with the reason on stdout)."""
 import json
 import os
 import re
@@ -14,14 +15,15 @@ import traceback
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+from tickd_rig.util import SKIP, Skip
+
+ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", ".."))
 RULES = os.path.join(ROOT, "config/prometheus/rules/tickd.rules.yml")
 RULE_TESTS = os.path.join(ROOT, "config/prometheus/tests/tickd.rules.test.yml")
 PROM_CONFIG = os.path.join(ROOT, "config/prometheus/prometheus.yml")
 DASHBOARD = os.path.join(ROOT, "config/grafana/dashboards/tickd.json")
 COMPOSE = os.path.join(ROOT, "docker-compose.yml")
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
-SKIP = 77
 
 # Metrics the rules and dashboard may use that README.md's metrics table does not list (yet):
 # planned by other issues, or proposed by this one. Keep in step with README "Operations".
@@ -29,10 +31,6 @@ PLANNED_METRICS = {
     "tickd_queue_jobs": "gauge",        # issue 5: work queues, {queue, status}
     "tickd_regions_overdue": "gauge",   # proposed: regions with no claimed tick for 2 periods
 }
-
-
-class Skip(Exception):
-    pass
 
 
 def run_main(test):
@@ -103,7 +101,7 @@ def check_metric_names(where_exprs):
                 bad.append("%s: unknown metric %s" % (where, name))
     if bad:
         raise AssertionError("expressions name metrics that neither README.md's metrics table nor "
-                             "opslib.PLANNED_METRICS lists:\n  " + "\n  ".join(bad))
+                             "tickd_rig.ops.PLANNED_METRICS lists:\n  " + "\n  ".join(bad))
 
 
 def load_yaml(path):
@@ -171,4 +169,24 @@ def parse_metric_names(text):
     for line in text.splitlines():
         if line and not line.startswith("#"):
             out.add(re.split(r"[{\s]", line, 1)[0])
+    return out
+
+
+def dockerfile_instructions():
+    """[(INSTRUCTION, argument text)] of the Dockerfile, with continuation lines joined and
+    comments dropped."""
+    out, cur = [], ""
+    for line in open(DOCKERFILE, encoding="utf-8"):
+        s = line.rstrip("\n")
+        if not cur and (not s.strip() or s.lstrip().startswith("#")):
+            continue
+        if cur and s.lstrip().startswith("#"):
+            continue
+        if s.endswith("\\"):
+            cur += s[:-1] + " "
+            continue
+        cur += s
+        word, _, rest = cur.strip().partition(" ")
+        out.append((word.upper(), rest.strip()))
+        cur = ""
     return out

@@ -1,22 +1,16 @@
-"""Helpers for the handler tests: the e2e rig (tests/e2e/rig.py), the S3 peers
-(tests/storage/peers.py), files to upload, and an audit of status changes.
+"""Helpers for the handler tests (tests/handlers) on top of tickd_rig.rig: the secrets that must
+never show, a file server, files to upload, and an audit of status changes. The S3 peers are in
+tickd_rig.s3.
 
 Each test is `python3 test.py PATH_TO_TICKD` (suite 'handlers'); it skips (77) without
 TICKD_TEST_DATABASE_URL, like the e2e tests.
 """
 import json
 import os
-import sys
 import threading
 from http.server import ThreadingHTTPServer
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-sys.path.insert(0, os.path.join(HERE, "..", "storage"))
-
-import peers  # noqa: E402,F401
-import rig  # noqa: E402,F401
-from rig import check, wait_for  # noqa: E402,F401
+from tickd_rig.util import check
 
 # Secrets that must never show up in logs, /metrics or /status.
 SECRET = "tickd/test+secret=key"  # the s3_peer's secret: it must sign, and never be shown

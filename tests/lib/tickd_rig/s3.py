@@ -8,13 +8,10 @@ import tempfile
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from tickd_rig.util import free_port
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# tests/storage/s3_peer.py: a program of its own (with a self-test), started as a subprocess.
+S3_PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "storage", "s3_peer.py")
 
 
 class S3Peer:
@@ -23,7 +20,7 @@ class S3Peer:
     secret_key = "tickd/test+secret=key"
 
     def __init__(self, page_size=1000, verbose=False):
-        args = [sys.executable, os.path.join(HERE, "s3_peer.py"), "--port", "0", "--page-size", str(page_size)]
+        args = [sys.executable, S3_PEER, "--port", "0", "--page-size", str(page_size)]
         if verbose:
             args.append("--verbose")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
@@ -70,7 +67,7 @@ class S3rver:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="tickd-s3rver-")
-        self.port = _free_port()
+        self.port = free_port()
         self.log = open(os.path.join(self.dir, "log"), "w")
         self.proc = subprocess.Popen(
             [self.binary(), "-d", os.path.join(self.dir, "data"), "-a", "127.0.0.1", "-p", str(self.port),

@@ -32,10 +32,7 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-
-import rig  # noqa: E402
-from rig import Skip  # noqa: E402
+from tickd_rig.util import Skip, free_port, wait_for
 
 PG_BIN = os.environ.get("TICKD_TEST_PG_BIN") or "/usr/lib/postgresql/15/bin"
 DBNAME = "tickd"
@@ -57,7 +54,7 @@ MONITOR_SETTINGS = [
 # win). fsync off: the OS does not crash here, only processes do (full_page_writes stays on:
 # pg_rewind needs it when a killed primary rejoins).
 INSTANCE_SETTINGS = """
-# tests/chaos/autofailover.py
+# tests/lib/tickd_rig/autofailover.py
 shared_buffers = '32MB'
 max_connections = 200
 fsync = off
@@ -68,7 +65,7 @@ log_line_prefix = '%m [%p] '
 
 
 class CommandFailed(RuntimeError):
-    """A pg_autoctl or psql command exited non-zero (not an AssertionError, so rig.wait_for
+    """A pg_autoctl or psql command exited non-zero (not an AssertionError, so wait_for
     polls through it)."""
 
 
@@ -176,7 +173,7 @@ class Formation:
         t0 = t = time.monotonic()
         self.started_at = time.time()
         for name in ("monitor", "node1", "node2"):
-            self.ports[name] = rig.free_port()
+            self.ports[name] = free_port()
             self.pgdata[name] = os.path.join(self.root, name)
         # The monitor.
         self.run("create", "monitor", "--pgdata", self.pgdata["monitor"], "--pgport", str(self.ports["monitor"]),
@@ -186,8 +183,8 @@ class Formation:
         t = self._step("create monitor", t)
         self._spawn("monitor")
         self.monitor_uri = "postgres://autoctl_node@127.0.0.1:%d/pg_auto_failover?sslmode=disable" % self.ports["monitor"]
-        rig.wait_for(lambda: self._monitor_sql("SELECT 1") == "1", 30, "the pg_auto_failover monitor to accept connections",
-                     interval=0.1)
+        wait_for(lambda: self._monitor_sql("SELECT 1") == "1", 30, "the pg_auto_failover monitor to accept connections",
+                 interval=0.1)
         for k, v in MONITOR_SETTINGS:
             self.psql(self.ports["monitor"], "ALTER SYSTEM SET %s = %s" % (k, v), db="pg_auto_failover")
         self.psql(self.ports["monitor"], "SELECT pg_reload_conf()", db="pg_auto_failover")
@@ -197,8 +194,8 @@ class Formation:
         self._append_settings("node1")
         t = self._step("create node1", t)
         self._spawn("node1")
-        rig.wait_for(lambda: self.states().get("node1") == ("single", "single"), 60, "node1 to be 'single'",
-                     interval=0.1)
+        wait_for(lambda: self.states().get("node1") == ("single", "single"), 60, "node1 to be 'single'",
+                 interval=0.1)
         t = self._step("run node1", t)
         # node2: base backup of node1 (settings included), then secondary.
         self._create_node("node2")
@@ -258,7 +255,7 @@ class Formation:
         return len(st) == 2 and reps == [("primary", "primary"), ("secondary", "secondary")]
 
     def wait_healthy(self, timeout=90):
-        rig.wait_for(self.healthy, timeout, "the formation to be healthy (one primary, one secondary)", interval=0.2)
+        wait_for(self.healthy, timeout, "the formation to be healthy (one primary, one secondary)", interval=0.2)
 
     def wait_primary(self, other_than=None, timeout=60):
         """Waits until a node other than `other_than` is primary (or wait_primary, alone);
@@ -266,7 +263,7 @@ class Formation:
         def ok():
             p = self.primary()
             return p if p and p != other_than else None
-        return rig.wait_for(ok, timeout, "a new primary (not %s)" % other_than, interval=0.1)
+        return wait_for(ok, timeout, "a new primary (not %s)" % other_than, interval=0.1)
 
     def url(self, user="postgres", **params):
         """The multi-host libpq URI of the formation's database: both nodes, read-write
@@ -333,8 +330,8 @@ class Formation:
             except subprocess.TimeoutExpired:
                 pass
         # Nothing of the node is left (postmaster children may take a moment to be reaped).
-        rig.wait_for(lambda: not any(alive(x) for x in pids), 10, "the processes of %s to be gone" % name,
-                     interval=0.05)
+        wait_for(lambda: not any(alive(x) for x in pids), 10, "the processes of %s to be gone" % name,
+                 interval=0.05)
         return at
 
     def crash_primary(self):

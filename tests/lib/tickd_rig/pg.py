@@ -1,25 +1,15 @@
-"""Helpers of the chaos suite: a private PostgreSQL cluster (so restarting it breaks no other
-test), a private PgBouncer, a metrics scraper that survives kill -9 of the processes it
-watches, and the analysis of a window of ticks (duplicates, missing ticks, stuck rows).
-
-It builds on tests/e2e/rig.py (imported, unchanged): a Rig made after `use_cluster()` makes its
-schema in the private cluster.
-"""
+"""Private PostgreSQL pieces for tests that must not disturb the shared test server: a
+throwaway cluster (so restarting or crashing it breaks no other test) and a PgBouncer in
+transaction pooling mode. As root, both run as the `postgres` OS user (initdb, pg_ctl and
+pgbouncer refuse to run as root)."""
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
-import threading
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import psycopg2
 
-import rig  # noqa: E402
-from rig import Skip  # noqa: E402,F401
-
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+from tickd_rig.util import Skip, free_port, wait_for
 
 
 def as_owner(cmd):
@@ -57,7 +47,7 @@ class Cluster:
         os.chmod(self.root, 0o755)
         chown_postgres(self.root)
         self.data = os.path.join(self.root, "data")
-        self.port = rig.free_port()
+        self.port = free_port()
         r = subprocess.run(as_owner([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres",
                                      "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
                            capture_output=True, text=True)
@@ -104,7 +94,7 @@ class Cluster:
 
 
 def use_cluster(cluster):
-    """Makes rig.Rig (which reads TICKD_TEST_DATABASE_URL) use the private cluster."""
+    """Makes tickd_rig.rig.Rig (which reads TICKD_TEST_DATABASE_URL) use the private cluster."""
     os.environ["TICKD_TEST_DATABASE_URL"] = cluster.url()
 
 
@@ -112,15 +102,16 @@ def use_cluster(cluster):
 
 class Bouncer:
     """A private pgbouncer in transaction pooling mode in front of (host, port, db), auth_type
-    trust with an auth_file naming `users`."""
+    trust with an auth_file naming `users`, `pool_size` server connections per (db, user). It
+    passes no `options` (ignored), so a schema must come from the role's search_path."""
 
-    def __init__(self, host, port, db, users, pool_size=3):
+    def __init__(self, host, port, db, users, pool_size=3, max_client_conn=400):
         self.exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not os.path.exists(self.exe):
             raise Skip("pgbouncer is not installed (Debian package pgbouncer)")
-        self.dir = tempfile.mkdtemp(prefix="tickd-chaos-bouncer-")
+        self.dir = tempfile.mkdtemp(prefix="tickd-pgbouncer-")
         os.chmod(self.dir, 0o755)
-        self.port = rig.free_port()
+        self.port = free_port()
         self.db = db
         with open(os.path.join(self.dir, "users.txt"), "w") as f:
             for u in users:
@@ -131,10 +122,10 @@ class Bouncer:
                     "[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %(listen)d\nunix_socket_dir =\n"
                     "auth_type = trust\nauth_file = %(dir)s/users.txt\npool_mode = transaction\n"
                     "default_pool_size = %(pool)d\nmin_pool_size = 0\nreserve_pool_size = 0\n"
-                    "max_client_conn = 400\nserver_reset_query =\nignore_startup_parameters = options\n"
+                    "max_client_conn = %(max_client)d\nserver_reset_query =\nignore_startup_parameters = options\n"
                     "logfile = %(dir)s/pgbouncer.log\npidfile = %(dir)s/pgbouncer.pid\n"
                     % {"db": db, "host": host, "port": port, "listen": self.port, "dir": self.dir,
-                       "pool": pool_size})
+                       "pool": pool_size, "max_client": max_client_conn})
         for name in os.listdir(self.dir):
             chown_postgres(os.path.join(self.dir, name))
         chown_postgres(self.dir)
@@ -143,6 +134,20 @@ class Bouncer:
 
     def url(self, user):
         return "postgresql://%s@127.0.0.1:%d/%s" % (user, self.port, self.db)
+
+    def wait_accepting(self, user, timeout=10):
+        """Returns once a client of `user` can connect; fails with pgbouncer's log otherwise."""
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError("pgbouncer exited with %s; its log:\n%s" % (self.proc.returncode, self.log()))
+            psycopg2.connect(self.url(user), connect_timeout=2).close()
+            return True
+        try:
+            wait_for(up, timeout, "pgbouncer to accept %s" % user, interval=0.1)
+        except AssertionError as e:
+            if self.proc.poll() is not None:
+                raise
+            raise AssertionError("%s; pgbouncer's log:\n%s" % (e, self.log())) from None
 
     def log(self):
         try:
@@ -158,138 +163,5 @@ class Bouncer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-# ---- metrics that survive kill -9 ------------------------------------------------------------
-
-class Scraper:
-    """Scrapes every live tickd process of a rig every `interval` seconds and keeps the last
-    sample of each process, so counters of a process killed with SIGKILL are still counted (up to
-    the last scrape; `scrape(t)` right before a kill makes that exact enough)."""
-
-    def __init__(self, r, interval=0.5):
-        self.r = r
-        self.interval = interval
-        self.last = {}  # id(Tickd) -> parsed metrics
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def scrape(self, t):
-        if not t.alive():
-            return
-        try:
-            m = rig.parse_metrics(rig.http_get(t.port, "/metrics", timeout=2)[1])
-        except Exception:  # noqa: BLE001 -- a process that is stopped or dying
-            return
-        with self.lock:
-            self.last[id(t)] = m
-
-    def _loop(self):
-        while not self.stop.wait(self.interval):
-            for t in list(self.r.procs):
-                self.scrape(t)
-
-    def snapshot(self):
-        for t in list(self.r.procs):
-            self.scrape(t)
-        with self.lock:
-            return dict(self.last)
-
-    @staticmethod
-    def delta(before, after, name, **labels):
-        """Sum over processes of (after - before) of one series."""
-        total = 0.0
-        for key, m in after.items():
-            v = rig.metric(m, name, **labels) or 0.0
-            b = rig.metric(before.get(key, {}), name, **labels) or 0.0
-            total += max(0.0, v - b)
-        return total
-
-    def close(self):
-        self.stop.set()
-
-
-# ---- watching running rows ---------------------------------------------------------------------
-
-class RunningWatch:
-    """Polls the age of the oldest `running` row (by the database's clock) every 0.2 s; `peak()`
-    is the largest age seen since the last `reset()`."""
-
-    def __init__(self, url):
-        self.url = url
-        self._peak = 0.0
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        import psycopg2
-        conn = None
-        while not self.stop.wait(0.2):
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg2.connect(self.url, connect_timeout=2)
-                    conn.autocommit = True
-                with conn.cursor() as cur:
-                    cur.execute("SELECT coalesce(max(extract(epoch FROM clock_timestamp() - started_at)), 0) "
-                                "FROM job_run WHERE status = 'running'")
-                    age = float(cur.fetchone()[0])
-                with self.lock:
-                    self._peak = max(self._peak, age)
-            except Exception:  # noqa: BLE001 -- the database is being restarted
-                try:
-                    if conn is not None:
-                        conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                conn = None
-
-    def reset(self):
-        with self.lock:
-            self._peak = 0.0
-
-    def peak(self):
-        with self.lock:
-            return self._peak
-
-    def close(self):
-        self.stop.set()
-
-
-def percentile(values, p):
-    if not values:
-        return None
-    v = sorted(values)
-    k = (len(v) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
-
-
-def fmt(v, digits=2):
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return ("%%.%df" % digits) % v
-    return str(v)
-
-
-def print_table(rows, columns):
-    """rows: list of dicts; columns: list of (key, header)."""
-    cells = [[h for _, h in columns]] + [[fmt(r.get(k)) for k, _ in columns] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
-    out = []
-    for n, c in enumerate(cells):
-        out.append("| " + " | ".join(x.ljust(w) for x, w in zip(c, widths)) + " |")
-        if n == 0:
-            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    text = "\n".join(out)
-    print(text)
-    sys.stdout.flush()
-    return text
-
-
-_ = statistics  # (kept for callers that want means)

@@ -1,19 +1,21 @@
 """The process-level test rig: a fresh schema, `tickd migrate`, `tickd run` processes, HTTP and
-SQL helpers, polling with deadlines, and cleanup.
+SQL helpers, and cleanup; and a TCP proxy that tests can cut and stall.
 
-Every test is a script `python3 test.py PATH_TO_TICKD`, run by meson (suite 'e2e'). The
+Every test is a script `python3 test.py PATH_TO_TICKD`, run by meson with PYTHONPATH naming
+tests/lib (by hand: `PYTHONPATH=tests/lib python3 tests/e2e/NAME.py build/tickd`). The
 PostgreSQL server comes from TICKD_TEST_DATABASE_URL (a libpq URI); without it the test exits
 77 (skipped). Each test makes its own schema (random name) and points tickd at it with the URI
 parameter `options=-csearch_path=<schema>`, so tests run in parallel on one server.
 
 Usage:
 
-    import rig
+    from tickd_rig import rig
+    from tickd_rig.util import wait_for
 
     def test(r):                      # r: rig.Rig
         r.sql("INSERT INTO region_index (code, cron_schedule) VALUES ('a', '* * * * * *')")
         t = r.start_tickd()
-        r.wait_for(lambda: r.sql_value("SELECT count(*) FROM job_run") >= 2, 5, "two rows")
+        wait_for(lambda: r.sql_value("SELECT count(*) FROM job_run") >= 2, 5, "two rows")
 
     rig.main(test)
 
@@ -32,114 +34,11 @@ import tempfile
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import psycopg2
 
-SKIP = 77
-
-
-class Skip(Exception):
-    """Raised by a test to be reported as skipped (exit 77)."""
-
-
-# ---- small helpers -----------------------------------------------------------------------
-
-def base_url():
-    url = os.environ.get("TICKD_TEST_DATABASE_URL")
-    if not url:
-        raise Skip("TICKD_TEST_DATABASE_URL is not set")
-    if not url.startswith(("postgres://", "postgresql://")):
-        raise Skip("TICKD_TEST_DATABASE_URL must be a libpq URI for these tests, got %r" % url)
-    return url
-
-
-def with_options(url, options):
-    sep = "&" if "?" in url else "?"
-    return url + sep + "options=" + urllib.parse.quote(options, safe="")
-
-
-def pg_host_port(url):
-    """(host, port) of a libpq URI (defaults: 127.0.0.1, 5432)."""
-    p = urllib.parse.urlsplit(url)
-    return p.hostname or "127.0.0.1", p.port or 5432
-
-
-def replace_host_port(url, host, port):
-    p = urllib.parse.urlsplit(url)
-    userinfo = ""
-    if p.username:
-        userinfo = urllib.parse.quote(urllib.parse.unquote(p.username), safe="")
-        if p.password is not None:
-            userinfo += ":" + urllib.parse.quote(urllib.parse.unquote(p.password), safe="")
-        userinfo += "@"
-    return urllib.parse.urlunsplit((p.scheme, "%s%s:%d" % (userinfo, host, port), p.path, p.query, p.fragment))
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout, what, interval=0.05):
-    """Polls `predicate` until it returns a truthy value (returned) or `timeout` seconds pass:
-    then fails with `what` and the last value seen (or the last exception)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except AssertionError:
-            raise
-        except Exception as e:  # noqa: BLE001 -- reported below if it persists
-            last = "%s: %s" % (type(e).__name__, e)
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s; last seen: %r" % (timeout, what, last))
-        time.sleep(interval)
-
-
-def http_get(port, path, timeout=5):
-    """(status, body text, headers) of GET http://127.0.0.1:port/path; never raises on 4xx/5xx."""
-    url = "http://127.0.0.1:%d%s" % (port, path)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, resp.read().decode("utf-8", "replace"), dict(resp.headers)
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode("utf-8", "replace"), dict(e.headers)
-
-
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_metrics(text):
-    """{(name, ((label, value), ...sorted)): float} from the Prometheus text format."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        if not m:
-            raise AssertionError("unparsable metrics line: %r" % line)
-        labels = tuple(sorted(_LABEL.findall(m.group(3) or "")))
-        v = m.group(4)
-        out[(m.group(1), labels)] = float(v.replace("+Inf", "inf").replace("-Inf", "-inf"))
-    return out
-
-
-def metric(samples, name, **labels):
-    """The value of one series, or None when absent."""
-    return samples.get((name, tuple(sorted(labels.items()))))
-
-
-def check(cond, expected, seen):
-    if not cond:
-        raise AssertionError("expected %s; seen %s" % (expected, seen))
+from tickd_rig.util import (SKIP, Skip, check, free_port, http_get, metric, parse_metrics, test_database_url,
+                            wait_for, with_options)
 
 
 # ---- tickd processes ---------------------------------------------------------------------
@@ -232,7 +131,7 @@ class Tickd:
 class Rig:
     def __init__(self, tickd):
         self.tickd = tickd
-        self.base = base_url()
+        self.base = test_database_url()
         self.schema = "e2e_%s" % secrets.token_hex(5)
         self.url = with_options(self.base, "-csearch_path=" + self.schema)
         self.procs = []

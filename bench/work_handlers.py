@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Throughput of the work handlers, for docs/BENCHMARKS.md ("Work handlers"). Not a test.
 
-    TICKD_TEST_DATABASE_URL=postgresql://... python3 tests/handlers/bench_work.py build/tickd [what...]
+    bench/run work_handlers.py [what...]    (a throwaway PostgreSQL; TICKD=... picks the binary)
+
+or against a PostgreSQL of one's own, with TICKD_TEST_DATABASE_URL set:
+
+    PYTHONPATH=tests/lib /usr/bin/python3 bench/work_handlers.py build/tickd [what...]
 
 what: small (uploads/s of 1 KiB files), big (MB/s of one 200 MB file), publish (12-megapixel
 JPEGs/s); default all. Backends: file, s3-peer (tests/storage/s3_peer.py, Python, in memory:
@@ -12,8 +16,8 @@ import subprocess
 import sys
 import time
 
-import hrig
-from hrig import wait_for
+from tickd_rig import handlers as hrig, rig, s3
+from tickd_rig.util import wait_for
 
 N_SMALL = int(os.environ.get("BENCH_SMALL", "2000"))
 BIG_MB = int(os.environ.get("BENCH_BIG_MB", "200"))
@@ -22,11 +26,11 @@ N_IMAGES = int(os.environ.get("BENCH_IMAGES", "24"))
 
 def backends(r, stack):
     yield "file", {"STORAGE_URL": "file://" + os.path.join(r.tmp, "storage-%d" % time.monotonic_ns())}
-    peer = stack.append(hrig.peers.S3Peer()) or stack[-1]
+    peer = stack.append(s3.S3Peer()) or stack[-1]
     yield "s3-peer", {"STORAGE_URL": peer.storage_url(), "STORAGE_ACCESS_KEY_ID": peer.access_key,
                       "STORAGE_SECRET_ACCESS_KEY": peer.secret_key}
-    if hrig.peers.S3rver.binary():
-        s3rver = stack.append(hrig.peers.S3rver()) or stack[-1]
+    if s3.S3rver.binary():
+        s3rver = stack.append(s3.S3rver()) or stack[-1]
         yield "s3rver", {"STORAGE_URL": s3rver.storage_url(), "STORAGE_ACCESS_KEY_ID": "S3RVER",
                          "STORAGE_SECRET_ACCESS_KEY": "S3RVER"}
 
@@ -116,4 +120,4 @@ def main(r):
             p.close()
 
 
-hrig.rig.main(main)
+rig.main(main)

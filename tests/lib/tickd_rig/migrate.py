@@ -1,4 +1,4 @@
-"""Helpers for the database tests: a fresh schema per test, running `tickd migrate`.
+"""Helpers for the migration tests (tests/db): a fresh schema per test, running `tickd migrate`.
 
 Each test takes the server from TICKD_TEST_DATABASE_URL (skipped with exit 77 when unset),
 creates its own schema and reaches it through `options=-csearch_path=<schema>`, so tests can
@@ -9,30 +9,23 @@ import os
 import secrets
 import subprocess
 import sys
-import urllib.parse
 
 import psycopg2
 
-SKIP = 77
-SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql")
+from tickd_rig.util import SKIP, Skip, test_database_url, with_options
+
+SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sql")
 # Key of tickd's migration lock (tickd/migrations.hpp): "tickdMGR" in ASCII.
 MIGRATION_LOCK_KEY = 0x7469636B644D4752
 
 
 def base_url():
-    url = os.environ.get("TICKD_TEST_DATABASE_URL")
-    if not url:
-        print("TICKD_TEST_DATABASE_URL is not set: skipping")
+    """TICKD_TEST_DATABASE_URL (a URI or a key=value conninfo); exits 77 when it is unset."""
+    try:
+        return test_database_url(require_uri=False)
+    except Skip as e:
+        print("SKIP: %s" % e)
         sys.exit(SKIP)
-    return url
-
-
-def with_options(url, options):
-    """`url` with libpq `options` added, in the URI or the key=value form."""
-    if url.startswith(("postgres://", "postgresql://")):
-        sep = "&" if "?" in url else "?"
-        return url + sep + "options=" + urllib.parse.quote(options, safe="")
-    return url + " options='" + options.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def connect(url=None, autocommit=True):
@@ -122,11 +115,3 @@ class Checker:
         print("%d passed, %d failed" % (self.passed, self.failures))
         sys.exit(1 if self.failures else 0)
 
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port

@@ -12,11 +12,12 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BENCH = os.path.dirname(HERE)
+import benchlib as B
+from tickd_rig.util import sleep_until
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-sys.path.insert(0, BENCH)
-import benchlib as B  # noqa: E402
+ENGINE = os.path.join(BENCH, "peers", "engine.cjs")
 
 PEERS = {"node-cron": "node-cron@4", "croner": "croner@11"}
 
@@ -138,19 +139,11 @@ class Sampler:
         return self.max
 
 
-def sleep_until(unix_s):
-    while True:
-        d = unix_s - time.time()
-        if d <= 0:
-            return
-        time.sleep(min(d, 0.5))
-
-
 def run_engine(engine, mode, n, seconds=60):
     """Runs bench/peers/engine.cjs; returns its results plus cpu_pct (over the measured
     window), cpu_s, rss (largest seen) and schedule_s."""
     nm = node_modules()
-    proc = subprocess.Popen(["node", "--max-old-space-size=16384", os.path.join(HERE, "engine.cjs"),
+    proc = subprocess.Popen(["node", "--max-old-space-size=16384", ENGINE,
                              engine, mode, str(n), str(seconds), nm],
                             stdout=subprocess.PIPE, text=True)
     try:
