@@ -3,8 +3,8 @@
 #
 #   build_dir DIR [MESON_OPTION...]      set DIR up (or re-apply the options) and compile it all
 #   build_setup DIR [MESON_OPTION...]    only set it up
-#   build_for_suites DIR only|but SUITE  compile just what the tests of SUITE (only) or of every
-#                                        other suite (but) need, plus tickd
+#   build_for_suites DIR only|but SUITE...  compile just what the tests of the SUITEs (only) or of
+#                                           every other suite (but) need, plus tickd
 
 build_setup() {
   local dir=$1
@@ -32,24 +32,25 @@ build_dir() {
 }
 
 build_for_suites() {
-  local dir=$1 mode=$2 suite=$3 targets
+  local dir=$1 mode=$2 targets
+  shift 2
   # meson regenerates build.ninja itself when a meson.build changed; do that first so the
   # introspection below sees the current tests.
   ninja -C "$dir" build.ninja >/dev/null
   targets=$(meson introspect "$dir" --tests --targets | python3 -c '
 import json, os, sys
 data = json.load(sys.stdin)
-mode, suite, build = sys.argv[1], sys.argv[2], os.path.realpath(sys.argv[3])
+mode, build, suites = sys.argv[1], os.path.realpath(sys.argv[2]), set(sys.argv[3:])
 files = {t["id"]: t["filename"][0] for t in data["targets"]}
 wanted = {i for i, t in files.items() if os.path.basename(t) == "tickd"}
 for test in data["tests"]:
-    in_suite = any(s.split(":")[-1] == suite for s in test["suite"])
+    in_suite = any(s.split(":")[-1] in suites for s in test["suite"])
     if in_suite == (mode == "only"):
         wanted.update(test.get("depends", []))
 for i in sorted(wanted):
     if i in files:
         print(os.path.relpath(os.path.realpath(files[i]), build))
-' "$mode" "$suite" "$dir") || targets=
+' "$mode" "$dir" "$@") || targets=
   # shellcheck disable=SC2086
   _build_ninja "$dir" $targets
 }
