@@ -27,10 +27,9 @@ import random
 import signal
 import sys
 import time
-import traceback
 
 from tickd_rig import chaos as cl, pg, rig
-from tickd_rig.util import SKIP, Skip, metric, parse_metrics, percentile, replace_host_port, wait_for
+from tickd_rig.util import Skip, metric, parse_metrics, percentile, replace_host_port, run_main, wait_for
 
 LONG = os.environ.get("TICKD_CHAOS_LONG") == "1" or "--long" in sys.argv
 LEASE_MS = 2000
@@ -658,42 +657,38 @@ def main():
     if not args:
         sys.exit("usage: %s PATH_TO_TICKD [--long]" % sys.argv[0])
     tickd = os.path.abspath(args[0])
-    cluster = r = None
-    ok = skipped = False
-    try:
+    made = {}  # "cluster", "r": what to report on and clean up
+
+    def body():
         if not os.path.exists(cl.FAKETIME_LIB):
             raise Skip("libfaketime is not installed (Debian package faketime)")
-        cluster = pg.Cluster()
+        cluster = made["cluster"] = pg.Cluster()
         pg.use_cluster(cluster)
-        r = rig.Rig(tickd)
+        r = made["r"] = rig.Rig(tickd)
         r.migrate()
         test(r, cluster)
-        ok = True
-    except Skip as e:
-        print("SKIP: %s" % e)
-        skipped = True
-    except BaseException:  # noqa: BLE001
-        traceback.print_exc(file=sys.stdout)
-        if r:
-            keep = os.environ.get("TICKD_CHAOS_KEEP_LOGS")
-            if keep:
-                print("logs kept in %s" % r.tmp)
-            else:
-                # The tail of each process's log: the full logs are long.
-                for t in r.procs:
-                    lines = t.log().splitlines()
-                    print("\n----- tickd %s (pid %d, exit %s), last 40 of %d lines -----"
-                          % (t.name, t.proc.pid, t.proc.returncode, len(lines)))
-                    print("\n".join(lines[-40:]))
-    finally:
-        if r:
-            r.close()
-        if cluster:
-            cluster.close()
-    if skipped:
-        sys.exit(SKIP)
-    print("PASS" if ok else "FAIL")
-    sys.exit(0 if ok else 1)
+
+    def on_failure():
+        r = made.get("r")
+        if not r:
+            return
+        if os.environ.get("TICKD_CHAOS_KEEP_LOGS"):
+            print("logs kept in %s" % r.tmp)
+            return
+        # The tail of each process's log: the full logs are long.
+        for t in r.procs:
+            lines = t.log().splitlines()
+            print("\n----- tickd %s (pid %d, exit %s), last 40 of %d lines -----"
+                  % (t.name, t.proc.pid, t.proc.returncode, len(lines)))
+            print("\n".join(lines[-40:]))
+
+    def cleanup():
+        if made.get("r"):
+            made["r"].close()
+        if made.get("cluster"):
+            made["cluster"].close()
+
+    run_main(body, on_failure, cleanup)
 
 
 if __name__ == "__main__":

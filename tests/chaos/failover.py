@@ -53,12 +53,11 @@ import signal
 import sys
 import threading
 import time
-import traceback
 
 import psycopg2
 
 from tickd_rig import autofailover as af, chaos as cl, rig
-from tickd_rig.util import SKIP, Skip, wait_for
+from tickd_rig.util import run_main, wait_for
 
 LEASE_MS = 2000
 CLAIM_AHEAD_MS = 500
@@ -667,34 +666,30 @@ def main():
     if len(sys.argv) < 2:
         sys.exit("usage: %s PATH_TO_TICKD" % sys.argv[0])
     tickd = os.path.abspath(sys.argv[1])
-    f = r = None
-    ok = skipped = False
     t_start = time.time()
+    made = {}  # "f" (the formation), "r": what to report on and clean up
+
     # meson ends a test on timeout with SIGTERM to its process group, and SIGKILL 0.5 s later:
     # the formation runs in sessions of its own, so kill it at once (tickd is in the group).
-    state = {}
-
     def on_sigterm(*_):
-        if state.get("f"):
-            state["f"].kill_now()
+        if made.get("f"):
+            made["f"].kill_now()
         sys.stdout.write("SIGTERM: killed the pg_auto_failover formation\n")
         sys.stdout.flush()
         os._exit(1)
     signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        f = state["f"] = af.Formation(log=log)
+
+    def body():
+        f = made["f"] = af.Formation(log=log)
         f.start()
         os.environ["TICKD_TEST_DATABASE_URL"] = f.url()
-        r = rig.Rig(tickd)
+        r = made["r"] = rig.Rig(tickd)
         r.migrate()
         log("tickd migrate through %s: ok" % f.url())
         test(r, f)
-        ok = True
-    except Skip as e:
-        print("SKIP: %s" % e)
-        skipped = True
-    except BaseException:  # noqa: BLE001
-        traceback.print_exc(file=sys.stdout)
+
+    def on_failure():
+        r, f = made.get("r"), made.get("f")
         if r:
             print("tickd logs in %s" % r.tmp)
             for t in r.procs:
@@ -704,7 +699,9 @@ def main():
                 print("\n".join(x[:300] for x in lines[-15:]))
         if f:
             print(f.log_tail(20))
-    finally:
+
+    def cleanup():
+        r, f = made.get("r"), made.get("f")
         # The database is the formation's own: no schema to drop, only processes to end.
         try:
             if r:
@@ -715,11 +712,9 @@ def main():
         finally:
             if f:
                 f.close()
-    print("took %.0f s" % (time.time() - t_start))
-    if skipped:
-        sys.exit(SKIP)
-    print("PASS" if ok else "FAIL")
-    sys.exit(0 if ok else 1)
+        print("took %.0f s" % (time.time() - t_start))
+
+    run_main(body, on_failure, cleanup)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import shlex
 
 from tickd_rig import ops
 from tickd_rig.ops import load_yaml
+from tickd_rig.util import run_main
 
 SHUTDOWN_GRACE_S = 30
 
@@ -137,4 +138,4 @@ def test():
 
 
 if __name__ == "__main__":
-    ops.run_main(test)
+    run_main(test)

@@ -9,6 +9,7 @@ import yaml
 
 from tickd_rig import ops
 from tickd_rig.ops import check_metric_names, run
+from tickd_rig.util import run_main
 
 SUBST = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h", "$job": "tickd", "$instance": ".*"}
 
@@ -73,4 +74,4 @@ def test():
 
 
 if __name__ == "__main__":
-    ops.run_main(test)
+    run_main(test)

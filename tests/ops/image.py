@@ -18,7 +18,7 @@ import time
 
 from tickd_rig import ops, rig
 from tickd_rig.ops import run
-from tickd_rig.util import Skip, free_port, http_get, wait_for
+from tickd_rig.util import Skip, free_port, http_get, run_main, wait_for
 
 IMAGE = os.environ.get("TICKD_TEST_IMAGE", "localhost/tickd")
 BUILDAH = ["buildah", "--storage-driver", os.environ.get("BUILDAH_STORAGE_DRIVER", "vfs")]
@@ -172,4 +172,4 @@ def test():
 
 
 if __name__ == "__main__":
-    ops.run_main(test)
+    run_main(test)

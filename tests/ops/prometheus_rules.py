@@ -6,6 +6,7 @@ import os
 
 from tickd_rig import ops
 from tickd_rig.ops import check_metric_names, load_yaml, run
+from tickd_rig.util import run_main
 
 
 def test():
@@ -57,4 +58,4 @@ def test():
 
 
 if __name__ == "__main__":
-    ops.run_main(test)
+    run_main(test)

@@ -10,6 +10,7 @@ import sys
 
 from tickd_rig import ops
 from tickd_rig.ops import run
+from tickd_rig.util import run_main
 
 UNITS = os.path.join(ops.ROOT, "config/systemd")
 MAX_EXPOSURE = 2.5
@@ -66,4 +67,4 @@ def test():
 
 
 if __name__ == "__main__":
-    ops.run_main(test)
+    run_main(test)

@@ -1,21 +1,19 @@
-"""Shared helpers of the tests/ops suite: paths, running a check, the known metric names, the
+"""Shared helpers of the tests/ops suite: paths, running commands, the known metric names, the
 PromQL expressions of the shipped rules and Grafana dashboard, and the Dockerfile's
 instructions.
 
 Each test is `python3 tests/ops/NAME.py [PATH_TO_TICKD]`, exit 0 pass, 1 fail, 77 skipped
-(util.Skip, with the reason on stdout)."""
+(util.Skip, with the reason on stdout): util.run_main."""
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-import traceback
 
 import yaml
 
-from tickd_rig.util import SKIP, Skip
+from tickd_rig.util import Skip
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", ".."))
 RULES = os.path.join(ROOT, "config/prometheus/rules/tickd.rules.yml")
@@ -31,21 +29,6 @@ PLANNED_METRICS = {
     "tickd_queue_jobs": "gauge",        # issue 5: work queues, {queue, status}
     "tickd_regions_overdue": "gauge",   # proposed: regions with no claimed tick for 2 periods
 }
-
-
-def run_main(test):
-    """Runs test() and exits 0 (pass), 1 (failure, with the traceback) or 77 (Skip)."""
-    try:
-        test()
-    except Skip as e:
-        print("SKIP: %s" % e)
-        sys.exit(SKIP)
-    except BaseException:  # noqa: BLE001
-        traceback.print_exc(file=sys.stdout)
-        print("FAIL")
-        sys.exit(1)
-    print("PASS")
-    sys.exit(0)
 
 
 def need(program, why=""):

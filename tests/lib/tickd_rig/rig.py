@@ -33,11 +33,10 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 import psycopg2
 
-from tickd_rig.util import (SKIP, Skip, check, free_port, http_get, metric, parse_metrics, test_database_url,
+from tickd_rig.util import (check, free_port, http_get, metric, parse_metrics, run_main, test_database_url,
                             wait_for, with_options)
 
 
@@ -247,31 +246,28 @@ class Rig:
 
 
 def main(test, migrate=True):
+    """Runs test(rig) on a fresh Rig (migrated unless `migrate` is false) and exits with
+    util.run_main's protocol; on failure it prints every tickd log, and it always cleans up."""
     if len(sys.argv) < 2:
         sys.exit("usage: %s PATH_TO_TICKD" % sys.argv[0])
     tickd = os.path.abspath(sys.argv[1])
-    r = None
-    ok = skipped = False
-    try:
-        r = Rig(tickd)
+    made = []  # the Rig, once made
+
+    def body():
+        made.append(Rig(tickd))
         if migrate:
-            r.migrate()
-        test(r)
-        ok = True
-    except Skip as e:
-        print("SKIP: %s" % e)
-        skipped = True
-    except BaseException:  # noqa: BLE001
-        traceback.print_exc(file=sys.stdout)
-        if r:
-            r.print_logs()
-    finally:
-        if r:
-            r.close()
-    if skipped:
-        sys.exit(SKIP)
-    print("PASS" if ok else "FAIL")
-    sys.exit(0 if ok else 1)
+            made[0].migrate()
+        test(made[0])
+
+    def on_failure():
+        if made:
+            made[0].print_logs()
+
+    def cleanup():
+        if made:
+            made[0].close()
+
+    run_main(body, on_failure, cleanup)
 
 
 # ---- a TCP proxy that tests can cut and restore -----------------------------------------

@@ -3,7 +3,9 @@ HTTP GET, the Prometheus text format, percentiles. Nothing here starts a process
 import os
 import re
 import socket
+import sys
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,6 +16,30 @@ SKIP = 77
 
 class Skip(Exception):
     """Raised by a test to be reported as skipped (exit 77), with the reason as its message."""
+
+
+def run_main(body, on_failure=None, cleanup=None):
+    """Runs body() and exits as meson expects: 0 and PASS, 1 and FAIL (after the traceback and
+    on_failure()), or 77 when it raised Skip (after printing the reason). cleanup() runs in
+    every case, before the exit."""
+    ok = skipped = False
+    try:
+        body()
+        ok = True
+    except Skip as e:
+        print("SKIP: %s" % e)
+        skipped = True
+    except BaseException:  # noqa: BLE001 -- reported, then exit 1
+        traceback.print_exc(file=sys.stdout)
+        if on_failure:
+            on_failure()
+    finally:
+        if cleanup:
+            cleanup()
+    if skipped:
+        sys.exit(SKIP)
+    print("PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
 
 
 # ---- the test database ---------------------------------------------------------------------
