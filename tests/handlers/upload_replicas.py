@@ -44,12 +44,13 @@ def test(r):
 
         # -- two replicas, several regions, 160 jobs --
         a = r.start_tickd("a2", **env(peer))
+        # The peer's log from here on: uploads start while the jobs are still being inserted.
+        peer.control("reset")
         regions = [r.add_region("dr%d" % i, "* * * * * *", handlers=["upload"]) for i in range(4)]
         for region in regions:
             for i in range(40):
                 path = hrig.make_file(r, "drain/%d/f%d.txt" % (region, i), "%d-%d" % (region, i))
                 r.sql("INSERT INTO upload_jobs (region_id, local_path) VALUES (%s, %s)", (region, path))
-        peer.control("reset")
         wait_for(lambda: r.sql_value("SELECT count(*) FROM upload_jobs WHERE status = 'COMPLETED'") == 161, 40,
                  "160 more jobs completed")
         dup = r.sql("SELECT job_id, count(*) FROM upload_jobs_audit GROUP BY job_id HAVING count(*) > 1")
