@@ -32,6 +32,12 @@ struct Schema {
     url = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
           name;
     tickd::apply_migrations(url);
+    // Claim locks are advisory locks keyed by (region id, instant), and advisory locks are
+    // database-wide: test cases running side by side in one database, each in its own schema
+    // with ids from 1 and the same instants, took each other's claim locks (a claim came back
+    // `taken`). Each schema's ids start at a random point instead.
+    sql("SELECT setval(pg_get_serial_sequence('region_index', 'id'), " +
+        std::to_string(rd() % (1U << 30) + 1) + ")");
   }
   ~Schema() {
     pqxx::connection c(base_url());

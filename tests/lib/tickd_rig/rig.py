@@ -135,6 +135,7 @@ class Rig:
         self.url = with_options(self.base, "-csearch_path=" + self.schema)
         self.procs = []
         self.cleanups = []
+        self._ids_spread = False
         self.tmp = tempfile.mkdtemp(prefix="tickd-e2e-")
         self._conn = None
         admin = psycopg2.connect(self.base)
@@ -168,6 +169,14 @@ class Rig:
 
     def add_region(self, code, cron="* * * * * *", **cols):
         """INSERT a region; returns its id."""
+        if not self._ids_spread:
+            # Claim locks are advisory locks keyed by (region id, instant), and advisory locks
+            # are database-wide: tests running side by side in one database, each in its own
+            # schema with ids from 1, took each other's claim locks and lost ticks. Each
+            # schema's ids start at a random point instead.
+            self.sql("SELECT setval(pg_get_serial_sequence('region_index', 'id'), %s)",
+                     [secrets.randbelow(1 << 30) + 1])
+            self._ids_spread = True
         cols = dict(cols, code=code, cron_schedule=cron)
         names = ", ".join(cols)
         marks = ", ".join(["%s"] * len(cols))
