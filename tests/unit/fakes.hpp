@@ -76,6 +76,34 @@ inline HandlerRegistry registry_with(FakeHandler*& handler, const std::string& n
   return registry;
 }
 
+// What other threads report, collected; wait() blocks (on a condition, not a sleep) until
+// `n` have come, failing the test after 30 s.
+template <typename T>
+class Inbox {
+ public:
+  void add(T item) {
+    std::lock_guard lock(mutex_);
+    items_.push_back(std::move(item));
+    arrived_.notify_all();
+  }
+  std::vector<T> wait(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    const bool came =
+        arrived_.wait_for(lock, std::chrono::seconds(30), [&] { return items_.size() >= n; });
+    REQUIRE_MESSAGE(came, "waited for " << n << ", " << items_.size() << " came");
+    return items_;
+  }
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return items_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::vector<T> items_;
+};
+
 inline DbError unreachable() {
   return DbError("database unreachable (test)", DbError::Kind::retry);
 }
@@ -136,7 +164,12 @@ class FakeTickStore final : public TickStore {
     if (!finish_errors.empty()) {
       auto e = finish_errors.front();
       finish_errors.erase(finish_errors.begin());
+      changed_.notify_all();
       throw e;
+    }
+    if (finish_error) {
+      changed_.notify_all();
+      throw *finish_error;
     }
     batches.push_back(finishes);
     changed_.notify_all();
@@ -171,9 +204,10 @@ class FakeTickStore final : public TickStore {
   std::vector<std::int64_t> claimed_elsewhere;    // already_claimed() answers these
   std::map<std::int64_t, ClaimOutcome> outcomes;  // by region id; won when absent
   std::optional<DbError> claim_error;
-  std::vector<DbError> finish_errors;  // thrown by the next finish_batch calls, in turn
-  std::vector<std::int64_t> fenced;    // run ids finish_batch reports fenced
-  bool hold_finishes = false;          // finish_batch waits for release_finishes()
+  std::vector<DbError> finish_errors;   // thrown by the next finish_batch calls, in turn
+  std::optional<DbError> finish_error;  // then thrown by every call while set
+  std::vector<std::int64_t> fenced;     // run ids finish_batch reports fenced
+  bool hold_finishes = false;           // finish_batch waits for release_finishes()
 
   // Record.
   int incarnation_reads = 0;

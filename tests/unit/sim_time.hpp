@@ -38,6 +38,7 @@ class SimTime final : public Clock, public Timers {
 
   // Moves both readings by `d`, firing every timer that comes due on the way at its instant.
   void advance(Duration d) {
+    if (d < Duration::zero()) throw std::invalid_argument("SimTime: monotonic time goes forward");
     const auto target = mono() + d;
     for (int fired = 0;; ++fired) {
       if (fired > 1'000'000) throw std::logic_error("SimTime: a timer re-arms without end");
