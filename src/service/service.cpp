@@ -72,8 +72,15 @@ Service::Service(Config config, const Clock& clock)
                 takeover_slots(dispatcher_), schedule_, ownership_, clock_, metrics_, db_health_,
                 [this] { return reconcile_.first_done(); }, timers_,
                 {config_.replica_id, config_.tick_lease, config_.misfire_grace}),
-      signals_(loop_, SIGINT, SIGTERM),
-      shutdown_timer_(timers_.make()) {
+      shutdown_(loop_, on(control_), timers_, config_.shutdown_grace,
+                {[this] { return stop_parts(); }, [this] { return dispatcher_.inflight(); },
+                 [this] { record_shutdown(db_, config_.replica_id, config_.shutdown_grace); },
+                 [this] {
+                   feed_.close();
+                   http_->stop();
+                   loop_.stop();
+                 }}),
+      signals_(loop_, SIGINT, SIGTERM) {
 #ifdef __GLIBC__
   // glibc lets its trim threshold grow to twice the largest block it has unmapped (~34 MB
   // after one full reconcile of 100,000 regions); the control threads' arenas then keep the
@@ -82,7 +89,9 @@ Service::Service(Config config, const Clock& clock)
   ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
 #endif
   HttpRoutes routes;
-  routes.ready = [this] { return reconcile_.first_done() && db_health_.up() && !stopping_; };
+  routes.ready = [this] {
+    return reconcile_.first_done() && db_health_.up() && !shutdown_.stopping();
+  };
   routes.status_json = [this] { return render_status_json(schedule_.status(config_.replica_id)); };
   routes.status_json_for = [this](std::string_view code) {
     return render_status_json(schedule_.status_of(config_.replica_id, code));
@@ -135,7 +144,7 @@ void Service::tick_done(const DueTick& tick, const TickReport& report) {
   if (report.status || report.outcome == TickOutcome::lost) {
     schedule_.record_claimed(tick.region->row->id, tick.instant);
   }
-  if (stopping_ && dispatcher_.inflight() == 0) finish_shutdown();
+  shutdown_.tick_done();
 }
 
 void Service::begin_shutdown(int sig) {
@@ -145,44 +154,16 @@ void Service::begin_shutdown(int sig) {
     spdlog::default_logger()->flush();
     std::_Exit(128 + second);
   });
-  stopping_ = true;
+  shutdown_.begin(sig);
+}
+
+std::size_t Service::stop_parts() {
   stop_source_.request_stop();
   ticks_.stop();
   reconcile_.stop();
   liveness_.stop();
   feed_.stop();
-  const auto dropped = dispatcher_.stop();
-  spdlog::info("signal {}: stopping; {} waiting tick(s) dropped, {} in flight (grace {} ms)", sig,
-               dropped, dispatcher_.inflight(), config_.shutdown_grace.count());
-  if (dispatcher_.inflight() == 0) {
-    finish_shutdown();
-    return;
-  }
-  shutdown_timer_->arm(config_.shutdown_grace, [this] { finish_shutdown(); });
-}
-
-void Service::finish_shutdown() {
-  // Once, whichever of the grace timer and the last tick comes first.
-  if (shutdown_finishing_) return;
-  shutdown_finishing_ = true;
-  shutdown_timer_->cancel();
-  boost::asio::post(control_, [this] {
-    try {
-      const auto reason = "shutdown: still running after SHUTDOWN_GRACE_MS=" +
-                          std::to_string(config_.shutdown_grace.count());
-      if (const auto n = db_.fail_own_running(config_.replica_id, reason); n > 0) {
-        spdlog::warn("marked {} unfinished tick(s) failed: {}", n, reason);
-      }
-      db_.retire(config_.replica_id);
-    } catch (const DbError& e) {
-      spdlog::warn("could not record the shutdown in the database: {}", e.what());
-    }
-    boost::asio::post(loop_, [this] {
-      feed_.close();
-      http_->stop();
-      loop_.stop();
-    });
-  });
+  return dispatcher_.stop();
 }
 
 }  // namespace tickd

@@ -11,8 +11,8 @@
 // The parts, each with one job: ReconcileLoop (region_index -> schedule), ChangeFeed
 // (notifications -> reconcile requests), TickLoop (schedule -> due ticks, routed by
 // ownership -> dispatcher), Dispatcher and TickRunner (claim, run, record), LivenessLoop
-// (heartbeats, clock, ownership, takeovers) and DbHealth (tickd_db_up). This class builds
-// them, starts them, and stops them on SIGTERM/SIGINT.
+// (heartbeats, clock, ownership, takeovers), DbHealth (tickd_db_up) and Shutdown. This
+// class builds them, starts them, and hands SIGTERM/SIGINT to Shutdown.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -24,6 +24,7 @@
 #include "db_health.hpp"
 #include "liveness_loop.hpp"
 #include "reconcile_loop.hpp"
+#include "shutdown.hpp"
 #include "tick_loop.hpp"
 #include "tickd/clock.hpp"
 #include "tickd/config.hpp"
@@ -48,8 +49,8 @@ class Service final {
 
  private:
   void tick_done(const DueTick& tick, const TickReport& report);
+  std::size_t stop_parts();
   void begin_shutdown(int signal);
-  void finish_shutdown();
 
   const Config config_;
   // The database's clock carried forward by the monotonic clock (see AnchoredClock): every
@@ -76,10 +77,8 @@ class Service final {
   TickLoop ticks_;
   LivenessLoop liveness_;
 
+  Shutdown shutdown_;
   boost::asio::signal_set signals_;
-  std::unique_ptr<Timer> shutdown_timer_;
-  bool stopping_ = false;
-  bool shutdown_finishing_ = false;
   std::stop_source stop_source_;  // tells running handlers that shutdown began
   int exit_status_ = 0;
 };
