@@ -1,7 +1,10 @@
 #pragma once
 // Configuration: one immutable value built from an optional TOML file and the
-// environment (the environment wins). Every key of ../../config/tickd.example.toml
-// has an environment variable of the same meaning (spec: "Configuration").
+// environment (the environment wins). Every key has an environment variable and a TOML key
+// of the same meaning (spec: "Configuration"). The defaults are the member initializers
+// below; everything else about a key (its names, range, parser, documentation) is its one
+// entry in src/config/keys.cpp. Adding a key: a field here, an entry there, a block in
+// config/tickd.example.toml, then `meson compile -C build config-table` for the README.
 
 #include <chrono>
 #include <cstdint>
@@ -53,6 +56,8 @@ struct Config {
   unsigned publish_concurrency = 3;                         // PUBLISH_CONCURRENCY
   unsigned publish_quality = 80;                            // PUBLISH_QUALITY (WebP, 1-100)
   unsigned retention_days = 30;                             // RETENTION_DAYS
+
+  bool operator==(const Config&) const = default;
 };
 
 struct ConfigError {

@@ -27,6 +27,7 @@
 
 #include "tickd/liveness.hpp"
 #include "tickd/region.hpp"
+#include "tickd/run_status.hpp"
 
 namespace tickd {
 
@@ -60,8 +61,6 @@ struct Claim {
   ClaimOutcome outcome;
   std::int64_t run_id = 0;  // set when won
 };
-
-enum class RunStatus { ok, failed };
 
 // One attempt of a claimed tick: its row, and the attempt that every write is fenced by.
 struct RunRef {
@@ -104,8 +103,8 @@ class Database final {
   struct Finish {
     std::int64_t run_id;
     RunStatus status;
-    std::string error;    // empty for none
-    std::string details;  // JSON object
+    std::optional<std::string> error;  // job_run.error: set when a handler failed
+    std::string details;               // JSON object
     int attempt = 1;
   };
   // Records many ends in one statement; returns the run ids that were fenced (not written:

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -48,8 +49,8 @@ class HandlerRegistry final {
  public:
   void add(std::string name, std::unique_ptr<Handler> handler);
   Handler* find(std::string_view name) const;
-  // An error naming the first unknown handler of `names`, or empty when all are known.
-  std::string check(const std::vector<std::string>& names) const;
+  // Why `names` cannot run (empty, or naming the first unknown handler), if it cannot.
+  std::optional<std::string> check(const std::vector<std::string>& names) const;
 
  private:
   std::map<std::string, std::unique_ptr<Handler>, std::less<>> handlers_;

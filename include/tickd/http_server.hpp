@@ -10,7 +10,6 @@
 // io_context is not running. No error is thrown out of the io_context; per-connection
 // errors are logged at debug level.
 
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +17,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+namespace boost::asio {
+class io_context;  // the server runs on its caller's loop; its users need not see Asio
+}
 
 namespace tickd {
 

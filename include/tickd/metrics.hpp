@@ -10,11 +10,9 @@
 #include <string_view>
 
 #include "tickd/queue.hpp"
+#include "tickd/run_status.hpp"
 
 namespace tickd {
-
-enum class TickOutcome { ran, failed, lost, skipped, missed, abandoned };
-std::string_view to_string(TickOutcome);
 
 // The database connection pools (Database): claims, ends, heartbeats and loads, and the
 // handlers' own statements.

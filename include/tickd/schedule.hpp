@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "tickd/cron.hpp"
@@ -71,7 +72,7 @@ class Schedule final {
   // deadline from `grace`), when the region is scheduled here (valid); nullopt otherwise.
   std::optional<DueTick> tick_of(std::int64_t region_id, std::chrono::sys_seconds instant,
                                  std::chrono::milliseconds grace) const;
-  void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant, std::string status);
+  void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant, RunStatus status);
   // Some replica (this one or another) holds the tick `instant` of the region.
   void record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant);
   // Valid regions whose latest claimed tick (or, if none, the moment they were scheduled
@@ -107,14 +108,13 @@ class Schedule final {
   };
 
   // Kept small: there is one per region, and a replica may hold 100,000 of them.
-  enum class Outcome : std::uint8_t { none, ok, failed };
   struct Entry {
     RegionPtr region;  // the row held; a null zone while it is refused (reason in errors_)
     Instant armed;
     Instant last_dispatched;
     Instant last_scheduled_for;
     std::chrono::sys_seconds last_claimed{};  // latest tick known claimed, or when scheduled
-    Outcome last_outcome = Outcome::none;
+    std::optional<RunStatus> last_outcome;
   };
   using Entries = std::unordered_map<std::int64_t, Entry>;
 
@@ -142,9 +142,13 @@ class Schedule final {
   std::set<std::pair<std::chrono::sys_seconds, std::int64_t>> timeline_;
 };
 
-// Why `row` cannot be scheduled (expression, zone or handlers), or empty when it can.
-// On success fills `expr` and `zone`.
-std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers, cron::Expr& expr,
-                            const date::time_zone*& zone);
+// A row's parsed expression and zone, or why it cannot be scheduled (expression, zone or
+// handlers).
+struct ValidRegion {
+  cron::Expr expr;
+  const date::time_zone* zone;
+};
+std::variant<ValidRegion, std::string> validate_region(const RegionRow& row,
+                                                       const HandlerRegistry& handlers);
 
 }  // namespace tickd

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tickd/run_status.hpp"
+
 namespace tickd {
 
 struct RegionStatus {
@@ -13,7 +15,7 @@ struct RegionStatus {
   std::string cron_schedule;
   std::string timezone;
   std::optional<std::chrono::sys_seconds> next_fire;
-  std::optional<std::string> last_outcome;  // job_run status of the last tick seen here
+  std::optional<RunStatus> last_outcome;  // job_run status of the last tick seen here
   std::optional<std::chrono::sys_seconds> last_scheduled_for;
 };
 

@@ -76,15 +76,12 @@ class Storage {
   virtual std::string url(const std::string& key) const = 0;
 };
 
-// Parses STORAGE_URL; returns an error message naming what is wrong, or empty.
-std::string check_storage_url(std::string_view url);
-
-// Opens the backend of `settings.url`. Throws StorageError (permanent) for a bad URL.
-// `metrics` (optional) counts requests and bytes.
+// Opens the backend of `settings.url` (its syntax: tickd/storage_url.hpp). Throws StorageError
+// (permanent) for a bad URL. `metrics` (optional) counts requests and bytes.
 std::unique_ptr<Storage> open(const Settings& settings, Metrics* metrics = nullptr);
 
-// Empty when `key` is acceptable, else why not ("object key 'a/../b': has a '..' segment").
-std::string check_key(std::string_view key);
+// Why `key` is not acceptable ("object key 'a/../b': has a '..' segment"), if it is not.
+std::optional<std::string> check_key(std::string_view key);
 
 // RFC 3986 percent-encoding of every byte but A-Z a-z 0-9 - _ . ~ (and '/' when
 // `keep_slash`).

@@ -30,7 +30,7 @@ class Database;
 
 struct TickReport {
   TickOutcome outcome;
-  std::optional<std::string> status;  // the job_run status written, when claimed here
+  std::optional<RunStatus> status{};  // the job_run status written, when claimed here
   bool db_unavailable = false;        // the claim could not reach the database
   // Claimed ahead of its instant while the region's previous tick was still running:
   // nothing was written or counted; claim it again at its instant.

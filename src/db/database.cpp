@@ -202,8 +202,8 @@ std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& fini
   for (const auto& f : finishes) {
     ids.push_back(f.run_id);
     attempts.push_back(f.attempt);
-    statuses.emplace_back(f.status == RunStatus::ok ? "ok" : "failed");
-    errors.push_back(f.error.empty() ? std::nullopt : std::optional<std::string>(f.error));
+    statuses.emplace_back(to_string(f.status));
+    errors.push_back(f.error);
     details.emplace_back(f.details);
   }
   return impl_->with_connection("recording finished ticks", [&](pqxx::connection& c) {
@@ -275,6 +275,8 @@ Database::LivenessResult Database::liveness_round(const LivenessRound& round) {
         tx.exec_params(sql::kJudgeReplicas, round.replica_id, seconds(round.crash_silence),
                        seconds(round.lease), since_text);
     std::map<std::string, OrphanCause> dead;
+    // The verdict's instant, as the server wrote it (text: exact to the microsecond).
+    const auto verdict_at = judged.at(0)[3].as<std::string>();
     peers.live.push_back(round.replica_id);
     for (const auto& row : judged) {
       if (row[0].is_null()) continue;
@@ -300,10 +302,11 @@ Database::LivenessResult Database::liveness_round(const LivenessRound& round) {
     const auto incarnation =
         round.incarnation ? std::optional(timestamp_us(*round.incarnation)) : std::nullopt;
     const auto lease = std::to_string(seconds(round.lease));
-    const auto rows = tx.exec_params(
-        sql::kFindOrphans, text_array(dead_ids), round.replica_id,
-        incarnation ? incarnation->c_str() : nullptr, id_array(doubt_regions),
-        text_array(doubt_instants), round.check_unregistered ? lease.c_str() : nullptr, since_text);
+    const auto rows =
+        tx.exec_params(sql::kFindOrphans, text_array(dead_ids), round.replica_id,
+                       incarnation ? incarnation->c_str() : nullptr, id_array(doubt_regions),
+                       text_array(doubt_instants),
+                       round.check_unregistered ? lease.c_str() : nullptr, since_text, verdict_at);
     for (const auto& row : rows) {
       Orphan o;
       o.run_id = row[0].as<std::int64_t>();

@@ -91,7 +91,8 @@ inline constexpr const char* kRecordReplicaLock =
 // when taken since the server started, on its current timeline; silence counts against a
 // replica only after both the server's start and $4. So a database restart or failover
 // never convicts anyone. One row per other replica (id, verdict: NULL, 'crashed' or
-// 'lease', heartbeat fresh within the lease), or one row of NULLs when there is none.
+// 'lease', heartbeat fresh within the lease, the verdict's instant now()), or one row of
+// NULLs and now() when there is none.
 inline constexpr const char* kJudgeReplicas =
     "WITH beat AS (INSERT INTO tickd_replica (replica_id) VALUES ($1) "
     "  ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = now()), "
@@ -106,18 +107,23 @@ inline constexpr const char* kJudgeReplicas =
     "   AND " TICKD_LOCK_KEY("r.replica_id") "::oid NOT IN (SELECT objid FROM held) "
     "  THEN 'crashed' "
     "  WHEN greatest(r.heartbeat_at, s.t) < now() - make_interval(secs => $3) THEN 'lease' END, "
-    "  r.heartbeat_at >= now() - make_interval(secs => $3) "
+    "  r.heartbeat_at >= now() - make_interval(secs => $3), now() "
     "FROM since s LEFT JOIN tickd_replica r ON r.replica_id <> $1";
 
 // The running rows that need a taker (each part served by the partial index on running
 // rows). $1 text[] replicas judged dead, $2 this replica's id, $3 this process's start
 // (NULL: not known yet), $4 bigint[] and $5 timestamptz[]: ticks whose claim here came
 // back in doubt, $6 lease (s; NULL: skip the costlier scan for rows of replicas with no
-// heartbeat row), $7 witnessed since (as in kJudgeReplicas).
+// heartbeat row), $7 witnessed since (as in kJudgeReplicas), $8 the verdict's instant
+// (kJudgeReplicas' now()). A dead replica's rows are those it claimed before the verdict:
+// the round is not one transaction, and a replica waking from a stall renews its heartbeat
+// (unseen by the verdict) before it claims again, so a claim begun after the verdict is a
+// live replica's.
 // Rows: (run id, region id, instant as Unix seconds, replica id, attempt, cause).
 inline constexpr const char* kFindOrphans =
     "SELECT id, region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, attempt, "
     "  'dead' FROM job_run WHERE status = 'running' AND replica_id = ANY($1::text[]) "
+    "  AND started_at < $8::timestamptz "
     "UNION ALL "
     "SELECT id, region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, attempt, "
     "  'earlier_run' FROM job_run WHERE status = 'running' AND replica_id = $2 "

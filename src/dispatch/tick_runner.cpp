@@ -17,7 +17,7 @@ namespace {
 
 std::string iso(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
-TickReport report(TickOutcome outcome) { return {outcome, std::nullopt, false}; }
+TickReport report(TickOutcome outcome) { return {.outcome = outcome}; }
 
 }  // namespace
 
@@ -131,7 +131,7 @@ void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token sto
         case ClaimOutcome::overlapping:
           if (ahead) {
             // The previous tick may well end before this one's instant.
-            done(tick, {TickOutcome::skipped, std::nullopt, false, true});
+            done(tick, {.outcome = TickOutcome::skipped, .claim_at_instant = true});
             break;
           }
           spdlog::info("region {}: tick {} skipped: the previous tick is still running",
@@ -168,7 +168,7 @@ void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token sto
     }
     for (const auto& t : ticks) {
       metrics_.count_tick(TickOutcome::skipped);
-      done(t, {TickOutcome::skipped, std::nullopt, e.unavailable()});
+      done(t, {.outcome = TickOutcome::skipped, .db_unavailable = e.unavailable()});
     }
   }
 }
@@ -229,7 +229,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   // details: {"<handler>": {"seconds": s, "ok": b, <counts>...}, ..., "lateness_seconds": l}
   json::Writer details;
   details.begin_object();
-  std::string error;
+  std::optional<std::string> error;  // the tick's failure, once one happened
   if (started > tick.deadline) {
     // Claimed ahead of its instant, then this process stalled (stopped, starved) past the
     // start deadline: starting now is the late start the deadline forbids.
@@ -238,7 +238,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
             " s past it): the process stalled";
   }
   for (const auto& name : row.handlers) {
-    if (!error.empty()) break;
+    if (error) break;
     const auto t0 = clock_.mono();
     HandlerCounts counts;
     try {
@@ -249,18 +249,19 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
     const double seconds = std::chrono::duration<double>(clock_.mono() - t0).count();
     metrics_.observe_handler(name, seconds);
     details.key(name).begin_object();
-    details.key("seconds").value(seconds).key("ok").value(error.empty());
+    details.key("seconds").value(seconds).key("ok").value(!error);
     for (const auto& [key, value] : counts) details.key(key).value(value);
     details.end_object();
   }
   details.key("lateness_seconds").value(lateness).end_object();
 
-  const bool ok = error.empty();
-  if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), error);
+  const bool ok = !error;
+  if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), *error);
+  const auto status = ok ? RunStatus::ok : RunStatus::failed;
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
   finisher_.submit(
-      {run_id, ok ? RunStatus::ok : RunStatus::failed, error, std::move(details).str(), attempt},
-      [this, tick = std::move(tick), ok, done = std::move(done)](Finisher::Result result) {
+      {run_id, status, error, std::move(details).str(), attempt},
+      [this, tick = std::move(tick), ok, status, done = std::move(done)](Finisher::Result result) {
         if (result == Finisher::Result::fenced) {
           spdlog::error(
               "region {}: tick {} lost its claim: the row was taken over meanwhile (this replica "
@@ -268,7 +269,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
               tick.region->row->code, iso(tick.instant));
           metrics_.count_fenced();
         }
-        done(tick, {ok ? TickOutcome::ran : TickOutcome::failed, ok ? "ok" : "failed", false});
+        done(tick, {.outcome = ok ? TickOutcome::ran : TickOutcome::failed, .status = status});
       });
 }
 

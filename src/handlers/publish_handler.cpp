@@ -173,8 +173,8 @@ class PublishHandler final : public Handler {
       storage::fetch_url(source, config.publish_source_token, to, s, shared_->metrics());
       return;
     }
-    if (auto problem = storage::check_key(source); !problem.empty()) {
-      throw Permanent("source: " + problem + " (expected a storage key or an http(s) URL)");
+    if (auto problem = storage::check_key(source)) {
+      throw Permanent("source: " + *problem + " (expected a storage key or an http(s) URL)");
     }
     storage.get_file(source, to);
   }

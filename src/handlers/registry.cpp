@@ -12,7 +12,7 @@ Handler* HandlerRegistry::find(std::string_view name) const {
   return it == handlers_.end() ? nullptr : it->second.get();
 }
 
-std::string HandlerRegistry::check(const std::vector<std::string>& names) const {
+std::optional<std::string> HandlerRegistry::check(const std::vector<std::string>& names) const {
   if (names.empty()) return "handlers: the list is empty";
   for (const auto& name : names) {
     if (find(name) == nullptr) {
@@ -21,7 +21,7 @@ std::string HandlerRegistry::check(const std::vector<std::string>& names) const 
       return "handlers: unknown handler '" + name + "' (known: " + known + ")";
     }
   }
-  return {};
+  return std::nullopt;
 }
 
 HandlerRegistry builtin_handlers(const Config& config, Metrics* metrics) {

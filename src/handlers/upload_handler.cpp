@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "tickd/database.hpp"
 #include "work_shared.hpp"
@@ -22,8 +23,8 @@ namespace {
 
 constexpr int kBatch = 16;
 
-// Empty when `path` is a readable regular file, else why not (naming the full path).
-std::string check_local_file(const std::string& path) {
+// Why `path` is not a readable regular file (naming the full path), if it is not.
+std::optional<std::string> check_local_file(const std::string& path) {
   const auto where = "local file " + path + ": ";
   if (path.empty() || path.front() != '/') return where + "not an absolute path";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -32,7 +33,7 @@ std::string check_local_file(const std::string& path) {
   const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
   ::close(fd);
   if (!regular) return where + "not a regular file";
-  return {};
+  return std::nullopt;
 }
 
 class UploadHandler final : public Handler {
@@ -79,11 +80,11 @@ class UploadHandler final : public Handler {
     const std::string key = job.object_key
                                 ? *job.object_key
                                 : region.code + "/" + std::to_string(job.id) + "/" + file_name;
-    std::string problem = check_local_file(job.local_path);
-    if (problem.empty()) problem = storage::check_key(key);
-    if (!problem.empty()) {
-      spdlog::warn("region {}: upload job {} failed: {}", region.code, job.id, problem);
-      book.fail(job.id, problem);
+    auto problem = check_local_file(job.local_path);
+    if (!problem) problem = storage::check_key(key);
+    if (problem) {
+      spdlog::warn("region {}: upload job {} failed: {}", region.code, job.id, *problem);
+      book.fail(job.id, *problem);
       return;
     }
     try {

@@ -30,9 +30,9 @@ void append_instant(std::string& out, const std::optional<std::chrono::sys_secon
   if (n > 0) out.append(buf, static_cast<std::size_t>(n));
 }
 
-void append_optional_string(std::string& out, const std::optional<std::string>& s) {
+void append_status(std::string& out, const std::optional<RunStatus>& s) {
   if (s) {
-    append_string(out, *s);
+    append_string(out, to_string(*s));
   } else {
     out += "null";
   }
@@ -69,7 +69,7 @@ std::string render_status_json(const StatusSnapshot& s) {
     out += ",\"next_fire\":";
     append_instant(out, r.next_fire);
     out += ",\"last_outcome\":";
-    append_optional_string(out, r.last_outcome);
+    append_status(out, r.last_outcome);
     out += ",\"last_scheduled_for\":";
     append_instant(out, r.last_scheduled_for);
     out += '}';

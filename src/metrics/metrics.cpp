@@ -28,24 +28,6 @@
 
 namespace tickd {
 
-std::string_view to_string(TickOutcome o) {
-  switch (o) {
-    case TickOutcome::ran:
-      return "ran";
-    case TickOutcome::failed:
-      return "failed";
-    case TickOutcome::lost:
-      return "lost";
-    case TickOutcome::skipped:
-      return "skipped";
-    case TickOutcome::missed:
-      return "missed";
-    case TickOutcome::abandoned:
-      return "abandoned";
-  }
-  return "unknown";
-}
-
 std::string_view to_string(DbPool p) {
   switch (p) {
     case DbPool::bookkeeping:

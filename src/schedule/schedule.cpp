@@ -4,18 +4,16 @@
 
 namespace tickd {
 
-std::string validate_region(const RegionRow& row, const HandlerRegistry& handlers, cron::Expr& expr,
-                            const date::time_zone*& zone) {
+std::variant<ValidRegion, std::string> validate_region(const RegionRow& row,
+                                                       const HandlerRegistry& handlers) {
   auto parsed = cron::parse(row.cron_schedule);
   if (auto* err = std::get_if<cron::ParseError>(&parsed)) {
     return "cron_schedule '" + row.cron_schedule + "': " + err->message;
   }
   auto found = cron::find_zone(row.timezone);
   if (auto* err = std::get_if<cron::ParseError>(&found)) return "timezone: " + err->message;
-  if (auto error = handlers.check(row.handlers.names()); !error.empty()) return error;
-  expr = std::get<cron::Expr>(parsed);
-  zone = std::get<const date::time_zone*>(found);
-  return {};
+  if (auto error = handlers.check(row.handlers.names())) return *error;
+  return ValidRegion{std::get<cron::Expr>(parsed), std::get<const date::time_zone*>(found)};
 }
 
 void Schedule::disarm(std::int64_t id, Entry& entry) {
@@ -31,19 +29,20 @@ void Schedule::arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys
 
 void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
   Entry& entry = entries_[row.id];
-  cron::Expr expr;
-  const date::time_zone* zone = nullptr;
-  std::string error = validate_region(row, handlers_, expr, zone);
-  // A refused row is kept too (zone stays null), for the diff and /status.
-  entry.region = std::make_shared<const ScheduledRegion>(
-      ScheduledRegion{std::make_shared<const RegionRow>(row), expr, zone});
-  if (!error.empty()) {
+  auto valid = validate_region(row, handlers_);
+  if (auto* error = std::get_if<std::string>(&valid)) {
+    // A refused row is kept too (a null zone), for the diff and /status.
+    entry.region = std::make_shared<const ScheduledRegion>(
+        ScheduledRegion{std::make_shared<const RegionRow>(row), cron::Expr{}, nullptr});
     disarm(row.id, entry);
     auto& known_error = errors_[row.id];
-    if (error != known_error) result.newly_invalid.push_back({row.code, error});
-    known_error = std::move(error);
+    if (*error != known_error) result.newly_invalid.push_back({row.code, *error});
+    known_error = std::move(*error);
     return;
   }
+  const auto& [expr, zone] = std::get<ValidRegion>(valid);
+  entry.region = std::make_shared<const ScheduledRegion>(
+      ScheduledRegion{std::make_shared<const RegionRow>(row), expr, zone});
   errors_.erase(row.id);
   // A region (re)scheduled now owes its first tick only from now on.
   entry.last_claimed = std::max(entry.last_claimed, std::chrono::floor<std::chrono::seconds>(now));
@@ -122,13 +121,13 @@ std::optional<std::chrono::sys_seconds> Schedule::earliest() const {
 }
 
 void Schedule::record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant,
-                              std::string status) {
+                              RunStatus status) {
   auto it = entries_.find(region_id);
   if (it == entries_.end()) return;
   auto& entry = it->second;
   if (entry.last_scheduled_for && *entry.last_scheduled_for > instant) return;
   entry.last_scheduled_for = instant;
-  entry.last_outcome = status == "ok" ? Outcome::ok : Outcome::failed;
+  entry.last_outcome = status;
 }
 
 void Schedule::record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant) {
@@ -166,12 +165,8 @@ void Schedule::add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry
     s.invalid.push_back({row.code, error->second});
     return;
   }
-  std::optional<std::string> outcome;
-  if (entry.last_outcome != Outcome::none) {
-    outcome = entry.last_outcome == Outcome::ok ? "ok" : "failed";
-  }
-  s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed.get(), outcome,
-                       entry.last_scheduled_for.get()});
+  s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed.get(),
+                       entry.last_outcome, entry.last_scheduled_for.get()});
 }
 
 StatusSnapshot Schedule::status(const std::string& replica_id) const {

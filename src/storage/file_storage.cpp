@@ -138,8 +138,8 @@ class FileStorage final : public Storage {
 
  private:
   fs::path object_path(const char* op, const std::string& key) const {
-    if (auto problem = check_key(key); !problem.empty()) {
-      throw StorageError(std::string("storage ") + op + ": " + problem, 400, true);
+    if (auto problem = check_key(key)) {
+      throw StorageError(std::string("storage ") + op + ": " + *problem, 400, true);
     }
     return root_ / key;
   }

@@ -14,7 +14,6 @@
 #include <utility>
 
 #include "backends.hpp"
-#include "tickd/percent.hpp"
 #include "transfer.hpp"
 
 namespace tickd::storage::detail {
@@ -326,8 +325,8 @@ class S3Storage final : public Storage {
 
  private:
   static void require_key(const char* op, const std::string& key) {
-    if (auto problem = check_key(key); !problem.empty()) {
-      throw StorageError(std::string("storage ") + op + ": " + problem, 400, true);
+    if (auto problem = check_key(key)) {
+      throw StorageError(std::string("storage ") + op + ": " + *problem, 400, true);
     }
   }
 
@@ -577,57 +576,6 @@ class S3Storage final : public Storage {
 std::once_flag curl_init_once;
 
 }  // namespace
-
-std::variant<S3Location, std::string> parse_s3_url(std::string_view url) {
-  if (!url.starts_with("s3://")) return std::string("expected s3://BUCKET?...");
-  url.remove_prefix(5);
-  const auto q = url.find('?');
-  S3Location loc;
-  loc.bucket = std::string(url.substr(0, q));
-  if (loc.bucket.empty())
-    return std::string("s3:// needs a bucket name: s3://BUCKET?endpoint=URL&region=R");
-  if (loc.bucket.find('/') != std::string::npos)
-    return std::string("the bucket name '" + loc.bucket + "' contains '/'");
-  bool path_style_set = false;
-  if (q != std::string_view::npos) {
-    std::string_view rest = url.substr(q + 1);
-    while (!rest.empty()) {
-      const auto amp = rest.find('&');
-      const auto pair = rest.substr(0, amp);
-      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-      const auto eq = pair.find('=');
-      const std::string name(pair.substr(0, eq));
-      const std::string value =
-          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
-      if (name == "endpoint") {
-        if (!value.starts_with("http://") && !value.starts_with("https://")) {
-          return std::string("endpoint must start with http:// or https://");
-        }
-        loc.endpoint = value;
-        while (loc.endpoint.size() > 8 && loc.endpoint.back() == '/') loc.endpoint.pop_back();
-        if (loc.endpoint.find('/', loc.endpoint.find("://") + 3) != std::string::npos) {
-          return std::string("endpoint must be scheme://host[:port] without a path");
-        }
-      } else if (name == "region") {
-        if (value.empty()) return std::string("region must not be empty");
-        loc.region = value;
-      } else if (name == "path_style") {
-        if (value != "true" && value != "false")
-          return std::string("path_style must be true or false");
-        loc.path_style = value == "true";
-        path_style_set = true;
-      } else {
-        return "unknown parameter '" + name + "' (known: endpoint, region, path_style)";
-      }
-    }
-  }
-  if (loc.endpoint.empty()) {
-    loc.endpoint = "https://s3." + loc.region + ".amazonaws.com";
-  } else if (!path_style_set) {
-    loc.path_style = true;  // a custom endpoint (MinIO, R2, a test peer) usually has no bucket DNS
-  }
-  return loc;
-}
 
 std::unique_ptr<Storage> open_s3_storage(const S3Location& where, const Settings& settings,
                                          Metrics* metrics) {

@@ -15,7 +15,7 @@
 
 namespace tickd::storage {
 
-std::string check_key(std::string_view key) {
+std::optional<std::string> check_key(std::string_view key) {
   const auto refuse = [&](std::string_view why) {
     std::string shown(key.substr(0, 200));
     if (key.size() > 200) shown += "...";
@@ -38,7 +38,7 @@ std::string check_key(std::string_view key) {
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
-  return {};
+  return std::nullopt;
 }
 
 std::string percent_encode(std::string_view s, bool keep_slash) {
@@ -106,35 +106,20 @@ std::string sha256_hex(std::string_view data) {
 
 }  // namespace detail
 
-std::string check_storage_url(std::string_view url) {
-  if (url.starts_with("file://")) {
-    const auto path = url.substr(7);
-    if (path.empty() || path.front() != '/') {
-      return "file:// needs an absolute directory, e.g. file:///var/lib/tickd/storage";
-    }
-    return {};
-  }
-  if (url.starts_with("s3://")) {
-    const auto parsed = detail::parse_s3_url(url);
-    if (const auto* e = std::get_if<std::string>(&parsed)) return *e;
-    return {};
-  }
-  return "expected file:///abs/dir or s3://BUCKET?endpoint=URL&region=R&path_style=true|false";
-}
-
 std::unique_ptr<Storage> open(const Settings& settings, Metrics* metrics) {
   if (settings.url.empty()) {
     throw StorageError("STORAGE_URL is not set: the sync, upload and publish handlers need it", 0,
                        true);
   }
-  if (const auto problem = check_storage_url(settings.url); !problem.empty()) {
-    throw StorageError("STORAGE_URL: " + problem, 0, true);
+  auto parsed = parse_storage_url(settings.url);
+  if (const auto* e = std::get_if<StorageUrlError>(&parsed)) {
+    throw StorageError("STORAGE_URL: " + e->message, 0, true);
   }
-  if (settings.url.starts_with("file://")) {
-    return detail::open_file_storage(std::filesystem::path(settings.url.substr(7)), metrics);
+  auto& location = std::get<Location>(parsed);
+  if (const auto* file = std::get_if<FileLocation>(&location)) {
+    return detail::open_file_storage(file->root, metrics);
   }
-  return detail::open_s3_storage(std::get<detail::S3Location>(detail::parse_s3_url(settings.url)),
-                                 settings, metrics);
+  return detail::open_s3_storage(std::get<S3Location>(location), settings, metrics);
 }
 
 }  // namespace tickd::storage

@@ -52,7 +52,7 @@ TEST_CASE("racing claims of the same ticks from two replicas give exactly one wi
         const auto c = claim(db, id, t0 + std::chrono::seconds(second), name);
         if (c.outcome == ClaimOutcome::won) {
           ++wins;
-          finish(db, c.run_id, name, RunStatus::ok, "", "{}");
+          finish(db, c.run_id, name, RunStatus::ok, std::nullopt, "{}");
         } else if (c.outcome == ClaimOutcome::taken) {
           ++taken;
         }
@@ -77,7 +77,7 @@ TEST_CASE("a region with a running tick cannot be claimed for another instant") 
   const auto first = claim(db, id, t0, "replica-a");
   REQUIRE(first.outcome == ClaimOutcome::won);
   CHECK(claim(db, id, t0 + 1s, "replica-b").outcome == ClaimOutcome::overlapping);
-  CHECK(finish(db, first.run_id, "replica-a", RunStatus::ok, "", "{\"handlers\":{}}"));
+  CHECK(finish(db, first.run_id, "replica-a", RunStatus::ok, std::nullopt, "{\"handlers\":{}}"));
   CHECK(claim(db, id, t0 + 2s, "replica-b").outcome == ClaimOutcome::won);
 }
 
@@ -222,7 +222,7 @@ TEST_CASE("claims and ends do not wait for a connection while handler work holds
   auto bookkeeping = std::async(std::launch::async, [&] {
     const auto c = claim(db, id, t0 + 1s, "replica-a");
     return c.outcome == ClaimOutcome::won &&
-           finish(db, c.run_id, "replica-a", RunStatus::ok, "", "{}");
+           finish(db, c.run_id, "replica-a", RunStatus::ok, std::nullopt, "{}");
   });
   const bool done = bookkeeping.wait_for(20s) == std::future_status::ready;
   hold.exec("SELECT pg_advisory_unlock(4242)");

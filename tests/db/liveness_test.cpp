@@ -163,8 +163,8 @@ TEST_CASE("a taken-over tick runs again on its row as attempt 2; the dead writer
   CHECK(taker.take_over(orphans, "other").empty());  // only one taker wins
   CHECK(taker.abandon(orphans, {"late"}) == 0);      // nor can it be ended as seen before
 
-  CHECK_FALSE(finish(victim, won.run_id, "victim", RunStatus::ok, "", "{}", 1));
-  CHECK(finish(taker, won.run_id, "judge", RunStatus::ok, "", "{\"region\":{}}", 2));
+  CHECK_FALSE(finish(victim, won.run_id, "victim", RunStatus::ok, std::nullopt, "{}", 1));
+  CHECK(finish(taker, won.run_id, "judge", RunStatus::ok, std::nullopt, "{\"region\":{}}", 2));
   const auto row = s.sql(
       "SELECT status, replica_id, attempt, details->'taken_over'->0->>'from', "
       "details->'taken_over'->0->>'cause', details ? 'region' FROM job_run")[0];
@@ -266,7 +266,7 @@ TEST_CASE(
   // taker's runs once.
   const auto next = claim(victim, id, t0 + 10s, "victim");
   REQUIRE(next.outcome == ClaimOutcome::overlapping);  // the first is still running
-  CHECK(finish(taker, won.run_id, "judge", RunStatus::ok, "", "{}", 2));
+  CHECK(finish(taker, won.run_id, "judge", RunStatus::ok, std::nullopt, "{}", 2));
   const auto second = claim(victim, id, t0 + 10s, "victim");
   REQUIRE(second.outcome == ClaimOutcome::won);
   const auto orphans = judge(taker, 60s).orphans;
@@ -285,10 +285,32 @@ TEST_CASE("an end written twice (the first answer lost in doubt) is written, not
   const auto id = s.region("a");
   Database db(s.url, 1);
   const auto c = claim(db, id, t0, "replica-a");
-  CHECK(finish(db, c.run_id, "replica-a", RunStatus::ok, "", "{}"));
-  CHECK(finish(db, c.run_id, "replica-a", RunStatus::ok, "", "{}"));  // the retry
+  CHECK(finish(db, c.run_id, "replica-a", RunStatus::ok, std::nullopt, "{}"));
+  CHECK(finish(db, c.run_id, "replica-a", RunStatus::ok, std::nullopt, "{}"));  // the retry
   CHECK_FALSE(finish(db, c.run_id, "replica-a", RunStatus::failed, "other", "{}"));
-  CHECK_FALSE(finish(db, c.run_id, "replica-b", RunStatus::ok, "", "{}"));
+  CHECK_FALSE(finish(db, c.run_id, "replica-b", RunStatus::ok, std::nullopt, "{}"));
 }
 
 int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }
+
+TEST_CASE("a dead replica's rows are those claimed before the verdict, not after it") {
+  // The round is not one transaction: a replica waking from a stall renews its heartbeat
+  // (unseen by the verdict) and claims again before the judge lists its rows. A claim begun
+  // after the verdict is a live replica's (chaos SIGSTOP took one over as 'lease').
+  Schema s;
+  const auto before = s.region("before");
+  const auto after = s.region("after");
+  Database victim(s.url, 1), judge_db(s.url, 1);
+  REQUIRE(claim(victim, before, t0, "victim").outcome == ClaimOutcome::won);
+  REQUIRE(claim(victim, after, t0, "victim").outcome == ClaimOutcome::won);
+  s.sql(
+      "INSERT INTO tickd_replica (replica_id, heartbeat_at) "
+      "VALUES ('victim', now() - interval '8 seconds')");
+  s.sql("UPDATE job_run SET started_at = now() + interval '1 hour' WHERE region_id = " +
+        std::to_string(after));
+  wait_server_up_for(s, 1s);
+  const auto round = judge(judge_db, 60s);
+  REQUIRE(round.orphans.size() == 1);
+  CHECK(round.orphans[0].region_id == before);
+  CHECK(round.orphans[0].cause == OrphanCause::lease);
+}

@@ -66,8 +66,8 @@ inline Claim claim(Database& db, std::int64_t region_id, std::chrono::sys_second
 
 // One tick's end as the finisher writes it (finish_batch); false when fenced.
 inline bool finish(Database& db, std::int64_t run_id, const std::string& replica_id,
-                   RunStatus status, const std::string& error, const std::string& details,
-                   int attempt = 1) {
+                   RunStatus status, const std::optional<std::string>& error,
+                   const std::string& details, int attempt = 1) {
   return db.finish_batch({{run_id, status, error, details, attempt}}, replica_id).empty();
 }
 

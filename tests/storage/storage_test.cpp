@@ -135,18 +135,19 @@ const std::vector<std::string> kAwkwardKeys{
 
 TEST_CASE("keys: what is refused, and why") {
   using tickd::storage::check_key;
-  CHECK(check_key("a/b/c.wav").empty());
-  CHECK(check_key("a/ü b+c.wav").empty());
-  CHECK(check_key("/a/b") == "object key '/a/b': starts with '/'");
-  CHECK(check_key("a/../b") == "object key 'a/../b': has a '..' segment");
-  CHECK(check_key("..") == "object key '..': has a '..' segment");
-  CHECK(check_key("a/./b") == "object key 'a/./b': has a '.' segment");
-  CHECK(check_key("a//b").find("empty segment") != std::string::npos);
-  CHECK(check_key("a/").find("empty segment") != std::string::npos);
-  CHECK(check_key("").find("empty") != std::string::npos);
-  CHECK(check_key(std::string(1024, 'k')).empty());
-  CHECK(check_key(std::string(1025, 'k')).find("longer than 1024 bytes") != std::string::npos);
-  CHECK(check_key("a\nb").find("control character") != std::string::npos);
+  CHECK_FALSE(check_key("a/b/c.wav"));
+  CHECK_FALSE(check_key("a/ü b+c.wav"));
+  CHECK(check_key("/a/b").value_or("") == "object key '/a/b': starts with '/'");
+  CHECK(check_key("a/../b").value_or("") == "object key 'a/../b': has a '..' segment");
+  CHECK(check_key("..").value_or("") == "object key '..': has a '..' segment");
+  CHECK(check_key("a/./b").value_or("") == "object key 'a/./b': has a '.' segment");
+  CHECK(check_key("a//b").value_or("").find("empty segment") != std::string::npos);
+  CHECK(check_key("a/").value_or("").find("empty segment") != std::string::npos);
+  CHECK(check_key("").value_or("").find("empty") != std::string::npos);
+  CHECK_FALSE(check_key(std::string(1024, 'k')));
+  CHECK(check_key(std::string(1025, 'k')).value_or("").find("longer than 1024 bytes") !=
+        std::string::npos);
+  CHECK(check_key("a\nb").value_or("").find("control character") != std::string::npos);
 }
 
 TEST_CASE("public URLs: CDN base plus each segment percent-encoded (RFC 3986)") {
@@ -164,22 +165,6 @@ TEST_CASE("public URLs: CDN base plus each segment percent-encoded (RFC 3986)") 
   CHECK(bucket->url("r/a b.wav") == "http://127.0.0.1:9/media/r/a%20b.wav");
   s3.url = "s3://media?region=eu-west-1";
   CHECK(tickd::storage::open(s3)->url("k") == "https://media.s3.eu-west-1.amazonaws.com/k");
-}
-
-TEST_CASE("STORAGE_URL: accepted and refused forms") {
-  using tickd::storage::check_storage_url;
-  CHECK(check_storage_url("file:///var/lib/tickd").empty());
-  CHECK(check_storage_url("s3://b?endpoint=http://127.0.0.1:9000&region=us-east-1&path_style=true")
-            .empty());
-  CHECK(check_storage_url("s3://b").empty());
-  CHECK(!check_storage_url("file://relative").empty());
-  CHECK(!check_storage_url("s3://").empty());
-  CHECK(check_storage_url("s3://b?path_style=maybe") == "path_style must be true or false");
-  CHECK(check_storage_url("s3://b?endpoint=ftp://x") ==
-        "endpoint must start with http:// or https://");
-  CHECK(check_storage_url("s3://b?colour=blue").find("unknown parameter 'colour'") !=
-        std::string::npos);
-  CHECK(!check_storage_url("http://x").empty());
 }
 
 TEST_CASE("every backend: put, head, get, list, delete, with awkward keys") {

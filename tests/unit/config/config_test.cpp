@@ -406,3 +406,99 @@ TEST_CASE("the work handlers' keys: defaults, environment values and what is ref
       tickd::load_config(std::nullopt, env_of({{"STORAGE_SECRET_ACCESS_KEY", "hunter2\x01"}})));
   CHECK(message == "STORAGE_SECRET_ACCESS_KEY: contains control characters");
 }
+
+TEST_CASE("the keys added with the work handlers and the claim timings are refused the same way") {
+  struct Row {
+    std::string name, value, message;
+  };
+  for (const Row& r : {
+           Row{"CLAIM_AHEAD_MS", "901", "CLAIM_AHEAD_MS: 901 is out of range 0-900 (milliseconds)"},
+           Row{"CLAIM_AHEAD_MS", "-1", "CLAIM_AHEAD_MS: -1 is out of range 0-900 (milliseconds)"},
+           Row{"CLAIM_GRACE_MS", "3600001",
+               "CLAIM_GRACE_MS: 3600001 is out of range 0-3600000 (milliseconds)"},
+           Row{"SYNC_MISSING_AFTER_MS", "31536000001",
+               "SYNC_MISSING_AFTER_MS: 31536000001 is out of range 0-31536000000 (milliseconds)"},
+           Row{"PUBLISH_MAX_PIXELS", "0", "PUBLISH_MAX_PIXELS: 0 is out of range 1-10000000000"},
+           Row{"RETENTION_DAYS", "3651", "RETENTION_DAYS: 3651 is out of range 1-3650"},
+           Row{"STORAGE_URL", "file:///a\tb", "STORAGE_URL: contains control characters"},
+           Row{"STORAGE_URL", "s3://",
+               "STORAGE_URL: 's3://': s3:// needs a bucket name: "
+               "s3://BUCKET?endpoint=URL&region=R"},
+           Row{"CDN_BASE_URL", "https://c/a b",
+               "CDN_BASE_URL: must not contain spaces or control characters"},
+           Row{"PUBLISH_SOURCE_TOKEN", "t\n", "PUBLISH_SOURCE_TOKEN: contains control characters"},
+       }) {
+    CAPTURE(r.name);
+    CAPTURE(r.value);
+    CHECK(error(tickd::load_config(std::nullopt, env_of({{r.name, r.value}}))) == r.message);
+  }
+}
+
+TEST_CASE("the work handlers' TOML keys: typed, checked, and named with the file and line") {
+  struct Row {
+    std::string toml, message;
+  };
+  for (const Row& r : {
+           Row{"storage_url = 5", ":2: storage_url: expected a string, got an integer"},
+           Row{"storage_url = \"ftp://x\"",
+               ":2: storage_url: 'ftp://x': expected file:///abs/dir or s3://"},
+           Row{"publish_quality = \"80\"",
+               ":2: publish_quality: expected an integer, got a string"},
+           Row{"publish_quality = 0", ":2: publish_quality: 0 is out of range 1-100"},
+           Row{"job_lease_ms = 999",
+               ":2: job_lease_ms: 999 is out of range 1000-86400000 (milliseconds)"},
+           Row{"cdn_base_url = \"https://c/#f\"", ":2: cdn_base_url: 'https://c/#f' must not have"},
+           Row{"retention_day = 7",
+               ":2: unknown key 'retention_day' (did you mean 'retention_days'?)"},
+           Row{"STORAGE_URL = \"file:///x\"", ":2: unknown key 'STORAGE_URL'"},
+       }) {
+    CAPTURE(r.toml);
+    const TomlFile f("# line 1\n" + r.toml + "\n");
+    const std::string message = error(tickd::load_config(f.path(), env_of({})));
+    CHECK_MESSAGE(message.starts_with(f.path().string() + r.message), message);
+  }
+}
+
+TEST_CASE("every work handler key is read from the file, and its variable wins") {
+  const TomlFile f(R"(storage_url = "file:///srv/objects"
+storage_access_key_id = "AK"
+storage_secret_access_key = "SK"
+cdn_base_url = "https://cdn.example.com"
+storage_multipart_threshold_bytes = 10_485_760
+job_lease_ms = 5_000
+sync_missing_after_ms = 0
+publish_source_token = "tok"
+publish_max_pixels = 4_000_000
+publish_concurrency = 2
+publish_quality = 70
+retention_days = 90
+claim_grace_ms = 0
+claim_ahead_ms = 900
+)");
+  const Config c = ok(tickd::load_config(f.path(), env_of({})));
+  CHECK(c.storage_url == "file:///srv/objects");
+  CHECK(c.storage_access_key_id == "AK");
+  CHECK(c.storage_secret_access_key == "SK");
+  CHECK(c.cdn_base_url == "https://cdn.example.com");
+  CHECK(c.storage_multipart_threshold == 10u << 20);
+  CHECK(c.job_lease == std::chrono::milliseconds(5'000));
+  CHECK(c.sync_missing_after == std::chrono::milliseconds(0));
+  CHECK(c.publish_source_token == "tok");
+  CHECK(c.publish_max_pixels == 4'000'000);
+  CHECK(c.publish_concurrency == 2);
+  CHECK(c.publish_quality == 70);
+  CHECK(c.retention_days == 90);
+  CHECK(c.claim_grace == std::chrono::milliseconds(0));
+  CHECK(c.claim_ahead == std::chrono::milliseconds(900));
+
+  const Config e = ok(
+      tickd::load_config(f.path(), env_of({{"PUBLISH_QUALITY", "95"}, {"STORAGE_URL", "s3://b"}})));
+  CHECK(e.publish_quality == 95);
+  CHECK(e.storage_url == "s3://b");
+  CHECK(e.retention_days == 90);
+}
+
+TEST_CASE("an empty database_listen_url in the file still means DATABASE_URL") {
+  const TomlFile f("database_url = \"postgres://a/b\"\ndatabase_listen_url = \"\"\n");
+  CHECK(ok(tickd::load_config(f.path(), env_of({}))).database_listen_url == "postgres://a/b");
+}

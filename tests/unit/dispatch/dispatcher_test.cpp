@@ -15,6 +15,7 @@
 
 using namespace std::chrono_literals;
 using tickd::DueTick;
+using tickd::RunStatus;
 using tickd::TickOutcome;
 using tickd::TickReport;
 
@@ -44,7 +45,7 @@ struct Rig {
         }
         while (!release) std::this_thread::sleep_for(1ms);
         --running;
-        done(tick, TickReport{TickOutcome::ran, "ok", false});
+        done(tick, TickReport{.outcome = TickOutcome::ran, .status = RunStatus::ok});
       });
     }
   };
@@ -154,7 +155,7 @@ TEST_CASE("a tick owned elsewhere is held until its release time, then claimed w
                                [&](std::vector<DueTick> group, tickd::Dispatcher::Done done) {
                                  prechecked = group.at(0).precheck;
                                  for (auto& t : group)
-                                   done(t, TickReport{TickOutcome::lost, std::nullopt, false});
+                                   done(t, TickReport{.outcome = TickOutcome::lost});
                                },
                                rig.metrics,
                                rig.clock,
@@ -187,8 +188,8 @@ TEST_CASE(
       [&](std::vector<DueTick> group, tickd::Dispatcher::Done done) {
         const bool first = ++attempts == 1;
         for (auto& t : group) {
-          done(t, first ? TickReport{TickOutcome::skipped, std::nullopt, false, true}
-                        : TickReport{TickOutcome::ran, "ok", false});
+          done(t, first ? TickReport{.outcome = TickOutcome::skipped, .claim_at_instant = true}
+                        : TickReport{.outcome = TickOutcome::ran, .status = RunStatus::ok});
         }
       },
       rig.metrics,
@@ -196,7 +197,7 @@ TEST_CASE(
       2,
       [&](const DueTick& t, const TickReport& report) {
         std::lock_guard lock(rig.mutex);
-        CHECK(report.status == std::optional<std::string>("ok"));
+        CHECK(report.status == std::optional(RunStatus::ok));
         rig.finished.push_back(t.region->row->id);
       }};
   dispatcher.submit({rig.tick(7, "2026-05-01T10:00:01.000Z")});
@@ -221,24 +222,25 @@ TEST_CASE("ticks handed out ahead of their instant take only the slots due ticks
   Rig rig;
   rig.clock.set(tickd::test::utc_ms("2026-05-01T10:00:00.600Z"));
   std::vector<std::int64_t> started;  // in claim order
-  tickd::Dispatcher dispatcher{rig.loop,
-                               rig.workers,
-                               [&](std::vector<DueTick> group, tickd::Dispatcher::Done done) {
-                                 for (auto& t : group) {
-                                   {
-                                     std::lock_guard lock(rig.mutex);
-                                     started.push_back(t.region->row->id);
-                                   }
-                                   done(t, TickReport{TickOutcome::ran, "ok", false});
-                                 }
-                               },
-                               rig.metrics,
-                               rig.clock,
-                               1,
-                               [&](const DueTick& t, const TickReport&) {
-                                 std::lock_guard lock(rig.mutex);
-                                 rig.finished.push_back(t.region->row->id);
-                               }};
+  tickd::Dispatcher dispatcher{
+      rig.loop,
+      rig.workers,
+      [&](std::vector<DueTick> group, tickd::Dispatcher::Done done) {
+        for (auto& t : group) {
+          {
+            std::lock_guard lock(rig.mutex);
+            started.push_back(t.region->row->id);
+          }
+          done(t, TickReport{.outcome = TickOutcome::ran, .status = RunStatus::ok});
+        }
+      },
+      rig.metrics,
+      rig.clock,
+      1,
+      [&](const DueTick& t, const TickReport&) {
+        std::lock_guard lock(rig.mutex);
+        rig.finished.push_back(t.region->row->id);
+      }};
   auto ahead = [&](std::int64_t id) {
     auto t = rig.tick(id, "2026-05-01T10:00:02.000Z");
     t.instant = tickd::test::utc("2026-05-01T10:00:01Z");

@@ -34,7 +34,8 @@ struct Rig {
       });
   tickd::test::Inbox<std::pair<std::int64_t, Result>> results;
 
-  void submit(std::int64_t run_id, RunStatus status = RunStatus::ok, std::string error = {}) {
+  void submit(std::int64_t run_id, RunStatus status = RunStatus::ok,
+              std::optional<std::string> error = {}) {
     finisher->submit({run_id, status, std::move(error), "{}", 1}, [this, run_id](Result r) {
       results.add({run_id, r});
     });

@@ -78,7 +78,7 @@ TEST_CASE("a won tick runs its handlers and its end is recorded ok, on its row")
   rig.run({rig.tick(1)});
   const auto r = rig.report(1);
   CHECK(r.outcome == TickOutcome::ran);
-  CHECK(r.status == "ok");
+  CHECK(r.status == RunStatus::ok);
   rig.store.locked([&] {
     REQUIRE(rig.store.claims.size() == 1);
     CHECK(rig.store.claims[0].ids == std::vector<std::int64_t>{1});
@@ -89,7 +89,7 @@ TEST_CASE("a won tick runs its handlers and its end is recorded ok, on its row")
     const auto& end = rig.store.batches[0][0];
     CHECK(end.run_id == 1001);
     CHECK(end.status == RunStatus::ok);
-    CHECK(end.error.empty());
+    CHECK_FALSE(end.error);
     CHECK(end.attempt == 1);
     CHECK(end.details.find("\"region\":{\"seconds\":") != std::string::npos);
     CHECK(end.details.find("\"lateness_seconds\":") != std::string::npos);
@@ -108,7 +108,7 @@ TEST_CASE("a handler that throws fails the tick, its message recorded") {
   rig.run({rig.tick(1)});
   const auto r = rig.report(1);
   CHECK(r.outcome == TickOutcome::failed);
-  CHECK(r.status == "failed");
+  CHECK(r.status == RunStatus::failed);
   rig.store.locked([&] {
     REQUIRE(rig.store.batches.size() == 1);
     CHECK(rig.store.batches[0][0].status == RunStatus::failed);
@@ -257,7 +257,8 @@ TEST_CASE("a tick claimed but not started by its start deadline fails without ru
   CHECK(rig.handler->runs == 0);
   rig.store.locked([&] {
     REQUIRE(rig.store.batches.size() == 1);
-    CHECK(rig.store.batches[0][0].error.rfind("not started by its start deadline (0.51", 0) == 0);
+    REQUIRE(rig.store.batches[0][0].error);
+    CHECK(rig.store.batches[0][0].error->rfind("not started by its start deadline (0.51", 0) == 0);
     return 0;
   });
 }

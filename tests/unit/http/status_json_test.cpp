@@ -137,7 +137,7 @@ TEST_CASE("the status document has the contract's shape, instants in RFC 3339 UT
   tickd::StatusSnapshot s;
   s.replica_id = "host-42";
   s.regions.push_back({"eu-west", "*/5 * * * * *", "Europe/Paris", utc(2026, 3, 8, 10, 0, 0),
-                       std::string("ok"), utc(2026, 3, 8, 9, 59, 55)});
+                       tickd::RunStatus::ok, utc(2026, 3, 8, 9, 59, 55)});
   s.regions.push_back({"idle", "0 0 * * *", "UTC", std::nullopt, std::nullopt, std::nullopt});
   s.invalid.push_back({"broken", "minute: 61 is out of range 0-59"});
   const std::string json = tickd::render_status_json(s);

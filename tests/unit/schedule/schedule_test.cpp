@@ -142,12 +142,12 @@ TEST_CASE_FIXTURE(Fixture, "a removed region disappears from the timeline and th
 
 TEST_CASE_FIXTURE(Fixture, "the status reports the last outcome and next fire of each region") {
   schedule.apply(adding({row(1, "* * * * *")}), utc_ms("2026-05-01T10:00:30.000Z"));
-  schedule.record_outcome(1, utc("2026-05-01T10:00:00Z"), "ok");
+  schedule.record_outcome(1, utc("2026-05-01T10:00:00Z"), tickd::RunStatus::ok);
   const auto s = schedule.status("replica-a");
   CHECK(s.replica_id == "replica-a");
   REQUIRE(s.regions.size() == 1);
   CHECK(*s.regions[0].next_fire == utc("2026-05-01T10:01:00Z"));
-  CHECK(*s.regions[0].last_outcome == "ok");
+  CHECK(*s.regions[0].last_outcome == tickd::RunStatus::ok);
   CHECK(*s.regions[0].last_scheduled_for == utc("2026-05-01T10:00:00Z"));
 }
 
