@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
 namespace tickd {
 
@@ -25,6 +26,17 @@ class SystemClock final : public Clock {
   }
 };
 
+// A reading of a reference clock (the database's) and the monotonic time it was taken at.
+struct ClockAnchor {
+  std::chrono::system_clock::time_point reference{};
+  std::chrono::steady_clock::time_point at{};
+
+  // The reference clock carried forward (or back) to monotonic time `mono`.
+  std::chrono::system_clock::time_point wall_at(std::chrono::steady_clock::time_point mono) const {
+    return reference + std::chrono::duration_cast<std::chrono::system_clock::duration>(mono - at);
+  }
+};
+
 // Wall time taken from a reference clock (the database's) and carried forward by the
 // monotonic clock: after anchor(reference, mono), wall() = reference + (mono() - mono).
 // Replicas whose system clocks differ agree on cron instants, and a step of this host's
@@ -35,31 +47,31 @@ class AnchoredClock final : public Clock {
   explicit AnchoredClock(const Clock& base) : base_(base) {}
   std::chrono::system_clock::time_point wall() const override {
     std::lock_guard lock(mutex_);
-    if (!anchored_) return base_.wall();
-    return reference_ +
-           std::chrono::duration_cast<std::chrono::system_clock::duration>(base_.mono() - mono_);
+    if (!anchor_) return base_.wall();
+    return anchor_->wall_at(base_.mono());
   }
   std::chrono::steady_clock::time_point mono() const override { return base_.mono(); }
   const Clock& base() const { return base_; }
   bool anchored() const {
     std::lock_guard lock(mutex_);
-    return anchored_;
+    return anchor_.has_value();
+  }
+  // The anchor wall() follows; nullopt before the first.
+  std::optional<ClockAnchor> last_anchor() const {
+    std::lock_guard lock(mutex_);
+    return anchor_;
   }
   // `reference` was the reference clock's reading at monotonic time `at`.
   void anchor(std::chrono::system_clock::time_point reference,
               std::chrono::steady_clock::time_point at) {
     std::lock_guard lock(mutex_);
-    reference_ = reference;
-    mono_ = at;
-    anchored_ = true;
+    anchor_ = ClockAnchor{reference, at};
   }
 
  private:
   const Clock& base_;
   mutable std::mutex mutex_;
-  bool anchored_ = false;
-  std::chrono::system_clock::time_point reference_{};
-  std::chrono::steady_clock::time_point mono_{};
+  std::optional<ClockAnchor> anchor_;
 };
 
 }  // namespace tickd

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "tickd/clock.hpp"
-#include "tickd/database.hpp"
+#include "tickd/tick_store.hpp"
 
 namespace tickd {
 
@@ -30,8 +30,11 @@ class Finisher final {
   // Called on the finisher thread.
   using Callback = std::function<void(Result)>;
 
-  Finisher(Database& db, std::string replica_id, std::chrono::milliseconds give_up_after,
-           const Clock& clock);
+  // Waits between tries: std::this_thread::sleep_for unless given (tests move a clock).
+  using Pause = std::function<void(std::chrono::milliseconds)>;
+
+  Finisher(TickStore& store, std::string replica_id, std::chrono::milliseconds give_up_after,
+           const Clock& clock, Pause pause = {});
   ~Finisher();  // writes what is queued, then stops
   Finisher(const Finisher&) = delete;
   Finisher& operator=(const Finisher&) = delete;
@@ -46,10 +49,11 @@ class Finisher final {
   };
   void loop();
 
-  Database& db_;
+  TickStore& store_;
   const std::string replica_id_;
   const std::chrono::milliseconds give_up_after_;
   const Clock& clock_;
+  const Pause pause_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<Item> queue_;

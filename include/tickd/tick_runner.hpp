@@ -41,8 +41,10 @@ class TickRunner final {
  public:
   using Done = std::function<void(const DueTick&, TickReport)>;
 
-  TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics, const Clock& clock,
-             const Config& config, boost::asio::thread_pool& workers, std::size_t worker_threads);
+  // Claims, ends and the incarnation go through `store`; handlers get `db` (TickContext).
+  TickRunner(TickStore& store, Database& db, const HandlerRegistry& handlers, Metrics& metrics,
+             const Clock& clock, const Config& config, boost::asio::thread_pool& workers,
+             std::size_t worker_threads);
 
   // All `ticks` share one instant. Ticks marked `precheck` skip the claim when a row for
   // them already exists (another replica, their owner, has them): no claim attempt.
@@ -83,6 +85,7 @@ class TickRunner final {
                std::stop_token stop, Done done);
   void claim_and_start(std::vector<DueTick> ticks, std::stop_token stop, const Done& done);
 
+  TickStore& store_;
   Database& db_;
   const HandlerRegistry& handlers_;
   Metrics& metrics_;

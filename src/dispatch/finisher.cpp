@@ -9,12 +9,14 @@ namespace {
 constexpr std::size_t kMaxBatch = 2'000;
 }
 
-Finisher::Finisher(Database& db, std::string replica_id, std::chrono::milliseconds give_up_after,
-                   const Clock& clock)
-    : db_(db),
+Finisher::Finisher(TickStore& store, std::string replica_id,
+                   std::chrono::milliseconds give_up_after, const Clock& clock, Pause pause)
+    : store_(store),
       replica_id_(std::move(replica_id)),
       give_up_after_(give_up_after),
       clock_(clock),
+      pause_(pause ? std::move(pause)
+                   : Pause([](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); })),
       thread_([this] { loop(); }) {}
 
 Finisher::~Finisher() {
@@ -51,7 +53,7 @@ void Finisher::loop() {
     finishes.reserve(batch.size());
     for (const auto& item : batch) finishes.push_back(item.finish);
     try {
-      const auto fenced_ids = db_.finish_batch(finishes, replica_id_);
+      const auto fenced_ids = store_.finish_batch(finishes, replica_id_);
       const std::unordered_set<std::int64_t> fenced(fenced_ids.begin(), fenced_ids.end());
       for (auto& item : batch) {
         item.done(fenced.contains(item.finish.run_id) ? Result::fenced : Result::written);
@@ -75,7 +77,7 @@ void Finisher::loop() {
         item.done(Result::gave_up);
         return true;
       });
-      std::this_thread::sleep_for(pause);
+      pause_(pause);
       pause = std::min(pause * 2, std::chrono::milliseconds(2'000));
     }
   }

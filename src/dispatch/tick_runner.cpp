@@ -10,6 +10,7 @@
 
 #include "tickd/database.hpp"
 #include "tickd/json.hpp"
+#include "tickd/tick_store.hpp"
 
 namespace tickd {
 namespace {
@@ -20,21 +21,22 @@ TickReport report(TickOutcome outcome) { return {.outcome = outcome}; }
 
 }  // namespace
 
-TickRunner::TickRunner(Database& db, const HandlerRegistry& handlers, Metrics& metrics,
-                       const Clock& clock, const Config& config, boost::asio::thread_pool& workers,
-                       std::size_t worker_threads)
-    : db_(db),
+TickRunner::TickRunner(TickStore& store, Database& db, const HandlerRegistry& handlers,
+                       Metrics& metrics, const Clock& clock, const Config& config,
+                       boost::asio::thread_pool& workers, std::size_t worker_threads)
+    : store_(store),
+      db_(db),
       handlers_(handlers),
       metrics_(metrics),
       clock_(clock),
       config_(config),
       workers_(workers),
       worker_threads_(std::max<std::size_t>(worker_threads, 1)),
-      finisher_(db, config.replica_id, config.tick_lease, clock) {}
+      finisher_(store, config.replica_id, config.tick_lease, clock) {}
 
 std::chrono::system_clock::time_point TickRunner::begin_incarnation() {
   std::lock_guard lock(incarnation_mutex_);
-  if (!incarnation_) incarnation_ = db_.begin_incarnation();
+  if (!incarnation_) incarnation_ = store_.begin_incarnation();
   return *incarnation_;
 }
 
@@ -97,7 +99,7 @@ void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token sto
       if (t.precheck) prechecked.push_back(t.region->row->id);
     }
     if (!prechecked.empty()) {
-      const auto claimed = db_.already_claimed(prechecked, instant);
+      const auto claimed = store_.already_claimed(prechecked, instant);
       const std::unordered_set<std::int64_t> taken(claimed.begin(), claimed.end());
       std::erase_if(ticks, [&](const DueTick& t) {
         if (!t.precheck || !taken.contains(t.region->row->id)) return false;
@@ -117,7 +119,7 @@ void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token sto
     }
     for (std::size_t i = 0; i < ticks.size(); ++i) metrics_.count_claim_attempt();
     const bool ahead = clock_.wall() < Millis(instant);
-    const auto claims = db_.claim_batch(ids, instant, config_.replica_id, deadlines);
+    const auto claims = store_.claim_batch(ids, instant, config_.replica_id, deadlines);
     const auto claimed_at = clock_.mono();
     std::vector<Won> won;
     for (std::size_t i = 0; i < ticks.size(); ++i) {

@@ -1,0 +1,82 @@
+#pragma once
+// Keeps the schedule in line with region_index: reads the active rows off the loop and
+// applies the diff (plan_reconcile) on it. One reconcile at a time; requests made meanwhile
+// are merged into the next one (their ids together; a full request makes it a full pass).
+// A request names the changed ids (a scoped pass: only those rows are read and compared) or
+// none (a full pass: every active row, and known regions absent from them are removed). A
+// full pass also runs every `refresh_interval`. A failed read is redone as a full pass after
+// a backoff (250 ms, doubling, at most 10 s) that a new request does not wait for.
+// Lives on the event loop; `read` runs through `offload` and may throw DbError.
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db_health.hpp"
+#include "tickd/clock.hpp"
+#include "tickd/metrics.hpp"
+#include "tickd/region.hpp"
+#include "tickd/schedule.hpp"
+#include "timer.hpp"
+
+namespace tickd {
+
+class ReconcileLoop final {
+ public:
+  using Scope = std::optional<std::vector<std::int64_t>>;  // nullopt: every region
+  // The active rows of `scope` (every active row for nullopt). Blocks; throws DbError.
+  using Read = std::function<std::vector<RegionRow>(const Scope& scope)>;
+
+  struct Settings {
+    std::chrono::milliseconds refresh_interval{300'000};  // REGION_REFRESH_INTERVAL_MS
+  };
+
+  // `applied` runs on the loop after each pass that succeeded (the tick loop re-arms).
+  ReconcileLoop(boost::asio::io_context& loop, Offload offload, Read read, Timers& timers,
+                const Clock& clock, Schedule& schedule, Metrics& metrics, DbHealth& db,
+                std::function<void()> applied, Settings settings);
+
+  // The first (full) pass, and the periodic ones after it.
+  void start();
+  void request(Scope ids);
+  // No pass starts after this one; one already reading still applies when its rows come.
+  void stop();
+  // A pass has succeeded: the schedule holds what region_index held.
+  bool first_done() const { return first_done_; }
+
+  // A scoped request naming more regions than this is cheaper as a full pass.
+  static constexpr std::size_t kMaxScopedIds = 5'000;
+
+ private:
+  void start_pass();
+  void finish(Scope scope, std::vector<RegionRow> rows, double seconds);
+  void failed(const std::string& error, double seconds);
+  void arm_refresh();
+
+  boost::asio::io_context& loop_;
+  Offload offload_;
+  Read read_;
+  const Clock& clock_;
+  Schedule& schedule_;
+  Metrics& metrics_;
+  DbHealth& db_;
+  std::function<void()> applied_;
+  const Settings settings_;
+  std::unique_ptr<Timer> refresh_;
+  std::unique_ptr<Timer> retry_;
+
+  bool reconciling_ = false;
+  bool pending_ = false;
+  bool pending_full_ = false;
+  std::vector<std::int64_t> pending_ids_;
+  bool first_done_ = false;
+  bool stopped_ = false;
+  std::chrono::milliseconds backoff_{250};
+};
+
+}  // namespace tickd
