@@ -13,7 +13,7 @@
 #include <variant>
 #include <vector>
 
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
 
 namespace {
 

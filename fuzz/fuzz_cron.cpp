@@ -16,7 +16,7 @@
 #include <string>
 #include <variant>
 
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
 #include "zone_rules.hpp"
 
 namespace {

@@ -2,7 +2,7 @@
 // validated here, once, by its entry in the key table (keys.cpp), so the rest of tickd can
 // trust a Config.
 
-#include "tickd/config.hpp"
+#include "tickd/config/config.hpp"
 
 #include <toml++/toml.h>
 #include <unistd.h>

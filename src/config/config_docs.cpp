@@ -1,6 +1,6 @@
 // The README's configuration table, from the key table.
 
-#include "tickd/config_docs.hpp"
+#include "tickd/config/config_docs.hpp"
 
 #include "keys.hpp"
 

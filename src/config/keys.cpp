@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "tickd/storage_url.hpp"
+#include "tickd/util/storage_url.hpp"
 
 namespace tickd::config_keys {
 namespace {

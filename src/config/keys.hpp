@@ -13,7 +13,7 @@
 #include <string_view>
 #include <variant>
 
-#include "tickd/config.hpp"
+#include "tickd/config/config.hpp"
 
 namespace tickd::config_keys {
 

@@ -1,6 +1,6 @@
 // spdlog set-up: one stderr sink, a text pattern or a JSON-lines formatter.
 
-#include "tickd/log.hpp"
+#include "tickd/config/log.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -10,7 +10,7 @@
 #include <ctime>
 #include <memory>
 
-#include "tickd/json.hpp"
+#include "tickd/util/json.hpp"
 
 namespace tickd::log {
 namespace {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "tickd/config.hpp"
-#include "tickd/percent.hpp"
+#include "tickd/config/config.hpp"
+#include "tickd/util/percent.hpp"
 
 namespace tickd {
 namespace {

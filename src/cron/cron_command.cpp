@@ -10,7 +10,7 @@
 
 #include "text.hpp"
 #include "tickd/cli.hpp"
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
 #include "timestamp.hpp"
 
 namespace tickd::cli {

@@ -10,7 +10,7 @@
 #include <optional>
 
 #include "calendar.hpp"
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
 #include "zone_rules.hpp"
 
 namespace tickd::cron {

@@ -9,7 +9,7 @@
 #include <variant>
 
 #include "text.hpp"
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
 
 namespace tickd::cron {
 namespace {

@@ -8,7 +8,7 @@
 #include <variant>
 
 #include "text.hpp"
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
 
 namespace tickd::cron {
 

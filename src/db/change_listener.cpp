@@ -1,11 +1,11 @@
-#include "tickd/change_listener.hpp"
+#include "tickd/db/change_listener.hpp"
 
 #include <charconv>
 #include <pqxx/pqxx>
 
 #include "pool.hpp"
 #include "sql.hpp"
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 
 namespace tickd {
 namespace {

@@ -4,8 +4,8 @@
 #include <string_view>
 #include <utility>
 
-#include "tickd/database.hpp"
-#include "tickd/percent.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/util/percent.hpp"
 
 namespace tickd {
 namespace {

@@ -1,4 +1,4 @@
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 
 #include <date/date.h>
 
@@ -13,7 +13,7 @@
 #include "pool.hpp"
 #include "pool_events.hpp"
 #include "sql.hpp"
-#include "tickd/claim_key.hpp"
+#include "tickd/db/claim_key.hpp"
 
 namespace tickd {
 namespace {

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "tickd/cli.hpp"
-#include "tickd/config.hpp"
-#include "tickd/log.hpp"
-#include "tickd/migrations.hpp"
+#include "tickd/config/config.hpp"
+#include "tickd/config/log.hpp"
+#include "tickd/db/migrations.hpp"
 
 namespace tickd::cli {
 namespace {

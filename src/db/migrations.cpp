@@ -1,6 +1,6 @@
-// The migration runner: one transaction, advisory lock first (see tickd/migrations.hpp).
+// The migration runner: one transaction, advisory lock first (see tickd/db/migrations.hpp).
 
-#include "tickd/migrations.hpp"
+#include "tickd/db/migrations.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "tickd/config.hpp"
+#include "tickd/config/config.hpp"
 
 namespace tickd {
 namespace {

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "basic_pool.hpp"
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 
 namespace tickd::db {
 

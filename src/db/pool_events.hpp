@@ -4,7 +4,7 @@
 // once a minute, naming the setting to raise (DB_POOL_SIZE).
 
 #include "basic_pool.hpp"
-#include "tickd/metrics.hpp"
+#include "tickd/metrics/metrics.hpp"
 
 namespace tickd::db {
 

@@ -1,4 +1,4 @@
-#include "tickd/queue_store.hpp"
+#include "tickd/db/queue_store.hpp"
 
 #include <pqxx/pqxx>
 

@@ -1,4 +1,4 @@
-#include "tickd/dispatcher.hpp"
+#include "tickd/dispatch/dispatcher.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "tickd/finisher.hpp"
+#include "tickd/dispatch/finisher.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "tickd/liveness.hpp"
+#include "tickd/dispatch/liveness.hpp"
 
 namespace tickd {
 

@@ -1,4 +1,4 @@
-#include "tickd/ownership.hpp"
+#include "tickd/dispatch/ownership.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "tickd/routing.hpp"
+#include "tickd/dispatch/routing.hpp"
 
 #include <algorithm>
 

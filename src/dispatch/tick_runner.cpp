@@ -1,4 +1,4 @@
-#include "tickd/tick_runner.hpp"
+#include "tickd/dispatch/tick_runner.hpp"
 
 #include <date/date.h>
 #include <spdlog/spdlog.h>
@@ -8,9 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <unordered_set>
 
-#include "tickd/database.hpp"
-#include "tickd/json.hpp"
-#include "tickd/tick_store.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/dispatch/tick_store.hpp"
+#include "tickd/util/json.hpp"
 
 namespace tickd {
 namespace {

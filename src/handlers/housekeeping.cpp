@@ -9,7 +9,7 @@
 #include <array>
 #include <map>
 
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 #include "work_shared.hpp"
 
 namespace tickd::work {

@@ -15,8 +15,8 @@
 #include <thread>
 #include <vips/vips8>
 
-#include "tickd/database.hpp"
-#include "tickd/json.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/util/json.hpp"
 #include "work_shared.hpp"
 
 namespace tickd::work {

@@ -1,5 +1,5 @@
-#include "tickd/database.hpp"
-#include "tickd/handler.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/handlers/handler.hpp"
 
 namespace tickd {
 namespace {

@@ -1,4 +1,4 @@
-#include "tickd/handler.hpp"
+#include "tickd/handlers/handler.hpp"
 #include "work_shared.hpp"
 
 namespace tickd {

@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 #include "work_shared.hpp"
 
 namespace tickd::work {

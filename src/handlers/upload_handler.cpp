@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 #include "work_shared.hpp"
 
 namespace tickd::work {

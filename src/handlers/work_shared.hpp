@@ -15,11 +15,11 @@
 #include <thread>
 #include <vector>
 
-#include "tickd/config.hpp"
-#include "tickd/handler.hpp"
-#include "tickd/metrics.hpp"
-#include "tickd/queue_store.hpp"
-#include "tickd/storage.hpp"
+#include "tickd/config/config.hpp"
+#include "tickd/db/queue_store.hpp"
+#include "tickd/handlers/handler.hpp"
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/storage/storage.hpp"
 
 namespace tickd::work {
 

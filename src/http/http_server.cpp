@@ -1,4 +1,4 @@
-#include "tickd/http_server.hpp"
+#include "tickd/http/http_server.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "tickd/percent.hpp"
+#include "tickd/util/percent.hpp"
 
 namespace tickd::http_detail {
 

@@ -6,7 +6,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <string_view>
 
-#include "tickd/http_server.hpp"
+#include "tickd/http/http_server.hpp"
 
 namespace tickd::http_detail {
 

@@ -3,8 +3,8 @@
 #include <optional>
 #include <string>
 
-#include "tickd/json.hpp"
-#include "tickd/status.hpp"
+#include "tickd/schedule/status.hpp"
+#include "tickd/util/json.hpp"
 
 namespace tickd {
 

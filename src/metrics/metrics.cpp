@@ -1,4 +1,4 @@
-#include "tickd/metrics.hpp"
+#include "tickd/metrics/metrics.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "process_metrics.hpp"
-#include "tickd/json.hpp"
+#include "tickd/util/json.hpp"
 
 namespace tickd {
 

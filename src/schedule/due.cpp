@@ -1,4 +1,4 @@
-#include "tickd/due.hpp"
+#include "tickd/schedule/due.hpp"
 
 namespace tickd {
 namespace {

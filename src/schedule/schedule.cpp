@@ -1,4 +1,4 @@
-#include "tickd/schedule.hpp"
+#include "tickd/schedule/schedule.hpp"
 
 #include <algorithm>
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 
 namespace tickd {
 namespace {

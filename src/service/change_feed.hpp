@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "tickd/change_listener.hpp"
+#include "tickd/db/change_listener.hpp"
 #include "timer.hpp"
 
 namespace tickd {

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <functional>
 
-#include "tickd/clock.hpp"
-#include "tickd/metrics.hpp"
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/util/clock.hpp"
 
 namespace tickd {
 

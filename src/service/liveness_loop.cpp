@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
-#include "tickd/dispatcher.hpp"
+#include "tickd/dispatch/dispatcher.hpp"
 
 namespace tickd {
 namespace {

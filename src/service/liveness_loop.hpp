@@ -19,13 +19,13 @@
 #include <vector>
 
 #include "db_health.hpp"
-#include "tickd/clock.hpp"
-#include "tickd/database.hpp"
-#include "tickd/liveness.hpp"
-#include "tickd/metrics.hpp"
-#include "tickd/ownership.hpp"
-#include "tickd/schedule.hpp"
-#include "tickd/tick_runner.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/dispatch/liveness.hpp"
+#include "tickd/dispatch/ownership.hpp"
+#include "tickd/dispatch/tick_runner.hpp"
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/schedule/schedule.hpp"
+#include "tickd/util/clock.hpp"
 #include "timer.hpp"
 
 namespace tickd {

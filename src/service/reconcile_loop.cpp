@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
-#include "tickd/database.hpp"
-#include "tickd/reconcile.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/schedule/reconcile.hpp"
 
 #ifdef __GLIBC__
 #include <malloc.h>  // malloc_trim: a glibc extension

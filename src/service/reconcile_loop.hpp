@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "db_health.hpp"
-#include "tickd/clock.hpp"
-#include "tickd/metrics.hpp"
-#include "tickd/region.hpp"
-#include "tickd/schedule.hpp"
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/schedule/region.hpp"
+#include "tickd/schedule/schedule.hpp"
+#include "tickd/util/clock.hpp"
 #include "timer.hpp"
 
 namespace tickd {

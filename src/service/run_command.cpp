@@ -5,8 +5,8 @@
 
 #include "service.hpp"
 #include "tickd/cli.hpp"
-#include "tickd/config.hpp"
-#include "tickd/log.hpp"
+#include "tickd/config/config.hpp"
+#include "tickd/config/log.hpp"
 
 namespace tickd::cli {
 

@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 #include "timer.hpp"
 
 namespace tickd {

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "tickd/routing.hpp"
+#include "tickd/dispatch/routing.hpp"
 
 namespace tickd {
 namespace {

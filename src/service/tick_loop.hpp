@@ -11,10 +11,10 @@
 #include <optional>
 #include <vector>
 
-#include "tickd/clock.hpp"
-#include "tickd/metrics.hpp"
-#include "tickd/ownership.hpp"
-#include "tickd/schedule.hpp"
+#include "tickd/dispatch/ownership.hpp"
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/schedule/schedule.hpp"
+#include "tickd/util/clock.hpp"
 #include "timer.hpp"
 
 namespace tickd {

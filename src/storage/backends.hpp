@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "tickd/metrics.hpp"
-#include "tickd/storage.hpp"
-#include "tickd/storage_url.hpp"
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/storage/storage.hpp"
+#include "tickd/util/storage_url.hpp"
 
 namespace tickd::storage::detail {
 

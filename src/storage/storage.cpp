@@ -1,7 +1,7 @@
 // What both backends share: key rules, percent-encoding, public URLs, digests, and the
 // choice of backend from STORAGE_URL.
 
-#include "tickd/storage.hpp"
+#include "tickd/storage/storage.hpp"
 
 #include <openssl/evp.h>
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "tickd/storage.hpp"
+#include "tickd/storage/storage.hpp"
 
 namespace tickd::storage::detail {
 

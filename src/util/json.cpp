@@ -1,4 +1,4 @@
-#include "tickd/json.hpp"
+#include "tickd/util/json.hpp"
 
 namespace tickd::json {
 

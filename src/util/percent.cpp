@@ -1,4 +1,4 @@
-#include "tickd/percent.hpp"
+#include "tickd/util/percent.hpp"
 
 namespace tickd {
 namespace {

@@ -1,9 +1,9 @@
 // STORAGE_URL parsing. Kept free of I/O and of the storage backends so that config can
 // refuse a bad URL at start with the same words storage would use.
 
-#include "tickd/storage_url.hpp"
+#include "tickd/util/storage_url.hpp"
 
-#include "tickd/percent.hpp"
+#include "tickd/util/percent.hpp"
 
 namespace tickd::storage {
 namespace {

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "schema.hpp"
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 
 using namespace std::chrono_literals;
 using tickd::ClaimOutcome;

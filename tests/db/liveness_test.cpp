@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "schema.hpp"
-#include "tickd/change_listener.hpp"
-#include "tickd/database.hpp"
+#include "tickd/db/change_listener.hpp"
+#include "tickd/db/database.hpp"
 
 using namespace std::chrono_literals;
 using tickd::ClaimOutcome;

@@ -11,8 +11,8 @@
 #include <random>
 #include <string>
 
-#include "tickd/database.hpp"
-#include "tickd/migrations.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/db/migrations.hpp"
 
 namespace tickd::test {
 

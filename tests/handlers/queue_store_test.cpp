@@ -3,7 +3,7 @@
 // writers are fenced, retries back off and end in FAILED, sync and housekeeping counts.
 
 #define DOCTEST_CONFIG_IMPLEMENT
-#include "tickd/queue_store.hpp"
+#include "tickd/db/queue_store.hpp"
 
 #include <doctest/doctest.h>
 
@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "../db/schema.hpp"
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 
 using namespace std::chrono_literals;
 using tickd::Queue;

@@ -15,7 +15,7 @@
 #include <string>
 #include <thread>
 
-#include "tickd/http_server.hpp"
+#include "tickd/http/http_server.hpp"
 
 namespace {
 

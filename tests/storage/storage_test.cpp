@@ -4,7 +4,7 @@
 // run_storage_tests.py starts the peers and runs this binary.
 
 #define DOCTEST_CONFIG_IMPLEMENT
-#include "tickd/storage.hpp"
+#include "tickd/storage/storage.hpp"
 
 #include <curl/curl.h>
 #include <doctest/doctest.h>

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "tickd/database.hpp"
-#include "tickd/handler.hpp"
-#include "tickd/metrics.hpp"
-#include "tickd/schedule.hpp"
-#include "tickd/tick_store.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/dispatch/tick_store.hpp"
+#include "tickd/handlers/handler.hpp"
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/schedule/schedule.hpp"
 
 namespace tickd::test {
 

@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "../../src/service/timer.hpp"
-#include "tickd/clock.hpp"
+#include "tickd/util/clock.hpp"
 
 namespace tickd::test {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <variant>
 
-#include "tickd/clock.hpp"
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
+#include "tickd/util/clock.hpp"
 
 namespace tickd::test {
 

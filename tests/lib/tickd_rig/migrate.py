@@ -15,7 +15,7 @@ import psycopg2
 from tickd_rig.util import SKIP, Skip, test_database_url, with_options
 
 SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sql")
-# Key of tickd's migration lock (tickd/migrations.hpp): "tickdMGR" in ASCII.
+# Key of tickd's migration lock (tickd/db/migrations.hpp): "tickdMGR" in ASCII.
 MIGRATION_LOCK_KEY = 0x7469636B644D4752
 
 

@@ -2,7 +2,7 @@
 // rendered from it, and config/tickd.example.toml documents every key, with its default, in
 // the table's order, and nothing else.
 
-#include "tickd/config_docs.hpp"
+#include "tickd/config/config_docs.hpp"
 
 #include <doctest/doctest.h>
 
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "tickd/config.hpp"
+#include "tickd/config/config.hpp"
 
 namespace {
 

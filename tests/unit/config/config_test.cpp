@@ -1,6 +1,6 @@
 // Configuration: TOML file + environment -> Config, and every way a value is refused.
 
-#include "tickd/config.hpp"
+#include "tickd/config/config.hpp"
 
 #include <doctest/doctest.h>
 #include <unistd.h>

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 
 namespace {
 const std::string kAll =

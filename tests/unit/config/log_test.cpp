@@ -1,6 +1,6 @@
 // JSON log lines: one valid object per line whatever the message holds.
 
-#include "tickd/log.hpp"
+#include "tickd/config/log.hpp"
 
 #include <doctest/doctest.h>
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tickd/config.hpp"
+#include "tickd/config/config.hpp"
 
 TEST_CASE("redact_database_url hides the password in every libpq form") {
   struct Row {

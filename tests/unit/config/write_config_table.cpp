@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "tickd/config_docs.hpp"
+#include "tickd/config/config_docs.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

@@ -12,7 +12,7 @@
 #include <variant>
 #include <vector>
 
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
 
 namespace cron_test {
 

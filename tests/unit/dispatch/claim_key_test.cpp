@@ -1,4 +1,4 @@
-#include "tickd/claim_key.hpp"
+#include "tickd/db/claim_key.hpp"
 
 #include <doctest/doctest.h>
 

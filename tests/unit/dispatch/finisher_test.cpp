@@ -1,7 +1,7 @@
 // The Finisher against a scripted store: batching, fencing, and how long an end is retried.
 // Its waits between tries move a simulated clock instead of sleeping.
 
-#include "tickd/finisher.hpp"
+#include "tickd/dispatch/finisher.hpp"
 
 #include <doctest/doctest.h>
 

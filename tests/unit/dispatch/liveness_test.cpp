@@ -1,7 +1,7 @@
 // The pure parts of liveness: the unbroken view of the database that a judge may count
 // against another replica's silence, and what a taker does with an orphaned tick.
 
-#include "tickd/liveness.hpp"
+#include "tickd/dispatch/liveness.hpp"
 
 #include <doctest/doctest.h>
 

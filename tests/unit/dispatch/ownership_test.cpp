@@ -1,7 +1,7 @@
 // Which replica claims a region's ticks first (rendezvous hashing over the live replicas),
 // and when the others step in (route_due).
 
-#include "tickd/ownership.hpp"
+#include "tickd/dispatch/ownership.hpp"
 
 #include <doctest/doctest.h>
 
@@ -11,7 +11,7 @@
 
 #include "../fakes.hpp"
 #include "../support.hpp"
-#include "tickd/routing.hpp"
+#include "tickd/dispatch/routing.hpp"
 
 using namespace std::chrono_literals;
 using tickd::Ownership;

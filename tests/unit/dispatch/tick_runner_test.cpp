@@ -2,7 +2,7 @@
 // in-doubt claims, the paused claims of a stalled replica, and a tick's recorded end.
 // Ticks here are claimed at or after their instant, so no handler waits on a timer.
 
-#include "tickd/tick_runner.hpp"
+#include "tickd/dispatch/tick_runner.hpp"
 
 #include <doctest/doctest.h>
 

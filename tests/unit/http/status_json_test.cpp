@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-#include "tickd/status.hpp"
+#include "tickd/schedule/status.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "tickd/metrics.hpp"
+#include "tickd/metrics/metrics.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/wait.h>

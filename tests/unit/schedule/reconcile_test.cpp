@@ -1,4 +1,4 @@
-#include "tickd/reconcile.hpp"
+#include "tickd/schedule/reconcile.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // The anchored clock (the database's clock carried forward by the monotonic one) and
 // align_clock, the pure decision of when a liveness round re-anchors it.
 
-#include "tickd/clock.hpp"
+#include "tickd/util/clock.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // JSON strings and the writer: every output is valid JSON whatever the bytes in.
 
-#include "tickd/json.hpp"
+#include "tickd/util/json.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // Percent-decoding, as DATABASE_URL keys and the STORAGE_URL query are read.
 
-#include "tickd/percent.hpp"
+#include "tickd/util/percent.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // STORAGE_URL's syntax: what each form parses to, and the words a refused one gets (config
 // prefixes them with the variable or key, storage with "STORAGE_URL: ").
 
-#include "tickd/storage_url.hpp"
+#include "tickd/util/storage_url.hpp"
 
 #include <doctest/doctest.h>
 

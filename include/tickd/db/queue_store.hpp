@@ -7,7 +7,7 @@
 // concurrent claimers never get the same row. Every later write is fenced by the owner and
 // the working status: once another replica has taken a job over (its lease ran out), the
 // late writer's completion, retry or release changes nothing and returns false / `lost`.
-// Thread-safe; failures throw DbError (tickd/database.hpp).
+// Thread-safe; failures throw DbError (tickd/db/database.hpp).
 
 #include <chrono>
 #include <cstdint>
@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tickd/database.hpp"
-#include "tickd/queue.hpp"
+#include "tickd/db/database.hpp"
+#include "tickd/db/queue.hpp"
 
 namespace tickd {
 

@@ -21,10 +21,10 @@
 #include <functional>
 #include <set>
 
-#include "tickd/clock.hpp"
-#include "tickd/metrics.hpp"
-#include "tickd/schedule.hpp"
-#include "tickd/tick_runner.hpp"  // TickReport
+#include "tickd/dispatch/tick_runner.hpp"  // TickReport
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/schedule/schedule.hpp"
+#include "tickd/util/clock.hpp"
 
 namespace tickd {
 

@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "tickd/config.hpp"
-#include "tickd/region.hpp"
+#include "tickd/config/config.hpp"
+#include "tickd/schedule/region.hpp"
 
 namespace tickd {
 

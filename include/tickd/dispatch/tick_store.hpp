@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "tickd/database.hpp"
+#include "tickd/db/database.hpp"
 
 namespace tickd {
 

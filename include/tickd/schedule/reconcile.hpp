@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "tickd/region.hpp"
+#include "tickd/schedule/region.hpp"
 
 namespace tickd {
 

@@ -25,9 +25,9 @@
 #include <string>
 #include <vector>
 
-#include "tickd/liveness.hpp"
-#include "tickd/region.hpp"
-#include "tickd/run_status.hpp"
+#include "tickd/dispatch/liveness.hpp"
+#include "tickd/schedule/region.hpp"
+#include "tickd/schedule/run_status.hpp"
 
 namespace tickd {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "tickd/config.hpp"
+#include "tickd/config/config.hpp"
 
 namespace tickd::log {
 

@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "tickd/clock.hpp"
-#include "tickd/config.hpp"
-#include "tickd/finisher.hpp"
-#include "tickd/handler.hpp"
-#include "tickd/metrics.hpp"
-#include "tickd/schedule.hpp"
+#include "tickd/config/config.hpp"
+#include "tickd/dispatch/finisher.hpp"
+#include "tickd/handlers/handler.hpp"
+#include "tickd/metrics/metrics.hpp"
+#include "tickd/schedule/schedule.hpp"
+#include "tickd/util/clock.hpp"
 
 namespace tickd {
 

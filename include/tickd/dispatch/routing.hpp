@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "tickd/ownership.hpp"
-#include "tickd/schedule.hpp"
+#include "tickd/dispatch/ownership.hpp"
+#include "tickd/schedule/schedule.hpp"
 
 namespace tickd {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "tickd/queue.hpp"
-#include "tickd/run_status.hpp"
+#include "tickd/db/queue.hpp"
+#include "tickd/schedule/run_status.hpp"
 
 namespace tickd {
 

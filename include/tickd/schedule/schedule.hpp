@@ -16,12 +16,12 @@
 #include <variant>
 #include <vector>
 
-#include "tickd/cron.hpp"
-#include "tickd/due.hpp"
-#include "tickd/handler.hpp"
-#include "tickd/reconcile.hpp"
-#include "tickd/region.hpp"
-#include "tickd/status.hpp"
+#include "tickd/cron/cron.hpp"
+#include "tickd/handlers/handler.hpp"
+#include "tickd/schedule/due.hpp"
+#include "tickd/schedule/reconcile.hpp"
+#include "tickd/schedule/region.hpp"
+#include "tickd/schedule/status.hpp"
 
 namespace tickd {
 

@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "tickd/clock.hpp"
-#include "tickd/tick_store.hpp"
+#include "tickd/dispatch/tick_store.hpp"
+#include "tickd/util/clock.hpp"
 
 namespace tickd {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tickd/run_status.hpp"
+#include "tickd/schedule/run_status.hpp"
 
 namespace tickd {
 

@@ -76,7 +76,7 @@ class Storage {
   virtual std::string url(const std::string& key) const = 0;
 };
 
-// Opens the backend of `settings.url` (its syntax: tickd/storage_url.hpp). Throws StorageError
+// Opens the backend of `settings.url` (its syntax: tickd/util/storage_url.hpp). Throws StorageError
 // (permanent) for a bad URL. `metrics` (optional) counts requests and bytes.
 std::unique_ptr<Storage> open(const Settings& settings, Metrics* metrics = nullptr);
 

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <optional>
 
-#include "tickd/cron.hpp"
+#include "tickd/cron/cron.hpp"
 
 namespace tickd {
 
