@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <unordered_set>
 
 #include "tickd/db/database.hpp"
@@ -18,6 +19,23 @@ namespace {
 std::string iso(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
 TickReport report(TickOutcome outcome) { return {.outcome = outcome}; }
+
+// Calls `then` on the timer's executor once `clock` reads `instant` or later. Checked again
+// on every wake: the clock may have been re-anchored to the database's meanwhile, and a
+// handler must never start before its instant.
+void wait_until(std::shared_ptr<boost::asio::steady_timer> timer, const Clock& clock,
+                std::chrono::sys_seconds instant, std::function<void()> then) {
+  const auto wait = Millis(instant) - clock.wall();
+  if (wait <= std::chrono::steady_clock::duration::zero()) {
+    then();
+    return;
+  }
+  timer->expires_after(wait);
+  timer->async_wait(
+      [timer, &clock, instant, then = std::move(then)](boost::system::error_code) mutable {
+        wait_until(timer, clock, instant, std::move(then));
+      });
+}
 
 }  // namespace
 
@@ -197,23 +215,8 @@ void TickRunner::start_at_instant(std::vector<Won> won,
       });
     }
   };
-  wait_until(std::make_shared<boost::asio::steady_timer>(workers_), batch->won.front().tick.instant,
-             std::move(start));
-}
-
-void TickRunner::wait_until(std::shared_ptr<boost::asio::steady_timer> timer,
-                            std::chrono::sys_seconds instant, std::function<void()> then) {
-  // Checked again on every wake: the clock may have been re-anchored to the database's
-  // meanwhile, and a handler must never start before its instant.
-  const auto wait = Millis(instant) - clock_.wall();
-  if (wait <= std::chrono::steady_clock::duration::zero()) {
-    then();
-    return;
-  }
-  timer->expires_after(wait);
-  timer->async_wait([this, timer, instant, then = std::move(then)](boost::system::error_code) {
-    wait_until(timer, instant, then);
-  });
+  wait_until(std::make_shared<boost::asio::steady_timer>(workers_), clock_,
+             batch->won.front().tick.instant, std::move(start));
 }
 
 void TickRunner::execute(DueTick tick, std::int64_t run_id,

@@ -8,8 +8,6 @@
 // on a timer and their handlers start at the instant, never before.
 
 #include <atomic>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -23,6 +21,10 @@
 #include "tickd/metrics/metrics.hpp"
 #include "tickd/schedule/schedule.hpp"
 #include "tickd/util/clock.hpp"
+
+namespace boost::asio {
+class thread_pool;
+}
 
 namespace tickd {
 
@@ -78,9 +80,6 @@ class TickRunner final {
   // Starts each won tick (all of one instant) on the worker pool at its instant.
   void start_at_instant(std::vector<Won> won, std::chrono::steady_clock::time_point claimed_at,
                         std::stop_token stop, const Done& done);
-  // Calls `then` on a worker thread once the wall clock reads `instant` or later.
-  void wait_until(std::shared_ptr<boost::asio::steady_timer> timer,
-                  std::chrono::sys_seconds instant, std::function<void()> then);
   void execute(DueTick tick, std::int64_t run_id, std::chrono::steady_clock::time_point claimed_at,
                std::stop_token stop, Done done);
   void claim_and_start(std::vector<DueTick> ticks, std::stop_token stop, const Done& done);
