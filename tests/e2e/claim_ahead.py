@@ -17,9 +17,12 @@ def test(r):
           "at timestamptz DEFAULT clock_timestamp(), tx_at timestamptz DEFAULT now())")
     mark = "INSERT INTO marks (region_id, scheduled_for) VALUES ($1, $2)"
     quick = r.add_region("quick", "* * * * * *", tick_sql=mark)
-    # Runs 0.7 s of every second: at the next instant's claim (0.6 s ahead) it is still running.
+    # Runs 0.5 s of every second, starting at or after its instant: at the next instant's claim
+    # (0.6 s ahead, so 0.4 s after this one) it is still running, and it has ended, with 0.5 s
+    # to spare, by that next instant. (At 0.7 s a loaded machine ate the 0.3 s left, and the
+    # next tick found it still running at its instant: skipped.)
     busy = r.add_region("busy", "* * * * * *",
-                        tick_sql="INSERT INTO marks (region_id, scheduled_for) SELECT $1, $2 FROM pg_sleep(0.7)")
+                        tick_sql="INSERT INTO marks (region_id, scheduled_for) SELECT $1, $2 FROM pg_sleep(0.5)")
     t = r.start_tickd("a", CONCURRENCY=8, CLAIM_AHEAD_MS=AHEAD_MS)
 
     def rows(region_id):
