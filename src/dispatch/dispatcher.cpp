@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 
 namespace tickd {
 namespace {
@@ -12,18 +11,16 @@ namespace {
 constexpr std::size_t kMaxGroup = 500;
 }  // namespace
 
-Dispatcher::Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& claimers,
-                       RunGroup run, Metrics& metrics, const Clock& clock, unsigned concurrency,
-                       OnFinished on_finished)
-    : loop_(loop),
-      claimers_(claimers),
+Dispatcher::Dispatcher(Timers& timers, Offloads offloads, RunGroup run, Metrics& metrics,
+                       const Clock& clock, unsigned concurrency, OnFinished on_finished)
+    : offloads_(std::move(offloads)),
       run_(std::move(run)),
       metrics_(metrics),
       clock_(clock),
       concurrency_(concurrency),
       on_finished_(std::move(on_finished)),
-      expiry_(loop),
-      release_(loop) {}
+      expiry_(timers.make()),
+      release_(timers.make()) {}
 
 void Dispatcher::submit(std::vector<DueTick> ticks) {
   if (ticks.empty()) return;
@@ -68,10 +65,8 @@ void Dispatcher::hold(DueTick tick, Millis release) {
 void Dispatcher::arm_release() {
   if (held_.empty()) return;
   const auto wait = held_.front().first - clock_.wall();
-  release_.expires_after(std::max<std::chrono::steady_clock::duration>(wait, {}));
-  release_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) release_held();
-  });
+  release_->arm(std::max<std::chrono::steady_clock::duration>(wait, {}),
+                [this] { release_held(); });
 }
 
 void Dispatcher::release_held() {
@@ -131,16 +126,14 @@ void Dispatcher::arm_expiry() {
   auto wake = waiting_.empty() ? Millis::max() : earliest_deadline_;
   if (!ahead_.empty()) wake = std::min(wake, Millis(ahead_.front().instant));
   if (wake == Millis::max()) {
-    if (expiry_armed_for_ != Millis::max()) expiry_.cancel();
+    if (expiry_armed_for_ != Millis::max()) expiry_->cancel();
     expiry_armed_for_ = Millis::max();
     return;
   }
   if (expiry_armed_for_ == wake) return;
   expiry_armed_for_ = wake;
   const auto wait = wake - clock_.wall() + std::chrono::milliseconds(1);
-  expiry_.expires_after(std::max<std::chrono::steady_clock::duration>(wait, {}));
-  expiry_.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
+  expiry_->arm(std::max<std::chrono::steady_clock::duration>(wait, {}), [this] {
     expiry_armed_for_ = Millis::max();
     pump();
   });
@@ -160,9 +153,9 @@ std::vector<DueTick> Dispatcher::take_group(std::deque<DueTick>& queue) {
 }
 
 void Dispatcher::start_group(std::vector<DueTick> group) {
-  boost::asio::post(claimers_, [this, group = std::move(group)]() mutable {
+  offloads_.claim([this, group = std::move(group)]() mutable {
     run_(std::move(group), [this](const DueTick& tick, TickReport report) {
-      boost::asio::post(loop_, [this, tick, report = std::move(report)] {
+      offloads_.loop([this, tick, report = std::move(report)] {
         --inflight_;
         metrics_.set_inflight(inflight_);
         if (report.claim_at_instant) {
@@ -210,8 +203,8 @@ std::size_t Dispatcher::stop() {
   held_.clear();
   held_instants_.clear();
   earliest_deadline_ = Millis::max();
-  expiry_.cancel();
-  release_.cancel();
+  expiry_->cancel();
+  release_->cancel();
   return dropped;
 }
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "tickd/db/change_listener.hpp"
-#include "timer.hpp"
+#include "tickd/util/timer.hpp"
 
 namespace tickd {
 

@@ -22,7 +22,7 @@
 #include "tickd/schedule/region.hpp"
 #include "tickd/schedule/schedule.hpp"
 #include "tickd/util/clock.hpp"
-#include "timer.hpp"
+#include "tickd/util/timer.hpp"
 
 namespace tickd {
 

@@ -21,8 +21,10 @@ unsigned worker_threads(const Config& c) { return std::clamp(c.concurrency, 1u, 
 // another's waits on the database (the bookkeeping pool has four connections).
 constexpr unsigned kClaimThreads = 2;
 
-Offload on(boost::asio::thread_pool& pool) {
-  return [&pool](std::function<void()> work) { boost::asio::post(pool, std::move(work)); };
+// Work posted to a thread pool or to the event loop.
+template <typename Context>
+Offload on(Context& context) {
+  return [&context](std::function<void()> work) { boost::asio::post(context, std::move(work)); };
 }
 
 }  // namespace
@@ -48,7 +50,7 @@ Service::Service(Config config, const Clock& clock)
       runner_(tick_store_, db_, handlers_, metrics_, clock_, config_, workers_,
               worker_threads(config_)),
       dispatcher_(
-          loop_, claimers_,
+          timers_, {.claim = on(claimers_), .loop = on(loop_)},
           [this](std::vector<DueTick> group, Dispatcher::Done done) {
             runner_.run_group(std::move(group), stop_source_.get_token(), std::move(done));
           },

@@ -37,7 +37,7 @@
 #include "tickd/metrics/metrics.hpp"
 #include "tickd/schedule/schedule.hpp"
 #include "tickd/util/clock.hpp"
-#include "timer.hpp"
+#include "asio_timers.hpp"
 
 namespace tickd {
 

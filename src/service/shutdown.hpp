@@ -14,7 +14,7 @@
 #include <string>
 
 #include "tickd/db/database.hpp"
-#include "timer.hpp"
+#include "tickd/util/timer.hpp"
 
 namespace tickd {
 

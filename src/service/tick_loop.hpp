@@ -15,7 +15,7 @@
 #include "tickd/metrics/metrics.hpp"
 #include "tickd/schedule/schedule.hpp"
 #include "tickd/util/clock.hpp"
-#include "timer.hpp"
+#include "tickd/util/timer.hpp"
 
 namespace tickd {
 

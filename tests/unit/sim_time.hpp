@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "../../src/service/timer.hpp"
+#include "tickd/util/timer.hpp"
 #include "tickd/util/clock.hpp"
 
 namespace tickd::test {

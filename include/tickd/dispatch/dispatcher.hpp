@@ -14,17 +14,16 @@
 // its instant while its region's previous tick was still running is held until its
 // instant and claimed again then.
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <set>
 
 #include "tickd/dispatch/tick_runner.hpp"  // TickReport
 #include "tickd/metrics/metrics.hpp"
 #include "tickd/schedule/schedule.hpp"
 #include "tickd/util/clock.hpp"
+#include "tickd/util/timer.hpp"
 
 namespace tickd {
 
@@ -37,8 +36,16 @@ class Dispatcher final {
   // Called on the loop once a tick is done and its slot is free.
   using OnFinished = std::function<void(const DueTick&, const TickReport&)>;
 
-  Dispatcher(boost::asio::io_context& loop, boost::asio::thread_pool& claimers, RunGroup run,
-             Metrics& metrics, const Clock& clock, unsigned concurrency, OnFinished on_finished);
+  // Where the dispatcher's work runs: `claim` takes each group's RunGroup off the loop (a
+  // thread pool in the service); `loop` brings each tick's end back onto the event loop,
+  // where every other member function is called.
+  struct Offloads {
+    Offload claim;
+    Offload loop;
+  };
+
+  Dispatcher(Timers& timers, Offloads offloads, RunGroup run, Metrics& metrics, const Clock& clock,
+             unsigned concurrency, OnFinished on_finished);
 
   void submit(std::vector<DueTick> ticks);
   // A tick owned by another replica: enters the queue at `release` (with precheck set).
@@ -67,8 +74,7 @@ class Dispatcher final {
   // Keeps `tick` out of the queue until `release`.
   void hold(DueTick tick, Millis release);
 
-  boost::asio::io_context& loop_;
-  boost::asio::thread_pool& claimers_;  // runs each group's claim (RunGroup)
+  Offloads offloads_;
   RunGroup run_;
   Metrics& metrics_;
   const Clock& clock_;
@@ -78,8 +84,8 @@ class Dispatcher final {
   std::deque<DueTick> ahead_;    // handed out ahead of their instant, in instant order
   std::deque<std::pair<Millis, DueTick>> held_;            // sorted by release time
   std::multiset<std::chrono::sys_seconds> held_instants_;  // the instants of held_
-  boost::asio::steady_timer expiry_;
-  boost::asio::steady_timer release_;
+  std::unique_ptr<Timer> expiry_;   // the earliest deadline of a waiting tick, or an instant
+  std::unique_ptr<Timer> release_;  // the release time of the first held tick
   Millis earliest_deadline_ = Millis::max();  // no later than any waiting tick's deadline
   Millis expiry_armed_for_ = Millis::max();
   std::size_t inflight_ = 0;
