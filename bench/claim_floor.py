@@ -69,7 +69,8 @@ def scripts(sql_hpp=SQL_HPP):
     claim = claim_batch_sql(sql_hpp)
     one = (claim.replace("$1::bigint[]", "ARRAY[:r]::bigint[]").replace("$2::bigint[]", "ARRAY[:k]::bigint[]")
            .replace("$3::timestamptz", "to_timestamp(:s)").replace("$4::text", "'floor'::text")
-           .replace("$5::timestamptz[]", "ARRAY['infinity']::timestamptz[]"))
+           .replace("$5::timestamptz[]", "ARRAY['infinity']::timestamptz[]")
+           .replace("$6::text[]", "ARRAY['* * * * * *']::text[]").replace("$7::text[]", "ARRAY['UTC']::text[]"))
     batch_head = ("\\set n :n + 1\n"
                   "\\set r :client_id * %d + ((:n * %d) %% %d) + 1\n"
                   "\\set s %d + :n\n") % (RANGE, BATCH, RANGE, EPOCH)
@@ -78,7 +79,9 @@ def scripts(sql_hpp=SQL_HPP):
              .replace("$2::bigint[]", "ARRAY(SELECT g * 4294967296 + :s FROM generate_series(:r, :r + %d) g)::bigint[]"
                       % (BATCH - 1))
              .replace("$3::timestamptz", "to_timestamp(:s)").replace("$4::text", "'floor'::text")
-             .replace("$5::timestamptz[]", "array_fill('infinity'::timestamptz, ARRAY[%d])" % BATCH))
+             .replace("$5::timestamptz[]", "array_fill('infinity'::timestamptz, ARRAY[%d])" % BATCH)
+             .replace("$6::text[]", "array_fill('* * * * * *'::text, ARRAY[%d])" % BATCH)
+             .replace("$7::text[]", "array_fill('UTC'::text, ARRAY[%d])" % BATCH))
     for s in (one, batch):
         assert "$" not in s, s
     return [

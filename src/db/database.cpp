@@ -49,6 +49,23 @@ std::vector<RegionRow> to_regions(const pqxx::result& r) {
     if (list == lists.end()) list = lists.emplace(text, parse_text_array(row[4])).first;
     region.handlers = list->second;
     if (!row[5].is_null()) region.tick_sql = row[5].as<std::string>();
+    // The policies as stored, unclamped: validate_region refuses what is out of range.
+    auto& p = region.policy;
+    if (!row[6].is_null()) p.timeout = ColumnMs(row[6].as<std::int32_t>());
+    p.max_attempts = row[7].as<std::int32_t>();
+    p.retry_backoff = ColumnMs(row[8].as<std::int32_t>());
+    p.overlap = parse_overlap(std::string_view(row[9].c_str(), row[9].size()));
+    if (!row[10].is_null()) p.start_window = ColumnMs(row[10].as<std::int32_t>());
+    p.jitter = ColumnMs(row[11].as<std::int32_t>());
+    if (!row[12].is_null()) {
+      Pause pause{std::chrono::sys_time<std::chrono::microseconds>(
+                      std::chrono::microseconds(row[12].as<std::int64_t>())),
+                  {},
+                  {}};
+      if (!row[13].is_null()) pause.by = row[13].as<std::string>();
+      if (!row[14].is_null()) pause.reason = row[14].as<std::string>();
+      region.pause = std::move(pause);
+    }
     rows.push_back(std::move(region));
   }
   return rows;
@@ -113,26 +130,33 @@ std::vector<RegionRow> Database::load_active_regions(const std::vector<std::int6
   });
 }
 
-std::vector<Claim> Database::claim_batch(const std::vector<std::int64_t>& region_ids,
+std::vector<Claim> Database::claim_batch(const std::vector<ClaimRequest>& ticks,
                                          std::chrono::sys_seconds scheduled_for,
-                                         const std::string& replica_id,
-                                         const std::vector<Deadline>& deadlines) {
-  std::vector<std::int64_t> keys;
+                                         const std::string& replica_id) {
+  std::vector<std::int64_t> region_ids, keys;
   std::vector<std::optional<std::string>> deadline_texts;
-  keys.reserve(region_ids.size());
-  for (std::size_t i = 0; i < region_ids.size(); ++i) {
-    keys.push_back(claim_lock_key(region_ids[i], scheduled_for));
-    deadline_texts.emplace_back(deadlines[i] == Deadline::max()
-                                    ? std::string("infinity")
-                                    : date::format("%FT%TZ", deadlines[i]));
+  region_ids.reserve(ticks.size());
+  keys.reserve(ticks.size());
+  deadline_texts.reserve(ticks.size());
+  for (const auto& t : ticks) {
+    region_ids.push_back(t.row->id);
+    keys.push_back(claim_lock_key(t.row->id, scheduled_for));
+    deadline_texts.emplace_back(t.deadline == Deadline::max() ? std::string("infinity")
+                                                              : date::format("%FT%TZ", t.deadline));
   }
+  // What each tick was scheduled under, recorded on its run.
+  const auto crons = text_array(
+      ticks, [](const ClaimRequest& t) -> const std::string& { return t.row->cron_schedule; });
+  const auto zones = text_array(
+      ticks, [](const ClaimRequest& t) -> const std::string& { return t.row->timezone; });
   auto claims = impl_->with_connection(
       "claiming ticks", [&](pqxx::connection& c) -> std::optional<std::vector<Claim>> {
         pqxx::result r;
         try {
           pqxx::nontransaction tx(c);
           r = tx.exec_params(sql::kClaimBatch, id_array(region_ids), id_array(keys),
-                             timestamp(scheduled_for), replica_id, text_array(deadline_texts));
+                             timestamp(scheduled_for), replica_id, text_array(deadline_texts),
+                             crons, zones);
         } catch (const pqxx::foreign_key_violation&) {
           return std::nullopt;
         }
@@ -174,11 +198,9 @@ std::vector<Claim> Database::claim_batch(const std::vector<std::int64_t>& region
   if (claims) return std::move(*claims);
   // A region was deleted between the join and the insert: claim one by one, each on a
   // connection of its own (not while this one is held: a full pool would wait forever).
-  if (region_ids.size() == 1) return {{ClaimOutcome::gone, 0}};
+  if (ticks.size() == 1) return {{ClaimOutcome::gone, 0}};
   std::vector<Claim> out;
-  for (std::size_t i = 0; i < region_ids.size(); ++i) {
-    out.push_back(claim_batch({region_ids[i]}, scheduled_for, replica_id, {deadlines[i]})[0]);
-  }
+  for (const auto& t : ticks) out.push_back(claim_batch({t}, scheduled_for, replica_id)[0]);
   return out;
 }
 

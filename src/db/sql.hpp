@@ -4,14 +4,21 @@
 
 namespace tickd::sql {
 
+// The columns of a RegionRow, in the order to_regions (database.cpp) reads them: the row,
+// then its policies (sql/004_policies.sql), then the pause with paused_at as Unix
+// microseconds.
+#define TICKD_REGION_COLUMNS                                                          \
+  "id, code, cron_schedule, timezone, handlers, tick_sql, "                           \
+  "timeout_ms, max_attempts, retry_backoff_ms, overlap, start_window_ms, jitter_ms, " \
+  "(extract(epoch FROM paused_at) * 1000000)::bigint, paused_by, paused_reason "
+
 // All active regions.
 inline constexpr const char* kLoadActiveRegions =
-    "SELECT id, code, cron_schedule, timezone, handlers, tick_sql "
-    "FROM region_index WHERE active ORDER BY id";
+    "SELECT " TICKD_REGION_COLUMNS "FROM region_index WHERE active ORDER BY id";
 
 // $1 bigint[] region ids: the active ones among them.
 inline constexpr const char* kLoadActiveRegionsById =
-    "SELECT id, code, cron_schedule, timezone, handlers, tick_sql "
+    "SELECT " TICKD_REGION_COLUMNS
     "FROM region_index WHERE active AND id = ANY($1::bigint[]) ORDER BY id";
 
 // Claims the ticks of one instant in one statement (one implicit transaction, so it also
@@ -20,18 +27,27 @@ inline constexpr const char* kLoadActiveRegionsById =
 // claim durable; the partial unique index on running rows forbids a second running tick
 // of a region; and a tick is not claimed once its start deadline has passed on the
 // database's clock (a claim that was stuck in a dead connection must not start late).
+// The row records what the tick was scheduled under: trigger 'schedule', and the expression
+// and zone of the row tickd computed the instant from (which a concurrent UPDATE may already
+// have changed in region_index). overlap_allowed comes from region_index itself, as the claim
+// reads it: the database's own rule on running rows follows the database's row.
 // $1 bigint[] region ids, $2 bigint[] their advisory keys (claim_key.hpp), $3 the
-// instant, $4 replica id, $5 timestamptz[] start deadlines (same order as $1).
+// instant, $4 replica id, $5 timestamptz[] start deadlines, $6 text[] cron expressions,
+// $7 text[] time zones (each same order as $1).
 // One row per input region: (region id, new run id or NULL, got the lock, a row for
 // this tick existed before the statement, the region exists, the deadline had passed).
 inline constexpr const char* kClaimBatch =
-    "WITH want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[]) "
-    "              AS w (region_id, lock_key, deadline)), "
-    "locked AS (SELECT w.region_id FROM want w JOIN region_index r ON r.id = w.region_id "
+    "WITH want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[], "
+    "                                   $6::text[], $7::text[]) "
+    "              AS w (region_id, lock_key, deadline, cron_schedule, timezone)), "
+    "locked AS (SELECT w.region_id, r.overlap = 'allow' AS overlap_allowed "
+    "           FROM want w JOIN region_index r ON r.id = w.region_id "
     "           WHERE pg_try_advisory_xact_lock(w.lock_key)), "
     "ins AS ("
-    "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status) "
-    "  SELECT l.region_id, $3::timestamptz, $4::text, 'running' "
+    "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, "
+    "                       cron_schedule, timezone, overlap_allowed) "
+    "  SELECT l.region_id, $3::timestamptz, $4::text, 'running', 'schedule', "
+    "         w.cron_schedule, w.timezone, l.overlap_allowed "
     "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline "
     "  ON CONFLICT DO NOTHING RETURNING id, region_id) "
     "SELECT w.region_id, ins.id, l.region_id IS NOT NULL, "

@@ -127,17 +127,12 @@ void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token sto
       });
       if (ticks.empty()) return;
     }
-    std::vector<std::int64_t> ids;
-    std::vector<Database::Deadline> deadlines;
-    ids.reserve(ticks.size());
-    deadlines.reserve(ticks.size());
-    for (const auto& t : ticks) {
-      ids.push_back(t.region->row->id);
-      deadlines.push_back(t.deadline);
-    }
+    std::vector<Database::ClaimRequest> requests;
+    requests.reserve(ticks.size());
+    for (const auto& t : ticks) requests.push_back({t.region->row, t.deadline});
     for (std::size_t i = 0; i < ticks.size(); ++i) metrics_.count_claim_attempt();
     const bool ahead = clock_.wall() < Millis(instant);
-    const auto claims = store_.claim_batch(ids, instant, config_.replica_id, deadlines);
+    const auto claims = store_.claim_batch(requests, instant, config_.replica_id);
     const auto claimed_at = clock_.mono();
     std::vector<Won> won;
     for (std::size_t i = 0; i < ticks.size(); ++i) {

@@ -38,6 +38,14 @@ void append_status(std::string& out, const std::optional<RunStatus>& s) {
   }
 }
 
+void append_optional_string(std::string& out, const std::optional<std::string>& s) {
+  if (s) {
+    append_string(out, *s);
+  } else {
+    out += "null";
+  }
+}
+
 // `[a,b,...]`, each item written by `append_item`.
 template <class Items, class AppendItem>
 void append_array(std::string& out, const Items& items, AppendItem append_item) {
@@ -72,6 +80,18 @@ std::string render_status_json(const StatusSnapshot& s) {
     append_status(out, r.last_outcome);
     out += ",\"last_scheduled_for\":";
     append_instant(out, r.last_scheduled_for);
+    // Every region has the pause fields (false and nulls when running), so a reader need not
+    // tell a missing key from a running region.
+    out += ",\"paused\":";
+    out += r.pause ? "true" : "false";
+    out += ",\"paused_reason\":";
+    append_optional_string(out, r.pause ? r.pause->reason : std::nullopt);
+    out += ",\"paused_by\":";
+    append_optional_string(out, r.pause ? r.pause->by : std::nullopt);
+    out += ",\"paused_at\":";
+    append_instant(out, r.pause
+                            ? std::optional(std::chrono::floor<std::chrono::seconds>(r.pause->at))
+                            : std::nullopt);
     out += '}';
   });
   out += ",\"invalid\":";

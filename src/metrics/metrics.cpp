@@ -138,13 +138,19 @@ struct Metrics::Impl {
       : start_time(metrics::process_start_time()),
         schedules(prom::BuildGauge()
                       .Name("tickd_schedules")
-                      .Help("Regions scheduled in this replica (valid and active).")
+                      .Help("Regions scheduled in this replica (valid, active and not paused).")
                       .Register(registry)
                       .Add({})),
         invalid_schedules(
             prom::BuildGauge()
                 .Name("tickd_invalid_schedules")
                 .Help("Active regions refused as invalid (expression, zone or handler).")
+                .Register(registry)
+                .Add({})),
+        paused_schedules(
+            prom::BuildGauge()
+                .Name("tickd_paused_schedules")
+                .Help("Active, valid regions that are paused (not in tickd_schedules).")
                 .Register(registry)
                 .Add({})),
         ticks(prom::BuildCounter()
@@ -306,6 +312,7 @@ struct Metrics::Impl {
   const double start_time;
   prom::Gauge& schedules;
   prom::Gauge& invalid_schedules;
+  prom::Gauge& paused_schedules;
   prom::Family<prom::Counter>& ticks;
   std::array<prom::Counter*, kOutcomes.size()> tick_counters{};
   prom::Counter& claim_attempts;
@@ -342,6 +349,9 @@ Metrics::~Metrics() = default;
 void Metrics::set_schedules(std::size_t n) { impl_->schedules.Set(static_cast<double>(n)); }
 void Metrics::set_invalid_schedules(std::size_t n) {
   impl_->invalid_schedules.Set(static_cast<double>(n));
+}
+void Metrics::set_paused_schedules(std::size_t n) {
+  impl_->paused_schedules.Set(static_cast<double>(n));
 }
 
 void Metrics::count_tick(TickOutcome outcome) {

@@ -13,6 +13,7 @@ std::variant<ValidRegion, std::string> validate_region(const RegionRow& row,
   auto found = cron::find_zone(row.timezone);
   if (auto* err = std::get_if<cron::ParseError>(&found)) return "timezone: " + err->message;
   if (auto error = handlers.check(row.handlers.names())) return *error;
+  if (auto error = check_policy(row.policy)) return *error;
   return ValidRegion{std::get<cron::Expr>(parsed), std::get<const date::time_zone*>(found)};
 }
 
@@ -35,6 +36,7 @@ void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
     entry.region = std::make_shared<const ScheduledRegion>(
         ScheduledRegion{std::make_shared<const RegionRow>(row), cron::Expr{}, nullptr});
     disarm(row.id, entry);
+    paused_.erase(row.id);
     auto& known_error = errors_[row.id];
     if (*error != known_error) result.newly_invalid.push_back({row.code, *error});
     known_error = std::move(*error);
@@ -44,6 +46,14 @@ void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
   entry.region = std::make_shared<const ScheduledRegion>(
       ScheduledRegion{std::make_shared<const RegionRow>(row), expr, zone});
   errors_.erase(row.id);
+  if (row.pause) {
+    // Known and listed, never armed: its instants do not come. Resuming replaces the row,
+    // which arms it from that moment on, so nothing missed while paused is caught up.
+    disarm(row.id, entry);
+    paused_.insert(row.id);
+    return;
+  }
+  paused_.erase(row.id);
   // A region (re)scheduled now owes its first tick only from now on.
   entry.last_claimed = std::max(entry.last_claimed, std::chrono::floor<std::chrono::seconds>(now));
   // Never re-arm an instant this replica already dispatched.
@@ -60,6 +70,7 @@ ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {
       entries_.erase(it);
     }
     errors_.erase(id);
+    paused_.erase(id);
     ++result.removed;
   }
   for (const auto& row : plan.added) {
@@ -140,6 +151,7 @@ std::optional<DueTick> Schedule::tick_of(std::int64_t region_id, std::chrono::sy
                                          std::chrono::milliseconds grace) const {
   const auto it = entries_.find(region_id);
   if (it == entries_.end() || it->second.region->zone == nullptr) return std::nullopt;
+  if (it->second.region->row->pause) return std::nullopt;
   const auto& region = *it->second.region;
   return DueTick{it->second.region, instant,
                  Millis(instant) + start_window(region.expr, region.zone, instant, grace)};
@@ -151,6 +163,7 @@ std::size_t Schedule::overdue(Millis now) const {
   for (const auto& [id, entry] : entries_) {
     const auto& r = *entry.region;
     if (r.zone == nullptr) continue;  // refused
+    if (r.row->pause) continue;       // not expected to run
     const auto first = cron::next_after(r.expr, r.zone, entry.last_claimed);
     if (!first) continue;
     const auto second = cron::next_after(r.expr, r.zone, *first);
@@ -165,8 +178,10 @@ void Schedule::add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry
     s.invalid.push_back({row.code, error->second});
     return;
   }
-  s.regions.push_back({row.code, row.cron_schedule, row.timezone, entry.armed.get(),
-                       entry.last_outcome, entry.last_scheduled_for.get()});
+  RegionStatus r{row.code,          row.cron_schedule,  row.timezone,
+                 entry.armed.get(), entry.last_outcome, entry.last_scheduled_for.get()};
+  if (row.pause) r.pause = *row.pause;
+  s.regions.push_back(std::move(r));
 }
 
 StatusSnapshot Schedule::status(const std::string& replica_id) const {

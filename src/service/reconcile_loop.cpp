@@ -107,6 +107,7 @@ void ReconcileLoop::finish(Scope scope, std::vector<RegionRow> rows, double seco
   }
   metrics_.set_schedules(schedule_.scheduled_count());
   metrics_.set_invalid_schedules(schedule_.invalid_count());
+  metrics_.set_paused_schedules(schedule_.paused_count());
   metrics_.count_reconcile(true, seconds);
   if (rows.size() >= 10'000) {
     // The rows just read (and libpq's copy of them) were freed, but glibc keeps the pages;

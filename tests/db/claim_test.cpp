@@ -23,6 +23,7 @@ namespace {
 
 using tickd::test::claim;
 using tickd::test::finish;
+using tickd::test::row_of;
 using tickd::test::Schema;
 
 const auto t0 = std::chrono::sys_seconds(std::chrono::seconds(1'790'000'000));
@@ -87,7 +88,8 @@ TEST_CASE("a tick is not claimed once its start deadline has passed on the datab
   const auto b = s.region("b");
   Database db(s.url, 1);
   const auto now = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
-  const auto claims = db.claim_batch({a, b}, t0, "replica-a", {now - 5s, now + 60s});
+  const auto claims =
+      db.claim_batch({{row_of(a), now - 5s}, {row_of(b), now + 60s}}, t0, "replica-a");
   CHECK(claims[0].outcome == ClaimOutcome::expired);
   CHECK(claims[1].outcome == ClaimOutcome::won);
   CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 1);
@@ -99,11 +101,10 @@ TEST_CASE("a batch claim reports each tick: won, taken, overlapping, gone") {
   const auto b = s.region("b");
   const auto c = s.region("c");
   Database db(s.url, 1);
-  const auto forever = Database::Deadline::max();
   REQUIRE(claim(db, b, t0, "replica-x").outcome == ClaimOutcome::won);       // b's tick is taken
   REQUIRE(claim(db, c, t0 - 1s, "replica-x").outcome == ClaimOutcome::won);  // c is still running
   const auto claims =
-      db.claim_batch({a, b, c, 999'999}, t0, "replica-a", {forever, forever, forever, forever});
+      db.claim_batch({{row_of(a)}, {row_of(b)}, {row_of(c)}, {row_of(999'999)}}, t0, "replica-a");
   CHECK(claims[0].outcome == ClaimOutcome::won);
   CHECK(claims[1].outcome == ClaimOutcome::taken);
   CHECK(claims[2].outcome == ClaimOutcome::overlapping);
@@ -125,8 +126,7 @@ TEST_CASE(
         s.name + ".drop_doomed()");
   // The one-by-one claims must not wait for the batch's connection: a bookkeeping pool of 1.
   Database db(s.url, 1, nullptr, 1);
-  const auto forever = Database::Deadline::max();
-  const auto claims = db.claim_batch({a, doomed}, t0, "replica-a", {forever, forever});
+  const auto claims = db.claim_batch({{row_of(a)}, {row_of(doomed)}}, t0, "replica-a");
   CHECK(claims[0].outcome == ClaimOutcome::won);
   CHECK(claims[1].outcome == ClaimOutcome::gone);
   CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 1);

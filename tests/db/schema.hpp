@@ -64,10 +64,22 @@ struct Schema {
   }
 };
 
+// A region's row as the schedule holds it, for a claim (Schema::region's expression and zone
+// unless given).
+inline RowPtr row_of(std::int64_t region_id, std::string cron = "* * * * * *",
+                     std::string timezone = "UTC") {
+  RegionRow row;
+  row.id = region_id;
+  row.code = "r" + std::to_string(region_id);
+  row.cron_schedule = std::move(cron);
+  row.timezone = std::move(timezone);
+  return std::make_shared<const RegionRow>(std::move(row));
+}
+
 // One tick's claim, no deadline, as the claim path makes it (claim_batch).
 inline Claim claim(Database& db, std::int64_t region_id, std::chrono::sys_seconds instant,
                    const std::string& replica_id) {
-  return db.claim_batch({region_id}, instant, replica_id, {Database::Deadline::max()})[0];
+  return db.claim_batch({{row_of(region_id)}}, instant, replica_id)[0];
 }
 
 // One tick's end as the finisher writes it (finish_batch); false when fenced.

@@ -137,10 +137,16 @@ class FakeTickStore final : public TickStore {
     }
     return out;
   }
-  std::vector<Claim> claim_batch(const std::vector<std::int64_t>& region_ids,
-                                 std::chrono::sys_seconds scheduled_for, const std::string&,
-                                 const std::vector<Database::Deadline>& deadlines) override {
+  std::vector<Claim> claim_batch(const std::vector<Database::ClaimRequest>& ticks,
+                                 std::chrono::sys_seconds scheduled_for,
+                                 const std::string&) override {
     std::lock_guard lock(mutex_);
+    std::vector<std::int64_t> region_ids;
+    std::vector<Database::Deadline> deadlines;
+    for (const auto& t : ticks) {
+      region_ids.push_back(t.row->id);
+      deadlines.push_back(t.deadline);
+    }
     claims.push_back({region_ids, scheduled_for, deadlines});
     if (claim_error) throw *claim_error;
     std::vector<Claim> out;

@@ -87,14 +87,18 @@ class Database final {
   std::vector<RegionRow> load_active_regions();
   std::vector<RegionRow> load_active_regions(const std::vector<std::int64_t>& ids);
 
-  // Claims the ticks of `region_ids` at one instant in one statement; one Claim per id,
-  // in order. A tick whose deadline (same order) has passed on the database's clock is
-  // not claimed (`expired`).
   using Deadline = std::chrono::sys_time<std::chrono::milliseconds>;
-  std::vector<Claim> claim_batch(const std::vector<std::int64_t>& region_ids,
+  // One tick to claim: the row its instant was computed from (its id, and the expression
+  // and zone recorded on the run), and its start deadline.
+  struct ClaimRequest {
+    RowPtr row;
+    Deadline deadline = Deadline::max();
+  };
+  // Claims the ticks of one instant in one statement; one Claim per request, in order. A
+  // tick whose deadline has passed on the database's clock is not claimed (`expired`).
+  std::vector<Claim> claim_batch(const std::vector<ClaimRequest>& ticks,
                                  std::chrono::sys_seconds scheduled_for,
-                                 const std::string& replica_id,
-                                 const std::vector<Deadline>& deadlines);
+                                 const std::string& replica_id);
 
   // The ids among `region_ids` whose tick at `scheduled_for` already has a job_run row.
   std::vector<std::int64_t> already_claimed(const std::vector<std::int64_t>& region_ids,

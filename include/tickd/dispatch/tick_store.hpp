@@ -19,10 +19,9 @@ class TickStore {
   virtual std::chrono::system_clock::time_point begin_incarnation() = 0;
   virtual std::vector<std::int64_t> already_claimed(const std::vector<std::int64_t>& region_ids,
                                                     std::chrono::sys_seconds scheduled_for) = 0;
-  virtual std::vector<Claim> claim_batch(const std::vector<std::int64_t>& region_ids,
+  virtual std::vector<Claim> claim_batch(const std::vector<Database::ClaimRequest>& ticks,
                                          std::chrono::sys_seconds scheduled_for,
-                                         const std::string& replica_id,
-                                         const std::vector<Database::Deadline>& deadlines) = 0;
+                                         const std::string& replica_id) = 0;
   virtual std::vector<std::int64_t> finish_batch(const std::vector<Database::Finish>& finishes,
                                                  const std::string& replica_id) = 0;
 };
@@ -37,11 +36,10 @@ class DatabaseTickStore final : public TickStore {
                                             std::chrono::sys_seconds scheduled_for) override {
     return db_.already_claimed(region_ids, scheduled_for);
   }
-  std::vector<Claim> claim_batch(const std::vector<std::int64_t>& region_ids,
+  std::vector<Claim> claim_batch(const std::vector<Database::ClaimRequest>& ticks,
                                  std::chrono::sys_seconds scheduled_for,
-                                 const std::string& replica_id,
-                                 const std::vector<Database::Deadline>& deadlines) override {
-    return db_.claim_batch(region_ids, scheduled_for, replica_id, deadlines);
+                                 const std::string& replica_id) override {
+    return db_.claim_batch(ticks, scheduled_for, replica_id);
   }
   std::vector<std::int64_t> finish_batch(const std::vector<Database::Finish>& finishes,
                                          const std::string& replica_id) override {

@@ -39,6 +39,7 @@ class Metrics final {
 
   void set_schedules(std::size_t n);
   void set_invalid_schedules(std::size_t n);
+  void set_paused_schedules(std::size_t n);  // tickd_paused_schedules
   void count_tick(TickOutcome outcome);
   void count_claim_attempt();  // tickd_claim_attempts_total
   void count_rerun();   // tickd_ticks_rerun_total: a dead replica's tick taken over and run again

@@ -1,8 +1,9 @@
 #pragma once
 // The reconcile diff: a pure function from what this replica holds to what the database
-// wants. Only changes that move a region's instants (expression, zone, handlers) make it
-// `replaced` (its timer is re-armed); a changed code or tick_sql is `updated` in place;
-// everything else is left untouched.
+// wants. Changes that may move a region's instants or its validity (expression, zone,
+// handlers, a policy, pausing or resuming) make it `replaced` (validated again, its timer
+// re-armed); a changed code, tick_sql or pause note (paused_at, by, reason of a region that
+// stays paused) is `updated` in place; everything else is left untouched.
 
 #include <cstddef>
 #include <cstdint>

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tickd/schedule/policy.hpp"
+
 namespace tickd {
 
 // The handler names of a region, in order: an immutable list that rows may share. Almost
@@ -46,6 +48,8 @@ struct RegionRow {
   std::string timezone;
   HandlerList handlers;
   std::optional<std::string> tick_sql;
+  RegionPolicy policy{};  // defaults: the behaviour of a row from before the policies
+  PauseRef pause{};       // set while paused: the region stays known but does not fire
 
   friend bool operator==(const RegionRow&, const RegionRow&) = default;
 };

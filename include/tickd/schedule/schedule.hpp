@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -69,20 +70,24 @@ class Schedule final {
 
   std::optional<std::chrono::sys_seconds> earliest() const;
   // A tick of the region `region_id` at `instant`, as take_due would hand it out (its start
-  // deadline from `grace`), when the region is scheduled here (valid); nullopt otherwise.
+  // deadline from `grace`), when the region is scheduled here (valid, not paused); nullopt
+  // otherwise.
   std::optional<DueTick> tick_of(std::int64_t region_id, std::chrono::sys_seconds instant,
                                  std::chrono::milliseconds grace) const;
   void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant, RunStatus status);
   // Some replica (this one or another) holds the tick `instant` of the region.
   void record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant);
-  // Valid regions whose latest claimed tick (or, if none, the moment they were scheduled
+  // Valid, unpaused regions whose latest claimed tick (or, if none, the moment they were scheduled
   // here) is two or more of their instants before `now`: ticks are not being run.
   std::size_t overdue(Millis now) const;
 
   // Every region known (valid or refused), for plan_reconcile.
   const KnownRegions& known() const { return known_; }
+  // Armed regions: valid, not paused, with a next instant.
   std::size_t scheduled_count() const { return timeline_.size(); }
   std::size_t invalid_count() const { return errors_.size(); }
+  // Valid regions that are paused (known and listed, not armed).
+  std::size_t paused_count() const { return paused_.size(); }
   StatusSnapshot status(const std::string& replica_id) const;
   // The same for the one region called `code` (empty lists when there is none).
   StatusSnapshot status_of(const std::string& replica_id, std::string_view code) const;
@@ -139,11 +144,12 @@ class Schedule final {
   Entries entries_;  // every known region, valid or refused
   Known known_{entries_};
   std::unordered_map<std::int64_t, std::string> errors_;  // why refused rows are refused
+  std::unordered_set<std::int64_t> paused_;               // valid and paused
   std::set<std::pair<std::chrono::sys_seconds, std::int64_t>> timeline_;
 };
 
-// A row's parsed expression and zone, or why it cannot be scheduled (expression, zone or
-// handlers).
+// A row's parsed expression and zone, or why it cannot be scheduled (expression, zone,
+// handlers or a policy out of range).
 struct ValidRegion {
   cron::Expr expr;
   const date::time_zone* zone;

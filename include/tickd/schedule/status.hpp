@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tickd/schedule/policy.hpp"
 #include "tickd/schedule/run_status.hpp"
 
 namespace tickd {
@@ -17,6 +18,7 @@ struct RegionStatus {
   std::optional<std::chrono::sys_seconds> next_fire;
   std::optional<RunStatus> last_outcome;  // job_run status of the last tick seen here
   std::optional<std::chrono::sys_seconds> last_scheduled_for;
+  std::optional<Pause> pause{};  // set while paused (then next_fire is null)
 };
 
 struct InvalidRegion {

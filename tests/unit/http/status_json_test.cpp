@@ -145,11 +145,35 @@ TEST_CASE("the status document has the contract's shape, instants in RFC 3339 UT
       json ==
       R"({"replica_id":"host-42","regions":[)"
       R"({"code":"eu-west","cron_schedule":"*/5 * * * * *","timezone":"Europe/Paris",)"
-      R"("next_fire":"2026-03-08T10:00:00Z","last_outcome":"ok","last_scheduled_for":"2026-03-08T09:59:55Z"},)"
+      R"("next_fire":"2026-03-08T10:00:00Z","last_outcome":"ok","last_scheduled_for":"2026-03-08T09:59:55Z",)"
+      R"("paused":false,"paused_reason":null,"paused_by":null,"paused_at":null},)"
       R"({"code":"idle","cron_schedule":"0 0 * * *","timezone":"UTC",)"
-      R"("next_fire":null,"last_outcome":null,"last_scheduled_for":null}],)"
+      R"("next_fire":null,"last_outcome":null,"last_scheduled_for":null,)"
+      R"("paused":false,"paused_reason":null,"paused_by":null,"paused_at":null}],)"
       R"("invalid":[{"code":"broken","error":"minute: 61 is out of range 0-59"}]})"
       "\n");
+  CHECK(valid_json(json));
+}
+
+TEST_CASE("a paused region says so, with its reason, who paused it and when, and no next fire") {
+  tickd::StatusSnapshot s;
+  tickd::RegionStatus r{"eu-1",       "* * * * *",          "UTC",
+                        std::nullopt, tickd::RunStatus::ok, utc(2026, 3, 8, 9, 0, 0)};
+  r.pause = tickd::Pause{utc(2026, 3, 8, 9, 30, 15) + microseconds(250'000), "ops@host",
+                         "maintenance \"window\""};
+  s.regions.push_back(r);
+  r.code = "eu-2";
+  r.pause->by.reset();
+  r.pause->reason.reset();
+  s.regions.push_back(r);
+  const std::string json = tickd::render_status_json(s);
+  CHECK(json.find(
+            R"("next_fire":null,"last_outcome":"ok","last_scheduled_for":"2026-03-08T09:00:00Z",)"
+            R"("paused":true,"paused_reason":"maintenance \"window\"","paused_by":"ops@host",)"
+            R"("paused_at":"2026-03-08T09:30:15Z"})") != std::string::npos);
+  CHECK(json.find(R"("code":"eu-2")") != std::string::npos);
+  CHECK(json.find(R"("paused":true,"paused_reason":null,"paused_by":null,)"
+                  R"("paused_at":"2026-03-08T09:30:15Z"})") != std::string::npos);
   CHECK(valid_json(json));
 }
 

@@ -67,6 +67,7 @@ TEST_CASE("every series of the contract exists from construction with its starti
   const std::map<std::string, double> expected{
       {"tickd_schedules", 0},
       {"tickd_invalid_schedules", 0},
+      {"tickd_paused_schedules", 0},
       {R"(tickd_ticks_total{outcome="ran"})", 0},
       {R"(tickd_ticks_total{outcome="failed"})", 0},
       {R"(tickd_ticks_total{outcome="lost"})", 0},
@@ -146,10 +147,12 @@ TEST_CASE("gauges take the last value set") {
   tickd::Metrics m("dev");
   m.set_schedules(7);
   m.set_invalid_schedules(2);
+  m.set_paused_schedules(4);
   m.set_inflight(3);
   m.set_db_up(true);
   CHECK(value(m, "tickd_schedules") == 7);
   CHECK(value(m, "tickd_invalid_schedules") == 2);
+  CHECK(value(m, "tickd_paused_schedules") == 4);
   CHECK(value(m, "tickd_inflight") == 3);
   CHECK(value(m, "tickd_db_up") == 1);
   m.set_db_up(false);

@@ -88,6 +88,41 @@ TEST_CASE("a changed code or tick_sql updates the region without re-arming it") 
   CHECK(plan.replaced.empty());
 }
 
+TEST_CASE("a changed policy, a pause or a resume replaces the region (validated and armed again)") {
+  auto timeout = row(1);
+  timeout.policy.timeout = tickd::ColumnMs(500);
+  auto attempts = row(2);
+  attempts.policy.max_attempts = 3;
+  auto overlap = row(3);
+  overlap.policy.overlap = tickd::Overlap::allow;
+  auto jitter = row(4);
+  jitter.policy.jitter = tickd::ColumnMs(1000);
+  const auto at = std::chrono::sys_time<std::chrono::microseconds>(std::chrono::seconds(1));
+  auto paused = row(5);
+  paused.pause = tickd::Pause{at, "ops", "maintenance"};
+  auto resumed = row(6);
+  auto was_paused = row(6);
+  was_paused.pause = tickd::Pause{at, {}, {}};
+  const auto plan =
+      plan_reconcile(known({row(1), row(2), row(3), row(4), row(5), was_paused}),
+                     {timeout, attempts, overlap, jitter, paused, resumed}, std::nullopt);
+  CHECK(ids(plan.replaced) == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6});
+  CHECK(plan.updated.empty());
+}
+
+TEST_CASE("a paused region whose note changes is updated in place; the same pause is no change") {
+  const auto at = std::chrono::sys_time<std::chrono::microseconds>(std::chrono::seconds(1));
+  auto before = row(1);
+  before.pause = tickd::Pause{at, "ops", "maintenance"};
+  auto after = row(1);
+  after.pause = tickd::Pause{at, "ops", "maintenance until 10:00"};
+  auto same = row(1);
+  same.pause = tickd::Pause{at, "ops", "maintenance"};  // equal, not the same pointer
+  CHECK(ids(plan_reconcile(known({before}), {after}, std::nullopt).updated) ==
+        std::vector<std::int64_t>{1});
+  CHECK(plan_reconcile(known({before}), {same}, std::nullopt).empty());
+}
+
 TEST_CASE("a full pass removes regions that are no longer active or no longer exist") {
   const auto plan = plan_reconcile(known({row(1), row(2), row(3)}), {row(2)}, std::nullopt);
   auto removed = plan.removed;

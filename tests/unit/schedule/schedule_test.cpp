@@ -202,3 +202,115 @@ TEST_CASE_FIXTURE(Fixture, "a late instant still runs when the next one is hande
   CHECK(due.missed == 0);
   CHECK(*schedule.earliest() == utc("2026-05-01T10:00:03Z"));
 }
+
+namespace {
+
+RegionRow paused(RegionRow r, const std::string& at,
+                 std::optional<std::string> reason = "upgrade") {
+  r.pause = tickd::Pause{std::chrono::time_point_cast<std::chrono::microseconds>(utc_ms(at)),
+                         "ops@host", std::move(reason)};
+  return r;
+}
+
+ReconcilePlan replacing(std::vector<RegionRow> rows) {
+  ReconcilePlan p;
+  p.replaced = std::move(rows);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "a paused region is listed as paused with no next fire, and never due") {
+  schedule.apply(
+      adding({paused(row(1, "* * * * * *"), "2026-05-01T09:59:30.000Z"), row(2, "*/10 * * * * *")}),
+      utc_ms("2026-05-01T10:00:00.000Z"));
+  CHECK(schedule.scheduled_count() == 1);
+  CHECK(schedule.paused_count() == 1);
+  CHECK(schedule.invalid_count() == 0);
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:00:10Z"));
+  // Every second of a minute passes: only region 2 comes due, on its instants.
+  std::vector<std::int64_t> due_ids;
+  for (int s = 1; s <= 60; ++s) {
+    const auto now = utc_ms("2026-05-01T10:00:00.000Z") + std::chrono::seconds(s);
+    for (const auto& t : schedule.take_due(now, 60s, 500ms).ticks) {
+      due_ids.push_back(t.region->row->id);
+    }
+  }
+  CHECK(due_ids == std::vector<std::int64_t>(6, 2));
+  const auto s = schedule.status("x");
+  REQUIRE(s.regions.size() == 2);
+  CHECK(s.regions[0].code == "r1");
+  CHECK_FALSE(s.regions[0].next_fire);
+  REQUIRE(s.regions[0].pause);
+  CHECK(s.regions[0].pause->reason == "upgrade");
+  CHECK(s.regions[0].pause->by == "ops@host");
+  CHECK(s.regions[0].pause->at == std::chrono::time_point_cast<std::chrono::microseconds>(
+                                      utc_ms("2026-05-01T09:59:30.000Z")));
+  CHECK_FALSE(s.regions[1].pause);
+  CHECK(s.regions[1].next_fire == utc("2026-05-01T10:01:10Z"));
+  // Not run, so not expected to run: never overdue, and a takeover does not run it again.
+  schedule.record_claimed(2, utc("2026-05-01T10:59:50Z"));  // region 2 kept up
+  CHECK(schedule.overdue(utc_ms("2026-05-01T11:00:00.000Z")) == 0);
+  CHECK_FALSE(schedule.tick_of(1, utc("2026-05-01T10:00:05Z"), 60s));
+  CHECK(schedule.tick_of(2, utc("2026-05-01T10:00:10Z"), 60s));
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "pausing disarms a region; resuming arms it from then, catching nothing up") {
+  schedule.apply(adding({row(1, "*/5 * * * * *")}), utc_ms("2026-05-01T10:00:00.000Z"));
+  CHECK(schedule.take_due(utc_ms("2026-05-01T10:00:05.000Z"), 60s).ticks.size() == 1);
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:00:10Z"));
+
+  schedule.apply(replacing({paused(row(1, "*/5 * * * * *"), "2026-05-01T10:00:07.000Z")}),
+                 utc_ms("2026-05-01T10:00:07.200Z"));
+  CHECK_FALSE(schedule.earliest());
+  CHECK(schedule.scheduled_count() == 0);
+  CHECK(schedule.paused_count() == 1);
+  CHECK(schedule.take_due(utc_ms("2026-05-01T10:00:30.000Z"), 60s).ticks.empty());
+
+  // Resumed at 10:00:31.4: 10:00:10 .. 10:00:30 were within the 60 s grace, yet none runs;
+  // the first tick is the next instant after the resume.
+  const auto result =
+      schedule.apply(replacing({row(1, "*/5 * * * * *")}), utc_ms("2026-05-01T10:00:31.400Z"));
+  CHECK(result.newly_invalid.empty());
+  CHECK(schedule.paused_count() == 0);
+  CHECK(schedule.scheduled_count() == 1);
+  CHECK(*schedule.earliest() == utc("2026-05-01T10:00:35Z"));
+  const auto due = schedule.take_due(utc_ms("2026-05-01T10:00:35.001Z"), 60s);
+  CHECK(due.missed == 0);
+  REQUIRE(due.ticks.size() == 1);
+  CHECK(due.ticks[0].instant == utc("2026-05-01T10:00:35Z"));
+  CHECK(schedule.status("x").regions.at(0).pause == std::nullopt);
+  // Resumed regions owe ticks only from the resume on: not overdue for the paused minute.
+  CHECK(schedule.overdue(utc_ms("2026-05-01T10:00:39.000Z")) == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a new pause note of a paused region is swapped in; it stays unarmed") {
+  schedule.apply(adding({paused(row(1, "* * * * * *"), "2026-05-01T10:00:00.000Z")}),
+                 utc_ms("2026-05-01T10:00:00.000Z"));
+  ReconcilePlan note;
+  note.updated = {paused(row(1, "* * * * * *"), "2026-05-01T10:00:00.000Z", "upgrade, step 2")};
+  schedule.apply(note, utc_ms("2026-05-01T10:00:05.000Z"));
+  CHECK_FALSE(schedule.earliest());
+  CHECK(schedule.paused_count() == 1);
+  CHECK(schedule.status("x").regions.at(0).pause->reason == "upgrade, step 2");
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "an invalid paused region counts as invalid, not paused; removal forgets it") {
+  auto bad = paused(row(1, "* * * * * *"), "2026-05-01T10:00:00.000Z");
+  bad.policy.max_attempts = 0;
+  const auto result =
+      schedule.apply(adding({bad, paused(row(2, "* * * * * *"), "2026-05-01T10:00:00.000Z")}),
+                     utc_ms("2026-05-01T10:00:00.000Z"));
+  REQUIRE(result.newly_invalid.size() == 1);
+  CHECK(result.newly_invalid[0].code == "r1");
+  CHECK(result.newly_invalid[0].error == "max_attempts: 0 is out of range 1-100");
+  CHECK(schedule.invalid_count() == 1);
+  CHECK(schedule.paused_count() == 1);
+  ReconcilePlan remove;
+  remove.removed = {1, 2};
+  schedule.apply(remove, utc_ms("2026-05-01T10:00:01.000Z"));
+  CHECK(schedule.paused_count() == 0);
+  CHECK(schedule.invalid_count() == 0);
+}

@@ -89,6 +89,22 @@ TEST_CASE("the first pass reads every active row and schedules them") {
   CHECK(metric(rig.metrics, "tickd_reconcile_total{result=\"ok\"}") == 1);
 }
 
+TEST_CASE("a paused region counts in tickd_paused_schedules, not in tickd_schedules") {
+  Rig rig;
+  auto paused = row(2);
+  paused.pause = tickd::Pause{std::chrono::sys_time<std::chrono::microseconds>{}, {}, {}};
+  rig.table = {row(1), paused};
+  rig.reconcile.start();
+  rig.complete();
+  CHECK(metric(rig.metrics, "tickd_schedules") == 1);
+  CHECK(metric(rig.metrics, "tickd_paused_schedules") == 1);
+  rig.table = {row(1), row(2)};  // resumed
+  rig.reconcile.request(Ids{2});
+  rig.complete();
+  CHECK(metric(rig.metrics, "tickd_schedules") == 2);
+  CHECK(metric(rig.metrics, "tickd_paused_schedules") == 0);
+}
+
 TEST_CASE("requests made while a pass reads are merged into one next pass, ids sorted once") {
   Rig rig;
   rig.reconcile.start();
