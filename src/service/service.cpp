@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 
+#include "tickd/http/http_server.hpp"
 #include "tickd/version.hpp"
 
 #ifdef __GLIBC__

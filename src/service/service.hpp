@@ -20,6 +20,7 @@
 #include <memory>
 #include <stop_token>
 
+#include "asio_timers.hpp"
 #include "change_feed.hpp"
 #include "db_health.hpp"
 #include "liveness_loop.hpp"
@@ -33,13 +34,13 @@
 #include "tickd/dispatch/tick_runner.hpp"
 #include "tickd/dispatch/tick_store.hpp"
 #include "tickd/handlers/handler.hpp"
-#include "tickd/http/http_server.hpp"
 #include "tickd/metrics/metrics.hpp"
 #include "tickd/schedule/schedule.hpp"
 #include "tickd/util/clock.hpp"
-#include "asio_timers.hpp"
 
 namespace tickd {
+
+class HttpServer;  // the wiring lives in service.cpp: only it includes the HTTP layer
 
 class Service final {
  public:
