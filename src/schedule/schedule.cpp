@@ -105,15 +105,16 @@ Schedule::Due Schedule::take_due(Millis now, std::chrono::milliseconds grace,
     Entry& entry = entries_.at(id);
     entry.armed.reset();
     const auto& region = *entry.region;
+    const auto window = start_grace(region.row->policy, grace);
     if (armed > now_s) {
       // Not yet due: its tick, as it will be at its instant.
       entry.last_dispatched = armed;
       due.ticks.push_back({entry.region, armed,
-                           Millis(armed) + start_window(region.expr, region.zone, armed, grace)});
+                           Millis(armed) + start_window(region.expr, region.zone, armed, window)});
       arm(id, entry, cron::next_after(region.expr, region.zone, armed));
       continue;
     }
-    const auto decision = decide_due(region.expr, region.zone, armed, now, grace);
+    const auto decision = decide_due(region.expr, region.zone, armed, now, window);
     due.missed += decision.missed;
     if (decision.run) {
       entry.last_dispatched = *decision.run;
@@ -154,7 +155,8 @@ std::optional<DueTick> Schedule::tick_of(std::int64_t region_id, std::chrono::sy
   if (it->second.region->row->pause) return std::nullopt;
   const auto& region = *it->second.region;
   return DueTick{it->second.region, instant,
-                 Millis(instant) + start_window(region.expr, region.zone, instant, grace)};
+                 Millis(instant) + start_window(region.expr, region.zone, instant,
+                                                start_grace(region.row->policy, grace))};
 }
 
 std::size_t Schedule::overdue(Millis now) const {

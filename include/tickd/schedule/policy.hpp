@@ -46,6 +46,13 @@ struct RegionPolicy {
   friend bool operator==(const RegionPolicy&, const RegionPolicy&) = default;
 };
 
+// How late a tick of the region may still start, before the one-period cap: its
+// start_window_ms, else `fallback` (MISFIRE_GRACE_MS).
+inline std::chrono::milliseconds start_grace(const RegionPolicy& p,
+                                             std::chrono::milliseconds fallback) {
+  return p.start_window ? std::chrono::milliseconds(*p.start_window) : fallback;
+}
+
 // The accepted ranges, as sql/004_policies.sql's CHECK constraints (keep them in step).
 namespace policy_range {
 inline constexpr std::int32_t kTimeoutMsMin = 1, kTimeoutMsMax = 604'800'000;  // 7 days

@@ -66,6 +66,7 @@ class Schedule final {
     std::vector<DueTick> ticks;
     std::size_t missed = 0;
   };
+  // `grace` is MISFIRE_GRACE_MS: a region's start_window_ms replaces it (see start_grace).
   Due take_due(Millis now, std::chrono::milliseconds grace, std::chrono::milliseconds ahead = {});
 
   std::optional<std::chrono::sys_seconds> earliest() const;

@@ -314,3 +314,30 @@ TEST_CASE_FIXTURE(Fixture,
   CHECK(schedule.paused_count() == 0);
   CHECK(schedule.invalid_count() == 0);
 }
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a region's start window replaces the misfire grace, capped at one period") {
+  auto narrow = row(1, "*/10 * * * * *");
+  narrow.policy.start_window = tickd::ColumnMs(2'000);
+  auto wide = row(2, "*/10 * * * * *");
+  wide.policy.start_window = tickd::ColumnMs(600'000);  // longer than the 10 s period
+  schedule.apply(adding({narrow, wide, row(3, "*/10 * * * * *")}),
+                 utc_ms("2026-05-01T10:00:05.000Z"));
+  auto due = schedule.take_due(utc_ms("2026-05-01T10:00:10.000Z"), 60s);
+  REQUIRE(due.ticks.size() == 3);
+  std::sort(due.ticks.begin(), due.ticks.end(),
+            [](const auto& a, const auto& b) { return a.region->row->id < b.region->row->id; });
+  CHECK(due.ticks[0].deadline == utc_ms("2026-05-01T10:00:12.000Z"));
+  CHECK(due.ticks[1].deadline == utc_ms("2026-05-01T10:00:20.000Z"));
+  CHECK(due.ticks[2].deadline == utc_ms("2026-05-01T10:00:20.000Z"));  // MISFIRE_GRACE_MS, capped
+  // A stall: 2.5 s late, the narrow region's tick is missed; the others still run.
+  due = schedule.take_due(utc_ms("2026-05-01T10:00:22.500Z"), 60s);
+  CHECK(due.missed == 1);
+  std::vector<std::int64_t> ids;
+  for (const auto& t : due.ticks) ids.push_back(t.region->row->id);
+  std::sort(ids.begin(), ids.end());
+  CHECK(ids == std::vector<std::int64_t>{2, 3});
+  // A taken-over tick's deadline follows the same window.
+  CHECK(schedule.tick_of(1, utc("2026-05-01T10:00:30Z"), 60s)->deadline ==
+        utc_ms("2026-05-01T10:00:32.000Z"));
+}
