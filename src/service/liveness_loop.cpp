@@ -120,8 +120,11 @@ LivenessLoop::LivenessLoop(boost::asio::io_context& loop, Offload offload,
 
 void LivenessLoop::start() { round(); }
 
+void LivenessLoop::stop_taking_over() { taking_over_ = false; }
+
 void LivenessLoop::stop() {
   stopped_ = true;
+  taking_over_ = false;
   timer_->cancel();
 }
 
@@ -190,7 +193,7 @@ void LivenessLoop::round_done(bool ok, std::chrono::steady_clock::time_point beg
   }
   // Before the first reconcile nothing is known of the regions: leave orphans to a later
   // round (nothing claimed here yet, so none of them is in doubt).
-  if (!result.orphans.empty() && schedule_known_() && !stopped_) {
+  if (!result.orphans.empty() && schedule_known_() && taking_over_) {
     take_over(std::move(result.orphans));
   }
 }

@@ -91,7 +91,11 @@ class LivenessLoop final {
                std::function<bool()> schedule_known, Timers& timers, Settings settings);
 
   void start();  // the first round now, then one every liveness_interval()
-  void stop();   // no round or takeover starts after this
+  // From a shutdown's start: rounds go on, so the heartbeat keeps this replica alive while
+  // its ticks in flight finish (others would otherwise convict it by the lease and run them
+  // again), but nothing is taken over: this replica runs no new tick.
+  void stop_taking_over();
+  void stop();  // no round or takeover starts after this
 
  private:
   void round();
@@ -120,6 +124,7 @@ class LivenessLoop final {
   std::unique_ptr<Timer> timer_;
 
   bool running_ = false;
+  bool taking_over_ = true;
   bool stopped_ = false;
   Witness witness_;
   std::uint64_t rounds_ = 0;

@@ -77,6 +77,9 @@ Service::Service(Config config, const Clock& clock)
                 {config_.replica_id, config_.tick_lease, config_.misfire_grace}),
       shutdown_(loop_, on(control_), timers_, config_.shutdown_grace,
                 {[this] { return stop_parts(); }, [this] { return dispatcher_.inflight(); },
+                 // A round in flight may still renew the heartbeat after `record` removed
+                 // it: a stale row like a killed replica's, judged by the lease, no harm.
+                 [this] { liveness_.stop(); },
                  [this] { record_shutdown(db_, config_.replica_id, config_.shutdown_grace); },
                  [this] {
                    feed_.close();
@@ -164,7 +167,7 @@ std::size_t Service::stop_parts() {
   stop_source_.request_stop();
   ticks_.stop();
   reconcile_.stop();
-  liveness_.stop();
+  liveness_.stop_taking_over();  // its heartbeat covers the ticks in flight
   feed_.stop();
   return dispatcher_.stop();
 }

@@ -35,6 +35,7 @@ void Shutdown::finish() {
   if (finishing_) return;
   finishing_ = true;
   grace_timer_->cancel();
+  hooks_.end_heartbeat();
   offload_([this] {
     hooks_.record();
     boost::asio::post(loop_, [this] { hooks_.done(); });

@@ -1,9 +1,10 @@
 #pragma once
 // Shutdown, once begun (SIGTERM/SIGINT): every part stops taking work (`stop`, which
-// returns how many waiting ticks it dropped), ticks in flight get SHUTDOWN_GRACE_MS, then
-// the shutdown is recorded in the database off the loop (`record`: rows still running
-// marked failed, the heartbeat removed) and `done` runs on the loop (close the feed, stop
-// HTTP and the loop). It finishes once, at the grace's end or when the last tick in flight
+// returns how many waiting ticks it dropped) but the heartbeat, ticks in flight get
+// SHUTDOWN_GRACE_MS, then the heartbeat stops (`end_heartbeat`, on the loop), the shutdown
+// is recorded in the database off the loop (`record`: rows still running marked failed, the
+// heartbeat row removed) and `done` runs on the loop (close the feed, stop HTTP and the
+// loop). It finishes once, at the grace's end or when the last tick in flight
 // is done, whichever comes first. Lives on the event loop.
 
 #include <boost/asio/io_context.hpp>
@@ -23,6 +24,7 @@ class Shutdown final {
   struct Hooks {
     std::function<std::size_t()> stop;      // stops the parts; returns the ticks dropped
     std::function<std::size_t()> inflight;  // ticks claimed and not yet done
+    std::function<void()> end_heartbeat;    // on the loop, just before `record`
     std::function<void()> record;           // blocking; runs through `offload`
     std::function<void()> done;
   };

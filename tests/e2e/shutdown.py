@@ -77,6 +77,32 @@ def grace_expires(r):
     r.sql("UPDATE region_index SET active = false WHERE id = %s", [rid])
 
 
+def heartbeat_through_grace(r):
+    """A replica in its grace keeps its heartbeat: the other replica, judging by the lease
+    (TICK_LEASE_MS=2000: silent for 1 s), must not take over the tick still in flight."""
+    rid = r.add_region("long-tick", "*/10 * * * * *", tick_sql="SELECT pg_sleep(3)")
+    env = dict(TICK_LEASE_MS=2000, SHUTDOWN_GRACE_MS=6000, TICK_SQL_TIMEOUT_MS=60000)
+    ts = {t.replica_id: t for t in (r.start_tickd("grace-a", **env), r.start_tickd("grace-b", **env))}
+    run_id = wait_for(lambda: running_row(r, rid), 12, "a running tick of 'long-tick'", interval=0.02)
+    owner = r.sql_value("SELECT replica_id FROM job_run WHERE id = %s", [run_id])
+    t_signal = time.time()
+    ts[owner].signal(signal.SIGTERM)
+    code = ts[owner].wait_exit(6)
+    check(code == 0, "the signalled replica exits 0 once its tick is done",
+          "still running" if code is None else "exit %s" % code)
+    check(time.time() - t_signal > 1.5, "it waited for the tick (3 s), longer than the lease's 1 s",
+          "%.2f s" % (time.time() - t_signal))
+    status, attempt, replica, details = r.sql(
+        "SELECT status, attempt, replica_id, details FROM job_run WHERE id = %s", [run_id])[0]
+    check((status, attempt, replica) == ("ok", 1, owner),
+          "the tick ends ok, attempt 1, by the replica that claimed it (not taken over)",
+          (status, attempt, replica, details))
+    for t in ts.values():
+        t.signal(signal.SIGTERM)
+        t.wait_exit(6)
+    r.sql("UPDATE region_index SET active = false WHERE id = %s", [rid])
+
+
 def second_signal(r):
     rid = r.add_region("sleeper2", "* * * * * *", tick_sql="SELECT pg_sleep(5)")
     t = r.start_tickd("twice", SHUTDOWN_GRACE_MS=20000, TICK_SQL_TIMEOUT_MS=60000)
@@ -98,6 +124,7 @@ def test(r):
     clean_stop(r, signal.SIGTERM)
     clean_stop(r, signal.SIGINT)
     grace_expires(r)
+    heartbeat_through_grace(r)
     second_signal(r)
 
 

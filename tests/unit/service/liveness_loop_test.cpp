@@ -446,3 +446,23 @@ TEST_CASE("after stop no round starts, and orphans found by a round in flight ar
   rig.time.advance(1s);
   CHECK(rig.running.empty());
 }
+
+TEST_CASE("a shutting-down replica keeps its heartbeat but takes nothing over") {
+  // Its ticks in flight have SHUTDOWN_GRACE_MS: without rounds, the others would convict
+  // it by the lease meanwhile and run those ticks again.
+  Rig rig;
+  rig.liveness.start();
+  rig.complete();
+  rig.liveness.stop_taking_over();
+  rig.orphans = {orphan(11, 1, "2026-05-01T10:00:00Z")};
+  const auto rounds = rig.store->rounds.size();
+  rig.time.advance(tickd::liveness_interval(2s));
+  rig.complete();
+  CHECK(rig.store->rounds.size() == rounds + 1);
+  CHECK(rig.slots->reserves.empty());
+  CHECK(rig.store->take_overs.empty());
+  CHECK(rig.store->abandons.empty());
+  CHECK(rig.time.armed() == 1);  // the next round
+  rig.liveness.stop();
+  CHECK(rig.time.armed() == 0);
+}

@@ -1,5 +1,6 @@
 // Shutdown on simulated time: the grace for ticks in flight, finishing once, and the order
-// of the last steps (record in the database off the loop, then done on the loop).
+// of the last steps (the heartbeat ends on the loop, the shutdown is recorded in the
+// database off the loop, then done on the loop).
 
 #include "../../../src/service/shutdown.hpp"
 
@@ -22,23 +23,25 @@ struct Rig {
   std::size_t inflight = 0;
   int stops = 0;
   std::vector<std::string> steps;
-  tickd::Shutdown shutdown{loop,
-                           [this](std::function<void()> work) { running.push_back(work); },
-                           time,
-                           30s,
-                           {[this] {
-                              ++stops;
-                              return std::size_t{3};
-                            },
-                            [this] { return inflight; }, [this] { steps.push_back("record"); },
-                            [this] { steps.push_back("done"); }}};
+  tickd::Shutdown shutdown{
+      loop,
+      [this](std::function<void()> work) { running.push_back(work); },
+      time,
+      30s,
+      {[this] {
+         ++stops;
+         return std::size_t{3};
+       },
+       [this] { return inflight; }, [this] { steps.push_back("end heartbeat"); },
+       [this] { steps.push_back("record"); }, [this] { steps.push_back("done"); }}};
 
   void complete() {
     REQUIRE(running.size() == 1);
+    CHECK(steps == std::vector<std::string>{"end heartbeat"});  // on the loop, before record
     auto work = std::move(running.front());
     running.pop_front();
     work();
-    CHECK(steps == std::vector<std::string>{"record"});  // done waits for the loop
+    CHECK(steps == std::vector<std::string>{"end heartbeat", "record"});  // done waits
     loop.restart();
     loop.poll();
   }
@@ -53,7 +56,7 @@ TEST_CASE("with nothing in flight the shutdown is recorded at once, then done") 
   CHECK(rig.shutdown.stopping());
   CHECK(rig.stops == 1);
   rig.complete();
-  CHECK(rig.steps == std::vector<std::string>{"record", "done"});
+  CHECK(rig.steps == std::vector<std::string>{"end heartbeat", "record", "done"});
   CHECK(rig.time.armed() == 0);
 }
 
@@ -62,6 +65,7 @@ TEST_CASE("ticks in flight get the grace; the last one done finishes early") {
   rig.inflight = 2;
   rig.shutdown.begin(15);
   CHECK(rig.running.empty());
+  CHECK(rig.steps.empty());  // the heartbeat goes on while ticks are in flight
   rig.inflight = 1;
   rig.shutdown.tick_done();
   CHECK(rig.running.empty());
@@ -70,7 +74,7 @@ TEST_CASE("ticks in flight get the grace; the last one done finishes early") {
   rig.shutdown.tick_done();
   CHECK(rig.time.armed() == 0);  // the grace timer is cancelled
   rig.complete();
-  CHECK(rig.steps == std::vector<std::string>{"record", "done"});
+  CHECK(rig.steps == std::vector<std::string>{"end heartbeat", "record", "done"});
 }
 
 TEST_CASE("at the grace's end it finishes with ticks still in flight, and only once") {
@@ -85,7 +89,7 @@ TEST_CASE("at the grace's end it finishes with ticks still in flight, and only o
   rig.shutdown.tick_done();  // the last tick, after the grace: nothing more
   CHECK(rig.running.size() == 1);
   rig.complete();
-  CHECK(rig.steps == std::vector<std::string>{"record", "done"});
+  CHECK(rig.steps == std::vector<std::string>{"end heartbeat", "record", "done"});
 }
 
 TEST_CASE("a tick done before shutdown begins changes nothing") {
