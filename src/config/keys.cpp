@@ -352,6 +352,11 @@ constexpr std::array kKeys{
         .meaning = "database connections for handler work (`tick_sql`, keepalives, the work "
                    "queues); claims, ends and reconcile reads have a pool of 4 of their own, "
                    "heartbeats one connection (see [How it works](#how-it-works))"},
+    Key{.env = "TICK_TIMEOUT_MS",
+        .toml = "tick_timeout_ms",
+        .value = integer<&Config::tick_timeout>(1, 7 * kDay),
+        .meaning = "longest one attempt of a tick may run, all handlers together, for a region "
+                   "whose `timeout_ms` is NULL; past it the attempt is cancelled and fails"},
     Key{.env = "TICK_SQL_TIMEOUT_MS",
         .toml = "tick_sql_timeout_ms",
         .value = integer<&Config::tick_sql_timeout>(1, kDay),

@@ -52,6 +52,18 @@ std::string_view to_string(QueueResult r) {
   return "unknown";
 }
 
+std::string_view to_string(AttemptResult r) {
+  switch (r) {
+    case AttemptResult::ok:
+      return "ok";
+    case AttemptResult::failed:
+      return "failed";
+    case AttemptResult::timed_out:
+      return "timed_out";
+  }
+  return "unknown";
+}
+
 std::string_view to_string(StorageOp op) {
   switch (op) {
     case StorageOp::put:
@@ -101,6 +113,8 @@ constexpr std::array kQueueResults{QueueResult::completed, QueueResult::retried,
 constexpr std::array kStorageOps{StorageOp::put,  StorageOp::get,    StorageOp::head,
                                  StorageOp::list, StorageOp::remove, StorageOp::fetch};
 constexpr std::array kTransfers{Transfer::upload, Transfer::download};
+constexpr std::array kAttemptResults{AttemptResult::ok, AttemptResult::failed,
+                                     AttemptResult::timed_out};
 
 // An enum's position in its label table (the enums count from 0 in declaration order).
 template <typename E>
@@ -169,6 +183,11 @@ struct Metrics::Impl {
                          "marked the row abandoned.")
                    .Register(registry)
                    .Add({})),
+        attempts(prom::BuildCounter()
+                     .Name("tickd_tick_attempts_total")
+                     .Help("Attempts of ticks run by this replica, retries included, by result: "
+                           "ok, failed, timed_out.")
+                     .Register(registry)),
         reruns(prom::BuildCounter()
                    .Name("tickd_ticks_rerun_total")
                    .Help("Ticks of dead replicas that this replica took over and ran again on "
@@ -224,6 +243,10 @@ struct Metrics::Impl {
                                .Add({}, reconcile_buckets())) {
     for (std::size_t i = 0; i < kOutcomes.size(); ++i) {
       tick_counters.at(i) = &ticks.Add({{"outcome", std::string(to_string(kOutcomes.at(i)))}});
+    }
+    for (const auto result : kAttemptResults) {
+      attempt_results.at(index(result)) =
+          &attempts.Add({{"result", std::string(to_string(result))}});
     }
     for (const auto name : kKnownHandlers) {
       handlers.emplace(std::string(name),
@@ -317,6 +340,8 @@ struct Metrics::Impl {
   std::array<prom::Counter*, kOutcomes.size()> tick_counters{};
   prom::Counter& claim_attempts;
   prom::Counter& fenced;
+  prom::Family<prom::Counter>& attempts;
+  std::array<prom::Counter*, kAttemptResults.size()> attempt_results{};
   prom::Counter& reruns;
   prom::Family<prom::Counter>& reconciles;
   prom::Counter& reconcile_ok;
@@ -362,6 +387,9 @@ void Metrics::count_tick(TickOutcome outcome) {
 void Metrics::count_claim_attempt() { impl_->claim_attempts.Increment(); }
 
 void Metrics::count_fenced() { impl_->fenced.Increment(); }
+void Metrics::count_attempt(AttemptResult result) {
+  impl_->attempt_results.at(index(result))->Increment();
+}
 void Metrics::count_rerun() { impl_->reruns.Increment(); }
 
 // Negative values (a timer that woke a hair early) are clamped to 0 so _sum never

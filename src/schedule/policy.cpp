@@ -1,5 +1,7 @@
 #include "tickd/schedule/policy.hpp"
 
+#include <algorithm>
+
 namespace tickd {
 
 std::string_view to_string(Overlap o) {
@@ -33,6 +35,46 @@ std::optional<std::string> out_of_range(const char* column, std::int64_t value, 
 }
 
 }  // namespace
+
+std::uint64_t tick_draw(std::int64_t region_id, std::chrono::sys_seconds instant,
+                        std::uint64_t salt) {
+  // splitmix64's finaliser, applied to each input in turn.
+  const auto mix = [](std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::uint64_t h = mix(static_cast<std::uint64_t>(region_id) + 0x9e3779b97f4a7c15ULL);
+  h = mix(h ^ static_cast<std::uint64_t>(instant.time_since_epoch().count()));
+  return mix(h ^ salt);
+}
+
+std::chrono::milliseconds jitter_offset(const RegionPolicy& p, std::int64_t region_id,
+                                        std::chrono::sys_seconds instant) {
+  if (p.jitter.count() <= 0) return {};
+  return std::chrono::milliseconds(tick_draw(region_id, instant, 0) %
+                                   static_cast<std::uint64_t>(p.jitter.count()));
+}
+
+std::chrono::milliseconds retry_delay(const RegionPolicy& p, int attempts_made,
+                                      std::uint64_t draw) {
+  const auto cap = static_cast<std::uint64_t>(kRetryBackoffCap.count());
+  // Past 2^22 any base (at least 1 ms) has reached the cap.
+  const int doublings = std::clamp(attempts_made - 1, 0, 22);
+  const auto base = static_cast<std::uint64_t>(std::max(p.retry_backoff.count(), 0));
+  const auto ceiling = std::min(cap, base << doublings);
+  return std::chrono::milliseconds(draw % (ceiling + 1));
+}
+
+std::optional<std::chrono::sys_time<std::chrono::milliseconds>> retry_start(
+    const RegionPolicy& p, int attempts_made,
+    std::chrono::sys_time<std::chrono::milliseconds> failed_at,
+    std::optional<std::chrono::sys_seconds> next_instant, std::uint64_t draw) {
+  if (attempts_made >= p.max_attempts) return std::nullopt;
+  const auto at = failed_at + retry_delay(p, attempts_made, draw);
+  if (next_instant && at >= *next_instant) return std::nullopt;
+  return at;
+}
 
 std::optional<std::string> check_policy(const RegionPolicy& p) {
   using namespace policy_range;

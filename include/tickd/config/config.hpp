@@ -35,6 +35,9 @@ struct Config {
   std::string log_level = "info";                      // LOG_LEVEL
   LogFormat log_format = LogFormat::text;              // LOG_FORMAT
   std::chrono::milliseconds tick_sql_timeout{30'000};  // TICK_SQL_TIMEOUT_MS
+  // TICK_TIMEOUT_MS: the longest one attempt of a tick may run, all handlers together, for
+  // a region whose timeout_ms is NULL.
+  std::chrono::milliseconds tick_timeout{3'600'000};
   // CLAIM_GRACE_MS: how long a replica waits before claiming a tick that another live
   // replica owns (rendezvous hashing); capped at half the tick's start window.
   std::chrono::milliseconds claim_grace{500};

@@ -29,6 +29,9 @@ std::string_view to_string(StorageOp);
 
 enum class Transfer { upload, download };
 std::string_view to_string(Transfer);
+// How one attempt of a tick claimed here ended (a tick retried after a failure has several).
+enum class AttemptResult { ok, failed, timed_out };
+std::string_view to_string(AttemptResult);
 
 class Metrics final {
  public:
@@ -42,6 +45,9 @@ class Metrics final {
   void set_paused_schedules(std::size_t n);  // tickd_paused_schedules
   void count_tick(TickOutcome outcome);
   void count_claim_attempt();  // tickd_claim_attempts_total
+  // tickd_tick_attempts_total{result}: every attempt of a tick run here, retries included
+  // (tickd_ticks_total counts each tick once, by how it ended).
+  void count_attempt(AttemptResult result);
   void count_rerun();   // tickd_ticks_rerun_total: a dead replica's tick taken over and run again
   void count_fenced();  // tickd_fenced_writes_total: a result refused because the row was abandoned
   void observe_lateness(double seconds);  // tickd_tick_lateness_seconds

@@ -5,8 +5,8 @@
 //
 // A row holds them as loaded, unclamped: the database refuses values out of range (named
 // CHECK constraints), and check_policy() refuses those of a row written while a constraint
-// was not in force, saying which column and why. Nothing here acts on a policy: the tick's
-// code reads them.
+// was not in force, saying which column and why. The decisions below are pure functions of
+// a policy and exact instants; the tick's code acts on them.
 //
 // Kept small (one per region, a million regions in view): 32 bytes inline, every field the
 // column's own 32-bit integer; the pause's strings live out of line, and only while paused.
@@ -52,6 +52,38 @@ inline std::chrono::milliseconds start_grace(const RegionPolicy& p,
                                              std::chrono::milliseconds fallback) {
   return p.start_window ? std::chrono::milliseconds(*p.start_window) : fallback;
 }
+
+// The longest one attempt of a tick may run, all handlers together: timeout_ms, else
+// `fallback` (TICK_TIMEOUT_MS).
+inline std::chrono::milliseconds attempt_timeout(const RegionPolicy& p,
+                                                 std::chrono::milliseconds fallback) {
+  return p.timeout ? std::chrono::milliseconds(*p.timeout) : fallback;
+}
+
+// A pseudo-random draw fixed by (region, instant, salt), the same on every replica:
+// splitmix64 over the three.
+std::uint64_t tick_draw(std::int64_t region_id, std::chrono::sys_seconds instant,
+                        std::uint64_t salt);
+
+// How long after its instant a tick's handlers start: in [0, jitter_ms), fixed by (region,
+// instant) so that every replica computes the same start. 0 without jitter.
+std::chrono::milliseconds jitter_offset(const RegionPolicy& p, std::int64_t region_id,
+                                        std::chrono::sys_seconds instant);
+
+// Retries cap their wait here (spec: "capped at 1 h").
+inline constexpr std::chrono::milliseconds kRetryBackoffCap = std::chrono::hours(1);
+
+// The wait before attempt n + 1 after n attempts (n >= 1), "full jitter": uniform in
+// [0, min(1 h, retry_backoff_ms * 2^(n-1))], the point in it chosen by `draw`.
+std::chrono::milliseconds retry_delay(const RegionPolicy& p, int attempts_made, std::uint64_t draw);
+
+// When the next attempt of a tick whose attempt number `attempts_made` failed at
+// `failed_at` starts, or nullopt: max_attempts reached, or the wait would reach the region's
+// next instant (`next_instant`; none: the region fires no more).
+std::optional<std::chrono::sys_time<std::chrono::milliseconds>> retry_start(
+    const RegionPolicy& p, int attempts_made,
+    std::chrono::sys_time<std::chrono::milliseconds> failed_at,
+    std::optional<std::chrono::sys_seconds> next_instant, std::uint64_t draw);
 
 // The accepted ranges, as sql/004_policies.sql's CHECK constraints (keep them in step).
 namespace policy_range {

@@ -77,6 +77,9 @@ TEST_CASE("every series of the contract exists from construction with its starti
       {"tickd_claim_attempts_total", 0},
       {"tickd_fenced_writes_total", 0},
       {"tickd_ticks_rerun_total", 0},
+      {R"(tickd_tick_attempts_total{result="ok"})", 0},
+      {R"(tickd_tick_attempts_total{result="failed"})", 0},
+      {R"(tickd_tick_attempts_total{result="timed_out"})", 0},
       {"tickd_tick_lateness_seconds_count", 0},
       {"tickd_tick_lateness_seconds_sum", 0},
       {R"(tickd_tick_lateness_seconds_bucket{le="+Inf"})", 0},
@@ -167,6 +170,9 @@ TEST_CASE("claims, reconciles and lateness are counted and observed") {
   m.count_claim_attempt();
   m.count_fenced();
   m.count_rerun();
+  m.count_attempt(tickd::AttemptResult::failed);
+  m.count_attempt(tickd::AttemptResult::timed_out);
+  m.count_attempt(tickd::AttemptResult::failed);
   m.count_reconcile(true, 0.004);
   m.count_reconcile(false, 0.2);
   m.observe_lateness(0.003);
@@ -175,6 +181,9 @@ TEST_CASE("claims, reconciles and lateness are counted and observed") {
   CHECK(value(m, "tickd_claim_attempts_total") == 2);
   CHECK(value(m, "tickd_fenced_writes_total") == 1);
   CHECK(value(m, "tickd_ticks_rerun_total") == 1);
+  CHECK(value(m, R"(tickd_tick_attempts_total{result="failed"})") == 2);
+  CHECK(value(m, R"(tickd_tick_attempts_total{result="timed_out"})") == 1);
+  CHECK(value(m, R"(tickd_tick_attempts_total{result="ok"})") == 0);
   CHECK(value(m, R"(tickd_reconcile_total{result="ok"})") == 1);
   CHECK(value(m, R"(tickd_reconcile_total{result="error"})") == 1);
   CHECK(value(m, "tickd_reconcile_duration_seconds_count") == 2);

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <functional>
 #include <string>
 
@@ -132,4 +133,79 @@ TEST_CASE("pauses compare by value; a row that is not paused holds nothing") {
   CHECK_FALSE(a == none);
   CHECK(none == tickd::PauseRef());
   CHECK(a->reason == "why");
+}
+
+namespace {
+using std::chrono::milliseconds;
+using std::chrono::sys_seconds;
+using MillisT = std::chrono::sys_time<milliseconds>;
+const sys_seconds kInstant{std::chrono::seconds(1'780'000'000)};
+}  // namespace
+
+TEST_CASE("an attempt's timeout is timeout_ms, else TICK_TIMEOUT_MS") {
+  CHECK(tickd::attempt_timeout(RegionPolicy{}, milliseconds(3'600'000)) == milliseconds(3'600'000));
+  CHECK(tickd::attempt_timeout(with([](auto& p) { p.timeout = ColumnMs(500); }),
+                               milliseconds(3'600'000)) == milliseconds(500));
+}
+
+TEST_CASE("retry waits: full jitter under an exponential ceiling capped at an hour") {
+  const auto p = with([](auto& p) { p.retry_backoff = ColumnMs(1'000); });
+  // The ceiling after n attempts is 1 s * 2^(n-1); a draw picks the point in [0, ceiling].
+  CHECK(tickd::retry_delay(p, 1, 0) == milliseconds(0));
+  CHECK(tickd::retry_delay(p, 1, 1'000) == milliseconds(1'000));
+  CHECK(tickd::retry_delay(p, 1, 1'001) == milliseconds(0));  // the draw wraps in [0, 1000]
+  CHECK(tickd::retry_delay(p, 2, 2'000) == milliseconds(2'000));
+  CHECK(tickd::retry_delay(p, 3, 4'000) == milliseconds(4'000));
+  CHECK(tickd::retry_delay(p, 3, 4'001) == milliseconds(0));
+  // 2^12 s is past an hour: the cap holds, also for the largest attempt counts.
+  CHECK(tickd::retry_delay(p, 13, 3'600'000) == milliseconds(3'600'000));
+  CHECK(tickd::retry_delay(p, 13, 3'600'001) == milliseconds(0));
+  CHECK(tickd::retry_delay(p, 100, ~0ULL) <= milliseconds(3'600'000));
+  const auto hour = with([](auto& p) { p.retry_backoff = ColumnMs(3'600'000); });
+  CHECK(tickd::retry_delay(hour, 100, 3'600'000) == milliseconds(3'600'000));
+  // No backoff: the next attempt starts at once.
+  CHECK(tickd::retry_delay(with([](auto& p) { p.retry_backoff = ColumnMs(0); }), 5, 12345) ==
+        milliseconds(0));
+}
+
+TEST_CASE("a retry starts while attempts remain and before the region's next instant") {
+  const auto p = with([](auto& p) {
+    p.max_attempts = 3;
+    p.retry_backoff = ColumnMs(1'000);
+  });
+  const MillisT failed = MillisT(kInstant) + milliseconds(200);
+  const auto next = kInstant + std::chrono::seconds(10);
+  CHECK(tickd::retry_start(p, 1, failed, next, 700) == failed + milliseconds(700));
+  CHECK(tickd::retry_start(p, 2, failed, next, 1'500) == failed + milliseconds(1'500));
+  CHECK_FALSE(tickd::retry_start(p, 3, failed, next, 0));  // max_attempts made
+  // The wait would reach the next instant: at it is too late, a millisecond before is not.
+  const MillisT late = MillisT(next) - milliseconds(1'000);
+  CHECK_FALSE(tickd::retry_start(p, 1, late, next, 1'000));
+  CHECK(tickd::retry_start(p, 1, late, next, 999) == MillisT(next) - milliseconds(1));
+  CHECK(tickd::retry_start(p, 1, late, std::nullopt, 1'000) == MillisT(next));  // fires no more
+  CHECK_FALSE(tickd::retry_start(RegionPolicy{}, 1, failed, next, 0));  // the default: 1 attempt
+}
+
+TEST_CASE("jitter is fixed by (region, instant), inside [0, jitter_ms), and spreads evenly") {
+  CHECK(tickd::jitter_offset(RegionPolicy{}, 7, kInstant) == milliseconds(0));
+  const auto p = with([](auto& p) { p.jitter = ColumnMs(10'000); });
+  CHECK(tickd::jitter_offset(p, 7, kInstant) == tickd::jitter_offset(p, 7, kInstant));
+  CHECK(tickd::jitter_offset(p, 7, kInstant) != tickd::jitter_offset(p, 8, kInstant));
+  CHECK(tickd::jitter_offset(p, 7, kInstant) !=
+        tickd::jitter_offset(p, 7, kInstant + std::chrono::seconds(1)));
+  // 10,000 regions on one instant: every offset in range, each second of the window gets
+  // its tenth within 10%.
+  std::array<int, 10> per_second{};
+  for (std::int64_t region = 1; region <= 10'000; ++region) {
+    const auto offset = tickd::jitter_offset(p, region, kInstant);
+    REQUIRE(offset >= milliseconds(0));
+    REQUIRE(offset < milliseconds(10'000));
+    ++per_second.at(static_cast<std::size_t>(offset.count() / 1'000));
+  }
+  for (const int n : per_second) {
+    CHECK(n > 900);
+    CHECK(n < 1'100);
+  }
+  const auto one = with([](auto& p) { p.jitter = ColumnMs(1); });
+  CHECK(tickd::jitter_offset(one, 7, kInstant) == milliseconds(0));
 }
