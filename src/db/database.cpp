@@ -241,6 +241,15 @@ std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& fini
   });
 }
 
+bool Database::record_attempt(const Finish& failed, const std::string& replica_id) {
+  return impl_->with_connection("recording a failed attempt", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return !tx.exec_params(sql::kRecordAttempt, failed.run_id, replica_id, failed.attempt,
+                           failed.error.value_or(""), failed.details)
+                .empty();
+  });
+}
+
 namespace {
 
 std::chrono::system_clock::time_point from_epoch(double seconds) {

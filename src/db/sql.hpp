@@ -83,6 +83,18 @@ inline constexpr const char* kFinishBatch =
     "  coalesce(j.replica_id = $5 AND j.attempt = v.attempt AND j.status = v.status, false) "
     "FROM v LEFT JOIN upd USING (id) LEFT JOIN job_run j ON j.id = v.id";
 
+// A failed attempt that will be retried: the row stays running, counts the next attempt,
+// and keeps the failed one's error and handler details in details.attempts. $1 run id,
+// $2 replica id, $3 the failed attempt, $4 its error, $5 its details (JSON object). No row:
+// the row is no longer this replica's running row of that attempt (taken over).
+inline constexpr const char* kRecordAttempt =
+    "UPDATE job_run SET attempt = attempt + 1, details = details || jsonb_build_object("
+    "  'attempts', coalesce(details->'attempts', '[]'::jsonb) || jsonb_build_array("
+    "    jsonb_build_object('attempt', $3::int, 'error', $4::text, 'at', now(), "
+    "      'details', $5::jsonb))) "
+    "WHERE id = $1 AND replica_id = $2 AND attempt = $3 AND status = 'running' "
+    "RETURNING attempt";
+
 // The liveness lock of a replica: a session advisory lock (two-int4 form, so it never
 // meets the bigint keys of claims and migrations) on its direct connection. The first key
 // is "tick"; the second names the replica within its schema (tables are per schema, locks

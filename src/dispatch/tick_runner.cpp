@@ -9,6 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <unordered_set>
 
+#include "tickd/cron/cron.hpp"
 #include "tickd/db/database.hpp"
 #include "tickd/dispatch/tick_store.hpp"
 #include "tickd/util/json.hpp"
@@ -20,21 +21,20 @@ std::string iso(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); 
 
 TickReport report(TickOutcome outcome) { return {.outcome = outcome}; }
 
-// Calls `then` on the timer's executor once `clock` reads `instant` or later. Checked again
-// on every wake: the clock may have been re-anchored to the database's meanwhile, and a
-// handler must never start before its instant.
-void wait_until(std::shared_ptr<boost::asio::steady_timer> timer, const Clock& clock,
-                std::chrono::sys_seconds instant, std::function<void()> then) {
-  const auto wait = Millis(instant) - clock.wall();
+// Calls `then` on the timer's executor once `clock` reads `at` or later. Checked again on
+// every wake: the clock may have been re-anchored to the database's meanwhile, and a handler
+// must never start before its instant.
+void wait_until(std::shared_ptr<boost::asio::steady_timer> timer, const Clock& clock, Millis at,
+                std::function<void()> then) {
+  const auto wait = at - clock.wall();
   if (wait <= std::chrono::steady_clock::duration::zero()) {
     then();
     return;
   }
   timer->expires_after(wait);
-  timer->async_wait(
-      [timer, &clock, instant, then = std::move(then)](boost::system::error_code) mutable {
-        wait_until(timer, clock, instant, std::move(then));
-      });
+  timer->async_wait([timer, &clock, at, then = std::move(then)](boost::system::error_code) mutable {
+    wait_until(timer, clock, at, std::move(then));
+  });
 }
 
 }  // namespace
@@ -211,54 +211,138 @@ void TickRunner::start_at_instant(std::vector<Won> won,
     }
   };
   wait_until(std::make_shared<boost::asio::steady_timer>(workers_), clock_,
-             batch->won.front().tick.instant, std::move(start));
+             Millis(batch->won.front().tick.instant), std::move(start));
 }
 
-void TickRunner::execute(DueTick tick, std::int64_t run_id,
-                         std::chrono::steady_clock::time_point claimed_at, std::stop_token stop,
-                         Done done) {
-  const auto& row = *tick.region->row;
-  const auto started = clock_.wall();
-  const double lateness = std::chrono::duration<double>(started - tick.instant).count();
-  metrics_.observe_lateness(lateness);
-  const int attempt = tick.attempt;  // read before `tick` moves into the callback below
-  const RunRef run{run_id, attempt, config_.replica_id};
-  const TickContext context{row, tick.instant, db_, config_, stop, claimed_at, &run};
+TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double lateness) {
+  const auto& row = context.region;
+  const auto timeout = attempt_timeout(row.policy, config_.tick_timeout);
+  const auto timed_out = [&] { return std::chrono::steady_clock::now() >= context.deadline; };
   // details: {"<handler>": {"seconds": s, "ok": b, <counts>...}, ..., "lateness_seconds": l}
   json::Writer details;
   details.begin_object();
-  std::optional<std::string> error;  // the tick's failure, once one happened
-  if (started > tick.deadline) {
-    // Claimed ahead of its instant, then this process stalled (stopped, starved) past the
-    // start deadline: starting now is the late start the deadline forbids.
-    error = "not started by its start deadline (" +
-            std::to_string(std::chrono::duration<double>(started - tick.deadline).count()) +
-            " s past it): the process stalled";
-  }
+  Attempt attempt;
   for (const auto& name : row.handlers) {
-    if (error) break;
+    if (attempt.error) break;
+    if (timed_out()) {
+      attempt.timed_out = true;
+      attempt.error = "timed out after " + std::to_string(timeout.count()) + " ms (before " +
+                      "handler " + name + ")";
+      break;
+    }
     const auto t0 = clock_.mono();
     HandlerCounts counts;
     try {
       counts = handlers_.find(name)->run(context);
     } catch (const std::exception& e) {
-      error = "handler " + name + ": " + e.what();
+      attempt.error = "handler " + name + ": " + e.what();
+    }
+    if (timed_out()) {
+      // Cut short (a statement cancelled by the server, work handed back) or simply past
+      // the timeout: the attempt failed either way.
+      attempt.timed_out = true;
+      attempt.error = "timed out after " + std::to_string(timeout.count()) + " ms (" +
+                      attempt.error.value_or("in handler " + name) + ")";
     }
     const double seconds = std::chrono::duration<double>(clock_.mono() - t0).count();
     metrics_.observe_handler(name, seconds);
     details.key(name).begin_object();
-    details.key("seconds").value(seconds).key("ok").value(!error);
+    details.key("seconds").value(seconds).key("ok").value(!attempt.error);
     for (const auto& [key, value] : counts) details.key(key).value(value);
     details.end_object();
   }
   details.key("lateness_seconds").value(lateness).end_object();
+  attempt.details = std::move(details).str();
+  return attempt;
+}
 
-  const bool ok = !error;
-  if (!ok) spdlog::warn("region {}: tick {} failed: {}", row.code, iso(tick.instant), *error);
+void TickRunner::execute(DueTick tick, std::int64_t run_id,
+                         std::chrono::steady_clock::time_point claimed_at, std::stop_token stop,
+                         Done done, bool retry) {
+  const auto& row = *tick.region->row;
+  const auto started = clock_.wall();
+  const double lateness = std::chrono::duration<double>(started - tick.instant).count();
+  if (!retry) metrics_.observe_lateness(lateness);
+  const int attempt_no = tick.attempt;  // read before `tick` moves into a callback below
+  const RunRef run{run_id, attempt_no, config_.replica_id};
+  const TickContext context{
+      row,  tick.instant,
+      db_,  config_,
+      stop, claimed_at,
+      &run, std::chrono::steady_clock::now() + attempt_timeout(row.policy, config_.tick_timeout)};
+  Attempt attempt;
+  if (!retry && started > tick.deadline) {
+    // Claimed ahead of its instant, then this process stalled (stopped, starved) past the
+    // start deadline: starting now is the late start the deadline forbids.
+    attempt.error = "not started by its start deadline (" +
+                    std::to_string(std::chrono::duration<double>(started - tick.deadline).count()) +
+                    " s past it): the process stalled";
+    attempt.details = "{}";
+  } else {
+    attempt = run_handlers(context, lateness);
+  }
+  metrics_.count_attempt(!attempt.error      ? AttemptResult::ok
+                         : attempt.timed_out ? AttemptResult::timed_out
+                                             : AttemptResult::failed);
+  if (attempt.error && !stop.stop_requested() &&
+      retry_later(tick, run_id, claimed_at, stop, done, attempt)) {
+    return;
+  }
+  finish(std::move(tick), run_id, std::move(attempt), std::move(done));
+}
+
+bool TickRunner::retry_later(const DueTick& tick, std::int64_t run_id,
+                             std::chrono::steady_clock::time_point claimed_at, std::stop_token stop,
+                             const Done& done, const Attempt& failed) {
+  const auto& region = *tick.region;
+  const auto& row = *region.row;
+  const auto failed_at = std::chrono::floor<std::chrono::milliseconds>(clock_.wall());
+  const auto at =
+      retry_start(row.policy, tick.attempt, Millis(failed_at),
+                  cron::next_after(region.expr, region.zone, tick.instant),
+                  tick_draw(row.id, tick.instant, static_cast<std::uint64_t>(tick.attempt)));
+  if (!at) return false;
+  try {
+    if (!store_.record_attempt(
+            {run_id, RunStatus::failed, failed.error, failed.details, tick.attempt},
+            config_.replica_id)) {
+      return false;  // taken over meanwhile: the end below is fenced and says so
+    }
+  } catch (const DbError& e) {
+    spdlog::warn(
+        "region {}: tick {} attempt {}: could not record the failure ({}); it ends "
+        "failed",
+        row.code, iso(tick.instant), tick.attempt, e.what());
+    return false;
+  }
+  spdlog::warn("region {}: tick {} attempt {} of {} failed: {}; retried at {}", row.code,
+               iso(tick.instant), tick.attempt, row.policy.max_attempts, *failed.error,
+               date::format("%FT%TZ", *at));
+  auto next = tick;
+  ++next.attempt;
+  wait_until(std::make_shared<boost::asio::steady_timer>(workers_), clock_, *at,
+             [this, next = std::move(next), run_id, claimed_at, stop, done, failed]() mutable {
+               // Shutting down meanwhile: no new attempt; the tick ends with the last error.
+               if (stop.stop_requested()) {
+                 finish(std::move(next), run_id, failed, std::move(done));
+               } else {
+                 execute(std::move(next), run_id, claimed_at, stop, std::move(done), true);
+               }
+             });
+  return true;
+}
+
+void TickRunner::finish(DueTick tick, std::int64_t run_id, Attempt attempt, Done done) {
+  const bool ok = !attempt.error;
+  if (!ok) {
+    spdlog::warn("region {}: tick {} failed: {}", tick.region->row->code, iso(tick.instant),
+                 *attempt.error);
+  }
   const auto status = ok ? RunStatus::ok : RunStatus::failed;
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
+  const int attempt_no = tick.attempt;
   finisher_.submit(
-      {run_id, status, error, std::move(details).str(), attempt},
+      {run_id, status, std::move(attempt.error), std::move(attempt.details), attempt_no},
       [this, tick = std::move(tick), ok, status, done = std::move(done)](Finisher::Result result) {
         if (result == Finisher::Result::fenced) {
           spdlog::error(

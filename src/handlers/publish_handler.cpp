@@ -87,7 +87,7 @@ class PublishHandler final : public Handler {
     std::mutex failure_mutex;
     std::exception_ptr failure;  // storage unreachable or the database lost: the tick fails
     const int width = static_cast<int>(std::clamp(config.publish_concurrency, 1u, 64u));
-    while (!tick.stop.stop_requested() && !failure) {
+    while (!tick.should_stop() && !failure) {
       const auto jobs =
           store.claim_publishes(tick.region.id, book.owner(), config.job_lease, width);
       if (jobs.empty()) break;
@@ -97,7 +97,7 @@ class PublishHandler final : public Handler {
       const auto worker = [&] {
         for (std::size_t i; (i = next++) < jobs.size();) {
           const auto& job = jobs[i];
-          bool stop_now = tick.stop.stop_requested();
+          bool stop_now = tick.should_stop();
           {
             const std::lock_guard lock(failure_mutex);
             stop_now = stop_now || failure != nullptr;

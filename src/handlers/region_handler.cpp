@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <stdexcept>
+
 #include "tickd/db/database.hpp"
 #include "tickd/handlers/handler.hpp"
 
@@ -11,9 +14,12 @@ class RegionHandler final : public Handler {
       tick.db.keepalive();
     }
     if (tick.region.tick_sql && !tick.region.tick_sql->empty()) {
+      // The attempt's timeout bounds the statement too: the server cancels it then.
+      const auto timeout = std::min(tick.config.tick_sql_timeout, tick.remaining());
+      if (timeout <= std::chrono::milliseconds(0)) throw std::runtime_error("not started");
       // A re-run of a tick whose SQL an earlier attempt committed does not run it again.
-      if (!tick.db.run_tick_sql(*tick.region.tick_sql, tick.region.id, tick.scheduled_for,
-                                tick.config.tick_sql_timeout, tick.run)) {
+      if (!tick.db.run_tick_sql(*tick.region.tick_sql, tick.region.id, tick.scheduled_for, timeout,
+                                tick.run)) {
         return {{"tick_sql", 0}, {"tick_sql_committed_before", 1}};
       }
       return {{"tick_sql", 1}};

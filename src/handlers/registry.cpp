@@ -1,7 +1,15 @@
+#include <algorithm>
+
 #include "tickd/handlers/handler.hpp"
 #include "work_shared.hpp"
 
 namespace tickd {
+
+std::chrono::milliseconds TickContext::remaining() const {
+  if (deadline == std::chrono::steady_clock::time_point::max()) return std::chrono::hours(24 * 365);
+  const auto left = deadline - std::chrono::steady_clock::now();
+  return std::max(std::chrono::milliseconds(0), std::chrono::ceil<std::chrono::milliseconds>(left));
+}
 
 void HandlerRegistry::add(std::string name, std::unique_ptr<Handler> handler) {
   handlers_[std::move(name)] = std::move(handler);

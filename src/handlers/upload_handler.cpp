@@ -46,14 +46,14 @@ class UploadHandler final : public Handler {
     const auto& config = shared_->config();
     JobBook book(*shared_, store, Queue::upload, shared_->new_owner());
     LeaseKeeper keeper(store, Queue::upload, book.owner(), config.job_lease);
-    while (!tick.stop.stop_requested()) {
+    while (!tick.should_stop()) {
       const auto jobs = store.claim_uploads(tick.region.id, book.owner(), config.job_lease, kBatch);
       if (jobs.empty()) break;
       book.claimed(jobs.size());
       for (const auto& job : jobs) keeper.hold(job.id);
       for (std::size_t i = 0; i < jobs.size(); ++i) {
         const auto& job = jobs[i];
-        if (tick.stop.stop_requested()) {
+        if (tick.should_stop()) {
           book.release(job.id);
           keeper.drop(job.id);
           continue;

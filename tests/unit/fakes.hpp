@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -15,8 +16,10 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "tickd/cron/cron.hpp"
 #include "tickd/db/database.hpp"
 #include "tickd/dispatch/tick_store.hpp"
 #include "tickd/handlers/handler.hpp"
@@ -41,12 +44,23 @@ inline RegionRow row(std::int64_t id, std::string cron = "* * * * * *",
   return RegionRow{id, "r" + std::to_string(id), std::move(cron), "UTC", std::move(handlers), {}};
 }
 
-// A tick of region `id` at `instant`, startable until `deadline`.
+// `r` as scheduled: its expression parsed, its zone found (both valid, or the test fails).
+inline RegionPtr scheduled(RegionRow r) {
+  auto expr = cron::parse(r.cron_schedule);
+  auto zone = cron::find_zone(r.timezone);
+  REQUIRE(std::holds_alternative<cron::Expr>(expr));
+  REQUIRE(std::holds_alternative<const date::time_zone*>(zone));
+  auto region = std::make_shared<ScheduledRegion>();
+  region->expr = std::get<cron::Expr>(expr);
+  region->zone = std::get<const date::time_zone*>(zone);
+  region->row = std::make_shared<RegionRow>(std::move(r));
+  return region;
+}
+
+// A tick of region `id` (every second, UTC) at `instant`, startable until `deadline`.
 inline DueTick tick(std::int64_t id, std::chrono::sys_seconds instant, Millis deadline,
                     std::vector<std::string> handlers = {"region"}) {
-  auto region = std::make_shared<ScheduledRegion>();
-  region->row = std::make_shared<RegionRow>(row(id, "* * * * * *", std::move(handlers)));
-  return DueTick{region, instant, deadline};
+  return DueTick{scheduled(row(id, "* * * * * *", std::move(handlers))), instant, deadline};
 }
 
 // A handler that does what the test says (by default: nothing, successfully) and counts
@@ -157,6 +171,12 @@ class FakeTickStore final : public TickStore {
     }
     return out;
   }
+  bool record_attempt(const Database::Finish& failed, const std::string&) override {
+    std::lock_guard lock(mutex_);
+    attempts.push_back(failed);
+    if (attempt_error) throw *attempt_error;
+    return std::find(fenced.begin(), fenced.end(), failed.run_id) == fenced.end();
+  }
   std::vector<std::int64_t> finish_batch(const std::vector<Database::Finish>& finishes,
                                          const std::string&) override {
     std::unique_lock lock(mutex_);
@@ -210,10 +230,11 @@ class FakeTickStore final : public TickStore {
   std::vector<std::int64_t> claimed_elsewhere;    // already_claimed() answers these
   std::map<std::int64_t, ClaimOutcome> outcomes;  // by region id; won when absent
   std::optional<DbError> claim_error;
-  std::vector<DbError> finish_errors;   // thrown by the next finish_batch calls, in turn
-  std::optional<DbError> finish_error;  // then thrown by every call while set
-  std::vector<std::int64_t> fenced;     // run ids finish_batch reports fenced
-  bool hold_finishes = false;           // finish_batch waits for release_finishes()
+  std::vector<DbError> finish_errors;    // thrown by the next finish_batch calls, in turn
+  std::optional<DbError> finish_error;   // then thrown by every call while set
+  std::vector<std::int64_t> fenced;      // run ids finish_batch reports fenced
+  bool hold_finishes = false;            // finish_batch waits for release_finishes()
+  std::optional<DbError> attempt_error;  // thrown by record_attempt while set
 
   // Record.
   int incarnation_reads = 0;
@@ -222,6 +243,7 @@ class FakeTickStore final : public TickStore {
   int finish_calls = 0;
   bool finish_waiting = false;
   std::vector<std::vector<Database::Finish>> batches;
+  std::vector<Database::Finish> attempts;  // record_attempt calls
 
  private:
   std::mutex mutex_;

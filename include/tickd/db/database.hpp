@@ -114,6 +114,10 @@ class Database final {
   // Records many ends in one statement; returns the run ids that were fenced (not written:
   // the row is no longer this replica's running row of that attempt). Safe to repeat after
   // an error in doubt: an end that an earlier try committed counts as written.
+  // A failed attempt (finish.status unused) to be retried on the same row: attempt + 1, the
+  // failure appended to details.attempts, the row still running. False: fenced (the row is
+  // no longer this replica's running row of that attempt).
+  bool record_attempt(const Finish& failed, const std::string& replica_id);
   std::vector<std::int64_t> finish_batch(const std::vector<Finish>& finishes,
                                          const std::string& replica_id);
 

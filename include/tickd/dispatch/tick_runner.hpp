@@ -80,8 +80,23 @@ class TickRunner final {
   // Starts each won tick (all of one instant) on the worker pool at its instant.
   void start_at_instant(std::vector<Won> won, std::chrono::steady_clock::time_point claimed_at,
                         std::stop_token stop, const Done& done);
+  // One attempt of a won tick: its handlers, then its end, or (failed, with attempts left
+  // before the region's next instant) a retry on the same row after the backoff. `retry`:
+  // a later attempt (no lateness observed, no start deadline).
   void execute(DueTick tick, std::int64_t run_id, std::chrono::steady_clock::time_point claimed_at,
-               std::stop_token stop, Done done);
+               std::stop_token stop, Done done, bool retry = false);
+  struct Attempt {
+    std::optional<std::string> error;  // none: every handler succeeded in time
+    bool timed_out = false;            // past the attempt's timeout
+    std::string details;               // JSON object: each handler's figures, the lateness
+  };
+  Attempt run_handlers(const TickContext& context, double lateness);
+  // Records the failed attempt and arms the next one; false when there is none (no attempt
+  // left, the next instant too near, the row taken over, the database unreachable).
+  bool retry_later(const DueTick& tick, std::int64_t run_id,
+                   std::chrono::steady_clock::time_point claimed_at, std::stop_token stop,
+                   const Done& done, const Attempt& failed);
+  void finish(DueTick tick, std::int64_t run_id, Attempt attempt, Done done);
   void claim_and_start(std::vector<DueTick> ticks, std::stop_token stop, const Done& done);
 
   TickStore& store_;

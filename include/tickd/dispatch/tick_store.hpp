@@ -24,6 +24,7 @@ class TickStore {
                                          const std::string& replica_id) = 0;
   virtual std::vector<std::int64_t> finish_batch(const std::vector<Database::Finish>& finishes,
                                                  const std::string& replica_id) = 0;
+  virtual bool record_attempt(const Database::Finish& failed, const std::string& replica_id) = 0;
 };
 
 class DatabaseTickStore final : public TickStore {
@@ -44,6 +45,9 @@ class DatabaseTickStore final : public TickStore {
   std::vector<std::int64_t> finish_batch(const std::vector<Database::Finish>& finishes,
                                          const std::string& replica_id) override {
     return db_.finish_batch(finishes, replica_id);
+  }
+  bool record_attempt(const Database::Finish& failed, const std::string& replica_id) override {
+    return db_.record_attempt(failed, replica_id);
   }
 
  private:

@@ -32,6 +32,17 @@ struct TickContext {
   std::chrono::steady_clock::time_point claimed_at{};
   // The job_run row and attempt this tick runs as (tick_sql marks it when it commits).
   const RunRef* run = nullptr;
+  // The attempt's timeout (timeout_ms, else TICK_TIMEOUT_MS) ends here (monotonic): the
+  // attempt fails past it, so handlers start no new work then and bound their waits by
+  // remaining().
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+
+  // Shutdown, or the attempt's timeout reached: hand back what is not started.
+  bool should_stop() const {
+    return stop.stop_requested() || std::chrono::steady_clock::now() >= deadline;
+  }
+  // Until the attempt's deadline (0 once past it).
+  std::chrono::milliseconds remaining() const;
 };
 
 // What a handler did, as counts recorded under its name in job_run.details, e.g.

@@ -7,7 +7,9 @@
 #include <doctest/doctest.h>
 
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <stdexcept>
+#include <thread>
 
 #include "../fakes.hpp"
 #include "../sim_time.hpp"
@@ -269,4 +271,147 @@ TEST_CASE("an end fenced by a takeover is counted; the tick still reports how it
   rig.run({rig.tick(1)});
   CHECK(rig.report(1).outcome == TickOutcome::ran);
   CHECK(metric(rig.metrics, "tickd_fenced_writes_total") == 1);
+}
+
+namespace {
+
+// A tick of a region whose policy `set` changes, on the rig's instant.
+DueTick tick_with(std::int64_t id, const std::function<void(tickd::RegionPolicy&)>& set,
+                  const char* cron = "*/10 * * * * *") {
+  auto r = tickd::test::row(id, cron);
+  set(r.policy);
+  return DueTick{tickd::test::scheduled(std::move(r)), kInstant,
+                 utc_ms("2026-05-01T10:00:01.000Z")};
+}
+
+double attempts(Rig& rig, const char* result) {
+  return metric(rig.metrics, std::string("tickd_tick_attempts_total{result=\"") + result + "\"}");
+}
+
+}  // namespace
+
+TEST_CASE("a failed attempt with attempts left runs again on its row; each failure recorded") {
+  Rig rig;
+  int calls = 0;
+  std::vector<int> seen_attempts;
+  rig.handler->body = [&](const tickd::TickContext& t) -> tickd::HandlerCounts {
+    seen_attempts.push_back(t.run->attempt);
+    if (++calls <= 2) throw std::runtime_error("flaky " + std::to_string(calls));
+    return {};
+  };
+  rig.run({tick_with(1, [](auto& p) {
+    p.max_attempts = 3;
+    p.retry_backoff = tickd::ColumnMs(0);  // no wait: the test needs no timer
+  })});
+  const auto r = rig.report(1);
+  CHECK(r.outcome == TickOutcome::ran);
+  CHECK(seen_attempts == std::vector<int>{1, 2, 3});
+  rig.store.locked([&] {
+    REQUIRE(rig.store.attempts.size() == 2);
+    CHECK(rig.store.attempts[0].attempt == 1);
+    CHECK(rig.store.attempts[0].error == "handler region: flaky 1");
+    CHECK(rig.store.attempts[1].attempt == 2);
+    CHECK(rig.store.attempts[1].error == "handler region: flaky 2");
+    REQUIRE(rig.store.batches.size() == 1);
+    CHECK(rig.store.batches[0][0].status == RunStatus::ok);
+    CHECK(rig.store.batches[0][0].attempt == 3);
+    return 0;
+  });
+  CHECK(attempts(rig, "failed") == 2);
+  CHECK(attempts(rig, "ok") == 1);
+  CHECK(rig.ticks("ran") == 1);  // the tick counts once
+  CHECK(metric(rig.metrics, "tickd_tick_lateness_seconds_count") == 1);
+}
+
+TEST_CASE("no retry past max_attempts, nor one that would start at the next instant") {
+  struct Case {
+    const char* what;
+    int max_attempts;
+    int backoff_ms;
+    const char* cron;
+    int runs;
+  };
+  const Case cases[] = {
+      {"the default: one attempt", 1, 0, "*/10 * * * * *", 1},
+      {"two attempts, both fail", 2, 0, "*/10 * * * * *", 2},
+      // Every second, a wait of up to 20 s: a draw that reaches the next instant ends it.
+      {"the wait reaches the next instant", 5, 3'600'000, "* * * * * *", 1},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    Rig rig;
+    rig.handler->body = [](const tickd::TickContext&) -> tickd::HandlerCounts {
+      throw std::runtime_error("always");
+    };
+    rig.run({tick_with(
+        1,
+        [&](auto& p) {
+          p.max_attempts = c.max_attempts;
+          p.retry_backoff = tickd::ColumnMs(c.backoff_ms);
+        },
+        c.cron)});
+    const auto r = rig.report(1);
+    CHECK(r.outcome == TickOutcome::failed);
+    CHECK(rig.handler->runs == c.runs);
+    rig.store.locked([&] {
+      REQUIRE(rig.store.batches.size() == 1);
+      CHECK(rig.store.batches[0][0].attempt == c.runs);
+      CHECK(rig.store.batches[0][0].error == "handler region: always");
+      return 0;
+    });
+    CHECK(attempts(rig, "failed") == c.runs);
+  }
+}
+
+TEST_CASE("a retry whose row was taken over meanwhile is not run; its end is fenced") {
+  Rig rig;
+  rig.store.fenced = {1001};
+  rig.handler->body = [](const tickd::TickContext&) -> tickd::HandlerCounts {
+    throw std::runtime_error("once");
+  };
+  rig.run({tick_with(1, [](auto& p) {
+    p.max_attempts = 3;
+    p.retry_backoff = tickd::ColumnMs(0);
+  })});
+  rig.report(1);
+  CHECK(rig.handler->runs == 1);
+  CHECK(metric(rig.metrics, "tickd_fenced_writes_total") == 1);
+}
+
+TEST_CASE("an attempt past its timeout fails as timed out, its handler's error kept") {
+  Rig rig;
+  std::chrono::milliseconds budget{-1};
+  rig.handler->body = [&](const tickd::TickContext& t) -> tickd::HandlerCounts {
+    budget = t.remaining();
+    // A handler honouring the deadline stops at it (a cancelled statement, here a wait).
+    while (!t.should_stop()) std::this_thread::yield();
+    throw std::runtime_error("canceling statement due to statement timeout");
+  };
+  rig.run({tick_with(1, [](auto& p) { p.timeout = tickd::ColumnMs(30); })});
+  const auto r = rig.report(1);
+  CHECK(r.outcome == TickOutcome::failed);
+  CHECK(budget > std::chrono::milliseconds(0));
+  CHECK(budget <= std::chrono::milliseconds(30));
+  rig.store.locked([&] {
+    REQUIRE(rig.store.batches.size() == 1);
+    CHECK(rig.store.batches[0][0].error ==
+          "timed out after 30 ms (handler region: canceling statement due to statement timeout)");
+    return 0;
+  });
+  CHECK(attempts(rig, "timed_out") == 1);
+  CHECK(rig.ticks("failed") == 1);
+}
+
+TEST_CASE("without timeout_ms the attempt's budget is TICK_TIMEOUT_MS") {
+  Rig rig;
+  rig.config.tick_timeout = std::chrono::milliseconds(60'000);
+  std::chrono::milliseconds budget{};
+  rig.handler->body = [&](const tickd::TickContext& t) -> tickd::HandlerCounts {
+    budget = t.remaining();
+    return {};
+  };
+  rig.run({rig.tick(1)});
+  CHECK(rig.report(1).outcome == TickOutcome::ran);
+  CHECK(budget > std::chrono::milliseconds(59'000));
+  CHECK(budget <= std::chrono::milliseconds(60'000));
 }
