@@ -57,7 +57,9 @@ void Dispatcher::hold(DueTick tick, Millis release) {
   const bool first = held_.empty() || release < held_.front().first;
   const auto at = std::upper_bound(held_.begin(), held_.end(), release,
                                    [](Millis r, const auto& held) { return r < held.first; });
-  held_instants_.insert(tick.instant);
+  // A buffered tick does not hold back the claims ahead of later instants: it may wait for
+  // a long tick of its region up to a whole period.
+  if (!tick.buffered) held_instants_.insert(tick.instant);
   held_.emplace(at, release, std::move(tick));
   if (first) arm_release();
 }
@@ -73,7 +75,9 @@ void Dispatcher::release_held() {
   if (stopped_) return;
   const auto now = clock_.wall();
   while (!held_.empty() && held_.front().first <= now) {
-    held_instants_.erase(held_instants_.find(held_.front().second.instant));
+    if (!held_.front().second.buffered) {
+      held_instants_.erase(held_instants_.find(held_.front().second.instant));
+    }
     enqueue(std::move(held_.front().second));
     held_.pop_front();
   }
@@ -158,13 +162,13 @@ void Dispatcher::start_group(std::vector<DueTick> group) {
       offloads_.loop([this, tick, report = std::move(report)] {
         --inflight_;
         metrics_.set_inflight(inflight_);
-        if (report.claim_at_instant) {
-          // Claimed too early; it waits, unclaimed, for its instant. After a stop it is
-          // dropped like any waiting tick.
+        if (report.claim_again_at) {
+          // Its region's previous tick still ran: it waits, unclaimed, to be claimed again.
+          // After a stop it is dropped like any waiting tick.
           if (stopped_) {
             metrics_.count_tick(TickOutcome::skipped);
           } else {
-            hold(tick, Millis(tick.instant));
+            hold(tick, *report.claim_again_at);
           }
         } else if (on_finished_) {
           on_finished_(tick, report);

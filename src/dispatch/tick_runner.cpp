@@ -141,17 +141,27 @@ void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token sto
         case ClaimOutcome::won:
           won.push_back({std::move(tick), claims[i].run_id});
           break;
-        case ClaimOutcome::overlapping:
+        case ClaimOutcome::overlapping: {
           if (ahead) {
             // The previous tick may well end before this one's instant.
-            done(tick, {.outcome = TickOutcome::skipped, .claim_at_instant = true});
+            done(tick, {.outcome = TickOutcome::skipped, .claim_again_at = Millis(instant)});
             break;
           }
-          spdlog::info("region {}: tick {} skipped: the previous tick is still running",
-                       tick.region->row->code, iso(instant));
+          const auto again =
+              Millis(std::chrono::floor<std::chrono::milliseconds>(clock_.wall())) + kBufferedRetry;
+          const bool buffered = tick.region->row->policy.overlap == Overlap::buffer_one;
+          if (buffered && again <= tick.deadline) {
+            tick.buffered = true;
+            done(tick, {.outcome = TickOutcome::skipped, .claim_again_at = again});
+            break;
+          }
+          spdlog::info("region {}: tick {} skipped: the previous tick is still running{}",
+                       tick.region->row->code, iso(instant),
+                       buffered ? " at its start deadline (overlap buffer_one)" : "");
           metrics_.count_tick(TickOutcome::skipped);
           done(tick, report(TickOutcome::skipped));
           break;
+        }
         case ClaimOutcome::taken:
           metrics_.count_tick(TickOutcome::lost);
           done(tick, report(TickOutcome::lost));

@@ -12,7 +12,8 @@
 // A tick owned by another replica is held back until its release time (its instant plus
 // the claim grace) and then claimed only if its owner has not. A tick claimed ahead of
 // its instant while its region's previous tick was still running is held until its
-// instant and claimed again then.
+// instant and claimed again then; one whose region's overlap is buffer_one is held and
+// claimed again every kBufferedRetry until the previous tick ends or its deadline passes.
 
 #include <deque>
 #include <functional>

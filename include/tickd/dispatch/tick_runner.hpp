@@ -34,10 +34,16 @@ struct TickReport {
   TickOutcome outcome;
   std::optional<RunStatus> status{};  // the job_run status written, when claimed here
   bool db_unavailable = false;        // the claim could not reach the database
-  // Claimed ahead of its instant while the region's previous tick was still running:
-  // nothing was written or counted; claim it again at its instant.
-  bool claim_at_instant = false;
+  // Not claimed because the region's previous tick was still running, and worth another
+  // try: claimed ahead of its instant (try again at the instant), or its region's overlap
+  // is buffer_one (try again shortly, until its start deadline). Nothing was written or
+  // counted: claim it again at this time.
+  std::optional<Millis> claim_again_at{};
 };
+
+// A tick buffered by overlap = buffer_one tries its claim again this often while the
+// region's previous tick runs (on whichever replica), until its start deadline.
+inline constexpr std::chrono::milliseconds kBufferedRetry{100};
 
 class TickRunner final {
  public:

@@ -40,6 +40,7 @@ struct DueTick {
   std::chrono::sys_seconds instant;
   Millis deadline;        // the tick may start no later than this
   bool precheck = false;  // another replica owns it: look for its claim before claiming
+  bool buffered = false;  // waits for the region's running tick to end (overlap buffer_one)
   // Set when the tick is already claimed here (taken over from a dead replica): its row
   // and the attempt this replica runs.
   std::int64_t run_id = 0;

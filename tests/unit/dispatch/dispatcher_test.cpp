@@ -210,7 +210,9 @@ TEST_CASE(
   rig.behaviour = [&](std::vector<DueTick> group, Dispatcher::Done done) {
     const bool first = ++attempts == 1;
     for (auto& t : group) {
-      done(t, first ? TickReport{.outcome = TickOutcome::skipped, .claim_at_instant = true} : kRan);
+      done(t, first ? TickReport{.outcome = TickOutcome::skipped,
+                                 .claim_again_at = tickd::Millis(t.instant)}
+                    : kRan);
     }
   };
   rig.dispatcher.submit({rig.tick(7, "2026-05-01T10:00:01.000Z")});
@@ -277,4 +279,32 @@ TEST_CASE("taken-over ticks run in reserved slots, no more than the free ones; u
   CHECK(rig.dispatcher.reserve(2) == 2);
   rig.dispatcher.release_reserved(2);
   CHECK(rig.dispatcher.inflight() == 0);
+}
+
+TEST_CASE("a buffered tick waits held, and does not hold back claims ahead of later instants") {
+  Rig rig(1, "2026-05-01T10:00:00.400Z");
+  int attempts = 0;
+  rig.behaviour = [&](std::vector<DueTick> group, Dispatcher::Done done) {
+    for (auto& t : group) {
+      if (t.region->row->id == 7 && ++attempts == 1) {
+        t.buffered = true;
+        done(t, TickReport{.outcome = TickOutcome::skipped,
+                           .claim_again_at = tickd::test::utc_ms("2026-05-01T10:00:00.900Z")});
+      } else {
+        done(t, kRan);
+      }
+    }
+  };
+  rig.dispatcher.submit({rig.tick(7, "2026-05-01T10:00:01.000Z")});
+  rig.claim();
+  CHECK(rig.dispatcher.held() == 1);
+  // A tick of the next instant, handed out ahead, is claimed with the free slot at once.
+  rig.dispatcher.submit({rig.tick(8, "2026-05-01T10:00:02.000Z", "2026-05-01T10:00:01Z")});
+  rig.claim();
+  CHECK(rig.finished == Ids{8});
+  rig.time.advance(500ms);  // 10:00:00.900: claimed again
+  rig.claim();
+  CHECK(attempts == 2);
+  CHECK(rig.finished == Ids{8, 7});
+  CHECK(rig.skipped() == 0);
 }

@@ -135,7 +135,7 @@ TEST_CASE(
     const auto r = rig.report(id, 4);
     CHECK(r.outcome == TickOutcome::skipped);
     CHECK_FALSE(r.status);
-    CHECK_FALSE(r.claim_at_instant);
+    CHECK_FALSE(r.claim_again_at);
   }
   CHECK(rig.ticks("lost") == 1);
   CHECK(rig.ticks("skipped") == 3);
@@ -150,7 +150,7 @@ TEST_CASE(
   rig.run({rig.tick(1)});
   const auto r = rig.report(1);
   CHECK(r.outcome == TickOutcome::skipped);
-  CHECK(r.claim_at_instant);
+  CHECK(r.claim_again_at == utc_ms("2026-05-01T10:00:00.000Z"));
   CHECK(rig.ticks("skipped") == 0);
 }
 
@@ -414,4 +414,39 @@ TEST_CASE("without timeout_ms the attempt's budget is TICK_TIMEOUT_MS") {
   CHECK(rig.report(1).outcome == TickOutcome::ran);
   CHECK(budget > std::chrono::milliseconds(59'000));
   CHECK(budget <= std::chrono::milliseconds(60'000));
+}
+
+TEST_CASE("buffer_one: a tick whose region still runs tries again shortly, until its deadline") {
+  struct Case {
+    const char* now;
+    tickd::Overlap overlap;
+    std::optional<const char*> again;  // none: skipped and counted
+  };
+  const Case cases[] = {
+      {"2026-05-01T10:00:00.010Z", tickd::Overlap::buffer_one, "2026-05-01T10:00:00.110Z"},
+      {"2026-05-01T10:00:00.900Z", tickd::Overlap::buffer_one, "2026-05-01T10:00:01.000Z"},
+      {"2026-05-01T10:00:00.901Z", tickd::Overlap::buffer_one, std::nullopt},  // past it
+      {"2026-05-01T10:00:00.010Z", tickd::Overlap::skip, std::nullopt},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.now);
+    Rig rig(c.now);
+    rig.store.outcomes = {{1, ClaimOutcome::overlapping}};
+    DueTick seen;
+    rig.runner.run_group({tick_with(1, [&](auto& p) { p.overlap = c.overlap; })}, {},
+                         [&](const DueTick& t, TickReport r) {
+                           seen = t;
+                           rig.reports.add({t.region->row->id, r});
+                         });
+    const auto r = rig.report(1);
+    CHECK(r.outcome == TickOutcome::skipped);
+    if (c.again) {
+      CHECK(r.claim_again_at == utc_ms(*c.again));
+      CHECK(seen.buffered);
+      CHECK(rig.ticks("skipped") == 0);
+    } else {
+      CHECK_FALSE(r.claim_again_at);
+      CHECK(rig.ticks("skipped") == 1);
+    }
+  }
 }
