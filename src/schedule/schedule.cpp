@@ -149,14 +149,20 @@ void Schedule::record_claimed(std::int64_t region_id, std::chrono::sys_seconds i
 }
 
 std::optional<DueTick> Schedule::tick_of(std::int64_t region_id, std::chrono::sys_seconds instant,
-                                         std::chrono::milliseconds grace) const {
+                                         std::chrono::milliseconds grace, int attempts_made) const {
   const auto it = entries_.find(region_id);
   if (it == entries_.end() || it->second.region->zone == nullptr) return std::nullopt;
   if (it->second.region->row->pause) return std::nullopt;
   const auto& region = *it->second.region;
-  return DueTick{it->second.region, instant,
-                 Millis(instant) + start_window(region.expr, region.zone, instant,
-                                                start_grace(region.row->policy, grace))};
+  auto deadline = Millis(instant) + start_window(region.expr, region.zone, instant,
+                                                 start_grace(region.row->policy, grace));
+  if (attempts_made > 0 && attempts_made < region.row->policy.max_attempts) {
+    // The retry window: attempts go on up to (not at) the next instant.
+    if (const auto next = cron::next_after(region.expr, region.zone, instant)) {
+      deadline = std::max(deadline, Millis(*next) - std::chrono::milliseconds(1));
+    }
+  }
+  return DueTick{it->second.region, instant, deadline};
 }
 
 std::size_t Schedule::overdue(Millis now) const {

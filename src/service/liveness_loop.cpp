@@ -215,7 +215,7 @@ void LivenessLoop::take_over(std::vector<Orphan> orphans) {
   std::vector<std::string> errors;
   std::vector<TickRunner::TickKey> still_in_doubt;  // left for a later round
   for (auto& o : orphans) {
-    auto tick = schedule_.tick_of(o.region_id, o.scheduled_for, settings_.misfire_grace);
+    auto tick = schedule_.tick_of(o.region_id, o.scheduled_for, settings_.misfire_grace, o.attempt);
     const auto decision = decide_takeover({tick.has_value(), tick ? tick->deadline : Millis{},
                                            now + kTakeoverMargin, rerun.size() < reserved});
     if (decision == Takeover::rerun) {

@@ -73,9 +73,11 @@ class Schedule final {
   std::optional<std::chrono::sys_seconds> earliest() const;
   // A tick of the region `region_id` at `instant`, as take_due would hand it out (its start
   // deadline from `grace`), when the region is scheduled here (valid, not paused); nullopt
-  // otherwise.
+  // otherwise. `attempts_made` (a tick taken over from a dead replica): while the region's
+  // max_attempts allows another attempt, the tick may also start in its retry window, up to
+  // the region's next instant.
   std::optional<DueTick> tick_of(std::int64_t region_id, std::chrono::sys_seconds instant,
-                                 std::chrono::milliseconds grace) const;
+                                 std::chrono::milliseconds grace, int attempts_made = 0) const;
   void record_outcome(std::int64_t region_id, std::chrono::sys_seconds instant, RunStatus status);
   // Some replica (this one or another) holds the tick `instant` of the region.
   void record_claimed(std::int64_t region_id, std::chrono::sys_seconds instant);

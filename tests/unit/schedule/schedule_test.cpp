@@ -341,3 +341,20 @@ TEST_CASE_FIXTURE(Fixture,
   CHECK(schedule.tick_of(1, utc("2026-05-01T10:00:30Z"), 60s)->deadline ==
         utc_ms("2026-05-01T10:00:32.000Z"));
 }
+
+TEST_CASE_FIXTURE(
+    Fixture,
+    "a taken-over tick with attempts left may start in its retry window, to the next instant") {
+  auto retried = row(1, "*/10 * * * * *");
+  retried.policy.max_attempts = 3;
+  retried.policy.start_window = tickd::ColumnMs(2'000);
+  schedule.apply(adding({retried, row(2, "*/10 * * * * *")}), utc_ms("2026-05-01T10:00:05.000Z"));
+  const auto at = utc("2026-05-01T10:00:10Z");
+  CHECK(schedule.tick_of(1, at, 60s)->deadline ==
+        utc_ms("2026-05-01T10:00:12.000Z"));  // no attempt made
+  CHECK(schedule.tick_of(1, at, 60s, 1)->deadline == utc_ms("2026-05-01T10:00:19.999Z"));
+  CHECK(schedule.tick_of(1, at, 60s, 2)->deadline == utc_ms("2026-05-01T10:00:19.999Z"));
+  CHECK(schedule.tick_of(1, at, 60s, 3)->deadline ==
+        utc_ms("2026-05-01T10:00:12.000Z"));  // none left
+  CHECK(schedule.tick_of(2, at, 60s, 1)->deadline == utc_ms("2026-05-01T10:00:20.000Z"));  // max 1
+}
