@@ -9,6 +9,13 @@ namespace {
 // Larger groups make one claim statement too long to hold its locks; 500 rows take a
 // few milliseconds.
 constexpr std::size_t kMaxGroup = 500;
+// Whether a held tick keeps claims ahead of later instants waiting (a tick of another
+// owner, released after the claim grace, comes first). A buffered or jittered one does
+// not: it may wait up to a whole period.
+bool holds_back_ahead(const DueTick& tick) {
+  return !tick.buffered && tick.start() == Millis(tick.instant);
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(Timers& timers, Offloads offloads, RunGroup run, Metrics& metrics,
@@ -30,7 +37,10 @@ void Dispatcher::submit(std::vector<DueTick> ticks) {
   }
   const auto now = clock_.wall();
   for (auto& tick : ticks) {
-    if (Millis(tick.instant) > now) {
+    if (const auto start = tick.start(); start > Millis(tick.instant) && start > now) {
+      // Jittered: claimed at its start, not ahead of its instant.
+      hold(std::move(tick), start);
+    } else if (Millis(tick.instant) > now) {
       ahead_.push_back(std::move(tick));
     } else {
       enqueue(std::move(tick));
@@ -57,9 +67,7 @@ void Dispatcher::hold(DueTick tick, Millis release) {
   const bool first = held_.empty() || release < held_.front().first;
   const auto at = std::upper_bound(held_.begin(), held_.end(), release,
                                    [](Millis r, const auto& held) { return r < held.first; });
-  // A buffered tick does not hold back the claims ahead of later instants: it may wait for
-  // a long tick of its region up to a whole period.
-  if (!tick.buffered) held_instants_.insert(tick.instant);
+  if (holds_back_ahead(tick)) held_instants_.insert(tick.instant);
   held_.emplace(at, release, std::move(tick));
   if (first) arm_release();
 }
@@ -75,7 +83,7 @@ void Dispatcher::release_held() {
   if (stopped_) return;
   const auto now = clock_.wall();
   while (!held_.empty() && held_.front().first <= now) {
-    if (!held_.front().second.buffered) {
+    if (holds_back_ahead(held_.front().second)) {
       held_instants_.erase(held_instants_.find(held_.front().second.instant));
     }
     enqueue(std::move(held_.front().second));

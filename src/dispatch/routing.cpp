@@ -7,9 +7,10 @@ namespace tickd {
 Millis release_time(const DueTick& tick, std::chrono::milliseconds claim_grace) {
   // Step in after the grace if the owner has not claimed it, leaving at least half the
   // start window.
-  const auto window = tick.deadline - Millis(tick.instant);
+  const auto start = tick.start();
+  const auto window = tick.deadline - start;
   const auto grace = std::min<std::chrono::milliseconds>(claim_grace, window / 2);
-  return Millis(tick.instant) + grace;
+  return start + grace;
 }
 
 Routed route_due(std::vector<DueTick> due, const Ownership& ownership,

@@ -220,8 +220,10 @@ void TickRunner::start_at_instant(std::vector<Won> won,
       });
     }
   };
-  wait_until(std::make_shared<boost::asio::steady_timer>(workers_), clock_,
-             Millis(batch->won.front().tick.instant), std::move(start));
+  // Jittered ticks were claimed at their start already; a taken-over one may still wait.
+  auto at = Millis(batch->won.front().tick.instant);
+  for (const auto& w : batch->won) at = std::max(at, w.tick.start());
+  wait_until(std::make_shared<boost::asio::steady_timer>(workers_), clock_, at, std::move(start));
 }
 
 TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double lateness) {
@@ -271,7 +273,8 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
                          Done done, bool retry) {
   const auto& row = *tick.region->row;
   const auto started = clock_.wall();
-  const double lateness = std::chrono::duration<double>(started - tick.instant).count();
+  // Counted from the jittered start (the instant without jitter).
+  const double lateness = std::chrono::duration<double>(started - tick.start()).count();
   if (!retry) metrics_.observe_lateness(lateness);
   const int attempt_no = tick.attempt;  // read before `tick` moves into a callback below
   const RunRef run{run_id, attempt_no, config_.replica_id};

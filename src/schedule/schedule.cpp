@@ -110,7 +110,8 @@ Schedule::Due Schedule::take_due(Millis now, std::chrono::milliseconds grace,
       // Not yet due: its tick, as it will be at its instant.
       entry.last_dispatched = armed;
       due.ticks.push_back({entry.region, armed,
-                           Millis(armed) + start_window(region.expr, region.zone, armed, window)});
+                           Millis(armed) + start_window(region.expr, region.zone, armed, window) +
+                               jitter_offset(region.row->policy, id, armed)});
       arm(id, entry, cron::next_after(region.expr, region.zone, armed));
       continue;
     }
@@ -118,7 +119,9 @@ Schedule::Due Schedule::take_due(Millis now, std::chrono::milliseconds grace,
     due.missed += decision.missed;
     if (decision.run) {
       entry.last_dispatched = *decision.run;
-      due.ticks.push_back({entry.region, *decision.run, decision.deadline});
+      due.ticks.push_back(
+          {entry.region, *decision.run,
+           decision.deadline + jitter_offset(region.row->policy, id, *decision.run)});
     } else {
       entry.last_dispatched = decision.latest;
     }
@@ -154,8 +157,10 @@ std::optional<DueTick> Schedule::tick_of(std::int64_t region_id, std::chrono::sy
   if (it == entries_.end() || it->second.region->zone == nullptr) return std::nullopt;
   if (it->second.region->row->pause) return std::nullopt;
   const auto& region = *it->second.region;
-  auto deadline = Millis(instant) + start_window(region.expr, region.zone, instant,
-                                                 start_grace(region.row->policy, grace));
+  auto deadline =
+      Millis(instant) +
+      start_window(region.expr, region.zone, instant, start_grace(region.row->policy, grace)) +
+      jitter_offset(region.row->policy, region_id, instant);
   if (attempts_made > 0 && attempts_made < region.row->policy.max_attempts) {
     // The retry window: attempts go on up to (not at) the next instant.
     if (const auto next = cron::next_after(region.expr, region.zone, instant)) {

@@ -45,6 +45,12 @@ struct DueTick {
   // and the attempt this replica runs.
   std::int64_t run_id = 0;
   int attempt = 1;
+
+  // When its handlers start: the instant plus the region's jitter offset (the same on every
+  // replica). `deadline` counts from here.
+  Millis start() const {
+    return Millis(instant) + jitter_offset(region->row->policy, region->row->id, instant);
+  }
 };
 
 struct ApplyResult {

@@ -308,3 +308,26 @@ TEST_CASE("a buffered tick waits held, and does not hold back claims ahead of la
   CHECK(rig.finished == Ids{8, 7});
   CHECK(rig.skipped() == 0);
 }
+
+TEST_CASE("a jittered tick is held until its start, claimed then, and holds back no other") {
+  Rig rig(2, "2026-05-01T09:59:59.500Z");
+  auto jittered = rig.tick(7, "2026-05-01T10:01:00.000Z");
+  auto row = std::make_shared<tickd::RegionRow>(*jittered.region->row);
+  row->policy.jitter = tickd::ColumnMs(10'000);
+  auto region = std::make_shared<tickd::ScheduledRegion>();
+  region->row = row;
+  jittered.region = region;
+  const auto start = jittered.start();
+  REQUIRE(start > utc_ms("2026-05-01T10:00:00.000Z"));
+  rig.dispatcher.submit({jittered, rig.tick(8, "2026-05-01T10:01:00.000Z")});
+  rig.claim();
+  CHECK(rig.groups == std::vector<Ids>{{8}});  // claimed ahead; 7 waits for its start
+  CHECK(rig.dispatcher.held() == 1);
+  rig.time.advance(start - utc_ms("2026-05-01T09:59:59.500Z") - 1ms);
+  rig.claim();
+  CHECK(rig.groups.size() == 1);
+  rig.time.advance(1ms);
+  rig.claim();
+  CHECK(rig.groups == std::vector<Ids>{{8}, {7}});
+  CHECK(rig.prechecks == std::vector<bool>{false, false});
+}

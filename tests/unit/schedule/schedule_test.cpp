@@ -358,3 +358,18 @@ TEST_CASE_FIXTURE(
         utc_ms("2026-05-01T10:00:12.000Z"));  // none left
   CHECK(schedule.tick_of(2, at, 60s, 1)->deadline == utc_ms("2026-05-01T10:00:20.000Z"));  // max 1
 }
+
+TEST_CASE_FIXTURE(Fixture, "jitter moves a tick's start and its deadline, not its instant") {
+  auto jittered = row(1, "*/10 * * * * *");
+  jittered.policy.jitter = tickd::ColumnMs(5'000);
+  jittered.policy.start_window = tickd::ColumnMs(2'000);
+  schedule.apply(adding({jittered}), utc_ms("2026-05-01T10:00:05.000Z"));
+  const auto due = schedule.take_due(utc_ms("2026-05-01T10:00:10.000Z"), 60s);
+  REQUIRE(due.ticks.size() == 1);
+  const auto& t = due.ticks[0];
+  const auto offset = tickd::jitter_offset(jittered.policy, 1, utc("2026-05-01T10:00:10Z"));
+  CHECK(t.instant == utc("2026-05-01T10:00:10Z"));
+  CHECK(t.start() == utc_ms("2026-05-01T10:00:10.000Z") + offset);
+  CHECK(t.deadline == t.start() + 2s);
+  CHECK(schedule.tick_of(1, t.instant, 60s)->deadline == t.deadline);
+}
