@@ -229,14 +229,13 @@ void TickRunner::start_at_instant(std::vector<Won> won,
 TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double lateness) {
   const auto& row = context.region;
   const auto timeout = attempt_timeout(row.policy, config_.tick_timeout);
-  const auto timed_out = [&] { return std::chrono::steady_clock::now() >= context.deadline; };
   // details: {"<handler>": {"seconds": s, "ok": b, <counts>...}, ..., "lateness_seconds": l}
   json::Writer details;
   details.begin_object();
   Attempt attempt;
   for (const auto& name : row.handlers) {
     if (attempt.error) break;
-    if (timed_out()) {
+    if (context.timed_out()) {
       attempt.timed_out = true;
       attempt.error = "timed out after " + std::to_string(timeout.count()) + " ms (before " +
                       "handler " + name + ")";
@@ -249,7 +248,7 @@ TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double 
     } catch (const std::exception& e) {
       attempt.error = "handler " + name + ": " + e.what();
     }
-    if (timed_out()) {
+    if (context.timed_out()) {
       // Cut short (a statement cancelled by the server, work handed back) or simply past
       // the timeout: the attempt failed either way.
       attempt.timed_out = true;

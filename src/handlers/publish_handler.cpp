@@ -95,6 +95,8 @@ class PublishHandler final : public Handler {
       for (const auto& job : jobs) keeper.hold(job.id);
       std::atomic<std::size_t> next{0};
       const auto worker = [&] {
+        // The attempt's timeout aborts the transfer under way too (shutdown lets it finish).
+        const storage::CancelScope cancel([&tick] { return tick.timed_out(); });
         for (std::size_t i; (i = next++) < jobs.size();) {
           const auto& job = jobs[i];
           bool stop_now = tick.should_stop();

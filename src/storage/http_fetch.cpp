@@ -84,12 +84,12 @@ void fetch_url(const std::string& url, const std::string& bearer_token,
     }
     std::remove(temp.c_str());
     const bool retryable = rc != CURLE_OK
-                               ? rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT
+                               ? rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT &&
+                                     rc != CURLE_ABORTED_BY_CALLBACK
                                : detail::retryable_status(status);
     if (!retryable || attempt >= policy.max_attempts) {
       if (rc != CURLE_OK) {
-        throw StorageError(where + ": " + curl_easy_strerror(rc) +
-                               (errbuf[0] ? std::string(" (") + errbuf + ")" : "") + " after " +
+        throw StorageError(where + ": " + detail::transfer_error(rc, errbuf) + " after " +
                                std::to_string(attempt) + " attempt(s)",
                            0, !retryable);
       }

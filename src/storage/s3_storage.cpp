@@ -488,8 +488,7 @@ class S3Storage final : public Storage {
       }
       bool retryable;
       if (rc != CURLE_OK) {
-        last_error = std::string(curl_easy_strerror(rc)) +
-                     (errbuf[0] != '\0' ? std::string(" (") + errbuf + ")" : "");
+        last_error = transfer_error(rc, errbuf);
         retryable = rc != CURLE_ABORTED_BY_CALLBACK;
         if (!retryable || attempt >= policy.max_attempts) {
           throw StorageError("storage " + std::string(to_string(op)) + " '" +

@@ -38,9 +38,14 @@ void sleep_before_retry(const RetryPolicy& policy, unsigned attempt);
 // An HTTP answer worth another attempt: 5xx, 429 (too many requests), 408 (request timeout).
 bool retryable_status(long status);
 
+// Why a transfer that failed with `rc` failed: libcurl's words and its error buffer, or for
+// an abort by this thread's CancelScope, that it was cancelled.
+std::string transfer_error(CURLcode rc, const char* errbuf);
+
 // The options every transfer sets: no signals (threads), errors into `errbuf`
-// (CURL_ERROR_SIZE bytes), Settings' connect timeout, and an abort when less than a byte a
-// second has moved for Settings' low_speed_window (at least 1 s).
+// (CURL_ERROR_SIZE bytes), Settings' connect timeout, an abort when less than a byte a
+// second has moved for Settings' low_speed_window (at least 1 s), and one when this thread's
+// CancelScope says so.
 void set_transfer_options(CURL* c, const Settings& settings, char* errbuf);
 
 }  // namespace tickd::storage::detail

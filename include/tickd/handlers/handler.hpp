@@ -37,10 +37,9 @@ struct TickContext {
   // remaining().
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
+  bool timed_out() const { return std::chrono::steady_clock::now() >= deadline; }
   // Shutdown, or the attempt's timeout reached: hand back what is not started.
-  bool should_stop() const {
-    return stop.stop_requested() || std::chrono::steady_clock::now() >= deadline;
-  }
+  bool should_stop() const { return stop.stop_requested() || timed_out(); }
   // Until the attempt's deadline (0 once past it).
   std::chrono::milliseconds remaining() const;
 };

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -74,6 +75,23 @@ class Storage {
   virtual void remove(const std::string& key) = 0;
   // The object's own URL (file:///... or the S3 endpoint URL), with the key percent-encoded.
   virtual std::string url(const std::string& key) const = 0;
+};
+
+// While alive, the transfers this thread makes abort once `cancelled()` returns true (a
+// tick's timeout or shutdown; asked about once a second and at each retry): the call then
+// throws StorageError ("... cancelled ..."), not retried. Scopes nest; the innermost rules.
+class CancelScope final {
+ public:
+  explicit CancelScope(std::function<bool()> cancelled);
+  ~CancelScope();
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+  // Whether the innermost scope of this thread says cancel (false without one).
+  static bool cancelled_now();
+
+ private:
+  std::function<bool()> cancelled_;
+  const CancelScope* outer_;
 };
 
 // Opens the backend of `settings.url` (its syntax: tickd/util/storage_url.hpp). Throws StorageError
