@@ -181,9 +181,22 @@ void Dispatcher::start_group(std::vector<DueTick> group) {
         } else if (on_finished_) {
           on_finished_(tick, report);
         }
-        if (!stopped_) pump();
+        pump_soon();
       });
     });
+  });
+}
+
+void Dispatcher::pump_soon() {
+  // Ends come back one by one. Pumping after each would hand every freed slot to a group of
+  // one tick: a claim statement per tick just when the replica is busiest, so that a replica
+  // short of slots once stays behind. One pump after the ends already queued on the loop
+  // claims their slots' ticks together.
+  if (stopped_ || pump_posted_) return;
+  pump_posted_ = true;
+  offloads_.loop([this] {
+    pump_posted_ = false;
+    if (!stopped_) pump();
   });
 }
 

@@ -93,6 +93,25 @@ void TickRunner::run_group(std::vector<DueTick> ticks, std::stop_token stop, Don
 void TickRunner::claim_and_start(std::vector<DueTick> ticks, std::stop_token stop,
                                  const Done& done) {
   const auto instant = ticks.front().instant;
+  // A group that waited for a claim thread past its ticks' start deadlines could only come
+  // back expired. Dropped here, without a round trip: otherwise a backlog feeds itself, each
+  // stale claim costing as much as a fresh one while the fresh ones wait behind it, and a
+  // replica that fell behind once (a checkpoint, a busy host) never catches up.
+  const auto now = clock_.wall();
+  std::size_t late = 0;
+  std::erase_if(ticks, [&](const DueTick& t) {
+    if (now <= t.deadline) return false;
+    ++late;
+    metrics_.count_tick(TickOutcome::skipped);
+    done(t, report(TickOutcome::skipped));
+    return true;
+  });
+  if (late > 0) {
+    spdlog::warn(
+        "{} tick(s) at {} skipped: their start deadline passed before a claim could be sent", late,
+        iso(instant));
+  }
+  if (ticks.empty()) return;
   const auto renewed = renewed_.load();
   if (renewed != 0) {
     const auto since = clock_.mono() - std::chrono::steady_clock::time_point(

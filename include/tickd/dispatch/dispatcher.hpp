@@ -66,6 +66,7 @@ class Dispatcher final {
 
  private:
   void pump();
+  void pump_soon();  // once, after the work already queued on the loop
   void enqueue(DueTick tick);
   std::vector<DueTick> take_group(std::deque<DueTick>& queue);
   void start_group(std::vector<DueTick> group);
@@ -91,6 +92,7 @@ class Dispatcher final {
   Millis expiry_armed_for_ = Millis::max();
   std::size_t inflight_ = 0;
   bool stopped_ = false;
+  bool pump_posted_ = false;  // a pump_soon() is queued on the loop
 };
 
 }  // namespace tickd

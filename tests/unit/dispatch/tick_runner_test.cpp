@@ -251,10 +251,28 @@ TEST_CASE("a tick taken over from a dead replica runs on its row and attempt, un
   });
 }
 
+TEST_CASE("a group whose start deadline passed while it waited is skipped without a claim") {
+  // A backlog of stale claims must not cost a round trip each, or it never drains.
+  Rig rig;
+  rig.time.advance(991ms);  // 10:00:01.001: past the 10:00:01.000 deadline
+  rig.run({rig.tick(1), rig.tick(2, "2026-05-01T10:00:02.000Z")});
+  CHECK(rig.report(1, 2).outcome == TickOutcome::skipped);
+  CHECK(rig.report(2, 2).outcome == TickOutcome::ran);
+  rig.store.locked([&] {
+    REQUIRE(rig.store.claims.size() == 1);
+    CHECK(rig.store.claims[0].ids == std::vector<std::int64_t>{2});
+    return 0;
+  });
+  CHECK(rig.ticks("skipped") == 1);
+}
+
 TEST_CASE("a tick claimed but not started by its start deadline fails without running") {
   Rig rig;
+  // Claimed (here: taken over, so no claim to refuse it), then the process stalled.
+  auto t = rig.tick(1);
+  t.run_id = 1001;
   rig.time.advance(1'500ms);  // 10:00:01.510: past the 10:00:01.000 deadline
-  rig.run({rig.tick(1)});
+  rig.run({t});
   CHECK(rig.report(1).outcome == TickOutcome::failed);
   CHECK(rig.handler->runs == 0);
   rig.store.locked([&] {
