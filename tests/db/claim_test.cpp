@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "../../src/db/sql.hpp"
 #include "schema.hpp"
 #include "tickd/db/database.hpp"
 
@@ -239,6 +240,43 @@ TEST_CASE("an unreachable database is reported as unavailable, not as a statemen
   } catch (const tickd::DbError& e) {
     CHECK(e.unavailable());
   }
+}
+
+TEST_CASE("recording a batch of ends reads no more of job_run than the batch's rows") {
+  // Regression: the ends' statement once joined job_run back for every end, planned as a
+  // scan of the whole table, so its cost grew with the history until claims fell behind.
+  Schema s;
+  s.sql(
+      "INSERT INTO region_index (code, cron_schedule) "
+      "SELECT 'h' || g, '* * * * * *' FROM generate_series(1, 500) g");
+  s.sql(
+      "INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) "
+      "SELECT r.id, to_timestamp(1780000000 + g), 'old', 'ok', now() FROM region_index r, "
+      "generate_series(1, 100) g");  // 50,000 rows of history
+  s.sql("ANALYZE job_run");
+  Database db(s.url, 2);
+  std::vector<Database::ClaimRequest> requests;
+  for (const auto& r : s.sql("SELECT id FROM region_index ORDER BY id")) {
+    requests.push_back({tickd::test::row_of(r[0].as<std::int64_t>())});
+  }
+  const auto claims = db.claim_batch(requests, t0, "replica-a");
+  std::string ids;
+  for (const auto& c : claims) ids += (ids.empty() ? "" : ",") + std::to_string(c.run_id);
+  const std::string n = std::to_string(claims.size());
+  pqxx::connection c(s.url);
+  pqxx::nontransaction tx(c);
+  tx.exec(std::string("PREPARE ends (bigint[], text[], text[], text[], text, int[]) AS ") +
+          tickd::sql::kFinishBatch);
+  const auto plan =
+      tx.exec("EXPLAIN (ANALYZE, FORMAT TEXT) EXECUTE ends ('{" + ids +
+              "}', array_fill('ok'::text, ARRAY[" + n + "]), array_fill(NULL::text, ARRAY[" + n +
+              "]), array_fill('{}'::text, ARRAY[" + n + "]), 'replica-a', array_fill(1, ARRAY[" +
+              n + "]))");
+  std::string text;
+  for (const auto& line : plan) text += line[0].as<std::string>() + "\n";
+  CAPTURE(text);
+  CHECK(text.find("Seq Scan on job_run") == std::string::npos);
+  CHECK(s.value("SELECT count(*) FROM job_run WHERE status = 'running'") == 0);  // all written
 }
 
 int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }
