@@ -256,8 +256,8 @@ TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double 
     if (attempt.error) break;
     if (context.timed_out()) {
       attempt.timed_out = true;
-      attempt.error = "timed out after " + std::to_string(timeout.count()) + " ms (before " +
-                      "handler " + name + ")";
+      attempt.error = "timed out after " + std::to_string(timeout.count()) +
+                      " ms (before handler " + name + ")";
       break;
     }
     const auto t0 = clock_.mono();
@@ -301,17 +301,20 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
       db_,  config_,
       stop, claimed_at,
       &run, std::chrono::steady_clock::now() + attempt_timeout(row.policy, config_.tick_timeout)};
-  Attempt attempt;
   if (!retry && started > tick.deadline) {
     // Claimed ahead of its instant, then this process stalled (stopped, starved) past the
-    // start deadline: starting now is the late start the deadline forbids.
-    attempt.error = "not started by its start deadline (" +
-                    std::to_string(std::chrono::duration<double>(started - tick.deadline).count()) +
-                    " s past it): the process stalled";
-    attempt.details = "{}";
-  } else {
-    attempt = run_handlers(context, lateness);
+    // start deadline: starting now, or retrying later, is the late start the deadline
+    // forbids.
+    Attempt late;
+    late.error = "not started by its start deadline (" +
+                 std::to_string(std::chrono::duration<double>(started - tick.deadline).count()) +
+                 " s past it): the process stalled";
+    late.details = "{}";
+    metrics_.count_attempt(AttemptResult::failed);
+    finish(std::move(tick), run_id, std::move(late), std::move(done));
+    return;
   }
+  Attempt attempt = run_handlers(context, lateness);
   metrics_.count_attempt(!attempt.error      ? AttemptResult::ok
                          : attempt.timed_out ? AttemptResult::timed_out
                                              : AttemptResult::failed);

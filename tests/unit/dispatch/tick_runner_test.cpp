@@ -468,3 +468,22 @@ TEST_CASE("buffer_one: a tick whose region still runs tries again shortly, until
     }
   }
 }
+
+TEST_CASE("a tick not started by its start deadline is not retried, whatever max_attempts says") {
+  Rig rig;
+  auto t = tick_with(1, [](auto& p) {
+    p.max_attempts = 3;
+    p.retry_backoff = tickd::ColumnMs(0);
+  });
+  t.run_id = 1001;            // claimed (taken over), then the process stalled
+  rig.time.advance(1'500ms);  // past the 10:00:01.000 deadline
+  rig.run({t});
+  CHECK(rig.report(1).outcome == TickOutcome::failed);
+  CHECK(rig.handler->runs == 0);
+  rig.store.locked([&] {
+    CHECK(rig.store.attempts.empty());
+    REQUIRE(rig.store.batches.size() == 1);
+    CHECK(rig.store.batches[0][0].attempt == 1);
+    return 0;
+  });
+}
