@@ -53,7 +53,7 @@ void sleep_before_retry(const RetryPolicy& policy, unsigned attempt) {
 }
 
 std::string transfer_error(CURLcode rc, const char* errbuf) {
-  if (rc == CURLE_ABORTED_BY_CALLBACK) return "cancelled (the tick timed out or tickd is stopping)";
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return "cancelled (the tick's attempt timed out)";
   return std::string(curl_easy_strerror(rc)) +
          (errbuf[0] != '\0' ? std::string(" (") + errbuf + ")" : "");
 }

@@ -78,7 +78,7 @@ class Storage {
 };
 
 // While alive, the transfers this thread makes abort once `cancelled()` returns true (a
-// tick's timeout or shutdown; asked about once a second and at each retry): the call then
+// tick's attempt timing out; asked about once a second and at each retry): the call then
 // throws StorageError ("... cancelled ..."), not retried. Scopes nest; the innermost rules.
 class CancelScope final {
  public:
