@@ -15,6 +15,8 @@ constexpr std::string_view kUsage =
     "  tickd migrate [--config FILE]         apply database migrations (idempotent)\n"
     "  tickd cron next EXPR [--from ISO8601] [--tz ZONE] [--count N]\n"
     "  tickd cron check EXPR [--tz ZONE]\n"
+    "  tickd region list|show|pause|resume|trigger|backfill|cancel ...   (tickd region --help)\n"
+    "  tickd runs [--region CODE] [--status S] [--since T] [--limit N] [--json]\n"
     "  tickd --version | --help\n";
 
 }  // namespace
@@ -35,6 +37,8 @@ int main(int argc, char** argv) {
   if (command == "run") return tickd::cli::run_main(rest);
   if (command == "migrate") return tickd::cli::migrate_main(rest);
   if (command == "cron") return tickd::cli::cron_main(rest);
+  if (command == "region") return tickd::cli::region_main(rest);
+  if (command == "runs") return tickd::cli::runs_main(rest);
   if (command.starts_with("--config")) return tickd::cli::run_main(args);
   std::fprintf(stderr, "tickd: unknown command '%.*s'\n%s", static_cast<int>(command.size()),
                command.data(), kUsage.data());

@@ -12,5 +12,7 @@ using Args = std::span<const std::string_view>;
 int cron_main(Args args);     // tickd cron next|check ...      (src/cron/cron_command.cpp)
 int migrate_main(Args args);  // tickd migrate [--config FILE]  (src/db/migrate_command.cpp)
 int run_main(Args args);      // tickd run [--config FILE]      (src/service/run_command.cpp)
+int region_main(Args args);   // tickd region VERB ...          (src/control/region_command.cpp)
+int runs_main(Args args);     // tickd runs [...]               (src/control/region_command.cpp)
 
 }  // namespace tickd::cli

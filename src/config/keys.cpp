@@ -277,6 +277,27 @@ constexpr Value kLogFormat{.type = Type::string,
                            },
                            .accepted = "`text`, `json`"};
 
+Problem apply_api_auth(const Value&, const Raw& raw, Config& config) {
+  const auto* s = std::get_if<std::string>(&raw.value);
+  if (s == nullptr) return "expected a string";
+  const std::string v = lower(*s);
+  if (v == "writes") {
+    config.api_auth_all = false;
+  } else if (v == "all") {
+    config.api_auth_all = true;
+  } else {
+    return "'" + *s + "' is not one of writes, all";
+  }
+  return std::nullopt;
+}
+
+constexpr Value kApiAuth{.type = Type::string,
+                         .apply = &apply_api_auth,
+                         .show = [](const Config& config) -> std::string {
+                           return config.api_auth_all ? "all" : "writes";
+                         },
+                         .accepted = "`writes`, `all`"};
+
 constexpr std::int64_t kDay = 86'400'000;
 constexpr std::string_view kConninfo = "`postgres://…`, `postgresql://…` or `key=value …`";
 
@@ -423,6 +444,17 @@ constexpr std::array kKeys{
         .toml = "retention_days",
         .value = integer<&Config::retention_days>(1, 3650),
         .meaning = "age after which finished rows are deleted"},
+    Key{.env = "TICKD_API_TOKEN",
+        .toml = "api_token",
+        .value = text<&Config::api_token, secret>("string"),
+        .meaning = "bearer token that `/v1` writes need (and reads, with `TICKD_API_AUTH=all`); "
+                   "never logged",
+        .default_doc = "none (writes refused)"},
+    Key{.env = "TICKD_API_AUTH",
+        .toml = "api_auth",
+        .value = kApiAuth,
+        .meaning = "what needs the token: `writes`, or `all` (also `/v1` reads, `/status` and "
+                   "the console; never `/metrics`, `/healthz`, `/readyz`)"},
 };
 
 }  // namespace

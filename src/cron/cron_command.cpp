@@ -11,7 +11,7 @@
 #include "text.hpp"
 #include "tickd/cli.hpp"
 #include "tickd/cron/cron.hpp"
-#include "timestamp.hpp"
+#include "tickd/cron/timestamp.hpp"
 
 namespace tickd::cli {
 namespace {

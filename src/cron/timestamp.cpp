@@ -1,6 +1,6 @@
 // RFC 3339 parsing and formatting with plain integer calendar arithmetic.
 
-#include "timestamp.hpp"
+#include "tickd/cron/timestamp.hpp"
 
 #include <cstddef>
 #include <cstdint>

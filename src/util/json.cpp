@@ -131,6 +131,23 @@ Writer& Writer::end_object() {
   return *this;
 }
 
+Writer& Writer::begin_array() {
+  separate();
+  out_ += '[';
+  need_comma_ = false;
+  return *this;
+}
+
+Writer& Writer::end_array() {
+  out_ += ']';
+  need_comma_ = true;
+  return *this;
+}
+
+Writer& Writer::null() { return literal("null"); }
+
+Writer& Writer::raw(std::string_view json) { return literal(json); }
+
 Writer& Writer::key(std::string_view k) {
   separate();
   append_string(out_, k);

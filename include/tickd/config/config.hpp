@@ -60,6 +60,10 @@ struct Config {
   unsigned publish_quality = 80;                            // PUBLISH_QUALITY (WebP, 1-100)
   unsigned retention_days = 30;                             // RETENTION_DAYS
 
+  // The /v1 API and the console.
+  std::string api_token;      // TICKD_API_TOKEN (never logged); empty: every write is refused
+  bool api_auth_all = false;  // TICKD_API_AUTH=all: reads need the token too (else `writes`)
+
   bool operator==(const Config&) const = default;
 };
 

@@ -24,6 +24,19 @@ class io_context;  // the server runs on its caller's loop; its users need not s
 
 namespace tickd {
 
+// A request for the API (paths under /v1/), answered off the event loop.
+struct ApiRequest {
+  std::string method;  // GET, POST, ...
+  std::string target;  // path and query, as sent
+  std::string body;
+  std::string authorization;  // the Authorization header, as sent ("" when absent)
+  std::string peer;           // the client's address
+};
+struct ApiResponse {
+  int status = 200;
+  std::string body;  // JSON
+};
+
 struct HttpRoutes {
   std::function<std::string()> metrics;      // body of GET /metrics
   std::function<bool()> ready;               // GET /readyz: 200 when true, else 503
@@ -31,6 +44,12 @@ struct HttpRoutes {
   // Body of GET /status?code=C: the same document with only region C (percent-decoded);
   // cheap at any number of regions. Falls back to status_json when unset.
   std::function<std::string(std::string_view code)> status_json_for;
+  // Requests under /v1/: `respond` must be called exactly once, from any thread; the
+  // server writes the answer on its own loop. Unset: 404.
+  std::function<void(ApiRequest request, std::function<void(ApiResponse)> respond)> api;
+  // Whether a request with this Authorization header may read /status (TICKD_API_AUTH=all);
+  // unset: anyone may. Never asked for /metrics, /healthz, /readyz.
+  std::function<bool(std::string_view authorization)> may_read;
 };
 
 struct HttpSettings {

@@ -26,7 +26,7 @@ std::string escape(std::string_view s);
 // Appends s as a JSON string literal (with quotes) to out.
 void append_string(std::string& out, std::string_view s);
 
-// Writes one JSON value front to back: objects, keys and scalars, commas put in by itself.
+// Writes one JSON value front to back: objects, arrays, keys and scalars, commas put in by itself.
 // It checks nothing: a key outside an object or an unclosed object is the caller's mistake.
 //
 //   Writer w;
@@ -36,7 +36,13 @@ class Writer final {
  public:
   Writer& begin_object();
   Writer& end_object();
+  Writer& begin_array();
+  Writer& end_array();
   Writer& key(std::string_view k);
+  Writer& null();
+  // A value that is JSON text already (e.g. a jsonb column as PostgreSQL prints it): the
+  // caller vouches for it.
+  Writer& raw(std::string_view json);
   Writer& value(std::string_view s);
   Writer& value(const char* s) { return value(std::string_view(s)); }
   Writer& value(bool b);

@@ -1,6 +1,6 @@
 #pragma once
-// RFC 3339 timestamps for `tickd cron next`: parse --from, format fire instants. Internal to
-// src/cron.
+// RFC 3339 timestamps: `tickd cron next --from` and its fire instants, the control
+// commands' times (src/control).
 
 #include <chrono>
 #include <string>

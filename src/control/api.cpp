@@ -1,0 +1,1 @@
+#include "tickd/control/api.hpp"

@@ -1,0 +1,39 @@
+#pragma once
+// Internal to src/control: the one JSON shape of each view (the CLI's --json and the /v1
+// API print the same documents), and the region facts both compute: its state and its
+// next instants from the cron engine in its zone. (views.cpp)
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tickd/db/control_store.hpp"
+#include "tickd/util/json.hpp"
+
+namespace tickd::control {
+
+// "active", "paused", "inactive" or "invalid" (the expression, zone or a policy refused:
+// `error` says why, as a replica would log it).
+struct RegionState {
+  std::string state;
+  std::optional<std::string> error;
+  std::vector<Micros> next;  // the next instants after `now` (none when not scheduled)
+};
+RegionState region_state(const RegionView& r, Micros now, int next_count);
+
+// {"id", "code", "name", "cron_schedule", "timezone", "active", "handlers", "tick_sql",
+//  "updated_at", "policies": {...}, "paused": null | {"at", "by", "reason"}, "state",
+//  "error", "next_fire", "last_run": null | run, "pending_requests"}; with `next_count` > 1
+// also "next_fires": [...].
+void write_region(json::Writer& w, const RegionView& r, const RegionState& state);
+// {"id", "region_id", "code", "scheduled_for", "status", "trigger", "attempt",
+//  "requested_by", "replica_id", "started_at", "finished_at", "duration_seconds",
+//  "lateness_seconds", "error", "details", "cancel_requested_at", "cancel_requested_by"}
+void write_run(json::Writer& w, const RunView& run);
+void write_audit(json::Writer& w, const AuditView& a);
+void write_replica(json::Writer& w, const ReplicaView& r);
+
+// One line for people: "run 42 ok  2026-03-08T10:00:00Z  manual by alice  attempt 1  0.31 s".
+std::string run_line(const RunView& run);
+
+}  // namespace tickd::control
