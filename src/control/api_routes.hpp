@@ -25,4 +25,9 @@ ApiResponse get_region_runs(ControlStore& store, const std::string& code, const 
 ApiResponse get_runs(ControlStore& store, const Query& query);
 ApiResponse get_replicas(ControlStore& store, std::chrono::milliseconds fresh);
 
+// Actions (api_actions.cpp): `body` is the request's JSON object (empty: none), `actor`
+// who acts (region_audit.actor).
+ApiResponse post_action(ControlStore& store, const std::string& code, std::string_view action,
+                        std::string_view body, const std::string& actor);
+
 }  // namespace tickd::control

@@ -6,9 +6,33 @@
 #include "pool.hpp"
 #include "sql.hpp"
 #include "tickd/db/database.hpp"
+#include "tickd/version.hpp"
 
 namespace tickd {
 namespace {
+
+// tickd_control: "request" (run requests were added) or "cancel:<run id>".
+class ControlReceiver final : public pqxx::notification_receiver {
+ public:
+  ControlReceiver(pqxx::connection& c, ChangeListener::Changes& sink)
+      : pqxx::notification_receiver(c, kControlChannel), sink_(sink) {}
+
+  void operator()(const std::string& payload, int /*backend_pid*/) override {
+    constexpr std::string_view kCancel = "cancel:";
+    if (payload.starts_with(kCancel)) {
+      std::int64_t id = 0;
+      const auto* begin = payload.data() + kCancel.size();
+      const auto* end = payload.data() + payload.size();
+      const auto [ptr, ec] = std::from_chars(begin, end, id);
+      if (ec == std::errc{} && ptr == end) sink_.cancels.push_back(id);
+    } else {
+      sink_.requests = true;
+    }
+  }
+
+ private:
+  ChangeListener::Changes& sink_;
+};
 
 class Receiver final : public pqxx::notification_receiver {
  public:
@@ -38,6 +62,7 @@ struct ChangeListener::Impl {
   std::unique_ptr<pqxx::connection> conn;
   Changes pending;
   std::unique_ptr<Receiver> receiver;
+  std::unique_ptr<ControlReceiver> control;
 };
 
 ChangeListener::ChangeListener(std::string database_url, std::string replica_id)
@@ -53,13 +78,14 @@ void ChangeListener::connect() {
   try {
     impl_->conn = std::make_unique<pqxx::connection>(impl_->conninfo);
     impl_->receiver = std::make_unique<Receiver>(*impl_->conn, impl_->pending);
+    impl_->control = std::make_unique<ControlReceiver>(*impl_->conn, impl_->pending);
     // The receiver's LISTEN is sent lazily; a round trip makes sure it is in place
     // before the caller's full reconcile reads the table.
     bool locked = false;
     {
       pqxx::nontransaction tx(*impl_->conn);
       locked = tx.exec_params1(sql::kTakeReplicaLock, impl_->replica_id)[0].as<bool>();
-      if (locked) tx.exec_params(sql::kRecordReplicaLock, impl_->replica_id);
+      if (locked) tx.exec_params(sql::kRecordReplicaLock, impl_->replica_id, kVersion);
     }
     if (!locked) {
       close();
@@ -94,6 +120,7 @@ ChangeListener::Changes ChangeListener::drain() {
 
 void ChangeListener::close() {
   impl_->receiver.reset();
+  impl_->control.reset();
   impl_->conn.reset();
 }
 

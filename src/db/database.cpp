@@ -14,6 +14,7 @@
 #include "pool_events.hpp"
 #include "sql.hpp"
 #include "tickd/db/claim_key.hpp"
+#include "tickd/util/cancellation.hpp"
 
 namespace tickd {
 namespace {
@@ -397,7 +398,8 @@ void Database::keepalive() {
 
 bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id,
                             std::chrono::sys_seconds scheduled_for,
-                            std::chrono::milliseconds timeout, const RunRef* run) {
+                            std::chrono::milliseconds timeout, const RunRef* run,
+                            Cancellation* cancellation) {
   auto& holds = impl_->tick_sql_holds;
   try {
     return impl_->with_handler_connection(
@@ -414,6 +416,8 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
               return false;  // an earlier attempt's SQL committed with its mark
             }
           }
+          // PQcancel, from the cancelling thread: safe while this thread waits on `c`.
+          const Cancellation::Interrupt interrupt(cancellation, [&c] { c.cancel_query(); });
           try {
             pqxx::work tx(c);
             tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
@@ -453,6 +457,57 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
     if (!committed) throw;
     return true;
   }
+}
+
+std::vector<Database::RequestedRun> Database::start_requests(const std::string& replica_id,
+                                                             std::size_t limit) {
+  return impl_->with_connection("starting run requests", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::vector<RequestedRun> runs;
+    std::vector<std::int64_t> region_ids;
+    for (const auto& q : tx.exec_params(sql::kPickRequests, static_cast<std::int64_t>(limit))) {
+      const auto request_id = q[0].as<std::int64_t>();
+      const auto started = tx.exec_params(sql::kStartRequest, request_id, replica_id);
+      if (started.empty()) {
+        tx.exec_params0(sql::kRequestNotStarted, request_id);
+        continue;
+      }
+      const auto run_id = started[0][0].as<std::int64_t>();
+      tx.exec_params0(sql::kRequestStarted, request_id, run_id);
+      RequestedRun run;
+      run.run_id = run_id;
+      run.row = nullptr;
+      run.scheduled_for = std::chrono::sys_time<std::chrono::microseconds>(
+          std::chrono::microseconds(q[3].as<std::int64_t>()));
+      run.trigger = q[2].as<std::string>();
+      run.requested_by = q[4].as<std::string>();
+      region_ids.push_back(q[1].as<std::int64_t>());
+      runs.push_back(std::move(run));
+    }
+    if (!runs.empty()) {
+      auto rows = to_regions(tx.exec_params(sql::kLoadRegionsById, id_array(region_ids)));
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        const auto it = std::find_if(rows.begin(), rows.end(),
+                                     [&](const RegionRow& r) { return r.id == region_ids[i]; });
+        if (it != rows.end()) runs[i].row = std::make_shared<const RegionRow>(*it);
+      }
+    }
+    tx.commit();
+    return runs;
+  });
+}
+
+std::vector<std::pair<std::int64_t, std::string>> Database::cancels_requested(
+    const std::vector<std::int64_t>& run_ids) {
+  if (run_ids.empty()) return {};
+  return impl_->with_connection("looking for cancels", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    for (const auto& row : tx.exec_params(sql::kCancelsRequested, id_array(run_ids))) {
+      out.emplace_back(row[0].as<std::int64_t>(), row[1].as<std::string>());
+    }
+    return out;
+  });
 }
 
 std::size_t Database::fail_own_running(const std::string& replica_id, const std::string& reason) {

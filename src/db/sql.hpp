@@ -110,13 +110,14 @@ inline constexpr const char* kTakeReplicaLock =
     "SELECT pg_try_advisory_lock(" TICKD_LOCK_CLASS ", " TICKD_LOCK_KEY("$1") ")";
 // The server's current timeline: a promoted standby starts a new one.
 #define TICKD_TIMELINE "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
-// $1 replica id. After the lock: from now on, a free lock means this session ended.
+// $1 replica id, $2 its version. After the lock: from now on, a free lock means this
+// session ended.
 inline constexpr const char* kRecordReplicaLock =
-    "INSERT INTO tickd_replica (replica_id, locked_at, locked_timeline) "
+    "INSERT INTO tickd_replica (replica_id, locked_at, locked_timeline, version) "
     "VALUES ($1, now(), " TICKD_TIMELINE
-    ") "
+    ", $2) "
     "ON CONFLICT (replica_id) DO UPDATE SET locked_at = now(), heartbeat_at = now(), "
-    "  locked_timeline = excluded.locked_timeline";
+    "  locked_timeline = excluded.locked_timeline, version = excluded.version";
 
 // One liveness round's first statement: renews this replica's heartbeat and judges every
 // other replica (liveness.hpp). $1 this replica's id, $2 crash silence (s), $3 lease (s),
@@ -225,6 +226,64 @@ inline constexpr const char* kTickSqlDone =
 inline constexpr const char* kMarkTickSql =
     "UPDATE job_run SET tick_sql_at = now() WHERE id = $1 AND replica_id = $2 AND attempt = $3 "
     "AND status = 'running' AND tick_sql_at IS NULL";
+
+// Run requests (sql/005_control.sql). A region's requests start in instant order, one at a
+// time while any tick of the region runs (overlap skip or buffer_one: the database allows
+// one running row), or while a backfill run of it runs (overlap allow: manual runs go
+// alongside). Per region, the first pending request; regions this transaction cannot lock
+// (another replica is starting theirs) are left for the next look; the request is marked
+// started only if still pending once locked (the UPDATE re-reads it), so it starts once.
+// $1 how many at most. Rows: (request id, region id, trigger, scheduled_for as Unix
+// microseconds, requested_by).
+#define TICKD_REQUEST_LOCK_CLASS "1953066354"
+inline constexpr const char* kPickRequests =
+    "WITH first AS (SELECT DISTINCT ON (q.region_id) q.id, q.region_id, q.trigger, "
+    "    q.scheduled_for FROM run_request q WHERE q.state = 'pending' "
+    "    ORDER BY q.region_id, q.scheduled_for, q.id), "
+    "ready AS (SELECT f.id, f.region_id FROM first f JOIN region_index r ON r.id = f.region_id "
+    "  WHERE NOT EXISTS (SELECT FROM job_run j WHERE j.region_id = f.region_id "
+    "    AND j.status = 'running' "
+    "    AND (r.overlap <> 'allow' OR (j.trigger = 'backfill' AND f.trigger = 'backfill'))) "
+    "  ORDER BY f.scheduled_for, f.id LIMIT $1), "
+    "locked AS (SELECT id FROM ready WHERE pg_try_advisory_xact_lock(" TICKD_REQUEST_LOCK_CLASS
+    ", hashtext(current_schema() || '/' || region_id))) "
+    "UPDATE run_request q SET state = 'started', handled_at = now() FROM locked l "
+    "WHERE q.id = l.id AND q.state = 'pending' "
+    "RETURNING q.id, q.region_id, q.trigger, (extract(epoch FROM q.scheduled_for) * "
+    "1000000)::bigint, "
+    "  q.requested_by";
+
+// One picked request's run: its job_run row, running under this replica, with what the
+// region's row says now. $1 request id, $2 replica id. No row: the insert conflicted (a
+// row for that instant exists, or a tick of the region started meanwhile).
+inline constexpr const char* kStartRequest =
+    "INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, requested_by, "
+    "  cron_schedule, timezone, overlap_allowed) "
+    "SELECT q.region_id, q.scheduled_for, $2, 'running', q.trigger, q.requested_by, "
+    "  r.cron_schedule, r.timezone, r.overlap = 'allow' "
+    "FROM run_request q JOIN region_index r ON r.id = q.region_id WHERE q.id = $1 "
+    "ON CONFLICT DO NOTHING RETURNING id";
+// $1 request id, $2 run id.
+inline constexpr const char* kRequestStarted = "UPDATE run_request SET run_id = $2 WHERE id = $1";
+// $1 request id. Its instant has a row already (a backfill of an instant that ran): it
+// ends skipped; otherwise (a tick started meanwhile) it goes back to pending.
+inline constexpr const char* kRequestNotStarted =
+    "UPDATE run_request q SET "
+    "  state = CASE WHEN e.taken THEN 'skipped' ELSE 'pending' END, "
+    "  handled_at = CASE WHEN e.taken THEN now() END, "
+    "  error = CASE WHEN e.taken THEN 'a run of this instant exists already' END "
+    "FROM (SELECT EXISTS (SELECT FROM job_run j, run_request q2 WHERE q2.id = $1 "
+    "  AND j.region_id = q2.region_id AND j.scheduled_for = q2.scheduled_for) AS taken) e "
+    "WHERE q.id = $1";
+// $1 bigint[] region ids: their rows, whatever their state (a manual run works on paused
+// and inactive regions too).
+inline constexpr const char* kLoadRegionsById =
+    "SELECT " TICKD_REGION_COLUMNS "FROM region_index WHERE id = ANY($1::bigint[]) ORDER BY id";
+
+// $1 bigint[] run ids: those still running whose cancel was asked for, and by whom.
+inline constexpr const char* kCancelsRequested =
+    "SELECT id, coalesce(cancel_requested_by, '') FROM job_run WHERE id = ANY($1::bigint[]) "
+    "AND status = 'running' AND cancel_requested_at IS NOT NULL";
 
 // $1 replica id, $2 reason.
 inline constexpr const char* kFailOwnRunning =

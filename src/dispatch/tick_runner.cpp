@@ -21,20 +21,28 @@ std::string iso(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); 
 
 TickReport report(TickOutcome outcome) { return {.outcome = outcome}; }
 
-// Calls `then` on the timer's executor once `clock` reads `at` or later. Checked again on
+// Calls `then` on the timer's executor once `clock` reads `at` or later, or at once when
+// `cancellation` is requested (whoever cancels it also cancels the timer). Checked again on
 // every wake: the clock may have been re-anchored to the database's meanwhile, and a handler
 // must never start before its instant.
 void wait_until(std::shared_ptr<boost::asio::steady_timer> timer, const Clock& clock, Millis at,
-                std::function<void()> then) {
+                std::function<void()> then,
+                std::shared_ptr<const Cancellation> cancellation = nullptr) {
   const auto wait = at - clock.wall();
-  if (wait <= std::chrono::steady_clock::duration::zero()) {
+  if (wait <= std::chrono::steady_clock::duration::zero() ||
+      (cancellation && cancellation->requested())) {
     then();
     return;
   }
   timer->expires_after(wait);
-  timer->async_wait([timer, &clock, at, then = std::move(then)](boost::system::error_code) mutable {
-    wait_until(timer, clock, at, std::move(then));
+  timer->async_wait([timer, &clock, at, then = std::move(then),
+                     cancellation = std::move(cancellation)](boost::system::error_code) mutable {
+    wait_until(timer, clock, at, std::move(then), std::move(cancellation));
   });
+}
+
+std::string cancelled_error(const Cancellation& c) {
+  return "cancelled by " + c.by().value_or("an operator");
 }
 
 }  // namespace
@@ -66,6 +74,52 @@ std::vector<TickRunner::TickKey> TickRunner::take_in_doubt() {
 void TickRunner::restore_in_doubt(std::vector<TickKey> ticks) {
   std::lock_guard lock(in_doubt_mutex_);
   in_doubt_.insert(in_doubt_.end(), ticks.begin(), ticks.end());
+}
+
+std::shared_ptr<Cancellation> TickRunner::in_flight(std::int64_t run_id) {
+  std::lock_guard lock(in_flight_mutex_);
+  auto& entry = in_flight_[run_id];
+  if (!entry.cancellation) entry.cancellation = std::make_shared<Cancellation>();
+  return entry.cancellation;
+}
+
+void TickRunner::retire(std::int64_t run_id) {
+  std::lock_guard lock(in_flight_mutex_);
+  in_flight_.erase(run_id);
+}
+
+void TickRunner::set_retry_wait(std::int64_t run_id,
+                                std::weak_ptr<boost::asio::steady_timer> timer) {
+  std::lock_guard lock(in_flight_mutex_);
+  if (const auto it = in_flight_.find(run_id); it != in_flight_.end()) {
+    it->second.retry_wait = std::move(timer);
+  }
+}
+
+bool TickRunner::cancel(std::int64_t run_id, const std::string& by) {
+  std::shared_ptr<Cancellation> cancellation;
+  std::shared_ptr<boost::asio::steady_timer> retry_wait;
+  {
+    std::lock_guard lock(in_flight_mutex_);
+    const auto it = in_flight_.find(run_id);
+    if (it == in_flight_.end()) return false;
+    cancellation = it->second.cancellation;
+    retry_wait = it->second.retry_wait.lock();
+  }
+  if (cancellation->requested()) return false;  // asked already
+  cancellation->cancel(by);
+  // Its handler runs on the timer's executor and sees the cancel.
+  if (retry_wait)
+    boost::asio::post(retry_wait->get_executor(), [retry_wait] { retry_wait->cancel(); });
+  return true;
+}
+
+std::vector<std::int64_t> TickRunner::running_ids() const {
+  std::lock_guard lock(in_flight_mutex_);
+  std::vector<std::int64_t> ids;
+  ids.reserve(in_flight_.size());
+  for (const auto& [id, entry] : in_flight_) ids.push_back(id);
+  return ids;
 }
 
 void TickRunner::heartbeat_renewed(std::chrono::steady_clock::time_point mono) {
@@ -254,6 +308,11 @@ TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double 
   Attempt attempt;
   for (const auto& name : row.handlers) {
     if (attempt.error) break;
+    if (context.cancelled()) {
+      attempt.cancelled = true;
+      attempt.error = cancelled_error(*context.cancellation) + " (before handler " + name + ")";
+      break;
+    }
     if (context.timed_out()) {
       attempt.timed_out = true;
       attempt.error = "timed out after " + std::to_string(timeout.count()) +
@@ -267,7 +326,11 @@ TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double 
     } catch (const std::exception& e) {
       attempt.error = "handler " + name + ": " + e.what();
     }
-    if (context.timed_out()) {
+    if (context.cancelled()) {
+      attempt.cancelled = true;
+      attempt.error = cancelled_error(*context.cancellation) + " (" +
+                      attempt.error.value_or("in handler " + name) + ")";
+    } else if (context.timed_out()) {
       // Cut short (a statement cancelled by the server, work handed back) or simply past
       // the timeout: the attempt failed either way.
       attempt.timed_out = true;
@@ -296,11 +359,17 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   if (!retry) metrics_.observe_lateness(lateness);
   const int attempt_no = tick.attempt;  // read before `tick` moves into a callback below
   const RunRef run{run_id, attempt_no, config_.replica_id};
+  const auto cancellation = in_flight(run_id);
   const TickContext context{
-      row,  tick.instant,
-      db_,  config_,
-      stop, claimed_at,
-      &run, std::chrono::steady_clock::now() + attempt_timeout(row.policy, config_.tick_timeout)};
+      row,
+      tick.instant,
+      db_,
+      config_,
+      stop,
+      claimed_at,
+      &run,
+      std::chrono::steady_clock::now() + attempt_timeout(row.policy, config_.tick_timeout),
+      cancellation.get()};
   if (!retry && started > tick.deadline) {
     // Claimed ahead of its instant, then this process stalled (stopped, starved) past the
     // start deadline: starting now, or retrying later, is the late start the deadline
@@ -318,7 +387,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   metrics_.count_attempt(!attempt.error      ? AttemptResult::ok
                          : attempt.timed_out ? AttemptResult::timed_out
                                              : AttemptResult::failed);
-  if (attempt.error && !stop.stop_requested() &&
+  if (attempt.error && !attempt.cancelled && !stop.stop_requested() &&
       retry_later(tick, run_id, claimed_at, stop, done, attempt)) {
     return;
   }
@@ -331,9 +400,11 @@ bool TickRunner::retry_later(const DueTick& tick, std::int64_t run_id,
   const auto& region = *tick.region;
   const auto& row = *region.row;
   const auto failed_at = std::chrono::floor<std::chrono::milliseconds>(clock_.wall());
+  // A requested run (manual, backfill) is no instant of the schedule: nothing bounds it.
+  const auto next_instant =
+      tick.requested ? std::nullopt : cron::next_after(region.expr, region.zone, tick.instant);
   const auto at =
-      retry_start(row.policy, tick.attempt, Millis(failed_at),
-                  cron::next_after(region.expr, region.zone, tick.instant),
+      retry_start(row.policy, tick.attempt, Millis(failed_at), next_instant,
                   tick_draw(row.id, tick.instant, static_cast<std::uint64_t>(tick.attempt)));
   if (!at) return false;
   try {
@@ -354,25 +425,41 @@ bool TickRunner::retry_later(const DueTick& tick, std::int64_t run_id,
                date::format("%FT%TZ", *at));
   auto next = tick;
   ++next.attempt;
-  wait_until(std::make_shared<boost::asio::steady_timer>(workers_), clock_, *at,
-             [this, next = std::move(next), run_id, claimed_at, stop, done, failed]() mutable {
-               // Shutting down meanwhile: no new attempt; the tick ends with the last error.
-               if (stop.stop_requested()) {
-                 finish(std::move(next), run_id, failed, std::move(done));
-               } else {
-                 execute(std::move(next), run_id, claimed_at, stop, std::move(done), true);
-               }
-             });
+  auto timer = std::make_shared<boost::asio::steady_timer>(workers_);
+  set_retry_wait(run_id, timer);
+  auto cancellation = in_flight(run_id);
+  wait_until(
+      timer, clock_, *at,
+      [this, next = std::move(next), run_id, claimed_at, stop, done, failed,
+       cancellation]() mutable {
+        if (cancellation->requested()) {
+          // Cancelled while waiting: no new attempt.
+          auto cancelled = failed;
+          cancelled.cancelled = true;
+          cancelled.error = cancelled_error(*cancellation) +
+                            " (waiting to retry after: " + failed.error.value_or("") + ")";
+          finish(std::move(next), run_id, std::move(cancelled), std::move(done));
+        } else if (stop.stop_requested()) {
+          // Shutting down meanwhile: no new attempt; the tick ends with the last error.
+          finish(std::move(next), run_id, failed, std::move(done));
+        } else {
+          execute(std::move(next), run_id, claimed_at, stop, std::move(done), true);
+        }
+      },
+      cancellation);
   return true;
 }
 
 void TickRunner::finish(DueTick tick, std::int64_t run_id, Attempt attempt, Done done) {
+  retire(run_id);
   const bool ok = !attempt.error;
   if (!ok) {
-    spdlog::warn("region {}: tick {} failed: {}", tick.region->row->code, iso(tick.instant),
-                 *attempt.error);
+    spdlog::warn("region {}: tick {} {}: {}", tick.region->row->code, iso(tick.instant),
+                 attempt.cancelled ? "cancelled" : "failed", *attempt.error);
   }
-  const auto status = ok ? RunStatus::ok : RunStatus::failed;
+  const auto status = ok                  ? RunStatus::ok
+                      : attempt.cancelled ? RunStatus::cancelled
+                                          : RunStatus::failed;
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
   const int attempt_no = tick.attempt;
   finisher_.submit(

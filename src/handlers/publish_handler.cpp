@@ -96,7 +96,7 @@ class PublishHandler final : public Handler {
       std::atomic<std::size_t> next{0};
       const auto worker = [&] {
         // The attempt's timeout aborts the transfer under way too (shutdown lets it finish).
-        const storage::CancelScope cancel([&tick] { return tick.timed_out(); });
+        const storage::CancelScope cancel([&tick] { return tick.cut_short(); });
         for (std::size_t i; (i = next++) < jobs.size();) {
           const auto& job = jobs[i];
           bool stop_now = tick.should_stop();

@@ -18,8 +18,9 @@ class RegionHandler final : public Handler {
       const auto timeout = std::min(tick.config.tick_sql_timeout, tick.remaining());
       if (timeout <= std::chrono::milliseconds(0)) throw std::runtime_error("not started");
       // A re-run of a tick whose SQL an earlier attempt committed does not run it again.
+      // A cancel interrupts the statement on the server.
       if (!tick.db.run_tick_sql(*tick.region.tick_sql, tick.region.id, tick.scheduled_for, timeout,
-                                tick.run)) {
+                                tick.run, tick.cancellation)) {
         return {{"tick_sql", 0}, {"tick_sql_committed_before", 1}};
       }
       return {{"tick_sql", 1}};

@@ -43,7 +43,7 @@ class UploadHandler final : public Handler {
   HandlerCounts run(const TickContext& tick) override {
     auto& storage = shared_->storage();  // throws: no storage, no work
     // The attempt's timeout aborts the transfer under way too (shutdown lets it finish).
-    const storage::CancelScope cancel([&tick] { return tick.timed_out(); });
+    const storage::CancelScope cancel([&tick] { return tick.cut_short(); });
     QueueStore store(tick.db);
     const auto& config = shared_->config();
     JobBook book(*shared_, store, Queue::upload, shared_->new_owner());

@@ -144,8 +144,28 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     const http_detail::Request& req = parser_->get();
+    if (server_->routes.api && http_detail::is_api_target(req.target())) return call_api(req);
     response_ = http_detail::route(req, server_->routes);
     write(false);
+  }
+
+  // Answered off the loop (the API reads the database); the answer comes back to the
+  // loop, and the session lives until then.
+  void call_api(const http_detail::Request& req) {
+    ApiRequest call{std::string(req.method_string()), std::string(req.target()), req.body(),
+                    std::string(req[http::field::authorization]), peer_address()};
+    const unsigned version = req.version();
+    const bool keep_alive = req.keep_alive();
+    const bool head = req.method() == http::verb::head;
+    server_->routes.api(std::move(call), [self = shared_from_this(), version, keep_alive,
+                                          head](ApiResponse answer) {
+      asio::post(self->server_->io, [self, version, keep_alive, head,
+                                     answer = std::move(answer)]() mutable {
+        if (self->server_->stopped) return;
+        self->response_ = http_detail::api_response(version, keep_alive, head, std::move(answer));
+        self->write(false);
+      });
+    });
   }
 
   void send_error(http::status status, std::string_view text) {
@@ -195,6 +215,12 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
           }
           self->drain();
         });
+  }
+
+  std::string peer_address() const {
+    error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string();
   }
 
   std::string peer() const {

@@ -86,6 +86,13 @@ Response route(const Request& req, const HttpRoutes& routes) {
         if (!routes.metrics) break;
         return make(req, http::status::ok, kMetricsContentType, routes.metrics());
       case Endpoint::status:
+        if (routes.may_read && !routes.may_read(req[http::field::authorization])) {
+          auto res = make(
+              req, http::status::unauthorized, kJsonContentType,
+              R"({"error":"this replica needs the API token to read (TICKD_API_AUTH=all): send Authorization: Bearer <token>"})");
+          res.set(http::field::www_authenticate, "Bearer realm=\"tickd\"");
+          return res;
+        }
         if (routes.status_json_for) {
           if (const auto code = query_param(req.target(), "code")) {
             return make(req, http::status::ok, kJsonContentType, routes.status_json_for(*code));
@@ -102,6 +109,25 @@ Response route(const Request& req, const HttpRoutes& routes) {
     spdlog::warn("http: {} failed", path_of(req.target()));
   }
   return text(req, http::status::internal_server_error, "internal error");
+}
+
+bool is_api_target(std::string_view target) {
+  const auto path = path_of(target);
+  return path == "/v1" || path.starts_with("/v1/");
+}
+
+Response api_response(unsigned version, bool keep_alive, bool head, ApiResponse answer) {
+  Response res{static_cast<http::status>(answer.status), version};
+  res.set(http::field::server, "tickd");
+  res.set(http::field::content_type, kJsonContentType);
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  if (answer.status == 401) res.set(http::field::www_authenticate, "Bearer realm=\"tickd\"");
+  res.keep_alive(keep_alive);
+  const auto length = answer.body.size();
+  if (!head) res.body() = std::move(answer.body);
+  res.content_length(length);
+  return res;
 }
 
 Response error_response(http::status status, unsigned version, std::string_view body) {

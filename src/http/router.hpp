@@ -23,6 +23,11 @@ inline constexpr std::string_view kJsonContentType = "application/json";
 // is missing gives 500. Keep-alive and version follow the request.
 Response route(const Request& req, const HttpRoutes& routes);
 
+// Paths under /v1/ (and /v1 itself): the API's (HttpRoutes::api).
+bool is_api_target(std::string_view target);
+// The API's answer as an HTTP response (JSON; no body for HEAD).
+Response api_response(unsigned version, bool keep_alive, bool head, ApiResponse answer);
+
 // A complete error response (400, 413, ...) that asks the client to close the connection.
 Response error_response(boost::beast::http::status status, unsigned version, std::string_view text);
 

@@ -100,6 +100,9 @@ void ChangeFeed::wait_for_notifications() {
                         } else if (!changes.ids.empty()) {
                           changed_(std::move(changes.ids));
                         }
+                        if (control_ && (changes.requests || !changes.cancels.empty())) {
+                          control_(changes.requests, std::move(changes.cancels));
+                        }
                         wait_for_notifications();
                       });
 }

@@ -38,6 +38,9 @@ class ChangeFeed final {
   ChangeFeed(boost::asio::io_context& loop, Offload offload, std::unique_ptr<Connection> connection,
              Timers& timers, Changed changed);
 
+  // Run requests were added (`requests`) or runs' cancels asked for (tickd_control).
+  using Control = std::function<void(bool requests, std::vector<std::int64_t> cancels)>;
+  void on_control(Control control) { control_ = std::move(control); }
   void start();
   // The database is reachable again: if waiting to retry, connect now.
   void database_back();
@@ -54,6 +57,7 @@ class ChangeFeed final {
   Offload offload_;
   std::unique_ptr<Connection> connection_;
   Changed changed_;
+  Control control_;
   std::unique_ptr<Timer> retry_;
   std::optional<boost::asio::posix::stream_descriptor> socket_;
   std::chrono::milliseconds backoff_{250};

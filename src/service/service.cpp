@@ -75,6 +75,10 @@ Service::Service(Config config, const Clock& clock)
                 takeover_slots(dispatcher_), schedule_, ownership_, clock_, metrics_, db_health_,
                 [this] { return reconcile_.first_done(); }, timers_,
                 {config_.replica_id, config_.tick_lease, config_.misfire_grace}),
+      requests_(on(loop_), on(control_), db_, runner_, takeover_slots(dispatcher_), handlers_,
+                timers_, config_.replica_id),
+      control_store_(config_.database_url),
+      api_(control_store_, {config_.api_token, config_.api_auth_all, config_.tick_lease}),
       shutdown_(loop_, on(control_), timers_, config_.shutdown_grace,
                 {[this] { return stop_parts(); }, [this] { return dispatcher_.inflight(); },
                  // A round in flight may still renew the heartbeat after `record` removed
@@ -108,6 +112,16 @@ Service::Service(Config config, const Clock& clock)
         schedule_.overdue(Millis(std::chrono::floor<std::chrono::milliseconds>(clock_.wall()))));
     return metrics_.serialize();
   };
+  routes.api = [this](ApiRequest request, std::function<void(ApiResponse)> respond) {
+    boost::asio::post(api_threads_,
+                      [this, request = std::move(request), respond = std::move(respond)] {
+                        respond(api_.handle(request));
+                      });
+  };
+  routes.may_read = [this](std::string_view authorization) { return api_.may_read(authorization); };
+  feed_.on_control([this](bool requests, std::vector<std::int64_t> cancels) {
+    requests_.notified(requests, std::move(cancels));
+  });
   http_ = std::make_unique<HttpServer>(loop_, config_.http_host, config_.http_port, routes);
   metrics_.set_concurrency_limit(config_.concurrency);
 }
@@ -124,6 +138,7 @@ int Service::run() {
   feed_.start();
   reconcile_.start();
   liveness_.start();
+  requests_.start();
   ticks_.arm();
 
   loop_.run();
@@ -139,6 +154,7 @@ int Service::run() {
   claimers_.join();
   workers_.join();
   control_.join();
+  api_threads_.join();
   spdlog::info("stopped");
   return exit_status_;
 }
@@ -147,7 +163,8 @@ void Service::tick_done(const DueTick& tick, const TickReport& report) {
   if (report.status) {
     schedule_.record_outcome(tick.region->row->id, tick.instant, *report.status);
   }
-  if (report.status || report.outcome == TickOutcome::lost) {
+  // A requested run (manual, backfill) is not one of the schedule's instants.
+  if (!tick.requested && (report.status || report.outcome == TickOutcome::lost)) {
     schedule_.record_claimed(tick.region->row->id, tick.instant);
   }
   shutdown_.tick_done();
@@ -168,6 +185,7 @@ std::size_t Service::stop_parts() {
   ticks_.stop();
   reconcile_.stop();
   liveness_.stop_taking_over();  // its heartbeat covers the ticks in flight
+  requests_.stop();
   feed_.stop();
   return dispatcher_.stop();
 }

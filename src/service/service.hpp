@@ -11,7 +11,8 @@
 // The parts, each with one job: ReconcileLoop (region_index -> schedule), ChangeFeed
 // (notifications -> reconcile requests), TickLoop (schedule -> due ticks, routed by
 // ownership -> dispatcher), Dispatcher and TickRunner (claim, run, record), LivenessLoop
-// (heartbeats, clock, ownership, takeovers), DbHealth (tickd_db_up) and Shutdown. This
+// (heartbeats, clock, ownership, takeovers), RequestFeed (operators' runs and cancels),
+// the /v1 Api, DbHealth (tickd_db_up) and Shutdown. This
 // class builds them, starts them, and hands SIGTERM/SIGINT to Shutdown.
 
 #include <boost/asio/io_context.hpp>
@@ -25,9 +26,12 @@
 #include "db_health.hpp"
 #include "liveness_loop.hpp"
 #include "reconcile_loop.hpp"
+#include "request_feed.hpp"
 #include "shutdown.hpp"
 #include "tick_loop.hpp"
 #include "tickd/config/config.hpp"
+#include "tickd/control/api.hpp"
+#include "tickd/db/control_store.hpp"
 #include "tickd/db/database.hpp"
 #include "tickd/dispatch/dispatcher.hpp"
 #include "tickd/dispatch/ownership.hpp"
@@ -77,6 +81,12 @@ class Service final {
   ReconcileLoop reconcile_;
   TickLoop ticks_;
   LivenessLoop liveness_;
+  RequestFeed requests_;
+  // The /v1 API: its own connections (each statement under a short timeout) and threads,
+  // so a slow read holds neither the event loop nor the service's own database work.
+  ControlStore control_store_;
+  Api api_;
+  boost::asio::thread_pool api_threads_{2};
 
   Shutdown shutdown_;
   boost::asio::signal_set signals_;

@@ -14,12 +14,16 @@
 namespace tickd {
 
 inline constexpr const char* kRegionChannel = "tickd_region_changed";
+// Run requests and cancels (sql/005_control.sql).
+inline constexpr const char* kControlChannel = "tickd_control";
 
 class ChangeListener final {
  public:
   struct Changes {
-    std::vector<std::int64_t> ids;  // changed region ids, as the trigger sends them
-    bool unparsed = false;          // a payload was not an id: reconcile everything
+    std::vector<std::int64_t> ids;      // changed region ids, as the trigger sends them
+    bool unparsed = false;              // a payload was not an id: reconcile everything
+    bool requests = false;              // run requests were added (tickd_control)
+    std::vector<std::int64_t> cancels;  // runs whose cancel was asked for (tickd_control)
   };
 
   ChangeListener(std::string database_url, std::string replica_id);

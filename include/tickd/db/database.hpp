@@ -32,6 +32,7 @@
 namespace tickd {
 
 class Metrics;
+class Cancellation;
 
 namespace db {
 class Pool;  // src/db/pool.hpp: for other stores inside src/db (e.g. the work queues)
@@ -170,9 +171,28 @@ class Database final {
   // while the row is still that attempt's, and not again once an earlier attempt's
   // committed. Returns false when it was not run for that reason (already committed).
   // Throws DbError when the row was taken over meanwhile (rolled back) or on any error.
+  // A `cancellation` requested meanwhile cancels the statement on the server (it then
+  // fails with the server's "canceling statement due to user request").
   bool run_tick_sql(const std::string& sql, std::int64_t region_id,
                     std::chrono::sys_seconds scheduled_for, std::chrono::milliseconds timeout,
-                    const RunRef* run = nullptr);
+                    const RunRef* run = nullptr, Cancellation* cancellation = nullptr);
+
+  // Starts up to `limit` run requests (manual and backfill, sql/005_control.sql) as this
+  // replica's: each request's job_run row (running) is inserted in the same transaction as
+  // the request is marked started, so a request starts once and is never lost with a
+  // replica (a dead one's row is taken over like any other). Returns them with their
+  // regions' rows as they are now (paused and inactive ones too).
+  struct RequestedRun {
+    std::int64_t run_id = 0;
+    RowPtr row;
+    std::chrono::sys_time<std::chrono::microseconds> scheduled_for;
+    std::string trigger;
+    std::string requested_by;
+  };
+  std::vector<RequestedRun> start_requests(const std::string& replica_id, std::size_t limit);
+  // Among `run_ids`, those still running whose cancel was asked for, and who asked.
+  std::vector<std::pair<std::int64_t, std::string>> cancels_requested(
+      const std::vector<std::int64_t>& run_ids);
 
   // At shutdown: marks our still-running rows failed with `reason`; removes our heartbeat.
   std::size_t fail_own_running(const std::string& replica_id, const std::string& reason);

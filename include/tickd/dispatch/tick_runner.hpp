@@ -8,11 +8,13 @@
 // on a timer and their handlers start at the instant, never before.
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tickd/config/config.hpp"
@@ -78,6 +80,14 @@ class TickRunner final {
   std::vector<TickKey> take_in_doubt();
   void restore_in_doubt(std::vector<TickKey> ticks);
 
+  // An operator's cancel of the run `run_id`, by `by`: when it runs here, its handlers are
+  // cut short (a statement cancelled on the server, transfers aborted, a retry's wait
+  // ended) and it ends `cancelled`, with no further attempt. False: not running here, or
+  // cancelled already.
+  bool cancel(std::int64_t run_id, const std::string& by);
+  // The runs in progress here (for the liveness round's look for missed cancels).
+  std::vector<std::int64_t> running_ids() const;
+
  private:
   struct Won {
     DueTick tick;
@@ -94,6 +104,7 @@ class TickRunner final {
   struct Attempt {
     std::optional<std::string> error;  // none: every handler succeeded in time
     bool timed_out = false;            // past the attempt's timeout
+    bool cancelled = false;            // an operator's cancel cut it short
     std::string details;               // JSON object: each handler's figures, the lateness
   };
   Attempt run_handlers(const TickContext& context, double lateness);
@@ -120,6 +131,17 @@ class TickRunner final {
   std::chrono::milliseconds stale_after_{std::chrono::hours(24)};  // set by the service
   std::mutex in_doubt_mutex_;
   std::vector<TickKey> in_doubt_;
+  // The runs in progress here, from their first attempt to their end, and the timer of
+  // the retry each may be waiting for (a cancel ends the wait).
+  struct InFlight {
+    std::shared_ptr<Cancellation> cancellation;
+    std::weak_ptr<boost::asio::steady_timer> retry_wait;
+  };
+  std::shared_ptr<Cancellation> in_flight(std::int64_t run_id);  // registers on first call
+  void retire(std::int64_t run_id);
+  void set_retry_wait(std::int64_t run_id, std::weak_ptr<boost::asio::steady_timer> timer);
+  mutable std::mutex in_flight_mutex_;
+  std::unordered_map<std::int64_t, InFlight> in_flight_;
 };
 
 }  // namespace tickd

@@ -15,6 +15,7 @@
 
 #include "tickd/config/config.hpp"
 #include "tickd/schedule/region.hpp"
+#include "tickd/util/cancellation.hpp"
 
 namespace tickd {
 
@@ -38,8 +39,13 @@ struct TickContext {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   bool timed_out() const { return std::chrono::steady_clock::now() >= deadline; }
-  // Shutdown, or the attempt's timeout reached: hand back what is not started.
-  bool should_stop() const { return stop.stop_requested() || timed_out(); }
+  // Set while the tick runs: an operator's cancel (the tick then ends `cancelled`).
+  Cancellation* cancellation = nullptr;
+  bool cancelled() const { return cancellation != nullptr && cancellation->requested(); }
+  // Timed out or cancelled: abort what is in progress (a transfer), not only what is next.
+  bool cut_short() const { return timed_out() || cancelled(); }
+  // Shutdown, the attempt's timeout or a cancel: hand back what is not started.
+  bool should_stop() const { return stop.stop_requested() || cut_short(); }
   // Until the attempt's deadline (0 once past it).
   std::chrono::milliseconds remaining() const;
 };

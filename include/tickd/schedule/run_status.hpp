@@ -9,9 +9,20 @@ namespace tickd {
 
 // job_run.status of a claimed tick that ran here to its end (spec: 'ok' or 'failed'; the
 // other statuses, running and abandoned, are written by the claim and by a takeover).
-enum class RunStatus : std::uint8_t { ok, failed };
+// cancelled: an operator's cancel stopped it (`tickd region cancel`).
+enum class RunStatus : std::uint8_t { ok, failed, cancelled };
 
-constexpr std::string_view to_string(RunStatus s) { return s == RunStatus::ok ? "ok" : "failed"; }
+constexpr std::string_view to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::ok:
+      return "ok";
+    case RunStatus::failed:
+      return "failed";
+    case RunStatus::cancelled:
+      return "cancelled";
+  }
+  return "failed";
+}
 
 // tickd_ticks_total{outcome} (README, metrics): ran and failed end a tick claimed here with
 // RunStatus ok and failed; lost, skipped, missed and abandoned end it without running here.

@@ -45,10 +45,16 @@ struct DueTick {
   // and the attempt this replica runs.
   std::int64_t run_id = 0;
   int attempt = 1;
+  // A run an operator asked for (manual or backfill, see RequestFeed): claimed already,
+  // it starts at once, without jitter, and its retries are not bounded by the region's
+  // next instant. `instant` is its scheduled_for to the second (a manual run's is the
+  // request's time).
+  bool requested = false;
 
   // When its handlers start: the instant plus the region's jitter offset (the same on every
   // replica). `deadline` counts from here.
   Millis start() const {
+    if (requested) return Millis(instant);
     return Millis(instant) + jitter_offset(region->row->policy, region->row->id, instant);
   }
 };

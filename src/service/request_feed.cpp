@@ -1,0 +1,117 @@
+#include "request_feed.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace tickd {
+
+RequestFeed::RequestFeed(Offload loop, Offload offload, Database& db, TickRunner& runner,
+                         std::unique_ptr<LivenessLoop::Slots> slots,
+                         const HandlerRegistry& handlers, Timers& timers, std::string replica_id)
+    : loop_(std::move(loop)),
+      offload_(std::move(offload)),
+      db_(db),
+      runner_(runner),
+      slots_(std::move(slots)),
+      handlers_(handlers),
+      poll_(timers.make()),
+      replica_id_(std::move(replica_id)) {}
+
+void RequestFeed::start() { poll(); }
+
+void RequestFeed::stop() {
+  stopped_ = true;
+  poll_->cancel();
+}
+
+void RequestFeed::poll() {
+  if (stopped_) return;
+  look_for_requests();
+  look_for_cancels(runner_.running_ids());
+  poll_->arm(kPollInterval, [this] { poll(); });
+}
+
+void RequestFeed::notified(bool requests, std::vector<std::int64_t> cancels) {
+  if (stopped_) return;
+  if (requests) look_for_requests();
+  if (!cancels.empty()) look_for_cancels(std::move(cancels));
+}
+
+void RequestFeed::look_for_requests() {
+  if (stopped_) return;
+  if (looking_) {
+    again_ = true;
+    return;
+  }
+  const auto slots = slots_->reserve(kMaxBatch);
+  if (slots == 0) return;  // busy: the next poll looks again
+  looking_ = true;
+  offload_([this, slots] {
+    std::vector<Database::RequestedRun> runs;
+    try {
+      runs = db_.start_requests(replica_id_, slots);
+    } catch (const DbError& e) {
+      spdlog::warn("could not start run requests (looked for again within {} s): {}",
+                   kPollInterval.count(), e.what());
+    }
+    auto ticks = ticks_of(std::move(runs));
+    loop_([this, slots, ticks = std::move(ticks)]() mutable {
+      looking_ = false;
+      const bool full = ticks.size() == slots;
+      slots_->release_reserved(slots - ticks.size());
+      slots_->start_taken(std::move(ticks));
+      if (std::exchange(again_, false) || full) look_for_requests();
+    });
+  });
+}
+
+std::vector<DueTick> RequestFeed::ticks_of(std::vector<Database::RequestedRun> runs) {
+  std::vector<DueTick> ticks;
+  std::vector<Database::Finish> refused;
+  for (auto& run : runs) {
+    auto valid = validate_region(*run.row, handlers_);
+    if (const auto* error = std::get_if<std::string>(&valid)) {
+      refused.push_back({run.run_id, RunStatus::failed,
+                         "region " + run.row->code + " cannot run: " + *error, "{}", 1});
+      continue;
+    }
+    auto& v = std::get<ValidRegion>(valid);
+    spdlog::info("region {}: {} run {} requested by {}, starting", run.row->code, run.trigger,
+                 run.run_id, run.requested_by);
+    DueTick tick{std::make_shared<const ScheduledRegion>(ScheduledRegion{run.row, v.expr, v.zone}),
+                 std::chrono::floor<std::chrono::seconds>(run.scheduled_for), Millis::max()};
+    tick.run_id = run.run_id;
+    tick.requested = true;
+    ticks.push_back(std::move(tick));
+  }
+  if (!refused.empty()) {
+    try {
+      db_.finish_batch(refused, replica_id_);
+    } catch (const DbError& e) {
+      // The rows stay running under this replica: its next start takes them as an earlier
+      // process's (or another replica, should this one die).
+      spdlog::warn("could not end {} requested run(s) of invalid regions: {}", refused.size(),
+                   e.what());
+    }
+    for (const auto& f : refused) spdlog::warn("run {}: {}", f.run_id, f.error.value_or(""));
+  }
+  return ticks;
+}
+
+void RequestFeed::look_for_cancels(std::vector<std::int64_t> run_ids) {
+  if (run_ids.empty() || stopped_) return;
+  offload_([this, run_ids = std::move(run_ids)] {
+    try {
+      for (const auto& [run_id, by] : db_.cancels_requested(run_ids)) {
+        if (runner_.cancel(run_id, by)) {
+          spdlog::info("run {}: cancel asked by {}: stopping it", run_id, by);
+        }
+      }
+    } catch (const DbError& e) {
+      spdlog::debug("could not look for cancels: {}", e.what());
+    }
+  });
+}
+
+}  // namespace tickd
