@@ -1,1 +1,85 @@
+// The /v1 reads: the documents of `tickd region list|show --json` and `tickd runs --json`
+// (views.cpp), from the query parameters.
+
+#include <algorithm>
+#include <initializer_list>
+
 #include "api_routes.hpp"
+#include "cli_common.hpp"
+#include "views.hpp"
+
+namespace tickd::control {
+namespace {
+
+// A misspelt parameter would otherwise be ignored silently, and its filter with it.
+void only_known(const Query& query, std::initializer_list<std::string_view> known) {
+  for (const auto& [name, value] : query) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      throw ControlError(ControlError::Kind::bad_input, "unknown query parameter '" + name + "'");
+    }
+  }
+}
+
+std::optional<std::string> param(const Query& query, std::string_view name) {
+  const auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+ApiResponse ok(std::string body) { return {200, std::move(body)}; }
+
+ApiResponse runs_page(ControlStore& store, const std::optional<std::string>& code,
+                      const Query& query) {
+  const auto filter = run_filter({code, param(query, "status"), param(query, "since"),
+                                  param(query, "limit"), param(query, "before")});
+  return ok(runs_document(store.runs(filter), filter.limit));
+}
+
+}  // namespace
+
+ApiResponse json_error(int status, std::string_view message) {
+  json::Writer w;
+  w.begin_object().key("error").value(message).end_object();
+  return {status, std::move(w).str()};
+}
+
+ApiResponse get_regions(ControlStore& store, const Query& query) {
+  only_known(query, {"code"});
+  auto regions = store.regions();
+  // `code`: the regions whose code contains it (a search box's filter, not a lookup).
+  if (const auto part = param(query, "code")) {
+    std::erase_if(regions,
+                  [&](const RegionView& r) { return r.code.find(*part) == std::string::npos; });
+  }
+  return ok(regions_document(regions, now_micros()));
+}
+
+ApiResponse get_region(ControlStore& store, const std::string& code) {
+  const auto region = store.region(code);
+  if (!region) {
+    throw ControlError(ControlError::Kind::not_found, "no region with code '" + code + "'");
+  }
+  RunFilter filter;
+  filter.code = code;
+  filter.limit = kShowRuns;
+  const auto runs = store.runs(filter);
+  const auto audit = store.audit(region->id, kShowAudit);
+  return ok(
+      region_document(*region, region_state(*region, now_micros(), kShowNextFires), runs, audit));
+}
+
+ApiResponse get_region_runs(ControlStore& store, const std::string& code, const Query& query) {
+  only_known(query, {"status", "since", "limit", "before"});
+  return runs_page(store, code, query);
+}
+
+ApiResponse get_runs(ControlStore& store, const Query& query) {
+  only_known(query, {"region", "status", "since", "limit", "before"});
+  return runs_page(store, param(query, "region"), query);
+}
+
+ApiResponse get_replicas(ControlStore& store, std::chrono::milliseconds fresh) {
+  return ok(replicas_document(store.replicas(fresh)));
+}
+
+}  // namespace tickd::control

@@ -1,1 +1,319 @@
 #include "views.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
+#include "tickd/cron/cron.hpp"
+#include "tickd/schedule/policy.hpp"
+
+namespace tickd::control {
+namespace {
+
+double seconds_between(Micros from, Micros to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+void time_or_null(json::Writer& w, const std::optional<Micros>& t) {
+  if (t) {
+    w.value(format_time(*t));
+  } else {
+    w.null();
+  }
+}
+
+void text_or_null(json::Writer& w, const std::optional<std::string>& s) {
+  if (s) {
+    w.value(*s);
+  } else {
+    w.null();
+  }
+}
+
+void int_or_null(json::Writer& w, const std::optional<int>& n) {
+  if (n) {
+    w.value(std::int64_t{*n});
+  } else {
+    w.null();
+  }
+}
+
+// The row's policies as a replica loads them (database.cpp's to_regions), for check_policy:
+// out-of-range values are reported as the replica would refuse them.
+RegionPolicy policy_of(const RegionView& r) {
+  RegionPolicy p;
+  if (r.timeout_ms) p.timeout = ColumnMs(*r.timeout_ms);
+  if (r.start_window_ms) p.start_window = ColumnMs(*r.start_window_ms);
+  p.retry_backoff = ColumnMs(r.retry_backoff_ms);
+  p.jitter = ColumnMs(r.jitter_ms);
+  p.max_attempts = r.max_attempts;
+  p.overlap = parse_overlap(r.overlap);
+  return p;
+}
+
+// Every field of the region object but the closing brace; "next_fires" when asked.
+void write_region_fields(json::Writer& w, const RegionView& r, const RegionState& state,
+                         bool next_fires) {
+  w.key("id").value(r.id);
+  w.key("code").value(r.code);
+  w.key("name").value(r.name);
+  w.key("cron_schedule").value(r.cron_schedule);
+  w.key("timezone").value(r.timezone);
+  w.key("active").value(r.active);
+  w.key("handlers").begin_array();
+  for (const auto& h : r.handlers) w.value(h);
+  w.end_array();
+  w.key("tick_sql");
+  text_or_null(w, r.tick_sql);
+  w.key("updated_at").value(format_time(r.updated_at));
+  w.key("policies").begin_object();
+  w.key("timeout_ms");
+  int_or_null(w, r.timeout_ms);
+  w.key("max_attempts").value(std::int64_t{r.max_attempts});
+  w.key("retry_backoff_ms").value(std::int64_t{r.retry_backoff_ms});
+  w.key("overlap").value(r.overlap);
+  w.key("start_window_ms");
+  int_or_null(w, r.start_window_ms);
+  w.key("jitter_ms").value(std::int64_t{r.jitter_ms});
+  w.end_object();
+  w.key("paused");
+  if (r.paused_at) {
+    w.begin_object().key("at").value(format_time(*r.paused_at));
+    w.key("by");
+    text_or_null(w, r.paused_by);
+    w.key("reason");
+    text_or_null(w, r.paused_reason);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("state").value(state.state);
+  w.key("error");
+  text_or_null(w, state.error);
+  w.key("next_fire");
+  time_or_null(w, state.next.empty() ? std::nullopt : std::optional<Micros>(state.next.front()));
+  if (next_fires) {
+    w.key("next_fires").begin_array();
+    for (const auto t : state.next) w.value(format_time(t));
+    w.end_array();
+  }
+  w.key("last_run");
+  if (r.last_run) {
+    write_run(w, *r.last_run);
+  } else {
+    w.null();
+  }
+  w.key("pending_requests").value(r.pending_requests);
+}
+
+}  // namespace
+
+RegionState region_state(const RegionView& r, Micros now, int next_count) {
+  RegionState s;
+  // Why a replica would refuse the row, in validate_region's words and order (the handler
+  // names are not checked here: that takes the registry of a running replica).
+  const auto parsed = cron::parse(r.cron_schedule);
+  const auto zone = cron::find_zone(r.timezone);
+  if (const auto* e = std::get_if<cron::ParseError>(&parsed)) {
+    s.error = "cron_schedule '" + r.cron_schedule + "': " + e->message;
+  } else if (const auto* z = std::get_if<cron::ParseError>(&zone)) {
+    s.error = "timezone: " + z->message;
+  } else if (auto policy_error = check_policy(policy_of(r))) {
+    s.error = std::move(policy_error);
+  }
+  // Inactive first: replicas never load such a row, so its error (still reported) does not
+  // stop anything; a paused row is loaded, and refused when invalid.
+  if (!r.active) {
+    s.state = "inactive";
+  } else if (s.error) {
+    s.state = "invalid";
+  } else if (r.paused_at) {
+    s.state = "paused";
+  } else {
+    s.state = "active";
+    const auto& expr = std::get<cron::Expr>(parsed);
+    const auto* tz = std::get<const date::time_zone*>(zone);
+    auto t = std::chrono::floor<std::chrono::seconds>(now);
+    for (int i = 0; i < next_count; ++i) {
+      const auto next = cron::next_after(expr, tz, t);
+      if (!next) break;
+      s.next.push_back(Micros(*next));
+      t = *next;
+    }
+  }
+  return s;
+}
+
+void write_region(json::Writer& w, const RegionView& r, const RegionState& state) {
+  w.begin_object();
+  write_region_fields(w, r, state, state.next.size() > 1);
+  w.end_object();
+}
+
+void write_run(json::Writer& w, const RunView& run) {
+  w.begin_object();
+  w.key("id").value(run.id);
+  w.key("region_id").value(run.region_id);
+  w.key("code").value(run.code);
+  w.key("scheduled_for").value(format_time(run.scheduled_for));
+  w.key("status").value(run.status);
+  w.key("trigger").value(run.trigger);
+  w.key("attempt").value(std::int64_t{run.attempt});
+  w.key("requested_by");
+  text_or_null(w, run.requested_by);
+  w.key("replica_id").value(run.replica_id);
+  w.key("started_at").value(format_time(run.started_at));
+  w.key("finished_at");
+  time_or_null(w, run.finished_at);
+  w.key("duration_seconds");
+  if (run.finished_at) {
+    w.value(seconds_between(run.started_at, *run.finished_at));
+  } else {
+    w.null();
+  }
+  w.key("lateness_seconds").value(seconds_between(run.scheduled_for, run.started_at));
+  w.key("error");
+  text_or_null(w, run.error);
+  // jsonb as PostgreSQL prints it: valid JSON already. Anything else (a RunView not read
+  // from the database) would break the document, so it is written as a string instead.
+  w.key("details");
+  if (!run.details.empty() && run.details.front() == '{' && run.details.back() == '}') {
+    w.raw(run.details);
+  } else {
+    w.value(run.details);
+  }
+  w.key("cancel_requested_at");
+  time_or_null(w, run.cancel_requested_at);
+  w.key("cancel_requested_by");
+  text_or_null(w, run.cancel_requested_by);
+  w.end_object();
+}
+
+void write_audit(json::Writer& w, const AuditView& a) {
+  w.begin_object();
+  w.key("id").value(a.id);
+  w.key("region_id").value(a.region_id);
+  w.key("code").value(a.code);
+  w.key("op").value(a.op);
+  w.key("at").value(format_time(a.at));
+  w.key("actor").value(a.actor);
+  // jsonb columns, as PostgreSQL prints them.
+  w.key("old");
+  a.old_values ? w.raw(*a.old_values) : w.null();
+  w.key("new");
+  a.new_values ? w.raw(*a.new_values) : w.null();
+  w.end_object();
+}
+
+void write_replica(json::Writer& w, const ReplicaView& r) {
+  w.begin_object();
+  w.key("replica_id").value(r.replica_id);
+  w.key("heartbeat_at").value(format_time(r.heartbeat_at));
+  w.key("version");
+  text_or_null(w, r.version);
+  w.key("running").value(r.running);
+  w.end_object();
+}
+
+std::string regions_document(const std::vector<RegionView>& regions, Micros now) {
+  json::Writer w;
+  w.begin_object().key("regions").begin_array();
+  for (const auto& r : regions) write_region(w, r, region_state(r, now, 1));
+  w.end_array().end_object();
+  return std::move(w).str();
+}
+
+std::string region_document(const RegionView& r, const RegionState& state,
+                            const std::vector<RunView>& runs, const std::vector<AuditView>& audit) {
+  json::Writer w;
+  w.begin_object();
+  write_region_fields(w, r, state, true);
+  w.key("runs").begin_array();
+  for (const auto& run : runs) write_run(w, run);
+  w.end_array();
+  w.key("audit").begin_array();
+  for (const auto& a : audit) write_audit(w, a);
+  w.end_array();
+  w.end_object();
+  return std::move(w).str();
+}
+
+std::string runs_document(const std::vector<RunView>& runs, int limit) {
+  json::Writer w;
+  w.begin_object().key("runs").begin_array();
+  for (const auto& run : runs) write_run(w, run);
+  w.end_array();
+  // A full page may have more behind it (at worst the next page is empty).
+  w.key("next_before");
+  if (!runs.empty() && runs.size() >= static_cast<std::size_t>(limit)) {
+    w.value(runs.back().id);
+  } else {
+    w.null();
+  }
+  w.end_object();
+  return std::move(w).str();
+}
+
+std::string replicas_document(const std::vector<ReplicaView>& replicas) {
+  json::Writer w;
+  w.begin_object().key("replicas").begin_array();
+  for (const auto& r : replicas) write_replica(w, r);
+  w.end_array().end_object();
+  return std::move(w).str();
+}
+
+namespace {
+
+std::int64_t whole_number(std::string_view name, const std::string& text) {
+  std::int64_t n = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+    throw ControlError(ControlError::Kind::bad_input,
+                       std::string(name) + ": '" + text + "' is not a whole number");
+  }
+  return n;
+}
+
+}  // namespace
+
+RunFilter run_filter(const RunOptions& o) {
+  RunFilter f;
+  f.code = o.region;
+  f.status = o.status;
+  if (o.since) {
+    auto parsed = parse_time(*o.since);
+    if (const auto* error = std::get_if<std::string>(&parsed)) {
+      throw ControlError(ControlError::Kind::bad_input, "since: " + *error);
+    }
+    f.since = std::get<Micros>(parsed);
+  }
+  if (o.limit) {
+    const auto n = whole_number("limit", *o.limit);
+    // Out of int's range is out of 1-1000 too: ControlStore::runs says so.
+    f.limit = n < 0 ? -1 : static_cast<int>(std::min<std::int64_t>(n, 1'000'000));
+  }
+  if (o.before) f.before = whole_number("before", *o.before);
+  return f;
+}
+
+std::string run_line(const RunView& run) {
+  std::string line = "run " + std::to_string(run.id) + " " + run.status + "  " +
+                     format_time(run.scheduled_for) + "  " + run.trigger;
+  if (run.requested_by) line += " by " + *run.requested_by;
+  line += "  attempt " + std::to_string(run.attempt);
+  if (run.finished_at) {
+    char took[32];
+    std::snprintf(took, sizeof took, "  %.2f s", seconds_between(run.started_at, *run.finished_at));
+    line += took;
+  } else {
+    line += "  since " + format_time(run.started_at);
+  }
+  if (run.cancel_requested_at) {
+    line += "  cancel asked";
+    if (run.cancel_requested_by) line += " by " + *run.cancel_requested_by;
+  }
+  if (run.error) line += "  error: " + *run.error;
+  return line;
+}
+
+}  // namespace tickd::control

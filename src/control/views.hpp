@@ -33,6 +33,32 @@ void write_run(json::Writer& w, const RunView& run);
 void write_audit(json::Writer& w, const AuditView& a);
 void write_replica(json::Writer& w, const ReplicaView& r);
 
+// The documents themselves, one for each read (the CLI's --json and the API answer with the
+// same text). `tickd region list`, GET /v1/regions: {"regions": [region...]}.
+std::string regions_document(const std::vector<RegionView>& regions, Micros now);
+// `tickd region show`, GET /v1/regions/{code}: the region object (with its kShowNextFires
+// next instants as "next_fires") plus "runs": its newest runs and "audit": its newest audit
+// rows, as given.
+inline constexpr int kShowNextFires = 5;
+inline constexpr int kShowRuns = 10;
+inline constexpr int kShowAudit = 20;
+std::string region_document(const RegionView& r, const RegionState& state,
+                            const std::vector<RunView>& runs, const std::vector<AuditView>& audit);
+// `tickd runs`, GET /v1/runs, GET /v1/regions/{code}/runs: {"runs": [...], "next_before":
+// the id to pass as `before` for the next page, or null when this page was not full}.
+std::string runs_document(const std::vector<RunView>& runs, int limit);
+// GET /v1/replicas: {"replicas": [...]}.
+std::string replicas_document(const std::vector<ReplicaView>& replicas);
+
+// The options of a runs page as text (the CLI's --region/--status/--since/--limit/--before,
+// the API's query parameters), each nullopt when not given, as a RunFilter. Throws
+// ControlError(bad_input) naming the option that is not a whole number or a time; the
+// ranges and the status are checked by ControlStore::runs.
+struct RunOptions {
+  std::optional<std::string> region, status, since, limit, before;
+};
+RunFilter run_filter(const RunOptions& options);
+
 // One line for people: "run 42 ok  2026-03-08T10:00:00Z  manual by alice  attempt 1  0.31 s".
 std::string run_line(const RunView& run);
 

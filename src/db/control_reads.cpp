@@ -1,1 +1,167 @@
+// ControlStore's views: regions, runs, the audit trail and the replicas, read in one
+// transaction each (statements in control_read_sql.hpp).
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
 #include "control_internal.hpp"
+#include "control_read_sql.hpp"
+
+namespace tickd {
+namespace {
+
+using control_db::micros;
+using control_db::opt_int;
+using control_db::opt_micros;
+using control_db::opt_text;
+
+constexpr int kRegionColumns = 18;  // TICKD_REGION_VIEW_COLUMNS
+constexpr int kMaxLimit = 1000;
+constexpr std::array<std::string_view, 5> kRunStatuses = {"running", "ok", "failed", "abandoned",
+                                                          "cancelled"};
+
+std::vector<std::string> text_array(const pqxx::field& f) {
+  std::vector<std::string> out;
+  auto parser = f.as_array();
+  for (auto [junction, value] = parser.get_next(); junction != pqxx::array_parser::done;
+       std::tie(junction, value) = parser.get_next()) {
+    if (junction == pqxx::array_parser::string_value) out.push_back(std::move(value));
+  }
+  return out;
+}
+
+// A row of TICKD_REGIONS_FROM: the region, its pending count, its newest run (NULLs: none).
+RegionView read_region(const pqxx::row& row) {
+  RegionView v;
+  v.id = row[0].as<std::int64_t>();
+  v.code = row[1].as<std::string>();
+  v.name = row[2].as<std::string>();
+  v.cron_schedule = row[3].as<std::string>();
+  v.timezone = row[4].as<std::string>();
+  v.active = row[5].as<bool>();
+  v.handlers = text_array(row[6]);
+  v.tick_sql = opt_text(row[7]);
+  v.updated_at = micros(row[8]);
+  v.timeout_ms = opt_int(row[9]);
+  v.max_attempts = row[10].as<int>();
+  v.retry_backoff_ms = row[11].as<int>();
+  v.overlap = row[12].as<std::string>();
+  v.start_window_ms = opt_int(row[13]);
+  v.jitter_ms = row[14].as<int>();
+  v.paused_at = opt_micros(row[15]);
+  v.paused_by = opt_text(row[16]);
+  v.paused_reason = opt_text(row[17]);
+  v.pending_requests = row[kRegionColumns].as<std::int64_t>();
+  if (!row[kRegionColumns + 1].is_null()) {
+    v.last_run = control_db::read_run(row, kRegionColumns + 1);
+  }
+  return v;
+}
+
+void check_limit(int limit, const char* what) {
+  if (limit < 1 || limit > kMaxLimit) {
+    throw ControlError(
+        ControlError::Kind::bad_input,
+        std::string(what) + ": " + std::to_string(limit) + " is out of range 1-1000");
+  }
+}
+
+void check_status(const std::string& status) {
+  if (std::find(kRunStatuses.begin(), kRunStatuses.end(), status) == kRunStatuses.end()) {
+    throw ControlError(
+        ControlError::Kind::bad_input,
+        "status: '" + status + "' is not one of running, ok, failed, abandoned, cancelled");
+  }
+}
+
+}  // namespace
+
+std::vector<RegionView> ControlStore::regions() {
+  return impl_->transact("list regions", [&](pqxx::work& tx) {
+    std::vector<RegionView> out;
+    const auto r = tx.exec(sql::kControlRegions);
+    out.reserve(r.size());
+    for (const auto& row : r) out.push_back(read_region(row));
+    return out;
+  });
+}
+
+std::optional<RegionView> ControlStore::region(const std::string& code) {
+  return impl_->transact("read region", [&](pqxx::work& tx) -> std::optional<RegionView> {
+    const auto r = tx.exec_params(sql::kControlRegion, code);
+    if (r.empty()) return std::nullopt;
+    return read_region(r[0]);
+  });
+}
+
+std::vector<RunView> ControlStore::runs(const RunFilter& filter) {
+  // Refused before any connection is taken: a bad request costs the database nothing.
+  check_limit(filter.limit, "limit");
+  if (filter.status) check_status(*filter.status);
+  std::optional<std::string> since;
+  if (filter.since) since = format_time(*filter.since);
+  return impl_->transact("list runs", [&](pqxx::work& tx) {
+    pqxx::result r;
+    if (filter.code) {
+      const auto id = tx.exec_params(sql::kControlRegionId, *filter.code);
+      if (id.empty()) {
+        throw ControlError(ControlError::Kind::not_found,
+                           "no region with code '" + *filter.code + "'");
+      }
+      r = tx.exec_params(sql::kControlRegionRuns, filter.before, filter.status, since, filter.limit,
+                         id[0][0].as<std::int64_t>());
+    } else {
+      r = tx.exec_params(sql::kControlRuns, filter.before, filter.status, since, filter.limit);
+    }
+    std::vector<RunView> out;
+    out.reserve(r.size());
+    for (const auto& row : r) out.push_back(control_db::read_run(row));
+    return out;
+  });
+}
+
+std::optional<RunView> ControlStore::run(std::int64_t id) {
+  return impl_->transact("read run", [&](pqxx::work& tx) -> std::optional<RunView> {
+    const auto r = tx.exec_params(sql::kControlRun, id);
+    if (r.empty()) return std::nullopt;
+    return control_db::read_run(r[0]);
+  });
+}
+
+std::vector<AuditView> ControlStore::audit(std::int64_t region_id, int limit) {
+  check_limit(limit, "audit limit");
+  return impl_->transact("read audit", [&](pqxx::work& tx) {
+    std::vector<AuditView> out;
+    const auto r = tx.exec_params(sql::kControlAudit, region_id, limit);
+    out.reserve(r.size());
+    for (const auto& row : r) {
+      AuditView a;
+      a.id = row[0].as<std::int64_t>();
+      a.region_id = row[1].as<std::int64_t>();
+      a.code = row[2].as<std::string>();
+      a.op = row[3].as<std::string>();
+      a.at = micros(row[4]);
+      a.actor = row[5].as<std::string>();
+      a.old_values = opt_text(row[6]);
+      a.new_values = opt_text(row[7]);
+      out.push_back(std::move(a));
+    }
+    return out;
+  });
+}
+
+std::vector<ReplicaView> ControlStore::replicas(std::chrono::milliseconds fresh) {
+  return impl_->transact("list replicas", [&](pqxx::work& tx) {
+    std::vector<ReplicaView> out;
+    const auto r = tx.exec_params(sql::kControlReplicas, static_cast<std::int64_t>(fresh.count()));
+    out.reserve(r.size());
+    for (const auto& row : r) {
+      out.push_back(
+          {row[0].as<std::string>(), micros(row[1]), opt_text(row[2]), row[3].as<std::int64_t>()});
+    }
+    return out;
+  });
+}
+
+}  // namespace tickd

@@ -1,0 +1,92 @@
+#pragma once
+// Internal to src/db: the statements behind ControlStore's views (control_reads.cpp), as
+// named constants with their parameters; in a header so that tests/db can EXPLAIN them.
+// Each says which index serves it: they must stay cheap at 100,000 regions and millions of
+// job_run rows (no scan of job_run).
+
+#include "control_internal.hpp"
+
+namespace tickd::sql {
+
+// The columns of a RegionView before its last run, in the order read_region reads them;
+// the region is `r`.
+#define TICKD_REGION_VIEW_COLUMNS                                             \
+  "r.id, r.code, r.name, r.cron_schedule, r.timezone, r.active, r.handlers, " \
+  "r.tick_sql, " \
+  TICKD_US("r.updated_at") ", r.timeout_ms, r.max_attempts, r.retry_backoff_ms, "         \
+  "r.overlap, r.start_window_ms, r.jitter_ms, " TICKD_US("r.paused_at")                   \
+  ", r.paused_by, r.paused_reason "
+
+// Regions with their newest run and their pending requests. The newest run is one step
+// backwards on the unique (region_id, scheduled_for) per region (LATERAL ... LIMIT 1), never
+// a scan of the region's history; the pending counts are one pass over the partial index
+// run_request_pending, grouped, joined by hash. Followed by the WHERE and ORDER BY of the
+// statements below.
+#define TICKD_REGIONS_FROM                                                           \
+  "SELECT " TICKD_REGION_VIEW_COLUMNS ", coalesce(q.pending, 0), " TICKD_RUN_COLUMNS \
+  "FROM region_index r "                                                             \
+  "LEFT JOIN (SELECT region_id, count(*) AS pending FROM run_request "               \
+  "           WHERE state = 'pending' GROUP BY region_id) q ON q.region_id = r.id "  \
+  "LEFT JOIN LATERAL (SELECT * FROM job_run j0 WHERE j0.region_id = r.id "           \
+  "                   ORDER BY j0.scheduled_for DESC LIMIT 1) j ON true "
+
+// Every region, whatever its state, by code (region_index's unique index on code, or a sort
+// of the regions: no job_run involved).
+inline constexpr const char* kControlRegions = TICKD_REGIONS_FROM "ORDER BY r.code";
+
+// $1 text code: that region (the unique index on code), or no row.
+inline constexpr const char* kControlRegion = TICKD_REGIONS_FROM "WHERE r.code = $1";
+
+// $1 text code: the region's id, or no row.
+inline constexpr const char* kControlRegionId = "SELECT id FROM region_index WHERE code = $1";
+
+// The optional filters of a runs page, each NULL when not asked: PostgreSQL plans an
+// unnamed statement with its parameters' values, so an unused filter folds to true and a
+// used one is an index condition. $1 bigint before (ids below it), $2 text status,
+// $3 timestamptz since (scheduled_for at or after).
+#define TICKD_RUNS_FILTERS                         \
+  "($1::bigint IS NULL OR j.id < $1::bigint) "     \
+  "AND ($2::text IS NULL OR j.status = $2::text) " \
+  "AND ($3::timestamptz IS NULL OR j.scheduled_for >= $3::timestamptz) "
+
+// All regions' runs, newest first: job_run's primary key read backwards from $1, stopping
+// after $4 rows; the filters on status and since are checked on the rows it reads (a rare
+// status reads further back). Each row's region by its primary key.
+// $1-$3 TICKD_RUNS_FILTERS, $4 int limit.
+inline constexpr const char* kControlRuns =
+    "SELECT " TICKD_RUN_COLUMNS
+    "FROM job_run j LEFT JOIN region_index r ON r.id = j.region_id "
+    "WHERE " TICKD_RUNS_FILTERS "ORDER BY j.id DESC LIMIT $4::int";
+
+// One region's runs, newest first. No index has (region_id, id): the region's rows come from
+// the unique (region_id, scheduled_for) (only those at or after $3 when since is given; the
+// partial unique index on running rows for status = 'running'), then the newest $4 by id are
+// kept (a top-N sort). Its cost grows with the region's history: an index on
+// job_run (region_id, id) would make it a backward read of $4 rows.
+// $1-$3 TICKD_RUNS_FILTERS, $4 int limit, $5 bigint region id.
+inline constexpr const char* kControlRegionRuns =
+    "SELECT " TICKD_RUN_COLUMNS
+    "FROM job_run j LEFT JOIN region_index r ON r.id = j.region_id "
+    "WHERE j.region_id = $5::bigint AND " TICKD_RUNS_FILTERS "ORDER BY j.id DESC LIMIT $4::int";
+
+// $1 bigint run id: that run (job_run's primary key), or no row.
+inline constexpr const char* kControlRun =
+    "SELECT " TICKD_RUN_COLUMNS
+    "FROM job_run j LEFT JOIN region_index r ON r.id = j.region_id WHERE j.id = $1";
+
+// $1 bigint region id, $2 int limit: its audit rows, newest first (region_audit_region,
+// (region_id, id), read backwards).
+inline constexpr const char* kControlAudit =
+    "SELECT id, region_id, code, op, " TICKD_US("at") ", actor, old::text, new::text "
+    "FROM region_audit WHERE region_id = $1 ORDER BY id DESC LIMIT $2";
+
+// $1 bigint milliseconds: the replicas whose heartbeat is younger, each with its running
+// rows counted on the partial index job_run_running_by_replica (replica_id) WHERE running.
+inline constexpr const char* kControlReplicas =
+    "SELECT p.replica_id, " TICKD_US("p.heartbeat_at") ", p.version, "
+    "  (SELECT count(*) FROM job_run j WHERE j.replica_id = p.replica_id "
+    "     AND j.status = 'running') "
+    "FROM tickd_replica p WHERE p.heartbeat_at >= now() - $1::bigint * interval '1 millisecond' "
+    "ORDER BY p.replica_id";
+
+}  // namespace tickd::sql

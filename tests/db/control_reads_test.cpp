@@ -1,0 +1,339 @@
+// ControlStore's views against a real PostgreSQL (TICKD_TEST_DATABASE_URL): regions with their
+// newest run and pending requests, pages of runs, the audit trail written by region_index's
+// trigger, the live replicas, and plans that never scan job_run. Each test case works in a
+// fresh schema.
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "../../src/db/control_read_sql.hpp"
+#include "schema.hpp"
+#include "tickd/db/control_store.hpp"
+
+using namespace std::chrono_literals;
+using tickd::ControlError;
+using tickd::ControlStore;
+using tickd::Micros;
+using tickd::RunFilter;
+using tickd::RunView;
+using tickd::test::Schema;
+
+namespace {
+
+const auto t0 = Micros(std::chrono::seconds(1'790'000'000));
+
+std::string at(Micros t) { return "'" + tickd::format_time(t) + "'::timestamptz"; }
+
+// A finished run of the region at `scheduled_for`; returns its id.
+std::int64_t run(Schema& s, std::int64_t region_id, Micros scheduled_for,
+                 const std::string& status = "ok", const std::string& trigger = "schedule",
+                 const std::string& replica = "replica-a") {
+  const bool running = status == "running";
+  return s.value(
+      "INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at, trigger, "
+      "requested_by, error) VALUES (" +
+      std::to_string(region_id) + ", " + at(scheduled_for) + ", '" + replica + "', '" + status +
+      "', " + (running ? "NULL" : "now()") + ", '" + trigger + "', " +
+      (trigger == "schedule" ? "NULL" : "'alice'") + ", " +
+      (status == "failed" ? "'boom'" : "NULL") + ") RETURNING id");
+}
+
+std::vector<std::int64_t> ids(const std::vector<RunView>& runs) {
+  std::vector<std::int64_t> out;
+  for (const auto& r : runs) out.push_back(r.id);
+  return out;
+}
+
+// What the store refused, as "<kind>: <message>", or "accepted".
+template <typename Call>
+std::string refusal(Call&& call) {
+  try {
+    call();
+  } catch (const ControlError& e) {
+    const char* kind = e.kind() == ControlError::Kind::bad_input   ? "bad_input"
+                       : e.kind() == ControlError::Kind::not_found ? "not_found"
+                                                                   : "conflict";
+    return std::string(kind) + ": " + e.what();
+  }
+  return "accepted";
+}
+
+std::string plan_of(Schema& s, const std::string& prepare, const std::string& execute) {
+  pqxx::connection c(s.url);
+  pqxx::nontransaction tx(c);
+  tx.exec("PREPARE q " + prepare);
+  std::string text;
+  for (const auto& line : tx.exec("EXPLAIN (ANALYZE, FORMAT TEXT) EXECUTE q " + execute)) {
+    text += line[0].as<std::string>() + "\n";
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "regions: every region by code, whatever its state, with its newest run and pending "
+    "requests") {
+  Schema s;
+  const auto active = s.region("b-active");
+  const auto inactive = s.region("a-inactive");
+  const auto paused = s.region("c-paused");
+  s.sql("UPDATE region_index SET active = false WHERE id = " + std::to_string(inactive));
+  s.sql(
+      "UPDATE region_index SET paused_at = now(), paused_by = 'bob', paused_reason = 'disk', "
+      "max_attempts = 3, timeout_ms = 500, overlap = 'allow', handlers = '{region,\"a,b\"}' "
+      "WHERE id = " +
+      std::to_string(paused));
+  run(s, active, t0);
+  const auto newest = run(s, active, t0 + 60s, "failed");
+  // Written after the newest, for an older instant: the newest is by scheduled_for, not id.
+  run(s, active, t0 - 3600s, "ok", "backfill");
+  run(s, inactive, t0, "running");
+  s.sql(
+      "INSERT INTO run_request (region_id, trigger, scheduled_for, requested_by, state) VALUES (" +
+      std::to_string(paused) + ", 'backfill', " + at(t0) + ", 'alice', 'pending'), (" +
+      std::to_string(paused) + ", 'backfill', " + at(t0 + 60s) + ", 'alice', 'pending'), (" +
+      std::to_string(paused) + ", 'manual', " + at(t0 + 1s) + ", 'alice', 'started'), (" +
+      std::to_string(active) + ", 'manual', " + at(t0 + 2s) + ", 'alice', 'skipped')");
+
+  ControlStore store(s.url);
+  const auto regions = store.regions();
+  REQUIRE(regions.size() == 3);
+  CHECK(regions[0].code == "a-inactive");
+  CHECK(regions[1].code == "b-active");
+  CHECK(regions[2].code == "c-paused");
+
+  CHECK_FALSE(regions[0].active);
+  REQUIRE(regions[0].last_run);
+  CHECK(regions[0].last_run->status == "running");
+  CHECK_FALSE(regions[0].last_run->finished_at);
+
+  REQUIRE(regions[1].last_run);
+  CHECK(regions[1].last_run->id == newest);
+  CHECK(regions[1].last_run->status == "failed");
+  CHECK(regions[1].last_run->error == "boom");
+  CHECK(regions[1].last_run->code == "b-active");
+  CHECK(regions[1].last_run->scheduled_for == t0 + 60s);
+  CHECK(regions[1].pending_requests == 0);  // skipped is not pending
+  CHECK_FALSE(regions[1].paused_at);
+  CHECK(regions[1].handlers == std::vector<std::string>{"region"});
+
+  CHECK_FALSE(regions[2].last_run);
+  CHECK(regions[2].pending_requests == 2);
+  CHECK(regions[2].paused_at);
+  CHECK(regions[2].paused_by == "bob");
+  CHECK(regions[2].paused_reason == "disk");
+  CHECK(regions[2].max_attempts == 3);
+  CHECK(regions[2].timeout_ms == 500);
+  CHECK_FALSE(regions[2].start_window_ms);
+  CHECK(regions[2].overlap == "allow");
+  CHECK(regions[2].handlers == std::vector<std::string>{"region", "a,b"});
+
+  const auto one = store.region("c-paused");
+  REQUIRE(one);
+  CHECK(one->id == paused);
+  CHECK(one->pending_requests == 2);
+  CHECK_FALSE(store.region("nope"));
+  CHECK(store.run(newest)->status == "failed");
+  CHECK_FALSE(store.run(newest + 1000));
+}
+
+TEST_CASE("runs: newest first by id, paged by before, with and without region and status") {
+  Schema s;
+  const auto a = s.region("a");
+  const auto b = s.region("b");
+  std::vector<std::int64_t> all, of_a, failed_of_a;
+  for (int i = 0; i < 10; ++i) {
+    const auto status = i % 3 == 0 ? "failed" : "ok";
+    const auto ra = run(s, a, t0 + std::chrono::seconds(i), status);
+    const auto rb = run(s, b, t0 + std::chrono::seconds(i));
+    all.insert(all.begin(), {rb, ra});
+    of_a.insert(of_a.begin(), ra);
+    if (i % 3 == 0) failed_of_a.insert(failed_of_a.begin(), ra);
+  }
+  ControlStore store(s.url);
+
+  // Pages of 7 through everything: the next page starts below the last id.
+  const auto pages = [&](RunFilter f) {
+    std::vector<std::int64_t> seen;
+    for (int page = 0; page < 100; ++page) {
+      const auto got = store.runs(f);
+      for (const auto id : ids(got)) seen.push_back(id);
+      if (got.size() < static_cast<std::size_t>(f.limit)) break;
+      f.before = got.back().id;
+    }
+    return seen;
+  };
+  RunFilter f;
+  f.limit = 7;
+  CHECK(pages(f) == all);
+  f.code = "a";
+  CHECK(pages(f) == of_a);
+  f.status = "failed";
+  f.limit = 2;
+  CHECK(pages(f) == failed_of_a);
+  RunFilter failed;
+  failed.status = "failed";
+  CHECK(pages(failed) == failed_of_a);  // only a has failed runs
+
+  RunFilter since;
+  since.code = "b";
+  since.since = t0 + 8s;
+  const auto recent = store.runs(since);
+  REQUIRE(recent.size() == 2);
+  CHECK(recent[0].scheduled_for == t0 + 9s);
+  CHECK(recent[0].code == "b");
+  CHECK(recent[1].scheduled_for == t0 + 8s);
+
+  RunFilter below;
+  below.before = all.back();
+  CHECK(store.runs(below).empty());
+
+  RunFilter bad;
+  bad.status = "done";
+  CHECK(refusal([&] { store.runs(bad); }) ==
+        "bad_input: status: 'done' is not one of running, ok, failed, abandoned, cancelled");
+  for (const int limit : {0, -1, 1001}) {
+    RunFilter l;
+    l.limit = limit;
+    CHECK(refusal([&] { store.runs(l); }) ==
+          "bad_input: limit: " + std::to_string(limit) + " is out of range 1-1000");
+  }
+  RunFilter unknown;
+  unknown.code = "x'; DROP TABLE job_run; --";
+  CHECK(refusal([&] { store.runs(unknown); }) ==
+        "not_found: no region with code 'x'; DROP TABLE job_run; --'");
+  RunFilter max;
+  max.limit = 1000;
+  CHECK(store.runs(max).size() == all.size());
+}
+
+TEST_CASE("audit: region_index's trigger records who inserted and what an update changed") {
+  Schema s;
+  // Another system's writes: named by its database user and application_name.
+  {
+    pqxx::connection c(s.url + "&application_name=ops-console");
+    pqxx::work tx(c);
+    tx.exec(
+        "INSERT INTO region_index (code, cron_schedule, timezone) VALUES "
+        "('eu-1', '0 * * * *', 'Europe/Paris')");
+    tx.commit();
+  }
+  const auto id = s.value("SELECT id FROM region_index WHERE code = 'eu-1'");
+  {
+    pqxx::connection c(s.url + "&application_name=ops-console");
+    pqxx::work tx(c);
+    tx.exec("UPDATE region_index SET cron_schedule = '*/5 * * * *', max_attempts = 2 WHERE id = " +
+            std::to_string(id));
+    // Nothing changes: no row.
+    tx.exec("UPDATE region_index SET name = name WHERE id = " + std::to_string(id));
+    tx.commit();
+  }
+  // tickd's own writes name their actor and action.
+  {
+    pqxx::connection c(s.url);
+    pqxx::work tx(c);
+    tx.exec("SET LOCAL tickd.actor = 'alice'");
+    tx.exec("SET LOCAL tickd.op = 'pause'");
+    tx.exec("UPDATE region_index SET paused_at = '2026-03-08T10:00:00Z' WHERE id = " +
+            std::to_string(id));
+    tx.commit();
+  }
+
+  ControlStore store(s.url);
+  const auto audit = store.audit(id, 20);
+  REQUIRE(audit.size() == 3);
+  CHECK(audit[0].op == "pause");
+  CHECK(audit[0].actor == "alice");
+  CHECK(audit[0].old_values == R"({"paused_at": null})");
+  CHECK(audit[0].new_values == R"({"paused_at": "2026-03-08T10:00:00+00:00"})");
+
+  CHECK(audit[1].op == "UPDATE");
+  CHECK(audit[1].actor == "postgres (ops-console)");
+  CHECK(audit[1].code == "eu-1");
+  CHECK(audit[1].region_id == id);
+  CHECK(audit[1].old_values == R"({"max_attempts": 1, "cron_schedule": "0 * * * *"})");
+  CHECK(audit[1].new_values == R"({"max_attempts": 2, "cron_schedule": "*/5 * * * *"})");
+
+  CHECK(audit[2].op == "INSERT");
+  CHECK(audit[2].actor == "postgres (ops-console)");
+  CHECK_FALSE(audit[2].old_values);
+  REQUIRE(audit[2].new_values);
+  CHECK(audit[2].new_values->find(R"("code": "eu-1")") != std::string::npos);
+  CHECK(audit[2].new_values->find("updated_at") == std::string::npos);
+  CHECK(audit[1].at <= audit[0].at);
+
+  CHECK(store.audit(id, 1).size() == 1);
+  CHECK(store.audit(id, 1)[0].op == "pause");
+  CHECK(store.audit(id + 1, 20).empty());
+  CHECK(refusal([&] { store.audit(id, 0); }) == "bad_input: audit limit: 0 is out of range 1-1000");
+}
+
+TEST_CASE("replicas: those with a fresh heartbeat, with their running rows") {
+  Schema s;
+  const auto a = s.region("a");
+  const auto b = s.region("b");
+  const auto c = s.region("c");
+  s.sql(
+      "INSERT INTO tickd_replica (replica_id, heartbeat_at, version) VALUES "
+      "('live', now(), '1.4.0'), ('quiet', now() - interval '1 minute', '1.3.0'), "
+      "('old', now(), NULL)");
+  run(s, a, t0, "running", "schedule", "live");
+  run(s, b, t0, "running", "schedule", "live");
+  run(s, c, t0, "ok", "schedule", "live");
+  run(s, c, t0 + 1s, "running", "schedule", "quiet");
+
+  ControlStore store(s.url);
+  const auto replicas = store.replicas(10s);
+  REQUIRE(replicas.size() == 2);
+  CHECK(replicas[0].replica_id == "live");
+  CHECK(replicas[0].version == "1.4.0");
+  CHECK(replicas[0].running == 2);
+  CHECK(replicas[1].replica_id == "old");
+  CHECK_FALSE(replicas[1].version);
+  CHECK(replicas[1].running == 0);
+  CHECK(store.replicas(2min).size() == 3);
+}
+
+TEST_CASE("the views read job_run by index only, never the whole history") {
+  Schema s;
+  s.sql(
+      "INSERT INTO region_index (code, cron_schedule) "
+      "SELECT 'h' || g, '* * * * * *' FROM generate_series(1, 500) g");
+  s.sql(
+      "INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) "
+      "SELECT r.id, to_timestamp(1790000000 + g), 'replica-a', "
+      "       CASE WHEN g % 50 = 0 THEN 'failed' ELSE 'ok' END, now() "
+      "FROM region_index r, generate_series(1, 100) g");
+  s.sql("ANALYZE region_index");
+  s.sql("ANALYZE job_run");
+  const auto region_id = s.value("SELECT id FROM region_index WHERE code = 'h7'");
+  const auto before = s.value("SELECT max(id) - 1000 FROM job_run");
+
+  const std::vector<std::pair<std::string, std::string>> statements = {
+      {std::string("AS ") + tickd::sql::kControlRegions, ""},
+      {std::string("(text) AS ") + tickd::sql::kControlRegion, "('h7')"},
+      {std::string("(bigint, text, timestamptz, int) AS ") + tickd::sql::kControlRuns,
+       "(NULL, NULL, NULL, 50)"},
+      {std::string("(bigint, text, timestamptz, int) AS ") + tickd::sql::kControlRuns,
+       "(" + std::to_string(before) + ", 'failed', NULL, 50)"},
+      {std::string("(bigint, text, timestamptz, int, bigint) AS ") + tickd::sql::kControlRegionRuns,
+       "(NULL, NULL, NULL, 10, " + std::to_string(region_id) + ")"},
+      {std::string("(bigint, text, timestamptz, int, bigint) AS ") + tickd::sql::kControlRegionRuns,
+       "(" + std::to_string(before) + ", 'ok', '2026-09-21T14:14:00Z', 10, " +
+           std::to_string(region_id) + ")"},
+      {std::string("(bigint) AS ") + tickd::sql::kControlReplicas, "(10000)"},
+  };
+  for (const auto& [prepare, execute] : statements) {
+    const auto plan = plan_of(s, prepare, execute);
+    CAPTURE(prepare);
+    CAPTURE(plan);
+    CHECK(plan.find("Seq Scan on job_run") == std::string::npos);
+  }
+}
+
+int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }
