@@ -10,18 +10,17 @@ namespace tickd::sql {
 
 // The columns of a RegionView before its last run, in the order read_region reads them;
 // the region is `r`.
-#define TICKD_REGION_VIEW_COLUMNS                                             \
-  "r.id, r.code, r.name, r.cron_schedule, r.timezone, r.active, r.handlers, " \
-  "r.tick_sql, " \
-  TICKD_US("r.updated_at") ", r.timeout_ms, r.max_attempts, r.retry_backoff_ms, "         \
-  "r.overlap, r.start_window_ms, r.jitter_ms, " TICKD_US("r.paused_at")                   \
-  ", r.paused_by, r.paused_reason "
+#define TICKD_REGION_VIEW_COLUMNS                                                    \
+  "r.id, r.code, r.name, r.cron_schedule, r.timezone, r.active, r.handlers, "        \
+  "r.tick_sql, (extract(epoch FROM r.updated_at) * 1000000)::bigint, r.timeout_ms, " \
+  "r.max_attempts, r.retry_backoff_ms, r.overlap, r.start_window_ms, r.jitter_ms, "  \
+  "(extract(epoch FROM r.paused_at) * 1000000)::bigint, r.paused_by, r.paused_reason "
 
 // Regions with their newest run and their pending requests. The newest run is one step
 // backwards on the unique (region_id, scheduled_for) per region (LATERAL ... LIMIT 1), never
 // a scan of the region's history; the pending counts are one pass over the partial index
-// run_request_pending, grouped, joined by hash. Followed by the WHERE and ORDER BY of the
-// statements below.
+// run_request_pending, grouped once and joined to the regions. Followed by the WHERE and
+// ORDER BY of the statements below.
 #define TICKD_REGIONS_FROM                                                           \
   "SELECT " TICKD_REGION_VIEW_COLUMNS ", coalesce(q.pending, 0), " TICKD_RUN_COLUMNS \
   "FROM region_index r "                                                             \

@@ -6,10 +6,12 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
+#include "../../src/control/api_routes.hpp"
 #include "../../src/db/control_read_sql.hpp"
 #include "schema.hpp"
 #include "tickd/db/control_store.hpp"
@@ -334,6 +336,60 @@ TEST_CASE("the views read job_run by index only, never the whole history") {
     CAPTURE(plan);
     CHECK(plan.find("Seq Scan on job_run") == std::string::npos);
   }
+}
+
+TEST_CASE("the /v1 reads answer the CLI's documents; an unknown region or parameter is refused") {
+  using tickd::control::Query;
+  Schema s;
+  const auto a = s.region("eu-1");
+  s.region("us-1");
+  const auto first = run(s, a, t0);
+  const auto second = run(s, a, t0 + 1s, "failed");
+  ControlStore store(s.url);
+
+  const auto regions = tickd::control::get_regions(store, {});
+  CHECK(regions.status == 200);
+  const auto list = nlohmann::json::parse(regions.body);
+  REQUIRE(list["regions"].size() == 2);
+  CHECK(list["regions"][0]["last_run"]["id"] == second);
+  const auto found =
+      nlohmann::json::parse(tickd::control::get_regions(store, {{"code", "us"}}).body);
+  REQUIRE(found["regions"].size() == 1);
+  CHECK(found["regions"][0]["code"] == "us-1");
+
+  const auto one = nlohmann::json::parse(tickd::control::get_region(store, "eu-1").body);
+  CHECK(one["code"] == "eu-1");
+  CHECK(one["next_fires"].size() == 5);
+  CHECK(one["runs"].size() == 2);
+  CHECK(one["audit"][0]["op"] == "INSERT");
+  CHECK(refusal([&] { tickd::control::get_region(store, "nope"); }) ==
+        "not_found: no region with code 'nope'");
+
+  const auto page =
+      nlohmann::json::parse(tickd::control::get_region_runs(store, "eu-1", {{"limit", "1"}}).body);
+  REQUIRE(page["runs"].size() == 1);
+  CHECK(page["runs"][0]["id"] == second);
+  CHECK(page["next_before"] == second);
+  const auto next = nlohmann::json::parse(
+      tickd::control::get_runs(store, {{"limit", "1"}, {"before", std::to_string(second)}}).body);
+  CHECK(next["runs"][0]["id"] == first);
+  CHECK(nlohmann::json::parse(tickd::control::get_runs(store, {{"status", "failed"}}).body)["runs"]
+            .size() == 1);
+  CHECK(refusal([&] { tickd::control::get_region_runs(store, "nope", {}); }) ==
+        "not_found: no region with code 'nope'");
+  CHECK(refusal([&] {
+          tickd::control::get_runs(store, {{"limit", "many"}});
+        }) == "bad_input: limit: 'many' is not a whole number");
+  CHECK(refusal([&] {
+          tickd::control::get_runs(store, {{"stauts", "ok"}});
+        }) == "bad_input: unknown query parameter 'stauts'");
+
+  s.sql("INSERT INTO tickd_replica (replica_id, version) VALUES ('r1', '1.0')");
+  const auto replicas =
+      nlohmann::json::parse(tickd::control::get_replicas(store, 10s).body)["replicas"];
+  REQUIRE(replicas.size() == 1);
+  CHECK(replicas[0]["replica_id"] == "r1");
+  CHECK(replicas[0]["running"] == 0);
 }
 
 int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }
