@@ -43,8 +43,13 @@ try:
                 cur.execute("SELECT string_agg(format('%%I.%%I', schemaname, tablename), ', ') "
                             "FROM pg_tables WHERE schemaname = %s", (schema,))
                 cur.execute('DROP TABLE IF EXISTS %s CASCADE' % cur.fetchone()[0])
-                cur.execute('DROP FUNCTION IF EXISTS "%s".tickd_region_touch(), "%s".tickd_region_notify()'
-                            % (schema, schema))
+                # And every function (the triggers' bodies) the migrations created there.
+                cur.execute("SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc p "
+                            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %s",
+                            (schema,))
+                functions = cur.fetchone()[0]
+                if functions:
+                    cur.execute('DROP FUNCTION %s' % functions)
         procs = [subprocess.Popen([t.tickd_binary(), "migrate"], env=t.migrate_env(url),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(3)]

@@ -144,6 +144,15 @@ struct Fixture {
              },
              [this] { return ready.load(); },
              [] { return std::string("{\"replica_id\":\"t\",\"regions\":[],\"invalid\":[]}\n"); },
+             {},
+             // The API answers later, from a thread of its own, as the service's does.
+             [this](tickd::ApiRequest request, std::function<void(tickd::ApiResponse)> respond) {
+               std::thread([this, request = std::move(request), respond = std::move(respond)] {
+                 std::this_thread::sleep_for(api_delay);
+                 respond({201, request.method + " " + request.target + " " +
+                                   request.authorization + " " + request.body});
+               }).detach();
+             },
              {}},
             settings),
         thread([this] { io.run(); }) {}
@@ -156,6 +165,7 @@ struct Fixture {
 
   std::atomic<bool> ready{true};
   std::atomic<int> metrics_calls{0};
+  std::chrono::milliseconds api_delay{50};
   boost::asio::io_context io;
   tickd::HttpServer server;
   std::thread thread;
@@ -196,6 +206,29 @@ TEST_CASE("the server binds port 0 to a real port and answers the four endpoints
   REQUIRE(r);
   CHECK(r->status == 503);
   CHECK(r->body == "not ready\n");
+}
+
+TEST_CASE("/v1 is answered off the loop: other clients are served meanwhile, and the answer keeps the connection") {
+  Fixture f;
+  f.api_delay = std::chrono::milliseconds(300);
+  Client slow(f.server.port());
+  REQUIRE(slow.send(
+      "POST /v1/regions/a/trigger HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer k\r\n"
+      "Content-Length: 2\r\n\r\n{}"));
+  // While the API's answer is pending, the loop serves another client.
+  Client other(f.server.port());
+  const auto health = other.request(get("/healthz"));
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto answer = slow.request("");
+  REQUIRE(answer);
+  CHECK(answer->status == 201);
+  CHECK(answer->headers["content-type"] == "application/json");
+  CHECK(answer->body == "POST /v1/regions/a/trigger Bearer k {}");
+  // Keep-alive holds after an answer from another thread.
+  const auto next = slow.request(get("/healthz"));
+  REQUIRE(next);
+  CHECK(next->status == 200);
 }
 
 TEST_CASE("unknown paths get 404 and other methods 405, and the connection stays usable") {

@@ -18,6 +18,8 @@ tickd::HttpRoutes routes(bool ready = true) {
       [ready] { return ready; },
       [] { return std::string("{\"replica_id\":\"r\"}"); },
       [](std::string_view code) { return "{\"code\":\"" + std::string(code) + "\"}"; },
+      {},
+      {},
   };
 }
 
@@ -101,6 +103,8 @@ TEST_CASE("a callback that throws gives 500, and a missing one 500 or 503, never
       []() -> std::string { throw std::runtime_error("boom"); },
       []() -> bool { throw std::runtime_error("boom"); },
       []() -> std::string { throw 42; },
+      {},
+      {},
       {},
   };
   CHECK(call(http::verb::get, "/metrics", throwing).result_int() == 500);

@@ -124,13 +124,13 @@ TEST_CASE("start connects off the loop, then listens and asks for a full pass") 
 TEST_CASE("notified ids become a request for them; an unparsed payload, a full request") {
   Rig rig;
   rig.connected();
-  rig.conn->notify({{3, 4}, false});
+  rig.conn->notify({{3, 4}, false, false, {}});
   rig.settle();
-  rig.conn->notify({{}, true});
+  rig.conn->notify({{}, true, false, {}});
   rig.settle();
-  rig.conn->notify({{}, false});  // nothing to do
+  rig.conn->notify({{}, false, false, {}});  // nothing to do
   rig.settle();
-  rig.conn->notify({{8}, false});
+  rig.conn->notify({{8}, false, false, {}});
   rig.settle();
   CHECK(rig.requests == std::vector<Request>{Ids{3, 4}, std::nullopt, Ids{8}});
 }
@@ -141,7 +141,7 @@ TEST_CASE(
   Rig rig;
   rig.connected();
   rig.conn->drain_error = tickd::test::unreachable();
-  rig.conn->notify({{1}, false});
+  rig.conn->notify({{1}, false, false, {}});
   rig.settle();
   CHECK(rig.conn->closes == 1);
   CHECK(rig.requests.empty());
@@ -158,12 +158,12 @@ TEST_CASE(
   rig.conn->connect_error.reset();
   rig.complete();
   CHECK(rig.requests == std::vector<Request>{std::nullopt});
-  rig.conn->notify({{5}, false});
+  rig.conn->notify({{5}, false, false, {}});
   rig.settle();
   CHECK(rig.requests.back() == Ids{5});
   // Lost again: the backoff starts over.
   rig.conn->drain_error = tickd::test::unreachable();
-  rig.conn->notify({{6}, false});
+  rig.conn->notify({{6}, false, false, {}});
   rig.settle();
   rig.time.advance(250ms);
   CHECK(rig.running.size() == 1);
@@ -204,7 +204,7 @@ TEST_CASE(
   Rig rig;
   rig.connected();
   rig.feed.stop();
-  rig.conn->notify({{1}, false});
+  rig.conn->notify({{1}, false, false, {}});
   rig.settle();
   CHECK(rig.requests.empty());
   CHECK(rig.conn->closes == 0);
