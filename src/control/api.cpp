@@ -95,8 +95,9 @@ ApiResponse Api::handle(const ApiRequest& request) const {
     // caller without the token.
     if (write) {
       if (settings_.token.empty()) return json_error(403, kNoToken);
+      // No credentials: forbidden (403); wrong credentials: not authenticated (401).
       if (request.authorization.empty()) {
-        return json_error(401,
+        return json_error(403,
                           "this write needs the API token: send Authorization: Bearer <token>");
       }
       if (!bearer_matches(request.authorization, settings_.token)) {

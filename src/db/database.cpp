@@ -23,6 +23,9 @@ using db::id_array;
 using db::text_array;
 
 std::string timestamp(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
+std::string timestamp(std::chrono::sys_time<std::chrono::microseconds> t) {
+  return date::format("%FT%TZ", t);  // with the fraction: 2026-03-08T10:00:00.250000Z
+}
 
 std::vector<std::string> parse_text_array(const pqxx::field& f) {
   std::vector<std::string> out;
@@ -397,7 +400,7 @@ void Database::keepalive() {
 }
 
 bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id,
-                            std::chrono::sys_seconds scheduled_for,
+                            std::chrono::sys_time<std::chrono::microseconds> scheduled_for,
                             std::chrono::milliseconds timeout, const RunRef* run,
                             Cancellation* cancellation) {
   auto& holds = impl_->tick_sql_holds;

@@ -362,7 +362,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   const auto cancellation = in_flight(run_id);
   const TickContext context{
       row,
-      tick.instant,
+      tick.instant + tick.fraction,
       db_,
       config_,
       stop,

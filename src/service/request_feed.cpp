@@ -79,10 +79,14 @@ std::vector<DueTick> RequestFeed::ticks_of(std::vector<Database::RequestedRun> r
     auto& v = std::get<ValidRegion>(valid);
     spdlog::info("region {}: {} run {} requested by {}, starting", run.row->code, run.trigger,
                  run.run_id, run.requested_by);
+    // Asked for, a run starts whenever a replica gets to it: no start deadline (one far
+    // off, not Millis::max(), which overflows when compared with the clock's nanoseconds).
+    const auto instant = std::chrono::floor<std::chrono::seconds>(run.scheduled_for);
     DueTick tick{std::make_shared<const ScheduledRegion>(ScheduledRegion{run.row, v.expr, v.zone}),
-                 std::chrono::floor<std::chrono::seconds>(run.scheduled_for), Millis::max()};
+                 instant, Millis(instant) + std::chrono::hours(24 * 365 * 100)};
     tick.run_id = run.run_id;
     tick.requested = true;
+    tick.fraction = run.scheduled_for - instant;
     ticks.push_back(std::move(tick));
   }
   if (!refused.empty()) {

@@ -167,6 +167,8 @@ void Service::tick_done(const DueTick& tick, const TickReport& report) {
   if (!tick.requested && (report.status || report.outcome == TickOutcome::lost)) {
     schedule_.record_claimed(tick.region->row->id, tick.instant);
   }
+  // The region's next request (a backfill's next instant) may start now.
+  if (tick.requested) requests_.notified(true, {});
   shutdown_.tick_done();
 }
 

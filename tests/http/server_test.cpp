@@ -149,8 +149,8 @@ struct Fixture {
              [this](tickd::ApiRequest request, std::function<void(tickd::ApiResponse)> respond) {
                std::thread([this, request = std::move(request), respond = std::move(respond)] {
                  std::this_thread::sleep_for(api_delay);
-                 respond({201, request.method + " " + request.target + " " +
-                                   request.authorization + " " + request.body});
+                 respond({201, request.method + " " + request.target + " " + request.authorization +
+                                   " " + request.body});
                }).detach();
              },
              {}},
@@ -208,13 +208,15 @@ TEST_CASE("the server binds port 0 to a real port and answers the four endpoints
   CHECK(r->body == "not ready\n");
 }
 
-TEST_CASE("/v1 is answered off the loop: other clients are served meanwhile, and the answer keeps the connection") {
+TEST_CASE(
+    "/v1 is answered off the loop: other clients are served meanwhile, and the answer keeps the "
+    "connection") {
   Fixture f;
   f.api_delay = std::chrono::milliseconds(300);
   Client slow(f.server.port());
-  REQUIRE(slow.send(
-      "POST /v1/regions/a/trigger HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer k\r\n"
-      "Content-Length: 2\r\n\r\n{}"));
+  REQUIRE(
+      slow.send("POST /v1/regions/a/trigger HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer k\r\n"
+                "Content-Length: 2\r\n\r\n{}"));
   // While the API's answer is pending, the loop serves another client.
   Client other(f.server.port());
   const auto health = other.request(get("/healthz"));

@@ -8,8 +8,9 @@
 //   POST /v1/regions/{code}/trigger, /pause {"reason"}, /resume, /cancel,
 //        /backfill {"from", "to", "dry_run"}; every POST body may name "by" (the audit's actor)
 //
-// Writes need `Authorization: Bearer <TICKD_API_TOKEN>` (compared in constant time; with
-// no token configured every write is 403); with TICKD_API_AUTH=all reads need it too.
+// Writes need `Authorization: Bearer <TICKD_API_TOKEN>` (compared in constant time): without
+// it 403, with a wrong one 401; with no token configured every write is 403. With
+// TICKD_API_AUTH=all reads need it too (401 without it).
 // Errors are {"error": "..."} with 400, 401, 403, 404, 405, 409, 413 or 503.
 
 #include <chrono>

@@ -174,8 +174,9 @@ class Database final {
   // A `cancellation` requested meanwhile cancels the statement on the server (it then
   // fails with the server's "canceling statement due to user request").
   bool run_tick_sql(const std::string& sql, std::int64_t region_id,
-                    std::chrono::sys_seconds scheduled_for, std::chrono::milliseconds timeout,
-                    const RunRef* run = nullptr, Cancellation* cancellation = nullptr);
+                    std::chrono::sys_time<std::chrono::microseconds> scheduled_for,
+                    std::chrono::milliseconds timeout, const RunRef* run = nullptr,
+                    Cancellation* cancellation = nullptr);
 
   // Starts up to `limit` run requests (manual and backfill, sql/005_control.sql) as this
   // replica's: each request's job_run row (running) is inserted in the same transaction as

@@ -25,7 +25,8 @@ struct RunRef;
 
 struct TickContext {
   const RegionRow& region;
-  std::chrono::sys_seconds scheduled_for;
+  // The run's job_run.scheduled_for: the instant, or a manual run's request time.
+  std::chrono::sys_time<std::chrono::microseconds> scheduled_for;
   Database& db;
   const Config& config;
   std::stop_token stop;  // requested at shutdown: finish or hand work back quickly

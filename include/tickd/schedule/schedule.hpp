@@ -50,6 +50,7 @@ struct DueTick {
   // next instant. `instant` is its scheduled_for to the second (a manual run's is the
   // request's time).
   bool requested = false;
+  std::chrono::microseconds fraction{};  // of a manual run's scheduled_for, below `instant`
 
   // When its handlers start: the instant plus the region's jitter offset (the same on every
   // replica). `deadline` counts from here.
