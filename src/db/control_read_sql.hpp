@@ -57,16 +57,22 @@ inline constexpr const char* kControlRuns =
     "FROM job_run j LEFT JOIN region_index r ON r.id = j.region_id "
     "WHERE " TICKD_RUNS_FILTERS "ORDER BY j.id DESC LIMIT $4::int";
 
-// One region's runs, newest first. No index has (region_id, id): the region's rows come from
-// the unique (region_id, scheduled_for) (only those at or after $3 when since is given; the
-// partial unique index on running rows for status = 'running'), then the newest $4 by id are
-// kept (a top-N sort). Its cost grows with the region's history: an index on
-// job_run (region_id, id) would make it a backward read of $4 rows.
-// $1-$3 TICKD_RUNS_FILTERS, $4 int limit, $5 bigint region id.
+// One region's runs, newest first by instant: the unique (region_id, scheduled_for) read
+// backwards from the page's start, stopping after $4 rows, whatever the region's history
+// (no index on (region_id, id) to keep up at every claim). The page starts below the
+// instant of run $1 (the previous page's last run). Status and since are checked on the rows
+// it reads, as above.
+// $1-$3 as TICKD_RUNS_FILTERS (but $1 pages by that run's instant), $4 int limit, $5 bigint
+// region id.
 inline constexpr const char* kControlRegionRuns =
     "SELECT " TICKD_RUN_COLUMNS
     "FROM job_run j LEFT JOIN region_index r ON r.id = j.region_id "
-    "WHERE j.region_id = $5::bigint AND " TICKD_RUNS_FILTERS "ORDER BY j.id DESC LIMIT $4::int";
+    "WHERE j.region_id = $5::bigint "
+    "AND ($1::bigint IS NULL OR j.scheduled_for < "
+    "  (SELECT b.scheduled_for FROM job_run b WHERE b.id = $1::bigint)) "
+    "AND ($2::text IS NULL OR j.status = $2::text) "
+    "AND ($3::timestamptz IS NULL OR j.scheduled_for >= $3::timestamptz) "
+    "ORDER BY j.scheduled_for DESC LIMIT $4::int";
 
 // $1 bigint run id: that run (job_run's primary key), or no row.
 inline constexpr const char* kControlRun =

@@ -133,6 +133,14 @@ constexpr const char* kExpireFileUploads =
     "DELETE FROM file_upload WHERE id IN (SELECT id FROM file_upload"
     "  WHERE status <> 'PENDING' AND checked_at < now() - make_interval(days => $1) LIMIT $2)";
 
+// Control's history (sql/005_control.sql): the audit trail, and run requests once handled.
+constexpr const char* kExpireAudit =
+    "DELETE FROM region_audit WHERE id IN (SELECT id FROM region_audit"
+    "  WHERE at < now() - make_interval(days => $1) LIMIT $2)";
+constexpr const char* kExpireRequests =
+    "DELETE FROM run_request WHERE id IN (SELECT id FROM run_request"
+    "  WHERE handled_at < now() - make_interval(days => $1) LIMIT $2)";
+
 const QueueSql& sql_of(Queue q) { return q == Queue::upload ? kUploadSql : kPublishSql; }
 
 double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
@@ -264,7 +272,8 @@ std::int64_t QueueStore::delete_expired(unsigned days, int batch) {
   return db::with_connection(db_.pool(), "delete expired rows", [&](pqxx::connection& c) {
     std::int64_t deleted = 0;
     for (const char* statement :
-         {kExpireJobRuns, kExpireUploads, kExpirePublishes, kExpireFileUploads}) {
+         {kExpireJobRuns, kExpireUploads, kExpirePublishes, kExpireFileUploads, kExpireAudit,
+          kExpireRequests}) {
       pqxx::nontransaction tx(c);
       deleted += tx.exec_params(statement, static_cast<int>(days), batch).affected_rows();
     }

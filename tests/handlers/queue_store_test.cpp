@@ -154,14 +154,28 @@ TEST_CASE("housekeeping deletes only old finished rows, in batches") {
         ", '/b', 'PENDING', now() - interval '40 days'), (" + r + ", '/c', 'COMPLETED', now())");
   s.sql("INSERT INTO publish_jobs (region_id, source, status, updated_at) VALUES (" + r +
         ", 'k', 'completed', now() - interval '40 days')");
+  // Control's history: an old audit row (the region's own INSERT row is fresh), an old
+  // handled run request and an old one still pending (kept: it has not run yet).
+  s.sql("INSERT INTO region_audit (region_id, code, op, actor, at) VALUES (" + r +
+        ", 'a', 'pause', 'ops', now() - interval '40 days')");
+  s.sql(
+      "INSERT INTO run_request (region_id, trigger, scheduled_for, requested_by, state, "
+      "handled_at) VALUES (" +
+      r +
+      ", 'backfill', now() - interval '41 days', 'ops', 'started', now() - interval '40 days'), (" +
+      r + ", 'backfill', now() - interval '42 days', 'ops', 'pending', NULL)");
   tickd::Database db(s.url, 2);
   QueueStore store(db);
-  CHECK(store.delete_expired(30, 10) == 12);  // 10 job_run + 1 upload + 1 publish
+  // 10 job_run + 1 upload + 1 publish + 1 audit + 1 request
+  CHECK(store.delete_expired(30, 10) == 14);
   CHECK(store.delete_expired(30, 10) == 10);
   CHECK(store.delete_expired(30, 10) == 5);
   CHECK(store.delete_expired(30, 10) == 0);
   CHECK(s.value("SELECT count(*) FROM job_run") == 1);
   CHECK(s.value("SELECT count(*) FROM upload_jobs") == 2);
+  CHECK(s.value("SELECT count(*) FROM region_audit") == 1);  // the fresh INSERT row
+  CHECK(s.value("SELECT count(*) FROM run_request WHERE state = 'pending'") == 1);
+  CHECK(s.value("SELECT count(*) FROM run_request") == 1);
   const auto counts = store.count_by_status();
   CHECK(counts.size() == 2);
 }

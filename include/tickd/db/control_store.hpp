@@ -103,7 +103,9 @@ struct ReplicaView {
   std::int64_t running = 0;  // job_run rows running under this replica id
 };
 
-// Which runs, newest first (by id); `before` pages: only runs with a smaller id.
+// Which runs, newest first: all regions' by id (`before`: only runs with a smaller id); one
+// region's by instant (`before`: only runs of an earlier instant than that run's). Either
+// way the last run of a page is the next page's `before`, and a page reads only its rows.
 struct RunFilter {
   std::optional<std::string> code;  // one region (ControlError not_found when unknown)
   std::optional<std::string> status;

@@ -89,8 +89,8 @@ class QueueStore final {
   std::vector<QueueCount> count_by_status();
 
   // Deletes up to `batch` rows older than `days` from each of job_run (finished rows),
-  // upload_jobs and publish_jobs (completed and failed) and file_upload (checked, not
-  // PENDING). Returns the rows deleted in this call.
+  // upload_jobs and publish_jobs (completed and failed), file_upload (checked, not
+  // PENDING), region_audit and run_request (handled). Returns the rows deleted in this call.
   std::int64_t delete_expired(unsigned days, int batch);
 
  private:
