@@ -55,7 +55,7 @@ struct DueTick {
   // When its handlers start: the instant plus the region's jitter offset (the same on every
   // replica). `deadline` counts from here.
   Millis start() const {
-    if (requested) return Millis(instant);
+    if (requested) return Millis(instant) + std::chrono::floor<std::chrono::milliseconds>(fraction);
     return Millis(instant) + jitter_offset(region->row->policy, region->row->id, instant);
   }
 };
