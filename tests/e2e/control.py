@@ -10,7 +10,8 @@
   from pg_stat_activity;
 - backfill of a day of an hourly region gives 24 rows, oldest first, and a second backfill 0;
 - bad input: each a one-line error with exit 2 (or 1 for the region's state) and nothing
-  written; every write without the token is 403, with a wrong one 401.
+  written; every write without the token is 403, with a wrong one 401; with
+  TICKD_API_AUTH=all reads and /status need it too, /metrics and /readyz never.
 """
 import json
 import signal
@@ -201,6 +202,15 @@ def test(r):
     doc = json.loads(out)
     check(rc == 0 and len(doc["next_fires"]) == 5 and any(x["op"] == "pause" for x in doc["audit"]),
           "region show --json: next five fires and the audit trail", (rc, err))
+    # --- TICKD_API_AUTH=all: reads need the token too, never the probes or metrics ---
+    d = r.start_tickd("d", TICKD_API_TOKEN=TOKEN, TICKD_API_AUTH="all")
+    status, _ = api(d, "GET", "/v1/regions", token=None)
+    check(status == 401, "auth=all: a read without the token is 401", status)
+    status, body = api(d, "GET", "/v1/regions")
+    check(status == 200 and len(body["regions"]) == 5, "auth=all: with the token, every region", status)
+    status, _, _ = d.get("/status")
+    check(status == 401, "auth=all: /status without the token is 401", status)
+    check(d.metric("tickd_db_up") == 1 and d.ready(), "auth=all: /metrics and /readyz stay open", None)
     check(all(x.alive() for x in live), "the live replicas still run", None)
 
 
