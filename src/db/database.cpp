@@ -500,6 +500,13 @@ std::vector<Database::RequestedRun> Database::start_requests(const std::string& 
   });
 }
 
+bool Database::requests_pending() {
+  return impl_->with_connection("looking for run requests", [](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return tx.exec1(sql::kRequestsPending)[0].as<bool>();
+  });
+}
+
 std::vector<std::pair<std::int64_t, std::string>> Database::cancels_requested(
     const std::vector<std::int64_t>& run_ids) {
   if (run_ids.empty()) return {};

@@ -253,6 +253,10 @@ inline constexpr const char* kPickRequests =
     "1000000)::bigint, "
     "  q.requested_by";
 
+// Whether any run request waits (the partial index on pending requests).
+inline constexpr const char* kRequestsPending =
+    "SELECT EXISTS (SELECT FROM run_request WHERE state = 'pending')";
+
 // One picked request's run: its job_run row, running under this replica, with what the
 // region's row says now. $1 request id, $2 replica id. No row: the insert conflicted (a
 // row for that instant exists, or a tick of the region started meanwhile).

@@ -27,7 +27,19 @@ void RequestFeed::stop() {
 
 void RequestFeed::poll() {
   if (stopped_) return;
-  look_for_requests();
+  // Slots are reserved only once requests are known to wait: a reservation holds them from
+  // the due ticks for a round trip.
+  if (!looking_) {
+    offload_([this] {
+      bool pending = false;
+      try {
+        pending = db_.requests_pending();
+      } catch (const DbError& e) {
+        spdlog::debug("could not look for run requests: {}", e.what());
+      }
+      if (pending) loop_([this] { look_for_requests(); });
+    });
+  }
   look_for_cancels(runner_.running_ids());
   poll_->arm(kPollInterval, [this] { poll(); });
 }

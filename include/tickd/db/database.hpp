@@ -191,6 +191,7 @@ class Database final {
     std::string requested_by;
   };
   std::vector<RequestedRun> start_requests(const std::string& replica_id, std::size_t limit);
+  bool requests_pending();  // any run request waiting to start
   // Among `run_ids`, those still running whose cancel was asked for, and who asked.
   std::vector<std::pair<std::int64_t, std::string>> cancels_requested(
       const std::vector<std::int64_t>& run_ids);
