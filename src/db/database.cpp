@@ -350,6 +350,8 @@ Database::LivenessResult Database::liveness_round(const LivenessRound& round) {
       o.replica_id = row[3].as<std::string>();
       o.attempt = row[4].as<int>();
       o.cause = orphan_cause(row[5].c_str(), dead, o.replica_id);
+      o.requested = std::string_view(row[6].c_str()) != "schedule";
+      o.fraction = std::chrono::microseconds(row[7].as<std::int64_t>());
       out.orphans.push_back(std::move(o));
     }
     return out;
@@ -497,6 +499,13 @@ std::vector<Database::RequestedRun> Database::start_requests(const std::string& 
     }
     tx.commit();
     return runs;
+  });
+}
+
+std::vector<RegionRow> Database::load_regions(const std::vector<std::int64_t>& ids) {
+  return impl_->with_connection("loading regions", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return to_regions(tx.exec_params(sql::kLoadRegionsById, id_array(ids)));
   });
 }
 

@@ -153,25 +153,29 @@ inline constexpr const char* kJudgeReplicas =
 // the round is not one transaction, and a replica waking from a stall renews its heartbeat
 // (unseen by the verdict) before it claims again, so a claim begun after the verdict is a
 // live replica's.
-// Rows: (run id, region id, instant as Unix seconds, replica id, attempt, cause).
+// An orphan's trigger and the microseconds of its instant below the second (a manual run's).
+#define TICKD_ORPHAN_TAIL(t) \
+  t "trigger, (extract(microseconds FROM " t "scheduled_for)::bigint % 1000000)"
+// Rows: (run id, region id, instant as Unix seconds (floor), replica id, attempt, cause,
+// trigger, the instant's microseconds below the second).
 inline constexpr const char* kFindOrphans =
-    "SELECT id, region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, attempt, "
-    "  'dead' FROM job_run WHERE status = 'running' AND replica_id = ANY($1::text[]) "
+    "SELECT id, region_id, floor(extract(epoch FROM scheduled_for))::bigint, replica_id, attempt, "
+    "  'dead', " TICKD_ORPHAN_TAIL("") " FROM job_run WHERE status = 'running' AND replica_id = ANY($1::text[]) "
     "  AND started_at < $8::timestamptz "
     "UNION ALL "
-    "SELECT id, region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, attempt, "
-    "  'earlier_run' FROM job_run WHERE status = 'running' AND replica_id = $2 "
+    "SELECT id, region_id, floor(extract(epoch FROM scheduled_for))::bigint, replica_id, attempt, "
+    "  'earlier_run', " TICKD_ORPHAN_TAIL("") " FROM job_run WHERE status = 'running' AND replica_id = $2 "
     "  AND started_at < $3::timestamptz "
     "UNION ALL "
-    "SELECT j.id, j.region_id, extract(epoch FROM j.scheduled_for)::bigint, j.replica_id, "
-    "  j.attempt, 'in_doubt' FROM job_run j "
+    "SELECT j.id, j.region_id, floor(extract(epoch FROM j.scheduled_for))::bigint, j.replica_id, "
+    "  j.attempt, 'in_doubt', " TICKD_ORPHAN_TAIL("j.") " FROM job_run j "
     "  JOIN unnest($4::bigint[], $5::timestamptz[]) AS d (region_id, scheduled_for) "
     "  ON j.region_id = d.region_id AND j.scheduled_for = d.scheduled_for "
     "  WHERE j.status = 'running' AND j.replica_id = $2 "
     "  AND NOT (j.started_at < $3::timestamptz) IS TRUE "
     "UNION ALL "
-    "SELECT id, region_id, extract(epoch FROM scheduled_for)::bigint, replica_id, attempt, "
-    "  'unregistered' FROM job_run j WHERE $6::double precision IS NOT NULL "
+    "SELECT id, region_id, floor(extract(epoch FROM scheduled_for))::bigint, replica_id, attempt, "
+    "  'unregistered', " TICKD_ORPHAN_TAIL("j.") " FROM job_run j WHERE $6::double precision IS NOT NULL "
     "  AND status = 'running' AND replica_id <> $2 AND NOT replica_id = ANY($1::text[]) "
     "  AND NOT EXISTS (SELECT 1 FROM tickd_replica r WHERE r.replica_id = j.replica_id) "
     "  AND greatest(started_at, pg_postmaster_start_time(), coalesce($7::timestamptz, now())) "

@@ -208,6 +208,16 @@ void LivenessLoop::restore_in_doubt(const std::vector<Orphan>& orphans) {
 }
 
 void LivenessLoop::take_over(std::vector<Orphan> orphans) {
+  if (requested_orphans_) {
+    std::vector<Orphan> requested;
+    std::erase_if(orphans, [&](Orphan& o) {
+      if (!o.requested) return false;
+      requested.push_back(std::move(o));
+      return true;
+    });
+    if (!requested.empty()) requested_orphans_(std::move(requested));
+    if (orphans.empty()) return;
+  }
   const auto now = std::chrono::floor<milliseconds>(clock_.wall());
   const auto reserved = slots_->reserve(orphans.size());
   std::vector<Orphan> rerun, ended;

@@ -96,6 +96,11 @@ class LivenessLoop final {
   // again), but nothing is taken over: this replica runs no new tick.
   void stop_taking_over();
   void stop();  // no round or takeover starts after this
+  // Orphans that are manual or backfill runs go here (RequestFeed::take_over), not to the
+  // schedule: their regions may be paused or inactive, and they have no start deadline.
+  void on_requested_orphans(std::function<void(std::vector<Orphan>)> f) {
+    requested_orphans_ = std::move(f);
+  }
 
  private:
   void round();
@@ -120,6 +125,7 @@ class LivenessLoop final {
   Metrics& metrics_;
   DbHealth& db_;
   std::function<bool()> schedule_known_;
+  std::function<void(std::vector<Orphan>)> requested_orphans_;
   const Settings settings_;
   std::unique_ptr<Timer> timer_;
 

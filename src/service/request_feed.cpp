@@ -8,13 +8,15 @@ namespace tickd {
 
 RequestFeed::RequestFeed(Offload loop, Offload offload, Database& db, TickRunner& runner,
                          std::unique_ptr<LivenessLoop::Slots> slots,
-                         const HandlerRegistry& handlers, Timers& timers, std::string replica_id)
+                         const HandlerRegistry& handlers, Timers& timers, Metrics& metrics,
+                         std::string replica_id)
     : loop_(std::move(loop)),
       offload_(std::move(offload)),
       db_(db),
       runner_(runner),
       slots_(std::move(slots)),
       handlers_(handlers),
+      metrics_(metrics),
       poll_(timers.make()),
       replica_id_(std::move(replica_id)) {}
 
@@ -67,6 +69,10 @@ void RequestFeed::look_for_requests() {
       spdlog::warn("could not start run requests (looked for again within {} s): {}",
                    kPollInterval.count(), e.what());
     }
+    for (const auto& run : runs) {
+      spdlog::info("region {}: {} run {} requested by {}, starting", run.row->code, run.trigger,
+                   run.run_id, run.requested_by);
+    }
     auto ticks = ticks_of(std::move(runs));
     loop_([this, slots, ticks = std::move(ticks)]() mutable {
       looking_ = false;
@@ -85,18 +91,17 @@ std::vector<DueTick> RequestFeed::ticks_of(std::vector<Database::RequestedRun> r
     auto valid = validate_region(*run.row, handlers_);
     if (const auto* error = std::get_if<std::string>(&valid)) {
       refused.push_back({run.run_id, RunStatus::failed,
-                         "region " + run.row->code + " cannot run: " + *error, "{}", 1});
+                         "region " + run.row->code + " cannot run: " + *error, "{}", run.attempt});
       continue;
     }
     auto& v = std::get<ValidRegion>(valid);
-    spdlog::info("region {}: {} run {} requested by {}, starting", run.row->code, run.trigger,
-                 run.run_id, run.requested_by);
     // Asked for, a run starts whenever a replica gets to it: no start deadline (one far
     // off, not Millis::max(), which overflows when compared with the clock's nanoseconds).
     const auto instant = std::chrono::floor<std::chrono::seconds>(run.scheduled_for);
     DueTick tick{std::make_shared<const ScheduledRegion>(ScheduledRegion{run.row, v.expr, v.zone}),
                  instant, Millis(instant) + std::chrono::hours(24 * 365 * 100)};
     tick.run_id = run.run_id;
+    tick.attempt = run.attempt;
     tick.requested = true;
     tick.fraction = run.scheduled_for - instant;
     ticks.push_back(std::move(tick));
@@ -113,6 +118,48 @@ std::vector<DueTick> RequestFeed::ticks_of(std::vector<Database::RequestedRun> r
     for (const auto& f : refused) spdlog::warn("run {}: {}", f.run_id, f.error.value_or(""));
   }
   return ticks;
+}
+
+void RequestFeed::take_over(std::vector<Orphan> orphans) {
+  if (stopped_ || orphans.empty()) return;
+  const auto slots = slots_->reserve(orphans.size());
+  if (slots == 0) return;  // a later round finds them again
+  orphans.resize(slots);
+  offload_([this, slots, orphans = std::move(orphans)] {
+    std::vector<Database::RequestedRun> runs;
+    try {
+      const auto taken = db_.take_over(orphans, replica_id_);
+      std::vector<std::int64_t> region_ids;
+      for (const auto& o : orphans) region_ids.push_back(o.region_id);
+      const auto rows = db_.load_regions(region_ids);
+      for (const auto& o : orphans) {
+        const auto t = std::find_if(taken.begin(), taken.end(),
+                                    [&](const RunRef& r) { return r.run_id == o.run_id; });
+        const auto row = std::find_if(rows.begin(), rows.end(),
+                                      [&](const RegionRow& r) { return r.id == o.region_id; });
+        if (t == taken.end() || row == rows.end()) continue;  // taken or ended by another
+        spdlog::warn(
+            "region {}: requested run {} taken over from replica {}: running it again, "
+            "attempt {}",
+            row->code, o.run_id, o.replica_id, t->attempt);
+        metrics_.count_rerun();
+        Database::RequestedRun run;
+        run.run_id = o.run_id;
+        run.row = std::make_shared<const RegionRow>(*row);
+        run.scheduled_for = o.scheduled_for + o.fraction;
+        run.attempt = t->attempt;
+        runs.push_back(std::move(run));
+      }
+    } catch (const DbError& e) {
+      spdlog::warn("could not take over {} requested run(s) (retried next round): {}",
+                   orphans.size(), e.what());
+    }
+    auto ticks = ticks_of(std::move(runs));
+    loop_([this, slots, ticks = std::move(ticks)]() mutable {
+      slots_->release_reserved(slots - ticks.size());
+      slots_->start_taken(std::move(ticks));
+    });
+  });
 }
 
 void RequestFeed::look_for_cancels(std::vector<std::int64_t> run_ids) {

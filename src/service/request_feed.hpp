@@ -6,7 +6,10 @@
 //   (Database::start_requests), then runs like a taken-over tick: at once, no jitter;
 // - cancels: handed to the TickRunner when notified, and looked for every second among
 //   the runs in progress here (a cancel asked before its run started here, or whose
-//   notification was lost).
+//   notification was lost);
+// - requested runs left running by a dead replica (from the liveness round): taken over and
+//   run again (attempt + 1) with their region's row as it is now, whatever its state, as
+//   long as a slot is free (otherwise a later round finds them again).
 // Database work runs through `offload`.
 
 #include <chrono>
@@ -30,10 +33,11 @@ class RequestFeed final {
 
   RequestFeed(Offload loop, Offload offload, Database& db, TickRunner& runner,
               std::unique_ptr<LivenessLoop::Slots> slots, const HandlerRegistry& handlers,
-              Timers& timers, std::string replica_id);
+              Timers& timers, Metrics& metrics, std::string replica_id);
   void start();
   // From the change feed: run requests were added, or these runs' cancels asked for.
   void notified(bool requests, std::vector<std::int64_t> cancels);
+  void take_over(std::vector<Orphan> orphans);
   void stop();
 
  private:
@@ -49,6 +53,7 @@ class RequestFeed final {
   TickRunner& runner_;
   std::unique_ptr<LivenessLoop::Slots> slots_;
   const HandlerRegistry& handlers_;
+  Metrics& metrics_;
   std::unique_ptr<Timer> poll_;
   std::string replica_id_;
   bool looking_ = false;  // a look for requests is in flight

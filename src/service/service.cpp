@@ -76,7 +76,7 @@ Service::Service(Config config, const Clock& clock)
                 [this] { return reconcile_.first_done(); }, timers_,
                 {config_.replica_id, config_.tick_lease, config_.misfire_grace}),
       requests_(on(loop_), on(control_), db_, runner_, takeover_slots(dispatcher_), handlers_,
-                timers_, config_.replica_id),
+                timers_, metrics_, config_.replica_id),
       control_store_(config_.database_url),
       api_(control_store_, {config_.api_token, config_.api_auth_all, config_.tick_lease}),
       shutdown_(loop_, on(control_), timers_, config_.shutdown_grace,
@@ -119,6 +119,8 @@ Service::Service(Config config, const Clock& clock)
                       });
   };
   routes.may_read = [this](std::string_view authorization) { return api_.may_read(authorization); };
+  liveness_.on_requested_orphans(
+      [this](std::vector<Orphan> orphans) { requests_.take_over(std::move(orphans)); });
   feed_.on_control([this](bool requests, std::vector<std::int64_t> cancels) {
     requests_.notified(requests, std::move(cancels));
   });

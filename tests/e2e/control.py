@@ -68,7 +68,9 @@ def test(r):
     r.sql("CREATE TABLE hits (region_id bigint, scheduled_for timestamptz, UNIQUE (region_id, scheduled_for))")
     hit = "INSERT INTO hits VALUES ($1, $2)"
     manual = r.add_region("manual", YEARLY, tick_sql=hit)
-    victim = r.add_region("victim", YEARLY, tick_sql="INSERT INTO hits SELECT $1, $2 FROM pg_sleep(1.5)")
+    # Inactive: a manual run works on it, and its takeover cannot lean on the schedule.
+    victim = r.add_region("victim", YEARLY, tick_sql="INSERT INTO hits SELECT $1, $2 FROM pg_sleep(1.5)",
+                          active=False)
     sleeper = r.add_region("sleeper", YEARLY, tick_sql="SELECT pg_sleep(30)", timeout_ms=60000)
     hourly = r.add_region("hourly", "0 * * * *", tick_sql=hit)
     every_second = r.add_region("busy", "* * * * * *", active=False)
@@ -100,8 +102,10 @@ def test(r):
     rows = runs(r, victim)
     check(len(rows) == 1 and rows[0][1] == "ok" and rows[0][4] == 2 and rows[0][5] != holder,
           "one row, ok, on attempt 2 by another replica", rows)
-    check(r.sql_value("SELECT count(*) FROM hits WHERE region_id = %s", [victim]) == 1,
-          "its SQL took effect once", r.sql_value("SELECT count(*) FROM hits WHERE region_id = %s", [victim]))
+    check(r.sql_value("SELECT count(*) FROM hits h JOIN job_run j ON j.region_id = h.region_id "
+                      "AND j.scheduled_for = h.scheduled_for WHERE h.region_id = %s", [victim]) == 1,
+          "its SQL took effect once, with the run's own scheduled_for as $2 on the re-run",
+          r.sql("SELECT * FROM hits WHERE region_id = %s", [victim]))
     live = [x for x in (a, b, c) if x.replica_id != holder]
     t = live[0]
 
@@ -194,7 +198,8 @@ def test(r):
     # --- reads: every region whatever its state, from any replica ---
     status, body = api(t, "GET", "/v1/regions", token=None)
     states = {x["code"]: x["state"] for x in body["regions"]}
-    check(status == 200 and states.get("busy") == "inactive" and states.get("hourly") == "active",
+    check(status == 200 and states.get("busy") == "inactive" and states.get("victim") == "inactive"
+          and states.get("hourly") == "active",
           "GET /v1/regions lists inactive regions too", (status, states))
     status, body = api(t, "GET", "/v1/regions/sleeper/runs", token=None)
     check(status == 200 and body["runs"][0]["status"] == "cancelled", "a region's runs, newest first", (status, body))

@@ -189,9 +189,12 @@ class Database final {
     std::chrono::sys_time<std::chrono::microseconds> scheduled_for;
     std::string trigger;
     std::string requested_by;
+    int attempt = 1;
   };
   std::vector<RequestedRun> start_requests(const std::string& replica_id, std::size_t limit);
   bool requests_pending();  // any run request waiting to start
+  // The rows of `ids` whatever their state (paused, inactive); deleted ones are absent.
+  std::vector<RegionRow> load_regions(const std::vector<std::int64_t>& ids);
   // Among `run_ids`, those still running whose cancel was asked for, and who asked.
   std::vector<std::pair<std::int64_t, std::string>> cancels_requested(
       const std::vector<std::int64_t>& run_ids);

@@ -63,6 +63,10 @@ struct Orphan {
   std::string replica_id;
   int attempt = 1;
   OrphanCause cause = OrphanCause::lease;
+  // A manual or backfill run (not an instant of the schedule), and its scheduled_for's part
+  // below `scheduled_for` (a manual run's request time).
+  bool requested = false;
+  std::chrono::microseconds fraction{};
 };
 
 // What the taker does with an orphan: run the tick again on the same row (attempt + 1)
