@@ -7,6 +7,7 @@
 
 #include "control_internal.hpp"
 #include "control_read_sql.hpp"
+#include "pg_array.hpp"
 
 namespace tickd {
 namespace {
@@ -21,16 +22,6 @@ constexpr int kMaxLimit = 1000;
 constexpr std::array<std::string_view, 5> kRunStatuses = {"running", "ok", "failed", "abandoned",
                                                           "cancelled"};
 
-std::vector<std::string> text_array(const pqxx::field& f) {
-  std::vector<std::string> out;
-  auto parser = f.as_array();
-  for (auto [junction, value] = parser.get_next(); junction != pqxx::array_parser::done;
-       std::tie(junction, value) = parser.get_next()) {
-    if (junction == pqxx::array_parser::string_value) out.push_back(std::move(value));
-  }
-  return out;
-}
-
 // A row of TICKD_REGIONS_FROM: the region, its pending count, its newest run (NULLs: none).
 RegionView read_region(const pqxx::row& row) {
   RegionView v;
@@ -40,7 +31,7 @@ RegionView read_region(const pqxx::row& row) {
   v.cron_schedule = row[3].as<std::string>();
   v.timezone = row[4].as<std::string>();
   v.active = row[5].as<bool>();
-  v.handlers = text_array(row[6]);
+  v.handlers = db::parse_text_array(row[6]);
   v.tick_sql = opt_text(row[7]);
   v.updated_at = micros(row[8]);
   v.timeout_ms = opt_int(row[9]);

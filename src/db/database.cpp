@@ -20,21 +20,12 @@ namespace tickd {
 namespace {
 
 using db::id_array;
+using db::parse_text_array;
 using db::text_array;
 
 std::string timestamp(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 std::string timestamp(std::chrono::sys_time<std::chrono::microseconds> t) {
   return date::format("%FT%TZ", t);  // with the fraction: 2026-03-08T10:00:00.250000Z
-}
-
-std::vector<std::string> parse_text_array(const pqxx::field& f) {
-  std::vector<std::string> out;
-  auto parser = f.as_array();
-  for (auto [junction, value] = parser.get_next(); junction != pqxx::array_parser::done;
-       std::tie(junction, value) = parser.get_next()) {
-    if (junction == pqxx::array_parser::string_value) out.push_back(std::move(value));
-  }
-  return out;
 }
 
 std::vector<RegionRow> to_regions(const pqxx::result& r) {

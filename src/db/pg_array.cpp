@@ -1,6 +1,18 @@
 #include "pg_array.hpp"
 
+#include <pqxx/pqxx>
+
 namespace tickd::db {
+
+std::vector<std::string> parse_text_array(const pqxx::field& f) {
+  std::vector<std::string> out;
+  auto parser = f.as_array();
+  for (auto [junction, value] = parser.get_next(); junction != pqxx::array_parser::done;
+       std::tie(junction, value) = parser.get_next()) {
+    if (junction == pqxx::array_parser::string_value) out.push_back(std::move(value));
+  }
+  return out;
+}
 
 std::string id_array(const std::vector<std::int64_t>& ids) {
   std::string out = "{";

@@ -10,7 +10,14 @@
 #include <string_view>
 #include <vector>
 
+namespace pqxx {
+class field;
+}
+
 namespace tickd::db {
+
+// The text elements of an array column, in order (NULL elements are left out).
+std::vector<std::string> parse_text_array(const pqxx::field& f);
 
 // {1,-2,3}; {} when empty.
 std::string id_array(const std::vector<std::int64_t>& ids);
