@@ -28,6 +28,33 @@ std::string timestamp(std::chrono::sys_time<std::chrono::microseconds> t) {
   return date::format("%FT%TZ", t);  // with the fraction: 2026-03-08T10:00:00.250000Z
 }
 
+// DISCARD ALL on a handler connection once a region's tick_sql is done with it, however it
+// ended. Tried twice: a cancel that arrives late may hit the first. A connection that cannot
+// be reset is closed, so the pool drops it rather than lend it out changed.
+class SessionReset final {
+ public:
+  explicit SessionReset(pqxx::connection& c) : c_(c) {}
+  ~SessionReset() {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        pqxx::nontransaction tx(c_);
+        tx.exec0("DISCARD ALL");
+        return;
+      } catch (const std::exception&) {
+      }
+    }
+    try {
+      c_.disconnect();  // is_open() false: the pool drops it (basic_pool.hpp)
+    } catch (const std::exception&) {
+    }
+  }
+  SessionReset(const SessionReset&) = delete;
+  SessionReset& operator=(const SessionReset&) = delete;
+
+ private:
+  pqxx::connection& c_;
+};
+
 std::vector<RegionRow> to_regions(const pqxx::result& r) {
   std::vector<RegionRow> rows;
   rows.reserve(r.size());
@@ -412,6 +439,9 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
               return false;  // an earlier attempt's SQL committed with its mark
             }
           }
+          // Whatever the SQL did to its session (SET, set_config(..., false), SET ROLE, temporary
+          // tables, LISTEN) must not reach the next user of this pooled connection.
+          const SessionReset reset(c);
           // PQcancel, from the cancelling thread: safe while this thread waits on `c`.
           const Cancellation::Interrupt interrupt(cancellation, [&c] { c.cancel_query(); });
           try {

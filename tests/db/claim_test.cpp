@@ -186,6 +186,21 @@ TEST_CASE("tick_sql gets the region id and the scheduled instant, or neither, an
   CHECK_THROWS_AS(db.run_tick_sql("SELECT 1; SELECT 2", id, t0, 5s), tickd::DbError);
 }
 
+TEST_CASE("a tick_sql's session settings do not outlive it on the pooled connection") {
+  Schema s;
+  const auto id = s.region("a");
+  s.sql("CREATE TABLE seen (region bigint, at timestamptz)");
+  Database db(s.url, 1);  // one handler connection: every call below shares it
+  // The attack of issue 12: a session-level search_path pointing nowhere; then a session
+  // statement timeout of 1 ms. (tick_sql is PREPAREd, so SET itself is refused.)
+  db.run_tick_sql("SELECT set_config('search_path', 'no_such_schema', false)", id, t0, 5s);
+  db.run_tick_sql("INSERT INTO seen VALUES ($1, $2)", id, t0, 5s);
+  db.run_tick_sql("SELECT set_config('statement_timeout', '1', false)", id, t0, 5s);
+  db.keepalive();
+  db.run_tick_sql("INSERT INTO seen SELECT $1, $2 FROM pg_sleep(0.05)", id, t0, 5s);
+  CHECK(s.sql("SELECT count(*) FROM seen")[0][0].as<int>() == 2);
+}
+
 TEST_CASE("loading regions returns only active ones, all or by id") {
   Schema s;
   const auto a = s.region("a");
