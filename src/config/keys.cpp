@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "tickd/util/json.hpp"
 #include "tickd/util/storage_url.hpp"
 
 namespace tickd::config_keys {
@@ -176,11 +177,15 @@ Problem replica_name(std::string& s) {
   if (has_control_characters(s) || s.find(' ') != std::string::npos) {
     return "must not contain spaces or control characters";
   }
+  // job_run.replica_id is text: the database refuses bytes that are not UTF-8 at every
+  // claim, which tickd would otherwise only see as the database failing.
+  if (json::sanitize_utf8(s) != s) return "is not valid UTF-8";
   return std::nullopt;
 }
 
 Problem log_level(std::string& s) {
-  const std::string v = lower(s);
+  std::string v = lower(s);
+  if (v == "warning") v = "warn";  // the word the log lines themselves print
   if (v != "trace" && v != "debug" && v != "info" && v != "warn" && v != "error") {
     return "'" + s + "' is not one of trace, debug, info, warn, error";
   }
@@ -335,7 +340,7 @@ constexpr std::array kKeys{
     Key{.env = "TICKD_REPLICA_ID",
         .toml = "replica_id",
         .value = text<&Config::replica_id, replica_name>(
-            "1 – 128 bytes, no spaces or control characters",
+            "1 – 128 bytes of UTF-8, no spaces or control characters",
             [](Config& c) {
               if (c.replica_id.empty()) c.replica_id = default_replica_id();
             }),
@@ -385,7 +390,7 @@ constexpr std::array kKeys{
     Key{.env = "LOG_LEVEL",
         .toml = "log_level",
         .value = text<&Config::log_level, log_level>(
-            "`trace`, `debug`, `info`, `warn`, `error` (any case)"),
+            "`trace`, `debug`, `info`, `warn` (or `warning`), `error` (any case)"),
         .meaning = "least severe level logged"},
     Key{.env = "LOG_FORMAT",
         .toml = "log_format",
