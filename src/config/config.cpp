@@ -84,6 +84,20 @@ std::string suggestion(std::string_view unknown) {
 std::optional<ConfigError> read_file(const std::filesystem::path& file,
                                      std::vector<std::optional<Raw>>& raws) {
   const std::string name = file.string();
+  // Only a regular file (a symlink to one is fine): a directory or /dev/null would read as
+  // empty and start on defaults, a FIFO would block the start forever, /dev/zero never end.
+  std::error_code ec;
+  const auto status = std::filesystem::status(file, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    const char* what = std::filesystem::is_directory(status) ? "a directory"
+                       : std::filesystem::is_fifo(status)    ? "a FIFO"
+                                                             : "a device or special file";
+    return ConfigError{"config file " + name + ": not a regular file (" + what + ")"};
+  }
+  constexpr std::uintmax_t kMaxBytes = 1 << 20;
+  if (std::filesystem::file_size(file, ec) > kMaxBytes && !ec) {
+    return ConfigError{"config file " + name + ": larger than 1 MiB; not a tickd config file?"};
+  }
   {
     std::ifstream probe(file);
     if (!probe) {

@@ -3,6 +3,7 @@
 #include "tickd/config/config.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -294,6 +295,20 @@ TEST_CASE("a missing config file is an error naming the file") {
   const std::string message =
       error(tickd::load_config(std::filesystem::path("/nonexistent/tickd.toml"), env_of({})));
   CHECK(message == "config file /nonexistent/tickd.toml: cannot open: No such file or directory");
+}
+
+TEST_CASE("a config path that is not a regular file is refused, never read as empty") {
+  const TomlFile f("concurrency = 4\n");
+  const auto dir = f.path().parent_path();
+  CHECK(error(tickd::load_config(dir, env_of({}))) ==
+        "config file " + dir.string() + ": not a regular file (a directory)");
+  CHECK(error(tickd::load_config(std::filesystem::path("/dev/null"), env_of({}))) ==
+        "config file /dev/null: not a regular file (a device or special file)");
+  // A FIFO would block the start forever if it were opened.
+  const auto fifo = dir / "fifo.toml";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(error(tickd::load_config(fifo, env_of({}))) ==
+        "config file " + fifo.string() + ": not a regular file (a FIFO)");
 }
 
 TEST_CASE("a bad value in the file is reported even when the environment is fine") {
