@@ -10,6 +10,7 @@ std::vector<std::string> parse_text_array(const pqxx::field& f) {
   for (auto [junction, value] = parser.get_next(); junction != pqxx::array_parser::done;
        std::tie(junction, value) = parser.get_next()) {
     if (junction == pqxx::array_parser::string_value) out.push_back(std::move(value));
+    if (junction == pqxx::array_parser::null_value) out.emplace_back();
   }
   return out;
 }

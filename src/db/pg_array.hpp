@@ -16,7 +16,8 @@ class field;
 
 namespace tickd::db {
 
-// The text elements of an array column, in order (NULL elements are left out).
+// The text elements of an array column, in order; a NULL element reads as an empty string
+// (for the handler list: refused by HandlerRegistry::check, never dropped unseen).
 std::vector<std::string> parse_text_array(const pqxx::field& f);
 
 // {1,-2,3}; {} when empty.

@@ -23,6 +23,8 @@ Handler* HandlerRegistry::find(std::string_view name) const {
 std::optional<std::string> HandlerRegistry::check(const std::vector<std::string>& names) const {
   if (names.empty()) return "handlers: the list is empty";
   for (const auto& name : names) {
+    // The database layer reads a NULL element as an empty name (pg_array.hpp).
+    if (name.empty()) return "handlers: an element is NULL or empty";
     if (find(name) == nullptr) {
       std::string known;
       for (const auto& [k, v] : handlers_) known += (known.empty() ? "" : ", ") + k;

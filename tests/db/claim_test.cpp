@@ -217,6 +217,9 @@ TEST_CASE("loading regions returns only active ones, all or by id") {
   CHECK(*all[0].tick_sql == "SELECT 1");
   CHECK(db.load_active_regions(std::vector<std::int64_t>{b}).empty());
   CHECK(db.load_active_regions(std::vector<std::int64_t>{a, b}).size() == 1);
+  // A NULL element is kept, as an empty name that validation refuses, never dropped.
+  s.sql("UPDATE region_index SET handlers = '{region,NULL}' WHERE code = 'a'");
+  CHECK(db.load_active_regions()[0].handlers == std::vector<std::string>{"region", ""});
 }
 
 TEST_CASE("claims and ends do not wait for a connection while handler work holds every one") {
