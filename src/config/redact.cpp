@@ -81,6 +81,9 @@ std::vector<Span> secret_spans(std::string_view url) {
       ++i;
       while (i < url.size() && url[i] != '\'') i += (url[i] == '\\') ? 2 : 1;
       i = std::min(i + 1, url.size());
+      // A quote not followed by a blank (`'it''s x'`: libpq escapes with a backslash, not by
+      // doubling) leaves the rest of the string unparsable: hide all of it.
+      if (i < url.size() && !blank(i) && is_secret_key(key)) i = url.size();
     } else {
       while (i < url.size() && !blank(i)) i += (url[i] == '\\') ? 2 : 1;
       i = std::min(i, url.size());
@@ -110,6 +113,61 @@ std::string redact_database_url(std::string_view url) {
   // Replace from the back so earlier offsets stay valid.
   std::sort(spans.begin(), spans.end(), [](Span a, Span b) { return a.offset > b.offset; });
   for (const Span& s : spans) out.replace(s.offset, s.length, "***");
+  return out;
+}
+
+namespace {
+
+void add_url_secrets(std::string_view url, std::vector<std::string>& out) {
+  const bool uri = starts_with_scheme(url);
+  for (const Span& s : secret_spans(url)) {
+    const std::string_view raw = url.substr(s.offset, s.length);
+    const std::string decoded = uri ? percent_decode(raw) : unquote(raw);
+    out.emplace_back(raw);
+    out.push_back(decoded);
+    // libpq may cut a password that it parses differently (an unescaped '@', '?' or '%')
+    // and quote only a piece of it in an error.
+    for (const std::string_view whole : {raw, std::string_view(decoded)}) {
+      std::size_t start = 0;
+      for (std::size_t i = 0; i <= whole.size(); ++i) {
+        if (i == whole.size() ||
+            std::string_view("@:/?#%'\"\\ ").find(whole[i]) != std::string_view::npos) {
+          if (i - start >= 4) out.emplace_back(whole.substr(start, i - start));
+          start = i + 1;
+        }
+      }
+    }
+  }
+  // The password of a user info that the URL's own parser does not see (e.g. one with an
+  // unescaped '@'): everything between the scheme's "//user:" and the last '@'.
+  if (uri) {
+    const auto authority = url.find("://");
+    const auto at = url.rfind('@');
+    if (authority != std::string_view::npos && at != std::string_view::npos && at > authority) {
+      const auto info = url.substr(authority + 3, at - authority - 3);
+      const auto colon = info.find(':');
+      if (colon != std::string_view::npos && info.size() - colon - 1 >= 3) {
+        out.emplace_back(info.substr(colon + 1));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> secret_values(const Config& config) {
+  std::vector<std::string> out;
+  add_url_secrets(config.database_url, out);
+  add_url_secrets(config.database_listen_url, out);
+  for (const auto* key :
+       {&config.storage_secret_access_key, &config.publish_source_token, &config.api_token}) {
+    out.push_back(*key);
+  }
+  std::erase_if(out, [](const std::string& s) { return s.size() < 3; });
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() > b.size() : a < b;
+  });
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

@@ -50,7 +50,7 @@ int migrate_main(Args args) {
                  "database_url in the --config file)\n");
     return kUsageError;
   }
-  log::setup(config.log_level, config.log_format);
+  log::setup(config.log_level, config.log_format, secret_values(config));
   // An unreachable host should fail in seconds, not hang; an explicit setting wins.
   setenv("PGCONNECT_TIMEOUT", "10", 0);
 

@@ -30,7 +30,7 @@ int run_main(Args args) {
     std::fprintf(stderr, "tickd run: DATABASE_URL is not set\n");
     return 2;
   }
-  log::setup(config.log_level, config.log_format);
+  log::setup(config.log_level, config.log_format, secret_values(config));
   try {
     static const SystemClock clock;
     Service service(std::move(config), clock);

@@ -88,6 +88,13 @@ std::string redact_database_url(std::string_view url);
 // replaced by "***": for error texts from libpq or the server that might echo them.
 std::string scrub_password(std::string_view text, std::string_view database_url);
 
+// Every secret value of `config`, for the log to hide by value wherever it turns up (a
+// libpq error quoting part of a URL it could not parse, say): the passwords of DATABASE_URL
+// and DATABASE_LISTEN_URL (raw, decoded, and each piece of 4 or more bytes between the
+// characters a parser might cut them at), the storage secret key, the publish token and
+// the API token. Longest first; none shorter than 3 bytes.
+std::vector<std::string> secret_values(const Config& config);
+
 // "host:port" as TICKD_HTTP_ADDR takes it; IPv6 hosts in brackets ("[::1]:9464").
 std::string format_http_addr(const Config& config);
 

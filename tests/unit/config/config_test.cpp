@@ -231,7 +231,10 @@ TEST_CASE("an invalid environment value is refused with a message naming the var
                "TICKD_REPLICA_ID: longer than 128 bytes"},
            Row{"LOG_LEVEL", "verbose",
                "LOG_LEVEL: 'verbose' is not one of trace, debug, info, warn, error"},
-           Row{"TICKD_REPLICA_ID", "r\xff" "1", "TICKD_REPLICA_ID: is not valid UTF-8"},
+           Row{"TICKD_REPLICA_ID",
+               "r\xff"
+               "1",
+               "TICKD_REPLICA_ID: is not valid UTF-8"},
            Row{"LOG_FORMAT", "xml", "LOG_FORMAT: 'xml' is not one of text, json"},
            Row{"DATABASE_URL", "mydb", "DATABASE_URL: not a libpq connection string"},
            Row{"DATABASE_URL", "postgres://a/b\nx", "DATABASE_URL: contains control characters"},

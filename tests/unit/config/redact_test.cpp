@@ -5,6 +5,7 @@
 #include <string>
 
 #include "tickd/config/config.hpp"
+#include "tickd/config/log.hpp"
 
 TEST_CASE("redact_database_url hides the password in every libpq form") {
   struct Row {
@@ -73,4 +74,35 @@ TEST_CASE("scrub_password removes a password that an error message echoes") {
     CAPTURE(r.text);
     CHECK(tickd::scrub_password(r.text, r.url) == r.scrubbed);
   }
+}
+
+TEST_CASE("secret_values hides what libpq may quote of a password it parsed otherwise") {
+  // Issue 12's four messages, each with the URL it came from; every one is clean.
+  struct Row {
+    std::string url, message, secret_part;
+  };
+  for (const Row& r : {
+           Row{"postgres://u:p@ssSECRETTAIL@127.0.0.1/db",
+               "could not translate host name \"ssSECRETTAIL@127.0.0.1\" to address", "SECRETTAIL"},
+           Row{"postgres://u:pa%ssword%@127.0.0.1/db",
+               "invalid percent-encoded token: \"ssword%@127\"", "ssword"},
+           Row{"postgres://u:abc?SECRET4@127.0.0.1/db",
+               "bad URL postgres://u:abc?SECRET4@127.0.0.1/db", "SECRET4"},
+           Row{"password='it''s SECRET7' host=127.0.0.1", "password=***'s SECRET7' rejected",
+               "SECRET7"},
+       }) {
+    CAPTURE(r.url);
+    tickd::Config config;
+    config.database_url = r.url;
+    const auto cleaned = tickd::log::clean_message(r.message, tickd::secret_values(config), true);
+    CAPTURE(cleaned);
+    CHECK(cleaned.find(r.secret_part) == std::string::npos);
+  }
+  tickd::Config keys;
+  keys.storage_secret_access_key = "AKIA-SECRET-1";
+  keys.publish_source_token = "tok-SECRET-2";
+  keys.api_token = "api-SECRET-3";
+  keys.storage_access_key_id = "ab";  // too short to hide: it would garble every message
+  const auto secrets = tickd::secret_values(keys);
+  CHECK(secrets == std::vector<std::string>{"AKIA-SECRET-1", "api-SECRET-3", "tok-SECRET-2"});
 }
