@@ -130,17 +130,13 @@ std::string clean_message(std::string_view msg, const std::vector<std::string>& 
       text.replace(pos, secret.size(), "***");
     }
   }
-  std::string tail;
-  if (text.size() > kMaxMessageBytes) {
-    tail = "... (" + std::to_string(text.size()) + " bytes in all)";
-    text.resize(kMaxMessageBytes);
-  }
-  text = json::sanitize_utf8(text);  // a cut through a character leaves one U+FFFD
-  if (!escape_controls) return text + tail;
+  // A cut through a character leaves one U+FFFD.
+  text = json::sanitize_utf8(json::shorten(text, kMaxMessageBytes));
+  if (!escape_controls) return text;
   std::string out;
-  out.reserve(text.size() + tail.size());
+  out.reserve(text.size());
   append_escaped_controls(out, text);
-  return out + tail;
+  return out;
 }
 
 std::string json_line(std::chrono::system_clock::time_point ts, std::string_view level,

@@ -12,6 +12,8 @@ namespace {
 
 using json::append_string;
 
+constexpr std::size_t kMaxErrorBytes = 4096;
+
 void append_instant(std::string& out, const std::optional<std::chrono::sys_seconds>& t) {
   if (!t) {
     out += "null";
@@ -99,7 +101,8 @@ std::string render_status_json(const StatusSnapshot& s) {
     out += "{\"code\":";
     append_string(out, inv.code);
     out += ",\"error\":";
-    append_string(out, inv.error);
+    // It may quote the row's expression, however long.
+    append_string(out, json::shorten(inv.error, kMaxErrorBytes));
     out += '}';
   });
   out += "}\n";

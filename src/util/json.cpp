@@ -114,6 +114,12 @@ void append_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+std::string shorten(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  return std::string(s.substr(0, max_bytes)) + "... (" + std::to_string(s.size()) +
+         " bytes in all)";
+}
+
 void Writer::separate() {
   if (need_comma_) out_ += ',';
 }

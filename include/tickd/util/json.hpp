@@ -17,6 +17,10 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept;
 // s with every byte that does not start a well-formed UTF-8 sequence replaced by U+FFFD.
 std::string sanitize_utf8(std::string_view s);
 
+// s, or, when longer than `max_bytes`, its first `max_bytes` followed by
+// "... (N bytes in all)": for values from outside that a log line or a document shows
+// (a 5 MB expression must not make a 5 MB line).
+std::string shorten(std::string_view s, std::size_t max_bytes);
 // Appends s as the inside of a JSON string literal (without quotes) to out.
 void append_escaped(std::string& out, std::string_view s);
 

@@ -239,3 +239,12 @@ TEST_CASE("invalid UTF-8 becomes U+FFFD and the document stays valid JSON") {
     CHECK(json.find("\\ufffd") != std::string::npos);
   }
 }
+
+TEST_CASE("an invalid region's error is cut at 4 KiB, saying how long it was") {
+  tickd::StatusSnapshot s;
+  s.invalid.push_back({"big", "minute: '" + std::string(5'000'000, '9') + "' is out of range"});
+  const std::string json = tickd::render_status_json(s);
+  CHECK(json.size() < 5000);
+  CHECK(json.find("... (5000026 bytes in all)") != std::string::npos);
+  CHECK(valid_json(json));
+}
