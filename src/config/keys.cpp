@@ -166,6 +166,9 @@ Problem http_base_url(std::string& s) {
   if (s.find_first_of("?#") != std::string::npos) {
     return "'" + s + "' must not have a query or fragment (object keys are appended to it)";
   }
+  if (!s.empty() && s.substr(s.find("://") + 3).find_first_not_of('/') == std::string::npos) {
+    return "'" + s + "' has no host";
+  }
   return std::nullopt;
 }
 

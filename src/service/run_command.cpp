@@ -7,6 +7,7 @@
 #include "tickd/cli.hpp"
 #include "tickd/config/config.hpp"
 #include "tickd/config/log.hpp"
+#include "tickd/util/storage_url.hpp"
 
 namespace tickd::cli {
 
@@ -29,6 +30,17 @@ int run_main(Args args) {
   if (config.database_url.empty()) {
     std::fprintf(stderr, "tickd run: DATABASE_URL is not set\n");
     return 2;
+  }
+  // Found out at start, not at the first upload an hour later.
+  const auto storage = storage::parse_storage_url(config.storage_url);
+  const auto* location = std::get_if<storage::Location>(&storage);
+  if (const auto* file = location ? std::get_if<storage::FileLocation>(location) : nullptr) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(file->root, ec)) {
+      std::fprintf(stderr, "tickd run: STORAGE_URL: %s is not an existing directory\n",
+                   file->root.c_str());
+      return 2;
+    }
   }
   log::setup(config.log_level, config.log_format, secret_values(config));
   try {

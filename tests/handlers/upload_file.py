@@ -2,6 +2,7 @@
 file and a refused object_key fail at once naming the path or key, counts land in
 job_run.details, and a region without `upload` in its handlers keeps its rows untouched."""
 import os
+import subprocess
 
 from tickd_rig import handlers as hrig, rig
 from tickd_rig.util import check, metric, wait_for
@@ -9,6 +10,12 @@ from tickd_rig.util import check, metric, wait_for
 
 def test(r):
     storage = os.path.join(r.tmp, "storage")
+    # tickd run refuses a file:// STORAGE_URL that is not a directory, at start.
+    p = subprocess.run([r.tickd, "run"], env=r.env_for(r.url, STORAGE_URL="file://" + storage),
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 2 and "STORAGE_URL: %s is not an existing directory" % storage in p.stderr,
+          "a missing storage directory: exit 2 at start, naming it", (p.returncode, p.stderr))
+    os.makedirs(storage)
     rid = r.add_region("aud", "* * * * * *", handlers=["upload"])
     other = r.add_region("idle", "* * * * * *", handlers=["region"])
     good = [hrig.make_file(r, "in/track %d.wav" % i, "audio %d" % i) for i in range(5)]

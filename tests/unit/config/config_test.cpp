@@ -403,6 +403,7 @@ TEST_CASE("the work handlers' keys: defaults, environment values and what is ref
                "STORAGE_URL: 's3://b?path_style=yes': path_style must be true or false"},
            Row{"CDN_BASE_URL", "cdn.example.com",
                "CDN_BASE_URL: 'cdn.example.com' is not an http:// or https:// URL"},
+           Row{"CDN_BASE_URL", "https://", "CDN_BASE_URL: 'https://' has no host"},
            Row{"CDN_BASE_URL", "https://c/?x=1",
                "CDN_BASE_URL: 'https://c/?x=1' must not have a query"},
            Row{"STORAGE_MULTIPART_THRESHOLD_BYTES", "1000",
