@@ -25,7 +25,9 @@ N_IMAGES = int(os.environ.get("BENCH_IMAGES", "24"))
 
 
 def backends(r, stack):
-    yield "file", {"STORAGE_URL": "file://" + os.path.join(r.tmp, "storage-%d" % time.monotonic_ns())}
+    storage = os.path.join(r.tmp, "storage-%d" % time.monotonic_ns())
+    os.makedirs(storage)  # tickd run refuses a file:// STORAGE_URL that is not a directory
+    yield "file", {"STORAGE_URL": "file://" + storage}
     peer = stack.append(s3.S3Peer()) or stack[-1]
     yield "s3-peer", {"STORAGE_URL": peer.storage_url(), "STORAGE_ACCESS_KEY_ID": peer.access_key,
                       "STORAGE_SECRET_ACCESS_KEY": peer.secret_key}

@@ -172,6 +172,13 @@ Problem http_base_url(std::string& s) {
   return std::nullopt;
 }
 
+Problem absolute_directory(std::string& s) {
+  if (has_control_characters(s)) return "contains control characters";
+  if (!s.empty() && s.front() != '/') return "'" + s + "' is not an absolute path";
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return std::nullopt;
+}
+
 Problem replica_name(std::string& s) {
   if (s.empty()) return "must not be empty";
   if (s.size() > kMaxReplicaIdLength) {
@@ -432,6 +439,12 @@ constexpr std::array kKeys{
         .toml = "sync_missing_after_ms",
         .value = integer<&Config::sync_missing_after>(0, 365 * kDay),
         .meaning = "`sync` marks a pending upload missing after this"},
+    Key{.env = "UPLOAD_ROOT",
+        .toml = "upload_root",
+        .value = text<&Config::upload_root, absolute_directory>("absolute path of a directory"),
+        .meaning = "the only directory `upload` reads local files from (no `..`, no symlinks); "
+                   "without it every upload job fails",
+        .default_doc = "none"},
     Key{.env = "PUBLISH_SOURCE_TOKEN",
         .toml = "publish_source_token",
         .value = text<&Config::publish_source_token, secret>("string"),

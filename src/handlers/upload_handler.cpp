@@ -14,6 +14,9 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "tickd/db/database.hpp"
 #include "work_shared.hpp"
@@ -23,17 +26,66 @@ namespace {
 
 constexpr int kBatch = 16;
 
-// Why `path` is not a readable regular file (naming the full path), if it is not.
-std::optional<std::string> check_local_file(const std::string& path) {
+// A file descriptor, closed with its owner.
+class Fd final {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Opens `path` for reading only if it lies inside `root` (UPLOAD_ROOT): absolute and under
+// the root, or relative to it; walked one name at a time from the root's descriptor with
+// O_NOFOLLOW, so that neither '..' nor a symlink (anywhere on the way) can lead out, and
+// nothing can be swapped between a check and the read. A regular file, or why not (naming
+// the path).
+std::variant<Fd, std::string> open_confined(const std::string& root, const std::string& path) {
   const auto where = "local file " + path + ": ";
-  if (path.empty() || path.front() != '/') return where + "not an absolute path";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return where + std::strerror(errno);
+  if (root.empty()) return where + "UPLOAD_ROOT is not set: upload reads no local file";
+  std::string_view rest = path;
+  if (rest.starts_with('/')) {
+    if (!rest.starts_with(root) || (rest.size() > root.size() && rest[root.size()] != '/' &&
+                                    root != "/")) {
+      return where + "outside UPLOAD_ROOT (" + root + ")";
+    }
+    rest.remove_prefix(root.size());
+  }
+  Fd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) return where + "UPLOAD_ROOT " + root + ": " + std::strerror(errno);
+  std::vector<std::string> names;
+  for (std::size_t start = 0; start <= rest.size();) {
+    const auto slash = std::min(rest.find('/', start), rest.size());
+    const auto name = rest.substr(start, slash - start);
+    start = slash + 1;
+    if (name.empty() || name == ".") continue;
+    if (name == "..") return where + "'..' may not lead out of UPLOAD_ROOT";
+    names.emplace_back(name);
+  }
+  if (names.empty()) return where + "names no file";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const bool last = i + 1 == names.size();
+    const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? O_NONBLOCK : O_DIRECTORY);
+    Fd next(::openat(dir.get(), names[i].c_str(), flags));
+    if (next.get() < 0) {
+      const int e = errno;
+      if (e == ELOOP || (e == ENOTDIR && !last)) return where + "a symlink or not a directory on the way";
+      return where + std::strerror(e);
+    }
+    dir = std::move(next);
+  }
   struct stat st {};
-  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  ::close(fd);
-  if (!regular) return where + "not a regular file";
-  return std::nullopt;
+  if (::fstat(dir.get(), &st) != 0 || !S_ISREG(st.st_mode)) return where + "not a regular file";
+  return dir;
 }
 
 class UploadHandler final : public Handler {
@@ -82,15 +134,19 @@ class UploadHandler final : public Handler {
     const std::string key = job.object_key
                                 ? *job.object_key
                                 : region.code + "/" + std::to_string(job.id) + "/" + file_name;
-    auto problem = check_local_file(job.local_path);
+    auto opened = open_confined(shared_->config().upload_root, job.local_path);
+    std::optional<std::string> problem;
+    if (const auto* error = std::get_if<std::string>(&opened)) problem = *error;
     if (!problem) problem = storage::check_key(key);
     if (problem) {
       spdlog::warn("region {}: upload job {} failed: {}", region.code, job.id, *problem);
       book.fail(job.id, *problem);
       return;
     }
+    // The backend reads the very file opened above, through its descriptor.
+    const auto opened_path = "/proc/self/fd/" + std::to_string(std::get<Fd>(opened).get());
     try {
-      storage.put_file(key, job.local_path, content_type_of(file_name));
+      storage.put_file(key, opened_path, content_type_of(file_name));
     } catch (const storage::StorageError& e) {
       // Unreachable storage is the tick's error, logged with it.
       if (fault_of(e) != JobFault::unreachable)

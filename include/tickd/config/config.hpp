@@ -54,6 +54,8 @@ struct Config {
   std::uint64_t storage_multipart_threshold = 64ull << 20;  // STORAGE_MULTIPART_THRESHOLD_BYTES
   std::chrono::milliseconds job_lease{60'000};              // JOB_LEASE_MS
   std::chrono::milliseconds sync_missing_after{3'600'000};  // SYNC_MISSING_AFTER_MS
+  // UPLOAD_ROOT: the only directory `upload` reads local files from; empty: none.
+  std::string upload_root;
   std::string publish_source_token;                         // PUBLISH_SOURCE_TOKEN (never logged)
   std::uint64_t publish_max_pixels = 100'000'000;           // PUBLISH_MAX_PIXELS
   unsigned publish_concurrency = 3;                         // PUBLISH_CONCURRENCY

@@ -187,11 +187,14 @@ class Rig:
     def env_for(self, database_url, **extra):
         # tickd's settings come only from the test (config/tickd.example.toml lists them).
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TICKD_", "DATABASE_", "STORAGE_", "PUBLISH_", "CDN_", "SYNC_", "JOB_"))
+               if not k.startswith(("TICKD_", "DATABASE_", "STORAGE_", "PUBLISH_", "CDN_", "SYNC_", "JOB_",
+                                    "UPLOAD_"))
                and not k.endswith(("_MS", "_BYTES"))
                and k not in ("CONCURRENCY", "DB_POOL_SIZE", "LOG_LEVEL", "LOG_FORMAT", "RETENTION_DAYS")}
         env["DATABASE_URL"] = database_url
         env["LOG_LEVEL"] = "debug"
+        # upload reads local files only from here: the test's own directory (make_file's).
+        env["UPLOAD_ROOT"] = self.tmp
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
