@@ -251,10 +251,18 @@ function trouble(region, now) {
 
 const RANK = { invalid: 0, failing: 1, overdue: 2 };
 
+// Regions share few expressions: each is put in words once.
+const cronWords = new Map();
+function cronOf(expression) {
+  if (!cronWords.has(expression)) cronWords.set(expression, describeCron(expression));
+  return cronWords.get(expression);
+}
+
 function prepareRegions(regions) {
   const now = Date.now();
   for (const r of regions) {
-    r.cron = r.state === 'invalid' ? null : describeCron(r.cron_schedule);
+    r.cron = r.state === 'invalid' ? null : cronOf(r.cron_schedule);
+    r.searchKey = r.code.toLowerCase();
     r.ended = endedRun(r);
     r.trouble = trouble(r, now);
     r.rank = r.trouble ? RANK[r.trouble] : 3;
@@ -265,7 +273,7 @@ function prepareRegions(regions) {
 
 function applySearch() {
   const q = $('search').value.trim().toLowerCase();
-  state.shown = q ? state.regions.filter((r) => r.code.toLowerCase().includes(q)) : state.regions;
+  state.shown = q ? state.regions.filter((r) => r.searchKey.includes(q)) : state.regions;
   const problems = state.regions.filter((r) => r.trouble).length;
   $('counts').textContent =
     (q ? state.shown.length + ' of ' : '') + state.regions.length + ' regions, ' + problems + ' needing a look';
@@ -298,7 +306,9 @@ function regionRow(r) {
   badge.appendChild(el('span', 'badge s-' + label, label));
   row.appendChild(badge);
   row.appendChild(el('span', 'code mono', r.code));
-  row.appendChild(el('span', 'name', r.name));
+  const name = el('span', 'name', r.name);
+  name.title = r.name;
+  row.appendChild(name);
   const schedule = el('span', 'schedule', r.cron ? r.cron.words : r.cron_schedule);
   schedule.title = r.cron_schedule;
   row.appendChild(schedule);
@@ -609,7 +619,8 @@ function refreshSoon() {
   refreshTimer = setTimeout(refresh, 0);
 }
 
-// One refresh at a time; the next starts a few seconds after the last ends.
+// One refresh at a time; the next starts a few seconds after the last ends, later when
+// refreshing is slow (a very large list), so that the page never keeps the replica busy.
 async function refresh() {
   clearTimeout(refreshTimer);
   if (refreshing) {
@@ -617,6 +628,7 @@ async function refresh() {
     return;
   }
   refreshing = true;
+  const started = performance.now();
   try {
     const code = state.openCode;
     await Promise.all([code === null ? loadList() : loadRegion(code), loadReplicas()]);
@@ -638,7 +650,7 @@ async function refresh() {
       refreshAgain = false;
       refreshSoon();
     } else {
-      refreshTimer = setTimeout(refresh, REFRESH_MS);
+      refreshTimer = setTimeout(refresh, Math.max(REFRESH_MS, 3 * (performance.now() - started)));
     }
   }
 }
