@@ -7,7 +7,8 @@ and PostgreSQL.
 - "run now" with a wrong token shows the API's error and starts nothing; with the right
   token it creates a `manual` run that appears on the page by itself (the refresh);
 - a region named `<img src=x onerror=alert(1)>` shows those characters: no <img> element,
-  no alert, and no Content-Security-Policy violation anywhere during the test.
+  no alert, and no Content-Security-Policy violation anywhere during the test;
+- with TICKD_API_AUTH=all the page asks for the token before it shows any region.
 
 Screenshots go to $TICKD_CONSOLE_SCREENSHOTS (a directory; docs/ for the README's), else to
 the rig's temporary directory. Needs Debian's chromium, chromium-driver and python3-selenium
@@ -46,10 +47,10 @@ def seed(r):
     r.add_region("nightly-report", "30 2 * * *", name="Nightly report", timezone="Europe/Paris")
     r.add_region("sampler", "*/2 * * * * *", name="Samples every 2 s",
                  tick_sql="SELECT pg_sleep(0.02 + random() * 0.15)")
-    r.add_region("broken-sql", "*/2 * * * * *", name="Fails on purpose", tick_sql="SELECT 1/0")
+    r.add_region("zero-division", "*/2 * * * * *", name="Fails on purpose", tick_sql="SELECT 1/0")
     r.add_region("manual", YEARLY, name="Run me by hand")
     r.add_region("hostile", YEARLY, name=HOSTILE)
-    r.add_region("bad-hour", "0 25 * * *", name="An hour that does not exist")
+    r.add_region("typo-hour", "0 25 * * *", name="An hour that does not exist")
     r.add_region("retired", "* * * * *", name="No longer used", active=False)
     r.add_region("on-hold", "*/5 * * * *", name="Paused for maintenance")
     r.sql("UPDATE region_index SET paused_at = now(), paused_by = 'ops', paused_reason = 'vendor maintenance' "
@@ -126,8 +127,8 @@ def test(r):
     manual_id = r.sql_value("SELECT id FROM region_index WHERE code = 'manual'")
     t = r.start_tickd("a", TICKD_API_TOKEN=TOKEN)
     wait_for(lambda: r.sql_value("SELECT count(*) FROM job_run j JOIN region_index g ON g.id = j.region_id "
-                                 "WHERE g.code = 'broken-sql' AND j.status = 'failed'") > 0, 15,
-             "broken-sql has failed once")
+                                 "WHERE g.code = 'zero-division' AND j.status = 'failed'") > 0, 15,
+             "zero-division has failed once")
 
     driver = browser.start()
     try:
@@ -144,10 +145,10 @@ def test(r):
               cell(driver, "sampler", ".schedule"))
         check(cell(driver, "nightly-report", ".schedule") == "at 02:30 every day", "a daily cron in words",
               cell(driver, "nightly-report", ".schedule"))
-        until(driver, lambda: listed_codes(driver)[:2] == ["bad-hour", "broken-sql"],
+        until(driver, lambda: listed_codes(driver)[:2] == ["typo-hour", "zero-division"],
               "the invalid and the failing region come first")
-        check("division by zero" in cell(driver, "broken-sql", ".why-cell"), "the failure says why",
-              cell(driver, "broken-sql", ".why-cell"))
+        check("division by zero" in cell(driver, "zero-division", ".why-cell"), "the failure says why",
+              cell(driver, "zero-division", ".why-cell"))
         check(cell(driver, "on-hold", ".why-cell") == "paused by ops: vendor maintenance", "the pause says why",
               cell(driver, "on-hold", ".why-cell"))
         check(cell(driver, "retired", ".badge") == "inactive", "an inactive region", cell(driver, "retired", ".badge"))
@@ -170,9 +171,9 @@ def test(r):
         until(driver, lambda: "sampler" in listed_codes(driver), "an empty search shows every region")
 
         # --- a region's runs ---
-        open_region(driver, "broken-sql")
+        open_region(driver, "zero-division")
         until(driver, lambda: any(s == "failed" and "division by zero" in e for s, _, e in run_rows(driver)),
-              "broken-sql's runs: failed, with the error")
+              "zero-division's runs: failed, with the error")
         open_region(driver, "sampler")
         until(driver, lambda: len([x for x in run_rows(driver) if x[0] == "ok"]) >= 3, "sampler's ok runs")
         until(driver, lambda: len(driver.find_elements(By.CSS_SELECTOR, "#r-chart rect")) >= 3,
@@ -199,6 +200,16 @@ def test(r):
         check(len(rows) == 1 and rows[0][0] == "manual" and rows[0][2].startswith("console (api@127.0.0.1"),
               "one manual run, requested by the console", rows)
         check(driver.find_element(By.ID, "r-code").text == "manual", "the refresh kept the open region", None)
+
+        # --- TICKD_API_AUTH=all: the page is public, its data is not ---
+        guarded = r.start_tickd("guarded", TICKD_API_TOKEN=TOKEN, TICKD_API_AUTH="all")
+        driver.get("http://127.0.0.1:%d/" % guarded.port)  # another origin: no token stored
+        until(driver, lambda: "needs the API token" in driver.find_element(By.ID, "banner").text,
+              "auth=all: the page says it needs the token")
+        check(listed_codes(driver) == [], "auth=all: no region shown without the token", listed_codes(driver))
+        give_token(driver, TOKEN)
+        until(driver, lambda: "new-year-utc" in listed_codes(driver), "auth=all: with the token, the regions")
+        check(not driver.find_element(By.ID, "banner").is_displayed(), "auth=all: the banner is gone", None)
 
         # --- nothing ran that should not have ---
         dialogs = driver.execute_script("return window.__dialogs")
