@@ -175,7 +175,7 @@ def test(r):
         until(driver, lambda: any(s == "failed" and "division by zero" in e for s, _, e in run_rows(driver)),
               "zero-division's runs: failed, with the error")
         open_region(driver, "sampler")
-        until(driver, lambda: len([x for x in run_rows(driver) if x[0] == "ok"]) >= 3, "sampler's ok runs")
+        until(driver, lambda: len([x for x in run_rows(driver) if x[0] == "ok"]) >= 6, "sampler's ok runs")
         until(driver, lambda: len(driver.find_elements(By.CSS_SELECTOR, "#r-chart rect")) >= 3,
               "the chart draws the recent runs")
         check(len(driver.find_elements(By.CSS_SELECTOR, "#r-next li")) == 5, "its next five fires", None)

@@ -552,7 +552,7 @@ async function loadRegion(code) {
 
 const ACTIONS = {
   trigger: { label: 'run now', body: () => ({ by: 'console' }) },
-  pause: { label: 'pause', body: () => ({ by: 'console', reason: $('pause-reason').value }) },
+  pause: { label: 'pause', body: () => ({ by: 'console', reason: $('pause-reason').value.trim() || undefined }) },
   resume: { label: 'resume', body: () => ({ by: 'console' }) },
   cancel: { label: 'cancel', body: () => ({ by: 'console' }) },
 };
