@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "console_assets.hpp"
 #include "tickd/util/percent.hpp"
 
 namespace tickd::http_detail {
@@ -65,16 +66,32 @@ Endpoint endpoint_of(std::string_view path) {
   return Endpoint::none;
 }
 
+Response method_not_allowed(const Request& req) {
+  auto res = text(req, http::status::method_not_allowed, "method not allowed");
+  res.set(http::field::allow, "GET, HEAD");
+  return res;
+}
+
+// The console's files are public (their data comes from /v1, which checks the token), and
+// carry the headers that keep the browser to the page's own rules.
+Response console_file(const Request& req, const ConsoleAsset& asset) {
+  auto res = make(req, http::status::ok, asset.content_type, std::string(asset.body));
+  res.set("Content-Security-Policy", kConsoleContentSecurityPolicy);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  return res;
+}
+
 }  // namespace
 
 Response route(const Request& req, const HttpRoutes& routes) {
+  const bool get_or_head = req.method() == http::verb::get || req.method() == http::verb::head;
+  if (const auto* asset = find_console_asset(path_of(req.target()))) {
+    return get_or_head ? console_file(req, *asset) : method_not_allowed(req);
+  }
   const Endpoint ep = endpoint_of(path_of(req.target()));
   if (ep == Endpoint::none) return text(req, http::status::not_found, "not found");
-  if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    auto res = text(req, http::status::method_not_allowed, "method not allowed");
-    res.set(http::field::allow, "GET, HEAD");
-    return res;
-  }
+  if (!get_or_head) return method_not_allowed(req);
   try {
     switch (ep) {
       case Endpoint::healthz:

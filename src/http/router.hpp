@@ -17,7 +17,8 @@ inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0
 inline constexpr std::string_view kTextContentType = "text/plain; charset=utf-8";
 inline constexpr std::string_view kJsonContentType = "application/json";
 
-// GET/HEAD /metrics, /healthz, /readyz, /status (a query string is ignored); 404 for any
+// GET/HEAD /metrics, /healthz, /readyz, /status (a query string is ignored) and the
+// console's files (/, /index.html, /console.js, ...: console_assets.hpp); 404 for any
 // other path, 405 (with Allow) for another method on a known path. A HEAD response carries
 // the GET response's headers and Content-Length, with no body. A callback that throws or
 // is missing gives 500. Keep-alive and version follow the request.

@@ -14,4 +14,5 @@ the benchmarks, and by hand it is `PYTHONPATH=tests/lib python3 tests/e2e/crash.
     migrate        the migration tests' schemas and `tickd migrate` runs
     chaos          the chaos suite's scraper, running-row watch and tables
     ops            the ops suite's paths, metric names, rules, dashboard and Dockerfile
+    browser        headless Chromium + Selenium for the console (alerts and CSP violations caught)
 """

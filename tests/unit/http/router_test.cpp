@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <stdexcept>
 #include <string>
 
@@ -50,7 +51,6 @@ TEST_CASE("the routing table: paths, methods, status codes and content types") {
       {http::verb::get, "/status", 200, "application/json", "{\"replica_id\":\"r\"}"},
       {http::verb::get, "/metrics?name[]=x", 200, "text/plain; version=0.0.4; charset=utf-8",
        "# metrics\n"},
-      {http::verb::get, "/", 404, "text/plain; charset=utf-8", "not found\n"},
       {http::verb::get, "/metrics/", 404, "text/plain; charset=utf-8", "not found\n"},
       {http::verb::get, "/METRICS", 404, "text/plain; charset=utf-8", "not found\n"},
       {http::verb::get, "*", 404, "text/plain; charset=utf-8", "not found\n"},
@@ -59,6 +59,9 @@ TEST_CASE("the routing table: paths, methods, status codes and content types") {
       {http::verb::put, "/status", 405, "text/plain; charset=utf-8", "method not allowed\n"},
       {http::verb::delete_, "/healthz", 405, "text/plain; charset=utf-8", "method not allowed\n"},
       {http::verb::options, "/readyz", 405, "text/plain; charset=utf-8", "method not allowed\n"},
+      {http::verb::post, "/", 405, "text/plain; charset=utf-8", "method not allowed\n"},
+      {http::verb::get, "/console.js/", 404, "text/plain; charset=utf-8", "not found\n"},
+      {http::verb::get, "/index.html/..", 404, "text/plain; charset=utf-8", "not found\n"},
   };
   for (const auto& row : rows) {
     CAPTURE(row.target);
@@ -132,4 +135,52 @@ TEST_CASE("/status?code= asks for one region, percent-decoded") {
   CHECK(res.body() == "{\"code\":\"a b+c\"}");
   CHECK(call(http::verb::get, "/status").body() == "{\"replica_id\":\"r\"}");
   CHECK(call(http::verb::get, "/status?other=1").body() == "{\"replica_id\":\"r\"}");
+}
+
+TEST_CASE("the console: its embedded files, with the headers that keep the browser to them") {
+  const struct {
+    std::string_view target;
+    std::string_view type;
+    std::string_view starts;
+  } files[] = {
+      {"/", "text/html; charset=utf-8", "<!doctype html>"},
+      {"/index.html", "text/html; charset=utf-8", "<!doctype html>"},
+      {"/?region=x", "text/html; charset=utf-8", "<!doctype html>"},
+      {"/console.js", "text/javascript; charset=utf-8", "// tickd's console"},
+      {"/console.css", "text/css; charset=utf-8", "/* The console's"},
+  };
+  for (const auto& file : files) {
+    CAPTURE(file.target);
+    const Response res = call(http::verb::get, file.target);
+    CHECK(res.result_int() == 200);
+    CHECK(content_type(res) == file.type);
+    CHECK(res.body().starts_with(file.starts));
+    CHECK(res["Content-Security-Policy"] ==
+          "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+          "img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    CHECK(res["X-Content-Type-Options"] == "nosniff");
+    CHECK(res["Referrer-Policy"] == "no-referrer");
+    CHECK(res[http::field::cache_control] == "no-store");
+    const Response head = call(http::verb::head, file.target);
+    CHECK(head.body().empty());
+    CHECK(head[http::field::content_length] == std::to_string(res.body().size()));
+  }
+}
+
+TEST_CASE("the console's page has no inline script, style or event handler for the CSP to refuse") {
+  const std::string page = call(http::verb::get, "/").body();
+  CHECK(page.find("<script src=\"/console.js\"") != std::string::npos);
+  CHECK(page.find("<script>") == std::string::npos);
+  CHECK(page.find("<style") == std::string::npos);
+  CHECK(page.find("style=") == std::string::npos);
+  // An attribute " on<letters>=" (onclick=, onload=, ...).
+  for (auto at = page.find(" on"); at != std::string::npos; at = page.find(" on", at + 1)) {
+    auto end = at + 3;
+    while (end < page.size() && std::isalpha(static_cast<unsigned char>(page[end]))) ++end;
+    CHECK_MESSAGE(page.substr(end, 1) != "=", page.substr(at, 20));
+  }
+  const std::string script = call(http::verb::get, "/console.js").body();
+  CHECK(script.find("innerHTML") == std::string::npos);
+  CHECK(script.find("insertAdjacentHTML") == std::string::npos);
+  CHECK(script.find("eval(") == std::string::npos);
 }
