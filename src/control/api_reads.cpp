@@ -44,13 +44,18 @@ ApiResponse json_error(int status, std::string_view message) {
 }
 
 ApiResponse get_regions(ControlStore& store, const Query& query) {
-  only_known(query, {"code"});
+  only_known(query, {"code", "view"});
+  const auto view = param(query, "view");
+  if (view && *view != "full" && *view != "list") {
+    throw ControlError(ControlError::Kind::bad_input, "view: '" + *view + "' is not full or list");
+  }
   auto regions = store.regions();
   // `code`: the regions whose code contains it (a search box's filter, not a lookup).
   if (const auto part = param(query, "code")) {
     std::erase_if(regions,
                   [&](const RegionView& r) { return r.code.find(*part) == std::string::npos; });
   }
+  if (view == "list") return ok(regions_list_document(regions, now_micros()));
   return ok(regions_document(regions, now_micros()));
 }
 

@@ -36,6 +36,11 @@ void write_replica(json::Writer& w, const ReplicaView& r);
 // The documents themselves, one for each read (the CLI's --json and the API answer with the
 // same text). `tickd region list`, GET /v1/regions: {"regions": [region...]}.
 std::string regions_document(const std::vector<RegionView>& regions, Micros now);
+// The same list with what a list of thousands shows (GET /v1/regions?view=list, the
+// console): each region's identity, schedule, state, next fire, pause and last run without
+// its details; long texts cut at kListTextBytes.
+inline constexpr std::size_t kListTextBytes = 512;
+std::string regions_list_document(const std::vector<RegionView>& regions, Micros now);
 // `tickd region show`, GET /v1/regions/{code}: the region object (with its kShowNextFires
 // next instants as "next_fires") plus "runs": its newest runs and "audit": its newest audit
 // rows, as given.

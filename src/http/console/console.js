@@ -349,7 +349,7 @@ function drawVisibleRows() {
 }
 
 async function loadList() {
-  const doc = await api('GET', '/v1/regions');
+  const doc = await api('GET', '/v1/regions?view=list');
   state.regions = prepareRegions(doc.regions);
   applySearch();
   drawVisibleRows();
