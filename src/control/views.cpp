@@ -51,6 +51,20 @@ RegionPolicy policy_of(const RegionView& r) {
   return p;
 }
 
+// "paused": {"at", "by", "reason"}, or null.
+void write_pause(json::Writer& w, const RegionView& r) {
+  w.key("paused");
+  if (!r.paused_at) {
+    w.null();
+    return;
+  }
+  w.begin_object().key("at").value(format_time(*r.paused_at)).key("by");
+  text_or_null(w, r.paused_by);
+  w.key("reason");
+  text_or_null(w, r.paused_reason);
+  w.end_object();
+}
+
 // Every field of the region object but the closing brace; "next_fires" when asked.
 void write_region_fields(json::Writer& w, const RegionView& r, const RegionState& state,
                          bool next_fires) {
@@ -76,17 +90,7 @@ void write_region_fields(json::Writer& w, const RegionView& r, const RegionState
   int_or_null(w, r.start_window_ms);
   w.key("jitter_ms").value(std::int64_t{r.jitter_ms});
   w.end_object();
-  w.key("paused");
-  if (r.paused_at) {
-    w.begin_object().key("at").value(format_time(*r.paused_at));
-    w.key("by");
-    text_or_null(w, r.paused_by);
-    w.key("reason");
-    text_or_null(w, r.paused_reason);
-    w.end_object();
-  } else {
-    w.null();
-  }
+  write_pause(w, r);
   w.key("state").value(state.state);
   w.key("error");
   text_or_null(w, state.error);
@@ -238,16 +242,7 @@ std::string regions_list_document(const std::vector<RegionView>& regions, Micros
     w.key("next_fire");
     time_or_null(w, state.next.empty() ? std::nullopt : std::optional<Micros>(state.next.front()));
     w.key("updated_at").value(format_time(r.updated_at));
-    w.key("paused");
-    if (r.paused_at) {
-      w.begin_object().key("at").value(format_time(*r.paused_at)).key("by");
-      text_or_null(w, r.paused_by);
-      w.key("reason");
-      text_or_null(w, r.paused_reason);
-      w.end_object();
-    } else {
-      w.null();
-    }
+    write_pause(w, r);
     w.key("pending_requests").value(r.pending_requests);
     w.key("last_run");
     if (const auto& run = r.last_run) {
