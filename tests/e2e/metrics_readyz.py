@@ -199,10 +199,13 @@ def test(r):
     check(set(invalid[0]) >= {"code", "error"} and invalid[0]["error"], "invalid entry with code and error",
           invalid[0])
 
-    # Unknown paths: 404; query strings are ignored on known ones.
-    for path in ("/nope", "/metrics/x", "/", "/statuss"):
+    # Unknown paths: 404; query strings are ignored on known ones. (/ is the console.)
+    for path in ("/nope", "/metrics/x", "/index.htm", "/statuss"):
         status, body, _ = t.get(path)
         check(status == 404, "GET %s: 404" % path, "%s %r" % (status, body[:80]))
+    status, body, headers = t.get("/")
+    check(status == 200 and "Content-Security-Policy" in headers, "GET /: the console, with its CSP",
+          (status, headers))
     check(t.get("/healthz?x=1")[0] == 200, "GET /healthz?x=1: 200", t.get("/healthz?x=1")[0])
 
     # The gauges follow changes of the rows.
