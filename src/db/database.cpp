@@ -28,9 +28,9 @@ std::string timestamp(std::chrono::sys_time<std::chrono::microseconds> t) {
   return date::format("%FT%TZ", t);  // with the fraction: 2026-03-08T10:00:00.250000Z
 }
 
-// DISCARD ALL on a handler connection once a region's tick_sql is done with it, however it
-// ended. Tried twice: a cancel that arrives late may hit the first. A connection that cannot
-// be reset is closed, so the pool drops it rather than lend it out changed.
+// Resets a handler connection once a region's tick_sql is done with it, however it ended.
+// Tried twice: a cancel that arrives late may hit the first. A connection that cannot be
+// reset is closed, so the pool drops it rather than lend it out changed.
 class SessionReset final {
  public:
   explicit SessionReset(pqxx::connection& c) : c_(c) {}
@@ -38,7 +38,7 @@ class SessionReset final {
     for (int attempt = 0; attempt < 2; ++attempt) {
       try {
         pqxx::nontransaction tx(c_);
-        tx.exec0("DISCARD ALL");
+        tx.exec0(sql::kResetSession);
         return;
       } catch (const std::exception&) {
       }

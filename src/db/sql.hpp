@@ -222,6 +222,19 @@ inline constexpr const char* kKeepalive = "SELECT 1";
 inline constexpr const char* kTickSqlGate =
     "SELECT EXISTS (SELECT FROM job_run WHERE id = $1 AND tick_sql_at IS NOT NULL) "
     "FROM pg_sleep(greatest(0, extract(epoch FROM $2::timestamptz - clock_timestamp())))";
+// After a tick_sql: every setting its session changed (set_config(..., false): search_path,
+// role, timeouts...) back to the connection's own. Not DISCARD ALL: behind pgbouncer in
+// transaction pooling it resets the parameters pgbouncer tracks per client (it then lends the
+// server connection out with another client's application_name), so those few are left to
+// pgbouncer. Nothing to reset (the usual case): one quick catalogue read.
+inline constexpr const char* kResetSession =
+    "DO $$ DECLARE n text; BEGIN "
+    "FOR n IN SELECT name FROM pg_settings WHERE source = 'session' AND name NOT IN ("
+    "  'application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', "
+    "  'standard_conforming_strings') LOOP "
+    "  EXECUTE format('RESET %I', n); "
+    "END LOOP; END $$";
+
 // $1 run id: whether an earlier attempt's tick_sql committed.
 inline constexpr const char* kTickSqlDone =
     "SELECT tick_sql_at IS NOT NULL FROM job_run WHERE id = $1";
