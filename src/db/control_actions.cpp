@@ -220,8 +220,8 @@ ActionResult ControlStore::cancel(const std::string& code, const std::string& by
     }
     what.end_array().end_object();
     tx.exec_params0(kAudit, region.id, code, "cancel", by, what.str());
-    auto result =
-        result_of(region.id, code, "region " + code + ": run " + ids + " asked to stop (it ends cancelled)");
+    auto result = result_of(
+        region.id, code, "region " + code + ": run " + ids + " asked to stop (it ends cancelled)");
     result.run_id = rows[0][0].as<std::int64_t>();
     return result;
   });

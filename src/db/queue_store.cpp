@@ -271,9 +271,8 @@ std::vector<QueueCount> QueueStore::count_by_status() {
 std::int64_t QueueStore::delete_expired(unsigned days, int batch) {
   return db::with_connection(db_.pool(), "delete expired rows", [&](pqxx::connection& c) {
     std::int64_t deleted = 0;
-    for (const char* statement :
-         {kExpireJobRuns, kExpireUploads, kExpirePublishes, kExpireFileUploads, kExpireAudit,
-          kExpireRequests}) {
+    for (const char* statement : {kExpireJobRuns, kExpireUploads, kExpirePublishes,
+                                  kExpireFileUploads, kExpireAudit, kExpireRequests}) {
       pqxx::nontransaction tx(c);
       deleted += tx.exec_params(statement, static_cast<int>(days), batch).affected_rows();
     }

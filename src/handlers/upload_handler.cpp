@@ -54,8 +54,8 @@ std::variant<Fd, std::string> open_confined(const std::string& root, const std::
   if (root.empty()) return where + "UPLOAD_ROOT is not set: upload reads no local file";
   std::string_view rest = path;
   if (rest.starts_with('/')) {
-    if (!rest.starts_with(root) || (rest.size() > root.size() && rest[root.size()] != '/' &&
-                                    root != "/")) {
+    if (!rest.starts_with(root) ||
+        (rest.size() > root.size() && rest[root.size()] != '/' && root != "/")) {
       return where + "outside UPLOAD_ROOT (" + root + ")";
     }
     rest.remove_prefix(root.size());
@@ -78,7 +78,8 @@ std::variant<Fd, std::string> open_confined(const std::string& root, const std::
     Fd next(::openat(dir.get(), names[i].c_str(), flags));
     if (next.get() < 0) {
       const int e = errno;
-      if (e == ELOOP || (e == ENOTDIR && !last)) return where + "a symlink or not a directory on the way";
+      if (e == ELOOP || (e == ENOTDIR && !last))
+        return where + "a symlink or not a directory on the way";
       return where + std::strerror(e);
     }
     dir = std::move(next);
