@@ -166,6 +166,20 @@ std::string default_replica_id() {
   return id;
 }
 
+std::vector<std::string> split_config_list(std::string_view list) {
+  std::vector<std::string> items;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
 std::string format_http_addr(const Config& config) {
   if (config.http_host.find(':') != std::string::npos) {
     return "[" + config.http_host + "]:" + std::to_string(config.http_port);

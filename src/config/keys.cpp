@@ -179,6 +179,54 @@ Problem absolute_directory(std::string& s) {
   return std::nullopt;
 }
 
+// Echoed: a webhook URL. Its query may carry a token, but this one is the operator's
+// default, set in tickd's own configuration, and refused values are rare and local.
+Problem http_url(std::string& s) {
+  if (s.empty()) return std::nullopt;
+  if (has_control_characters(s) || s.find(' ') != std::string::npos) {
+    return "must not contain spaces or control characters";
+  }
+  if (!s.starts_with("http://") && !s.starts_with("https://")) {
+    return "is not an http:// or https:// URL";
+  }
+  const auto rest = std::string_view(s).substr(s.find("://") + 3);
+  if (rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#') {
+    return "has no host";
+  }
+  return std::nullopt;
+}
+
+// A comma-separated list, normalised to "a,b,c" (spaces around items dropped, empty items
+// refused); each item must satisfy `item_ok`, described by `what`.
+template <bool (*item_ok)(std::string_view)>
+Problem list_of(std::string& s, std::string_view what) {
+  if (has_control_characters(s)) return "contains control characters";
+  std::string out;
+  for (const auto& item : split_config_list(s)) {
+    if (!item_ok(item)) return "'" + item + "' is not " + std::string(what);
+    out += (out.empty() ? "" : ",") + item;
+  }
+  s = std::move(out);
+  return std::nullopt;
+}
+
+bool env_name(std::string_view n) {
+  if (n.empty() || (n.front() >= '0' && n.front() <= '9')) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool host_name(std::string_view n) {
+  return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == ':' || c == '[' || c == ']';
+  });
+}
+
+Problem env_names(std::string& s) { return list_of<env_name>(s, "an environment variable name"); }
+Problem host_names(std::string& s) { return list_of<host_name>(s, "a host name or address"); }
+
 Problem replica_name(std::string& s) {
   if (s.empty()) return "must not be empty";
   if (s.size() > kMaxReplicaIdLength) {
@@ -465,6 +513,36 @@ constexpr std::array kKeys{
         .toml = "retention_days",
         .value = integer<&Config::retention_days>(1, 3650),
         .meaning = "age after which finished rows are deleted"},
+    Key{.env = "COMMAND_DIR",
+        .toml = "command_dir",
+        .value = text<&Config::command_dir, absolute_directory>("absolute path of a directory"),
+        .meaning = "the only directory the `command` handler runs executables from (argv[0] "
+                   "names a file directly inside it); without it `command` regions are "
+                   "invalid",
+        .default_doc = "none"},
+    Key{.env = "HTTP_ALLOWED_HOSTS",
+        .toml = "http_allowed_hosts",
+        .value = text<&Config::http_allowed_hosts, host_names>("comma-separated host names"),
+        .meaning = "when set, the only hosts the `http` handler may call (also after a "
+                   "redirect)",
+        .default_doc = "none (any host)"},
+    Key{.env = "HTTP_ENV_ALLOW",
+        .toml = "http_env_allow",
+        .value = text<&Config::http_env_allow, env_names>("comma-separated variable names"),
+        .meaning = "environment variables an `http` region may use as `{{env.NAME}}`; their "
+                   "values are secrets: never logged or stored",
+        .default_doc = "none"},
+    Key{.env = "NOTIFY_URL",
+        .toml = "notify_url",
+        .value = text<&Config::notify_url, http_url>("`http://` or `https://` URL"),
+        .meaning = "where events of regions whose `notify_url` is NULL are POSTed",
+        .default_doc = "none (no notifications)"},
+    Key{.env = "NOTIFY_SECRET",
+        .toml = "notify_secret",
+        .value = text<&Config::notify_secret, secret>("string"),
+        .meaning = "key of the `X-Tickd-Signature` HMAC-SHA256 of each notification's body; "
+                   "never logged",
+        .default_doc = "none (unsigned)"},
     Key{.env = "TICKD_API_TOKEN",
         .toml = "api_token",
         .value = text<&Config::api_token, secret>("string"),

@@ -3,6 +3,7 @@
 // and key=value pairs (host=h password='p w').
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -159,9 +160,12 @@ std::vector<std::string> secret_values(const Config& config) {
   std::vector<std::string> out;
   add_url_secrets(config.database_url, out);
   add_url_secrets(config.database_listen_url, out);
-  for (const auto* key :
-       {&config.storage_secret_access_key, &config.publish_source_token, &config.api_token}) {
+  for (const auto* key : {&config.storage_secret_access_key, &config.publish_source_token,
+                          &config.api_token, &config.notify_secret}) {
     out.push_back(*key);
+  }
+  for (const auto& name : split_config_list(config.http_env_allow)) {
+    if (const char* value = std::getenv(name.c_str())) out.emplace_back(value);
   }
   std::erase_if(out, [](const std::string& s) { return s.size() < 3; });
   std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {

@@ -11,7 +11,8 @@
 namespace tickd {
 namespace {
 
-// tickd_control: "request" (run requests were added) or "cancel:<run id>".
+// tickd_control: "request" (run requests were added), "cancel:<run id>" or "notification"
+// (events were added to the outbox).
 class ControlReceiver final : public pqxx::notification_receiver {
  public:
   ControlReceiver(pqxx::connection& c, ChangeListener::Changes& sink)
@@ -25,6 +26,8 @@ class ControlReceiver final : public pqxx::notification_receiver {
       const auto* end = payload.data() + payload.size();
       const auto [ptr, ec] = std::from_chars(begin, end, id);
       if (ec == std::errc{} && ptr == end) sink_.cancels.push_back(id);
+    } else if (payload == "notification") {
+      sink_.notifications = true;
     } else {
       sink_.requests = true;
     }

@@ -88,6 +88,16 @@ std::vector<RegionRow> to_regions(const pqxx::result& r) {
       if (!row[14].is_null()) pause.reason = row[14].as<std::string>();
       region.pause = std::move(pause);
     }
+    if (!(row[15].is_null() && row[16].is_null() && row[17].is_null() && row[18].is_null() &&
+          row[19].is_null())) {
+      RegionExtras extras;
+      if (!row[15].is_null()) extras.http = row[15].as<std::string>();
+      if (!row[16].is_null()) extras.command = parse_text_array(row[16]);
+      if (!row[17].is_null()) extras.notify_url = row[17].as<std::string>();
+      if (!row[18].is_null()) extras.notify_on = parse_text_array(row[18]);
+      if (!row[19].is_null()) extras.ping_url = row[19].as<std::string>();
+      region.extras = std::move(extras);
+    }
     rows.push_back(std::move(region));
   }
   return rows;

@@ -6,11 +6,12 @@ namespace tickd::sql {
 
 // The columns of a RegionRow, in the order to_regions (database.cpp) reads them: the row,
 // then its policies (sql/004_policies.sql), then the pause with paused_at as Unix
-// microseconds.
+// microseconds, then the extras (sql/006_handlers.sql).
 #define TICKD_REGION_COLUMNS                                                          \
   "id, code, cron_schedule, timezone, handlers, tick_sql, "                           \
   "timeout_ms, max_attempts, retry_backoff_ms, overlap, start_window_ms, jitter_ms, " \
-  "(extract(epoch FROM paused_at) * 1000000)::bigint, paused_by, paused_reason "
+  "(extract(epoch FROM paused_at) * 1000000)::bigint, paused_by, paused_reason, "     \
+  "http, command, notify_url, notify_on, ping_url "
 
 // All active regions.
 inline constexpr const char* kLoadActiveRegions =

@@ -321,8 +321,13 @@ TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double 
     }
     const auto t0 = clock_.mono();
     HandlerCounts counts;
+    HandlerNotes notes;
     try {
-      counts = handlers_.find(name)->run(context);
+      counts = handlers_.find(name)->run(context, notes);
+    } catch (const HandlerError& e) {
+      attempt.error = "handler " + name + ": " + e.what();
+      attempt.permanent = e.retry() == HandlerError::Retry::never;
+      attempt.retry_after = e.retry_after();
     } catch (const std::exception& e) {
       attempt.error = "handler " + name + ": " + e.what();
     }
@@ -342,6 +347,7 @@ TickRunner::Attempt TickRunner::run_handlers(const TickContext& context, double 
     details.key(name).begin_object();
     details.key("seconds").value(seconds).key("ok").value(!attempt.error);
     for (const auto& [key, value] : counts) details.key(key).value(value);
+    for (const auto& [key, value] : notes.values) details.key(key).raw(value);
     details.end_object();
   }
   details.key("lateness_seconds").value(lateness).end_object();
@@ -387,7 +393,7 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
   metrics_.count_attempt(!attempt.error      ? AttemptResult::ok
                          : attempt.timed_out ? AttemptResult::timed_out
                                              : AttemptResult::failed);
-  if (attempt.error && !attempt.cancelled && !stop.stop_requested() &&
+  if (attempt.error && !attempt.cancelled && !attempt.permanent && !stop.stop_requested() &&
       retry_later(tick, run_id, claimed_at, stop, done, attempt)) {
     return;
   }
@@ -405,7 +411,8 @@ bool TickRunner::retry_later(const DueTick& tick, std::int64_t run_id,
       tick.requested ? std::nullopt : cron::next_after(region.expr, region.zone, tick.instant);
   const auto at =
       retry_start(row.policy, tick.attempt, Millis(failed_at), next_instant,
-                  tick_draw(row.id, tick.instant, static_cast<std::uint64_t>(tick.attempt)));
+                  tick_draw(row.id, tick.instant, static_cast<std::uint64_t>(tick.attempt)),
+                  failed.retry_after.value_or(std::chrono::milliseconds(0)));
   if (!at) return false;
   try {
     if (!store_.record_attempt(

@@ -20,7 +20,8 @@ Handler* HandlerRegistry::find(std::string_view name) const {
   return it == handlers_.end() ? nullptr : it->second.get();
 }
 
-std::optional<std::string> HandlerRegistry::check(const std::vector<std::string>& names) const {
+std::optional<std::string> HandlerRegistry::check(const RegionRow& row) const {
+  const auto& names = row.handlers.names();
   if (names.empty()) return "handlers: the list is empty";
   for (const auto& name : names) {
     // The database layer reads a NULL element as an empty name (pg_array.hpp).
@@ -30,6 +31,9 @@ std::optional<std::string> HandlerRegistry::check(const std::vector<std::string>
       for (const auto& [k, v] : handlers_) known += (known.empty() ? "" : ", ") + k;
       return "handlers: unknown handler '" + name + "' (known: " + known + ")";
     }
+  }
+  for (const auto& name : names) {
+    if (auto error = find(name)->check(row)) return error;
   }
   return std::nullopt;
 }

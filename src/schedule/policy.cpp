@@ -69,9 +69,12 @@ std::chrono::milliseconds retry_delay(const RegionPolicy& p, int attempts_made,
 std::optional<std::chrono::sys_time<std::chrono::milliseconds>> retry_start(
     const RegionPolicy& p, int attempts_made,
     std::chrono::sys_time<std::chrono::milliseconds> failed_at,
-    std::optional<std::chrono::sys_seconds> next_instant, std::uint64_t draw) {
+    std::optional<std::chrono::sys_seconds> next_instant, std::uint64_t draw,
+    std::chrono::milliseconds at_least) {
   if (attempts_made >= p.max_attempts) return std::nullopt;
-  const auto at = failed_at + retry_delay(p, attempts_made, draw);
+  const auto wait =
+      std::max(retry_delay(p, attempts_made, draw), std::min(at_least, kRetryBackoffCap));
+  const auto at = failed_at + wait;
   if (next_instant && at >= *next_instant) return std::nullopt;
   return at;
 }

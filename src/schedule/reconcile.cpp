@@ -5,11 +5,11 @@
 namespace tickd {
 namespace {
 
-// Also a policy (it may make the row valid or invalid) and pausing or resuming (a paused
-// region is not armed; a resumed one is armed from now).
+// Also a policy or the handlers' columns (they may make the row valid or invalid), and
+// pausing or resuming (a paused region is not armed; a resumed one is armed from now).
 bool moves_instants(const RegionRow& a, const RegionRow& b) {
   return a.cron_schedule != b.cron_schedule || a.timezone != b.timezone ||
-         a.handlers != b.handlers || a.policy != b.policy ||
+         a.handlers != b.handlers || a.policy != b.policy || a.extras != b.extras ||
          static_cast<bool>(a.pause) != static_cast<bool>(b.pause);
 }
 

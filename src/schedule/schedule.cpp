@@ -12,7 +12,7 @@ std::variant<ValidRegion, std::string> validate_region(const RegionRow& row,
   }
   auto found = cron::find_zone(row.timezone);
   if (auto* err = std::get_if<cron::ParseError>(&found)) return "timezone: " + err->message;
-  if (auto error = handlers.check(row.handlers.names())) return *error;
+  if (auto error = handlers.check(row)) return *error;
   if (auto error = check_policy(row.policy)) return *error;
   return ValidRegion{std::get<cron::Expr>(parsed), std::get<const date::time_zone*>(found)};
 }

@@ -42,10 +42,12 @@ int run_main(Args args) {
       return 2;
     }
   }
-  if (!config.upload_root.empty() && !std::filesystem::is_directory(config.upload_root)) {
-    std::fprintf(stderr, "tickd run: UPLOAD_ROOT: %s is not an existing directory\n",
-                 config.upload_root.c_str());
-    return 2;
+  for (const auto& [key, dir] : {std::pair{"UPLOAD_ROOT", &config.upload_root},
+                                 std::pair{"COMMAND_DIR", &config.command_dir}}) {
+    if (!dir->empty() && !std::filesystem::is_directory(*dir)) {
+      std::fprintf(stderr, "tickd run: %s: %s is not an existing directory\n", key, dir->c_str());
+      return 2;
+    }
   }
   log::setup(config.log_level, config.log_format, secret_values(config));
   try {

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace tickd {
 
@@ -62,6 +63,13 @@ struct Config {
   unsigned publish_quality = 80;                   // PUBLISH_QUALITY (WebP, 1-100)
   unsigned retention_days = 30;                    // RETENTION_DAYS
 
+  // The `command` and `http` handlers, notifications.
+  std::string command_dir;  // COMMAND_DIR: where `command` runs executables from; empty: none
+  std::string http_allowed_hosts;  // HTTP_ALLOWED_HOSTS: "a,b" (normalised); empty: any host
+  std::string http_env_allow;      // HTTP_ENV_ALLOW: "NAME,NAME" usable as {{env.NAME}}
+  std::string notify_url;          // NOTIFY_URL: default webhook of notifications; empty: none
+  std::string notify_secret;       // NOTIFY_SECRET (never logged): HMAC key of the signature
+
   // The /v1 API and the console.
   std::string api_token;      // TICKD_API_TOKEN (never logged); empty: every write is refused
   bool api_auth_all = false;  // TICKD_API_AUTH=all: reads need the token too (else `writes`)
@@ -94,8 +102,14 @@ std::string scrub_password(std::string_view text, std::string_view database_url)
 // libpq error quoting part of a URL it could not parse, say): the passwords of DATABASE_URL
 // and DATABASE_LISTEN_URL (raw, decoded, and each piece of 4 or more bytes between the
 // characters a parser might cut them at), the storage secret key, the publish token and
-// the API token. Longest first; none shorter than 3 bytes.
+// the API token, the notification secret, and the values of the environment variables
+// HTTP_ENV_ALLOW names (read from this process's environment). Longest first; none shorter than 3
+// bytes.
 std::vector<std::string> secret_values(const Config& config);
+
+// The items of a comma-separated list value (HTTP_ALLOWED_HOSTS, HTTP_ENV_ALLOW), trimmed,
+// empty ones dropped.
+std::vector<std::string> split_config_list(std::string_view list);
 
 // "host:port" as TICKD_HTTP_ADDR takes it; IPv6 hosts in brackets ("[::1]:9464").
 std::string format_http_addr(const Config& config);

@@ -14,7 +14,7 @@
 namespace tickd {
 
 inline constexpr const char* kRegionChannel = "tickd_region_changed";
-// Run requests and cancels (sql/005_control.sql).
+// Run requests and cancels (sql/005_control.sql), notifications (sql/006_handlers.sql).
 inline constexpr const char* kControlChannel = "tickd_control";
 
 class ChangeListener final {
@@ -24,6 +24,7 @@ class ChangeListener final {
     bool unparsed = false;              // a payload was not an id: reconcile everything
     bool requests = false;              // run requests were added (tickd_control)
     std::vector<std::int64_t> cancels;  // runs whose cancel was asked for (tickd_control)
+    bool notifications = false;         // events were added to the outbox (tickd_control)
   };
 
   ChangeListener(std::string database_url, std::string replica_id);

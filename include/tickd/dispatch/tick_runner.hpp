@@ -105,7 +105,9 @@ class TickRunner final {
     std::optional<std::string> error;  // none: every handler succeeded in time
     bool timed_out = false;            // past the attempt's timeout
     bool cancelled = false;            // an operator's cancel cut it short
-    std::string details;               // JSON object: each handler's figures, the lateness
+    bool permanent = false;            // a handler said no attempt can succeed (HandlerError)
+    std::optional<std::chrono::milliseconds> retry_after;  // the least wait a handler asked for
+    std::string details;  // JSON object: each handler's figures, the lateness
   };
   Attempt run_handlers(const TickContext& context, double lateness);
   // Records the failed attempt and arms the next one; false when there is none (no attempt

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -55,10 +56,43 @@ struct TickContext {
 // {"upload": {"seconds": 0.4, "claimed": 5, "completed": 4}}.
 using HandlerCounts = std::vector<std::pair<std::string, std::int64_t>>;
 
+// A handler's failure that says how the tick treats it (any other exception is `retry`).
+class HandlerError : public std::runtime_error {
+ public:
+  enum class Retry {
+    policy,  // as the region's max_attempts and backoff say
+    never,   // permanent (an HTTP 404, say): no further attempt, whatever max_attempts allows
+  };
+  explicit HandlerError(const std::string& what, Retry retry = Retry::policy,
+                        std::optional<std::chrono::milliseconds> retry_after = std::nullopt)
+      : std::runtime_error(what), retry_(retry), retry_after_(retry_after) {}
+  Retry retry() const { return retry_; }
+  // The least wait before the next attempt, when the peer said (HTTP Retry-After).
+  std::optional<std::chrono::milliseconds> retry_after() const { return retry_after_; }
+
+ private:
+  Retry retry_;
+  std::optional<std::chrono::milliseconds> retry_after_;
+};
+
+// Figures a handler adds to its own object in job_run.details beyond counts, as JSON values
+// (written with json::Writer), e.g. {"status", "404"}; kept also when it throws.
+struct HandlerNotes {
+  std::vector<std::pair<std::string, std::string>> values;  // key, JSON value
+  void add(std::string key, std::string json_value) {
+    values.emplace_back(std::move(key), std::move(json_value));
+  }
+};
+
 class Handler {
  public:
   virtual ~Handler() = default;
+  // Why `row` cannot run this handler (its column is missing or malformed, say), if it
+  // cannot; checked whenever the region is (re)validated. Blocking work is not allowed.
+  virtual std::optional<std::string> check(const RegionRow& /*row*/) const { return std::nullopt; }
   virtual HandlerCounts run(const TickContext& tick) = 0;
+  // As run(), with notes: handlers with more to say than counts override this one.
+  virtual HandlerCounts run(const TickContext& tick, HandlerNotes& /*notes*/) { return run(tick); }
 };
 
 // Handlers by name. Filled at start, read-only afterwards (so reads need no lock).
@@ -66,8 +100,9 @@ class HandlerRegistry final {
  public:
   void add(std::string name, std::unique_ptr<Handler> handler);
   Handler* find(std::string_view name) const;
-  // Why `names` cannot run (empty, or naming the first unknown handler), if it cannot.
-  std::optional<std::string> check(const std::vector<std::string>& names) const;
+  // Why `row` cannot run (its handler list is empty or names an unknown handler, or a
+  // handler refuses the row), if it cannot.
+  std::optional<std::string> check(const RegionRow& row) const;
 
  private:
   std::map<std::string, std::unique_ptr<Handler>, std::less<>> handlers_;

@@ -79,11 +79,13 @@ std::chrono::milliseconds retry_delay(const RegionPolicy& p, int attempts_made, 
 
 // When the next attempt of a tick whose attempt number `attempts_made` failed at
 // `failed_at` starts, or nullopt: max_attempts reached, or the wait would reach the region's
-// next instant (`next_instant`; none: the region fires no more).
+// next instant (`next_instant`; none: the region fires no more). The wait is at least
+// `at_least` (a peer's Retry-After), itself capped at 1 h.
 std::optional<std::chrono::sys_time<std::chrono::milliseconds>> retry_start(
     const RegionPolicy& p, int attempts_made,
     std::chrono::sys_time<std::chrono::milliseconds> failed_at,
-    std::optional<std::chrono::sys_seconds> next_instant, std::uint64_t draw);
+    std::optional<std::chrono::sys_seconds> next_instant, std::uint64_t draw,
+    std::chrono::milliseconds at_least = std::chrono::milliseconds(0));
 
 // The accepted ranges, as sql/004_policies.sql's CHECK constraints (keep them in step).
 namespace policy_range {

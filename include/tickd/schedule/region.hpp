@@ -41,6 +41,37 @@ class HandlerList final {
   std::shared_ptr<const std::vector<std::string>> names_;  // null: no handlers
 };
 
+// The columns of the `http` and `command` handlers and of notifications (sql/006), as
+// loaded: unchecked (the handlers check their own column when the region is validated).
+// Few regions set any of them, so a row holds a null pointer unless one is set.
+struct RegionExtras {
+  std::optional<std::string> http;                    // http: the jsonb column's text
+  std::optional<std::vector<std::string>> command;    // command: argv
+  std::optional<std::string> notify_url;              // notify_url (none: NOTIFY_URL)
+  std::optional<std::vector<std::string>> notify_on;  // notify_on (none: the default events)
+  std::optional<std::string> ping_url;                // ping_url
+
+  friend bool operator==(const RegionExtras&, const RegionExtras&) = default;
+};
+
+// A region's extras, or none: shared by the copies of a row, compared by value.
+class ExtrasRef final {
+ public:
+  ExtrasRef() = default;
+  ExtrasRef(RegionExtras e) : p_(std::make_shared<const RegionExtras>(std::move(e))) {}
+  explicit operator bool() const { return p_ != nullptr; }
+  const RegionExtras& operator*() const { return p_ ? *p_ : none(); }
+  const RegionExtras* operator->() const { return &**this; }
+  friend bool operator==(const ExtrasRef& a, const ExtrasRef& b) { return *a == *b; }
+
+ private:
+  static const RegionExtras& none() {
+    static const RegionExtras none;
+    return none;
+  }
+  std::shared_ptr<const RegionExtras> p_;  // null: none set
+};
+
 struct RegionRow {
   std::int64_t id = 0;
   std::string code;
@@ -50,6 +81,7 @@ struct RegionRow {
   std::optional<std::string> tick_sql;
   RegionPolicy policy{};  // defaults: the behaviour of a row from before the policies
   PauseRef pause{};       // set while paused: the region stays known but does not fire
+  ExtrasRef extras{};     // http, command, notify_url, notify_on, ping_url (sql/006)
 
   friend bool operator==(const RegionRow&, const RegionRow&) = default;
 };

@@ -186,6 +186,24 @@ TEST_CASE("a retry starts while attempts remain and before the region's next ins
   CHECK_FALSE(tickd::retry_start(RegionPolicy{}, 1, failed, next, 0));  // the default: 1 attempt
 }
 
+TEST_CASE("a peer's Retry-After lengthens the wait, never shortens it, and is capped at 1 h") {
+  const auto p = with([](auto& p) {
+    p.max_attempts = 3;
+    p.retry_backoff = ColumnMs(1'000);
+  });
+  const MillisT failed = MillisT(kInstant) + milliseconds(200);
+  const auto next = kInstant + std::chrono::hours(3);
+  CHECK(tickd::retry_start(p, 1, failed, next, 700, milliseconds(2'000)) ==
+        failed + milliseconds(2'000));
+  CHECK(tickd::retry_start(p, 1, failed, next, 700, milliseconds(100)) ==
+        failed + milliseconds(700));
+  CHECK(tickd::retry_start(p, 1, failed, next, 0, std::chrono::hours(5)) ==
+        failed + std::chrono::hours(1));
+  // Retry-After past the region's next instant: no retry.
+  CHECK_FALSE(tickd::retry_start(p, 1, failed, kInstant + std::chrono::seconds(10), 0,
+                                 milliseconds(20'000)));
+}
+
 TEST_CASE("jitter is fixed by (region, instant), inside [0, jitter_ms), and spreads evenly") {
   CHECK(tickd::jitter_offset(RegionPolicy{}, 7, kInstant) == milliseconds(0));
   const auto p = with([](auto& p) { p.jitter = ColumnMs(10'000); });
