@@ -70,3 +70,26 @@ $$;
 
 CREATE TRIGGER tickd_notification_notify AFTER INSERT ON tickd_notification
   FOR EACH STATEMENT EXECUTE FUNCTION tickd_notification_notify();
+
+-- Whether a region whose notify_on is `notify_on` wants `event` (NULL: the default events).
+-- Kept in step with wants_event() in include/tickd/notify/rules.hpp.
+CREATE FUNCTION tickd_wants_event(notify_on text[], event text) RETURNS boolean
+  LANGUAGE sql IMMUTABLE AS $$
+  SELECT event = ANY (coalesce(notify_on, ARRAY['failed', 'abandoned', 'missed', 'recovered']))
+$$;
+
+-- The body POSTed for an event, fixed when the event happens: every path that adds an event
+-- (a tick's end, an abandon, a miss, a shutdown) builds it here.
+CREATE FUNCTION tickd_notification_payload(event text, region_id bigint, scheduled_for timestamptz,
+                                           status text, attempt integer, error text,
+                                           run_id bigint, replica_id text) RETURNS jsonb
+  LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'event', event,
+    'region', jsonb_build_object('id', region_id,
+                                 'code', (SELECT code FROM region_index WHERE id = region_id)),
+    'scheduled_for', to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.USZ'),
+    'status', status, 'attempt', attempt, 'error', error, 'run_id', run_id,
+    'replica_id', replica_id,
+    'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.USZ'))
+$$;

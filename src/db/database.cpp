@@ -19,6 +19,7 @@
 namespace tickd {
 namespace {
 
+using db::bool_array;
 using db::id_array;
 using db::parse_text_array;
 using db::text_array;
@@ -252,19 +253,24 @@ std::vector<std::int64_t> Database::already_claimed(const std::vector<std::int64
 std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& finishes,
                                                  const std::string& replica_id) {
   std::vector<std::int64_t> ids, attempts;
-  std::vector<std::optional<std::string>> statuses, errors, details;
+  std::vector<std::optional<std::string>> statuses, errors, details, notify_urls;
+  std::vector<bool> notify_status, notify_recovered;
   for (const auto& f : finishes) {
     ids.push_back(f.run_id);
     attempts.push_back(f.attempt);
     statuses.emplace_back(to_string(f.status));
     errors.push_back(f.error);
     details.emplace_back(f.details);
+    notify_urls.push_back(f.notify_url);
+    notify_status.push_back(f.notify_status);
+    notify_recovered.push_back(f.notify_recovered);
   }
   return impl_->with_connection("recording finished ticks", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     const auto r =
         tx.exec_params(sql::kFinishBatch, id_array(ids), text_array(statuses), text_array(errors),
-                       text_array(details), replica_id, id_array(attempts));
+                       text_array(details), replica_id, id_array(attempts), text_array(notify_urls),
+                       bool_array(notify_status), bool_array(notify_recovered));
     std::vector<std::int64_t> fenced;
     for (const auto& row : r) {
       if (!row[1].as<bool>() && !row[2].as<bool>()) fenced.push_back(row[0].as<std::int64_t>());
@@ -410,8 +416,9 @@ std::size_t Database::abandon(const std::vector<Orphan>& orphans,
   std::vector<std::optional<std::string>> texts(errors.begin(), errors.end());
   return impl_->with_liveness_connection("marking ticks abandoned", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    return static_cast<std::size_t>(
-        tx.exec_params(sql::kAbandon, a.ids, a.replicas, a.attempts, text_array(texts)).size());
+    return static_cast<std::size_t>(tx.exec_params(sql::kAbandon, a.ids, a.replicas, a.attempts,
+                                                   text_array(texts), default_notify_url_)
+                                        .size());
   });
 }
 
@@ -560,11 +567,28 @@ std::vector<std::pair<std::int64_t, std::string>> Database::cancels_requested(
   });
 }
 
+void Database::record_missed(const std::vector<Missed>& missed, const std::string& replica_id) {
+  if (missed.empty()) return;
+  std::vector<std::int64_t> ids, counts;
+  std::vector<std::optional<std::string>> instants;
+  for (const auto& m : missed) {
+    ids.push_back(m.region_id);
+    instants.emplace_back(date::format("%FT%TZ", m.first));
+    counts.push_back(m.count);
+  }
+  impl_->with_connection("recording missed ticks' notifications", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(sql::kRecordMissed, id_array(ids), text_array(instants), id_array(counts),
+                   default_notify_url_, replica_id);
+  });
+}
+
 std::size_t Database::fail_own_running(const std::string& replica_id, const std::string& reason) {
   return impl_->with_connection("failing unfinished ticks", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     return static_cast<std::size_t>(
-        tx.exec_params(sql::kFailOwnRunning, replica_id, reason).affected_rows());
+        tx.exec_params1(sql::kFailOwnRunning, replica_id, reason, default_notify_url_)[0]
+            .as<std::int64_t>());
   });
 }
 

@@ -43,3 +43,16 @@ void append_array_element(std::string& out, const std::optional<std::string>& te
 }
 
 }  // namespace tickd::db
+
+namespace tickd::db {
+
+std::string bool_array(const std::vector<bool>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += values[i] ? 't' : 'f';
+  }
+  return out + "}";
+}
+
+}  // namespace tickd::db

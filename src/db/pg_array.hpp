@@ -23,6 +23,9 @@ std::vector<std::string> parse_text_array(const pqxx::field& f);
 // {1,-2,3}; {} when empty.
 std::string id_array(const std::vector<std::int64_t>& ids);
 
+// {t,f,t}; {} when empty.
+std::string bool_array(const std::vector<bool>& values);
+
 // Appends one text element to an array literal: double-quoted, with " and \ escaped
 // (so commas, braces, blanks and the word NULL stay text); nullopt appends NULL.
 void append_array_element(std::string& out, std::string_view text);

@@ -73,13 +73,30 @@ inline constexpr const char* kAlreadyClaimed =
 // One row per input: (run id, written now, written before): "before" is an earlier try of
 // this same write whose outcome came back in doubt but had committed (the outer SELECT
 // reads the snapshot from before the UPDATE), so a retry never reports it as fenced.
+// Notifications (sql/006), in the same statement so that an end and its events commit
+// together: $7 text[] the region's webhook (NULL: none), $8 bool[] whether it wants the
+// status itself as an event (failed, cancelled, ok), $9 bool[] whether it wants `recovered`
+// (an ok end whose region's previous finished run failed or was abandoned). Only rows with
+// a webhook are looked at, so ends without one cost nothing more.
 inline constexpr const char* kFinishBatch =
     "WITH upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
     "  details = j.details || v.details::jsonb "
     "  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::int[]) "
     "    AS v (id, status, error, details, attempt) "
     "  WHERE j.id = v.id AND j.replica_id = $5 AND j.attempt = v.attempt AND j.status = 'running' "
-    "  RETURNING j.id), "
+    "  RETURNING j.id, j.region_id, j.scheduled_for, j.status, j.attempt, j.error), "
+    "n AS (SELECT * FROM unnest($1::bigint[], $7::text[], $8::bool[], $9::bool[]) "
+    "  AS n (id, url, want_status, want_recovered) WHERE url IS NOT NULL), "
+    "ev AS (SELECT u.*, n.url, e.event FROM upd u JOIN n USING (id) CROSS JOIN LATERAL ("
+    "  SELECT u.status AS event WHERE n.want_status "
+    "  UNION ALL SELECT 'recovered' WHERE n.want_recovered AND u.status = 'ok' AND ("
+    "    SELECT p.status FROM job_run p WHERE p.region_id = u.region_id "
+    "    AND p.scheduled_for < u.scheduled_for AND p.status <> 'running' "
+    "    ORDER BY p.scheduled_for DESC LIMIT 1) IN ('failed', 'abandoned')) e), "
+    "ins AS (INSERT INTO tickd_notification (region_id, scheduled_for, event, url, payload) "
+    "  SELECT region_id, scheduled_for, event, url, tickd_notification_payload(event, region_id, "
+    "    scheduled_for, status, attempt, error, id, $5) FROM ev "
+    "  ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING), "
     "v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $6::int[]) AS v (id, status, attempt)) "
     "SELECT v.id, upd.id IS NOT NULL, "
     // Looked up by primary key, and only for the (rare) ends not written now: a join here
@@ -203,11 +220,40 @@ inline constexpr const char* kTakeOver = TICKD_ORPHANS_AS_SEEN
     "      'from', j.replica_id, 'attempt', j.attempt, 'cause', c.cause, 'at', now()))) "
     "FROM t JOIN c USING (id) WHERE j.id = t.id RETURNING j.id, j.attempt";
 
-// $4 text[] errors (same order). Ends them abandoned. Rows: the run ids ended.
+// $4 text[] errors (same order), $5 NOTIFY_URL ('': none). Ends them abandoned, and adds
+// the `abandoned` event of those whose region wants it (sql/006). Rows: the run ids ended.
 inline constexpr const char* kAbandon = TICKD_ORPHANS_AS_SEEN
-    ", e AS (SELECT * FROM unnest($1::bigint[], $4::text[]) AS e (id, error)) "
-    "UPDATE job_run j SET status = 'abandoned', finished_at = now(), error = e.error "
-    "FROM t JOIN e USING (id) WHERE j.id = t.id RETURNING j.id";
+    ", e AS (SELECT * FROM unnest($1::bigint[], $4::text[]) AS e (id, error)), "
+    "ab AS (UPDATE job_run j SET status = 'abandoned', finished_at = now(), error = e.error "
+    "  FROM t JOIN e USING (id) WHERE j.id = t.id "
+    "  RETURNING j.id, j.region_id, j.scheduled_for, j.attempt, j.error, j.replica_id), "
+    "ins AS (INSERT INTO tickd_notification (region_id, scheduled_for, event, url, payload) "
+    "  SELECT ab.region_id, ab.scheduled_for, 'abandoned', coalesce(r.notify_url, NULLIF($5::text, "
+    "'')), "
+    "    tickd_notification_payload('abandoned', ab.region_id, ab.scheduled_for, 'abandoned', "
+    "      ab.attempt, ab.error, ab.id, ab.replica_id) "
+    "  FROM ab JOIN region_index r ON r.id = ab.region_id "
+    "  WHERE coalesce(r.notify_url, NULLIF($5::text, '')) IS NOT NULL AND "
+    "tickd_wants_event(r.notify_on, 'abandoned') "
+    "  ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING) "
+    "SELECT id FROM ab";
+
+// $1 bigint[] region ids, $2 timestamptz[] their first missed instant, $3 int[] how many
+// were missed, $4 NOTIFY_URL ('': none), $5 replica id. Adds the `missed` event of each
+// region that wants it, unless its instant has a job_run row (another replica ran it: only
+// this one fell behind). Every replica that sees the miss may add it: the first one counts.
+inline constexpr const char* kRecordMissed =
+    "INSERT INTO tickd_notification (region_id, scheduled_for, event, url, payload) "
+    "SELECT r.id, m.at, 'missed', coalesce(r.notify_url, NULLIF($4::text, '')), "
+    "  tickd_notification_payload('missed', r.id, m.at, 'missed', 0, "
+    "    m.n || ' tick(s) missed: past their start deadline when due', NULL, $5) "
+    "    || jsonb_build_object('missed', m.n) "
+    "FROM unnest($1::bigint[], $2::timestamptz[], $3::int[]) AS m (id, at, n) "
+    "JOIN region_index r ON r.id = m.id "
+    "WHERE coalesce(r.notify_url, NULLIF($4::text, '')) IS NOT NULL AND "
+    "tickd_wants_event(r.notify_on, 'missed') "
+    "AND NOT EXISTS (SELECT FROM job_run j WHERE j.region_id = m.id AND j.scheduled_for = m.at) "
+    "ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING";
 
 inline constexpr const char* kNow = "SELECT extract(epoch FROM now())::double precision";
 // Alone in its round trip, so that the clock is read about halfway through it.
@@ -309,8 +355,20 @@ inline constexpr const char* kCancelsRequested =
 
 // $1 replica id, $2 reason.
 inline constexpr const char* kFailOwnRunning =
-    "UPDATE job_run SET status = 'failed', finished_at = now(), error = $2 "
-    "WHERE status = 'running' AND replica_id = $1";
+    "WITH f AS (UPDATE job_run SET status = 'failed', finished_at = now(), error = $2 "
+    "  WHERE status = 'running' AND replica_id = $1 "
+    "  RETURNING id, region_id, scheduled_for, attempt, error), "
+    // Their `failed` events, as kAbandon's; $3 NOTIFY_URL ('': none).
+    "ins AS (INSERT INTO tickd_notification (region_id, scheduled_for, event, url, payload) "
+    "  SELECT f.region_id, f.scheduled_for, 'failed', coalesce(r.notify_url, NULLIF($3::text, "
+    "'')), "
+    "    tickd_notification_payload('failed', f.region_id, f.scheduled_for, 'failed', "
+    "      f.attempt, f.error, f.id, $1) "
+    "  FROM f JOIN region_index r ON r.id = f.region_id "
+    "  WHERE coalesce(r.notify_url, NULLIF($3::text, '')) IS NOT NULL AND "
+    "tickd_wants_event(r.notify_on, 'failed') "
+    "  ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING) "
+    "SELECT count(*) FROM f";
 
 // $1 replica id.
 inline constexpr const char* kRetire = "DELETE FROM tickd_replica WHERE replica_id = $1";

@@ -29,11 +29,11 @@ std::string_view to_string(OrphanCause cause) {
 }
 
 Takeover decide_takeover(const TakeoverInputs& in) {
-  if (!in.region_known || in.now > in.deadline) return Takeover::abandon;
+  if (!in.region_known || !in.repeatable || in.now > in.deadline) return Takeover::abandon;
   return in.free_slot ? Takeover::rerun : Takeover::later;
 }
 
-std::string abandon_reason(const Orphan& orphan, bool region_known) {
+std::string abandon_reason(const Orphan& orphan, const TakeoverInputs& in) {
   std::string why;
   switch (orphan.cause) {
     case OrphanCause::crashed:
@@ -49,8 +49,11 @@ std::string abandon_reason(const Orphan& orphan, bool region_known) {
       why = "its claim came back in doubt (connection lost) and it was found later";
       break;
   }
-  why += region_known ? "; not run again: past its start deadline"
-                      : "; not run again: the region is no longer scheduled";
+  why += !in.region_known ? "; not run again: the region is no longer scheduled"
+         : !in.repeatable
+             ? "; not run again: its http or command handler repeats only while max_attempts "
+               "allows another attempt"
+             : "; not run again: past its start deadline";
   return why;
 }
 

@@ -12,6 +12,7 @@
 #include "tickd/cron/cron.hpp"
 #include "tickd/db/database.hpp"
 #include "tickd/dispatch/tick_store.hpp"
+#include "tickd/schedule/notify.hpp"
 #include "tickd/util/json.hpp"
 
 namespace tickd {
@@ -389,6 +390,9 @@ void TickRunner::execute(DueTick tick, std::int64_t run_id,
     finish(std::move(tick), run_id, std::move(late), std::move(done));
     return;
   }
+  if (!retry && pinger_ != nullptr && row.extras->ping_url) {
+    pinger_->send(*row.extras->ping_url, Pinger::Kind::start);
+  }
   Attempt attempt = run_handlers(context, lateness);
   metrics_.count_attempt(!attempt.error      ? AttemptResult::ok
                          : attempt.timed_out ? AttemptResult::timed_out
@@ -468,19 +472,29 @@ void TickRunner::finish(DueTick tick, std::int64_t run_id, Attempt attempt, Done
                       : attempt.cancelled ? RunStatus::cancelled
                                           : RunStatus::failed;
   metrics_.count_tick(ok ? TickOutcome::ran : TickOutcome::failed);
-  const int attempt_no = tick.attempt;
-  finisher_.submit(
-      {run_id, status, std::move(attempt.error), std::move(attempt.details), attempt_no},
-      [this, tick = std::move(tick), ok, status, done = std::move(done)](Finisher::Result result) {
-        if (result == Finisher::Result::fenced) {
-          spdlog::error(
-              "region {}: tick {} lost its claim: the row was taken over meanwhile (this replica "
-              "was judged dead); its result was not recorded",
-              tick.region->row->code, iso(tick.instant));
-          metrics_.count_fenced();
-        }
-        done(tick, {.outcome = ok ? TickOutcome::ran : TickOutcome::failed, .status = status});
-      });
+  if (pinger_ != nullptr && tick.region->row->extras->ping_url) {
+    pinger_->send(*tick.region->row->extras->ping_url,
+                  ok ? Pinger::Kind::success : Pinger::Kind::fail);
+  }
+  Database::Finish end{run_id, status, std::move(attempt.error), std::move(attempt.details),
+                       tick.attempt};
+  const auto& row = *tick.region->row;
+  if (auto url = notify_target(row, config_.notify_url)) {
+    end.notify_url = std::move(url);
+    end.notify_status = wants_event(row, to_string(status));
+    end.notify_recovered = ok && wants_event(row, "recovered");
+  }
+  finisher_.submit(std::move(end), [this, tick = std::move(tick), ok, status,
+                                    done = std::move(done)](Finisher::Result result) {
+    if (result == Finisher::Result::fenced) {
+      spdlog::error(
+          "region {}: tick {} lost its claim: the row was taken over meanwhile (this replica "
+          "was judged dead); its result was not recorded",
+          tick.region->row->code, iso(tick.instant));
+      metrics_.count_fenced();
+    }
+    done(tick, {.outcome = ok ? TickOutcome::ran : TickOutcome::failed, .status = status});
+  });
 }
 
 }  // namespace tickd

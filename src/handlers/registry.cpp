@@ -38,6 +38,14 @@ std::optional<std::string> HandlerRegistry::check(const RegionRow& row) const {
   return std::nullopt;
 }
 
+bool HandlerRegistry::repeatable(const RegionRow& row) const {
+  for (const auto& name : row.handlers) {
+    const auto* handler = find(name);
+    if (handler != nullptr && !handler->repeatable()) return false;
+  }
+  return true;
+}
+
 HandlerRegistry builtin_handlers(const Config& config, Metrics* metrics) {
   HandlerRegistry registry;
   registry.add("region", make_region_handler());

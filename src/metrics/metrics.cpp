@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "process_metrics.hpp"
+#include "tickd/schedule/notify.hpp"
 #include "tickd/util/json.hpp"
 
 namespace tickd {
@@ -317,6 +319,30 @@ struct Metrics::Impl {
       storage_bytes.at(index(direction)) =
           &bytes.Add({{"direction", std::string(to_string(direction))}});
     }
+    auto& notifications =
+        prom::BuildCounter()
+            .Name("tickd_notifications_total")
+            .Help(
+                "Notification deliveries tried by this replica, by event and result: delivered, "
+                "failed (tried again later), expired (given up 24 h after the event).")
+            .Register(registry);
+    for (std::size_t e = 0; e < kNotifyEvents.size(); ++e) {
+      for (std::size_t r = 0; r < kNotificationResults.size(); ++r) {
+        notification_counters.at(e).at(r) =
+            &notifications.Add({{"event", std::string(kNotifyEvents.at(e))},
+                                {"result", std::string(kNotificationResults.at(r))}});
+      }
+    }
+    outbox_depth = &prom::BuildGauge()
+                        .Name("tickd_notification_outbox_depth")
+                        .Help("Notifications waiting for delivery (all replicas), sampled.")
+                        .Register(registry)
+                        .Add({});
+    outbox_oldest = &prom::BuildGauge()
+                         .Name("tickd_notification_outbox_oldest_seconds")
+                         .Help("Age of the oldest notification waiting for delivery, sampled.")
+                         .Register(registry)
+                         .Add({});
   }
 
   prom::Histogram& handler(std::string_view name) {
@@ -366,6 +392,10 @@ struct Metrics::Impl {
   std::array<std::array<prom::Counter*, kQueueResults.size()>, kQueues.size()> attempt_counters{};
   std::array<std::array<prom::Counter*, 2>, kStorageOps.size()> storage_requests{};  // ok, error
   std::array<prom::Counter*, kTransfers.size()> storage_bytes{};
+  std::array<std::array<prom::Counter*, kNotificationResults.size()>, kNotifyEvents.size()>
+      notification_counters{};
+  prom::Gauge* outbox_depth = nullptr;
+  prom::Gauge* outbox_oldest = nullptr;
 };
 
 Metrics::Metrics(std::string version) : impl_(std::make_unique<Impl>(version)) {}
@@ -443,6 +473,20 @@ void Metrics::count_queue_attempt(Queue queue, QueueResult result) {
 
 void Metrics::count_storage_request(StorageOp op, bool ok) {
   impl_->storage_requests.at(index(op)).at(ok ? 0 : 1)->Increment();
+}
+
+void Metrics::count_notification(std::string_view event, std::string_view result) {
+  const auto e = std::find(kNotifyEvents.begin(), kNotifyEvents.end(), event);
+  const auto r = std::find(kNotificationResults.begin(), kNotificationResults.end(), result);
+  if (e == kNotifyEvents.end() || r == kNotificationResults.end()) return;
+  impl_->notification_counters.at(static_cast<std::size_t>(e - kNotifyEvents.begin()))
+      .at(static_cast<std::size_t>(r - kNotificationResults.begin()))
+      ->Increment();
+}
+
+void Metrics::set_notification_outbox(std::size_t depth, double oldest_seconds) {
+  impl_->outbox_depth->Set(static_cast<double>(depth));
+  impl_->outbox_oldest->Set(oldest_seconds);
 }
 
 void Metrics::count_storage_bytes(Transfer direction, std::uint64_t bytes) {

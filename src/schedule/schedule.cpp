@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "tickd/schedule/notify.hpp"
+
 namespace tickd {
 
 std::variant<ValidRegion, std::string> validate_region(const RegionRow& row,
@@ -14,6 +16,7 @@ std::variant<ValidRegion, std::string> validate_region(const RegionRow& row,
   if (auto* err = std::get_if<cron::ParseError>(&found)) return "timezone: " + err->message;
   if (auto error = handlers.check(row)) return *error;
   if (auto error = check_policy(row.policy)) return *error;
+  if (auto error = check_notify(row)) return *error;
   return ValidRegion{std::get<cron::Expr>(parsed), std::get<const date::time_zone*>(found)};
 }
 
@@ -117,6 +120,7 @@ Schedule::Due Schedule::take_due(Millis now, std::chrono::milliseconds grace,
     }
     const auto decision = decide_due(region.expr, region.zone, armed, now, window);
     due.missed += decision.missed;
+    if (decision.missed > 0) due.missed_by_region.push_back({entry.region, armed, decision.missed});
     if (decision.run) {
       entry.last_dispatched = *decision.run;
       due.ticks.push_back(

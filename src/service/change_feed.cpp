@@ -103,6 +103,7 @@ void ChangeFeed::wait_for_notifications() {
                         if (control_ && (changes.requests || !changes.cancels.empty())) {
                           control_(changes.requests, std::move(changes.cancels));
                         }
+                        if (notifications_ && changes.notifications) notifications_();
                         wait_for_notifications();
                       });
 }

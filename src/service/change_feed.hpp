@@ -41,6 +41,8 @@ class ChangeFeed final {
   // Run requests were added (`requests`) or runs' cancels asked for (tickd_control).
   using Control = std::function<void(bool requests, std::vector<std::int64_t> cancels)>;
   void on_control(Control control) { control_ = std::move(control); }
+  // Events were added to the notification outbox (tickd_control).
+  void on_notifications(std::function<void()> notified) { notifications_ = std::move(notified); }
   void start();
   // The database is reachable again: if waiting to retry, connect now.
   void database_back();
@@ -58,6 +60,7 @@ class ChangeFeed final {
   std::unique_ptr<Connection> connection_;
   Changed changed_;
   Control control_;
+  std::function<void()> notifications_;
   std::unique_ptr<Timer> retry_;
   std::optional<boost::asio::posix::stream_descriptor> socket_;
   std::chrono::milliseconds backoff_{250};

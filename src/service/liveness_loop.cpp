@@ -226,13 +226,16 @@ void LivenessLoop::take_over(std::vector<Orphan> orphans) {
   std::vector<TickRunner::TickKey> still_in_doubt;  // left for a later round
   for (auto& o : orphans) {
     auto tick = schedule_.tick_of(o.region_id, o.scheduled_for, settings_.misfire_grace, o.attempt);
-    const auto decision = decide_takeover({tick.has_value(), tick ? tick->deadline : Millis{},
-                                           now + kTakeoverMargin, rerun.size() < reserved});
+    const TakeoverInputs inputs{tick.has_value(), tick ? tick->deadline : Millis{},
+                                now + kTakeoverMargin, rerun.size() < reserved,
+                                !tick || o.attempt < tick->region->row->policy.max_attempts ||
+                                    schedule_.handlers().repeatable(*tick->region->row)};
+    const auto decision = decide_takeover(inputs);
     if (decision == Takeover::rerun) {
       ticks.push_back(std::move(*tick));
       rerun.push_back(std::move(o));
     } else if (decision == Takeover::abandon) {
-      errors.push_back(abandon_reason(o, tick.has_value()));
+      errors.push_back(abandon_reason(o, inputs));
       ended.push_back(std::move(o));
     } else if (o.cause == OrphanCause::in_doubt) {
       still_in_doubt.emplace_back(o.region_id, o.scheduled_for);

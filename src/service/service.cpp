@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "tickd/http/http_server.hpp"
+#include "tickd/schedule/notify.hpp"
 #include "tickd/version.hpp"
 
 #ifdef __GLIBC__
@@ -40,6 +41,8 @@ Service::Service(Config config, const Clock& clock)
       metrics_(kVersion),
       handlers_(builtin_handlers(config_, &metrics_)),
       db_(config_.database_url, config_.db_pool_size, &metrics_),
+      notifications_(notification_store_, metrics_,
+                     {config_.replica_id, config_.notify_secret, config_.retention_days}),
       db_health_(clock_, metrics_, [this] { feed_.database_back(); }),
       feed_(loop_, on(control_),
             listen_connection(config_.database_listen_url.empty() ? config_.database_url
@@ -124,6 +127,10 @@ Service::Service(Config config, const Clock& clock)
   feed_.on_control([this](bool requests, std::vector<std::int64_t> cancels) {
     requests_.notified(requests, std::move(cancels));
   });
+  feed_.on_notifications([this] { notifications_.notified(); });
+  ticks_.on_missed([this](auto missed) { record_missed(std::move(missed)); });
+  db_.set_default_notify_url(config_.notify_url);
+  runner_.set_pinger(&pinger_);
   http_ = std::make_unique<HttpServer>(loop_, config_.http_host, config_.http_port, routes);
   metrics_.set_concurrency_limit(config_.concurrency);
 }
@@ -141,9 +148,11 @@ int Service::run() {
   reconcile_.start();
   liveness_.start();
   requests_.start();
+  notifications_.start();
   ticks_.arm();
 
   loop_.run();
+  notifications_.stop();
 
   if (dispatcher_.inflight() > 0) {
     // Handlers still running past the grace period: their rows are already marked
@@ -172,6 +181,25 @@ void Service::tick_done(const DueTick& tick, const TickReport& report) {
   // The region's next request (a backfill's next instant) may start now.
   if (tick.requested) requests_.notified(true, {});
   shutdown_.tick_done();
+}
+
+void Service::record_missed(std::vector<Schedule::Due::Missed> missed) {
+  std::vector<Database::Missed> wanted;
+  for (const auto& m : missed) {
+    const auto& row = *m.region->row;
+    if (notify_target(row, config_.notify_url) && wants_event(row, "missed")) {
+      wanted.push_back({row.id, m.first, static_cast<int>(m.count)});
+    }
+  }
+  if (wanted.empty()) return;
+  boost::asio::post(control_, [this, wanted = std::move(wanted)] {
+    try {
+      db_.record_missed(wanted, config_.replica_id);
+    } catch (const DbError& e) {
+      spdlog::warn("could not record {} region(s)' missed notifications: {}", wanted.size(),
+                   e.what());
+    }
+  });
 }
 
 void Service::begin_shutdown(int sig) {

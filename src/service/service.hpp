@@ -12,7 +12,8 @@
 // (notifications -> reconcile requests), TickLoop (schedule -> due ticks, routed by
 // ownership -> dispatcher), Dispatcher and TickRunner (claim, run, record), LivenessLoop
 // (heartbeats, clock, ownership, takeovers), RequestFeed (operators' runs and cancels),
-// the /v1 Api, DbHealth (tickd_db_up) and Shutdown. This
+// the /v1 Api, NotificationSender and Pinger (notifications), DbHealth (tickd_db_up) and
+// Shutdown. This
 // class builds them, starts them, and hands SIGTERM/SIGINT to Shutdown.
 
 #include <boost/asio/io_context.hpp>
@@ -33,12 +34,15 @@
 #include "tickd/control/api.hpp"
 #include "tickd/db/control_store.hpp"
 #include "tickd/db/database.hpp"
+#include "tickd/db/notification_store.hpp"
 #include "tickd/dispatch/dispatcher.hpp"
 #include "tickd/dispatch/ownership.hpp"
 #include "tickd/dispatch/tick_runner.hpp"
 #include "tickd/dispatch/tick_store.hpp"
 #include "tickd/handlers/handler.hpp"
 #include "tickd/metrics/metrics.hpp"
+#include "tickd/notify/pinger.hpp"
+#include "tickd/notify/sender.hpp"
 #include "tickd/schedule/schedule.hpp"
 #include "tickd/util/clock.hpp"
 
@@ -54,6 +58,8 @@ class Service final {
 
  private:
   void tick_done(const DueTick& tick, const TickReport& report);
+  // The `missed` events of the regions among `missed` that want them, written off the loop.
+  void record_missed(std::vector<Schedule::Due::Missed> missed);
   std::size_t stop_parts();
   void begin_shutdown(int signal);
 
@@ -70,6 +76,10 @@ class Service final {
   HandlerRegistry handlers_;
   Database db_;
   DatabaseTickStore tick_store_{db_};
+  // Notifications: the outbox's deliverer (its own thread) and the pings of ping_url.
+  NotificationStore notification_store_{db_};
+  NotificationSender notifications_;
+  Pinger pinger_;
   AsioTimers timers_{loop_};
   DbHealth db_health_;
   ChangeFeed feed_;  // declared early: its connection (the liveness lock) closes last

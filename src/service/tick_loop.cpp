@@ -69,6 +69,7 @@ void TickLoop::wake() {
     spdlog::warn("{} tick(s) missed: already past their start deadline when due", due.missed);
     for (std::size_t i = 0; i < due.missed; ++i) metrics_.count_tick(TickOutcome::missed);
   }
+  if (missed_ && !due.missed_by_region.empty()) missed_(std::move(due.missed_by_region));
   auto routed = route_due(std::move(due.ticks), ownership_, settings_.claim_grace);
   for (auto& [tick, release] : routed.others) submit_later_(std::move(tick), release);
   submit_(std::move(routed.mine));

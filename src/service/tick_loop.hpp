@@ -34,6 +34,11 @@ class TickLoop final {
   using Submit = std::function<void(std::vector<DueTick>)>;
   using SubmitLater = std::function<void(DueTick, Millis release)>;
 
+  // Regions that missed instants (their first missed instant and how many), for the
+  // `missed` notifications; called on the loop, only with a non-empty list.
+  using Missed = std::function<void(std::vector<Schedule::Due::Missed>)>;
+  void on_missed(Missed missed) { missed_ = std::move(missed); }
+
   TickLoop(Timers& timers, const AnchoredClock& clock, Schedule& schedule,
            const Ownership& ownership, Metrics& metrics, Settings settings, Submit submit,
            SubmitLater submit_later);
@@ -53,6 +58,7 @@ class TickLoop final {
   const Settings settings_;
   Submit submit_;
   SubmitLater submit_later_;
+  Missed missed_;
   bool stopped_ = false;
 };
 

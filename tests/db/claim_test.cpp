@@ -283,13 +283,15 @@ TEST_CASE("recording a batch of ends reads no more of job_run than the batch's r
   const std::string n = std::to_string(claims.size());
   pqxx::connection c(s.url);
   pqxx::nontransaction tx(c);
-  tx.exec(std::string("PREPARE ends (bigint[], text[], text[], text[], text, int[]) AS ") +
+  tx.exec(std::string("PREPARE ends (bigint[], text[], text[], text[], text, int[], text[], "
+                      "bool[], bool[]) AS ") +
           tickd::sql::kFinishBatch);
   const auto plan =
       tx.exec("EXPLAIN (ANALYZE, FORMAT TEXT) EXECUTE ends ('{" + ids +
               "}', array_fill('ok'::text, ARRAY[" + n + "]), array_fill(NULL::text, ARRAY[" + n +
               "]), array_fill('{}'::text, ARRAY[" + n + "]), 'replica-a', array_fill(1, ARRAY[" +
-              n + "]))");
+              n + "]), array_fill(NULL::text, ARRAY[" + n + "]), array_fill(false, ARRAY[" + n +
+              "]), array_fill(false, ARRAY[" + n + "]))");
   std::string text;
   for (const auto& line : plan) text += line[0].as<std::string>() + "\n";
   CAPTURE(text);

@@ -188,7 +188,9 @@ TEST_CASE("an orphan past its deadline is ended abandoned with its reason") {
   wait_server_up_for(s, 1s);
   const auto orphans = judge(judge_db, 60s).orphans;
   REQUIRE(orphans.size() == 1);
-  CHECK(judge_db.abandon(orphans, {tickd::abandon_reason(orphans[0], true)}) == 1);
+  CHECK(judge_db.abandon(
+            orphans,
+            {tickd::abandon_reason(orphans[0], tickd::TakeoverInputs{.region_known = true})}) == 1);
   const auto row = s.sql("SELECT status, error FROM job_run")[0];
   CHECK(row[0].as<std::string>() == "abandoned");
   CHECK(row[1].as<std::string>() ==

@@ -84,6 +84,18 @@ class Database final {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
+  // NOTIFY_URL, for the events the database adds where no row in memory says where they go
+  // (abandoned, missed, and ticks failed at shutdown). Set once, before use.
+  void set_default_notify_url(std::string url) { default_notify_url_ = std::move(url); }
+
+  // The `missed` events of regions that fell behind (sql::kRecordMissed).
+  struct Missed {
+    std::int64_t region_id;
+    std::chrono::sys_seconds first;  // the first instant given up
+    int count;
+  };
+  void record_missed(const std::vector<Missed>& missed, const std::string& replica_id);
+
   // All active regions, or the active ones among `ids` (deleted and inactive ids are absent).
   std::vector<RegionRow> load_active_regions();
   std::vector<RegionRow> load_active_regions(const std::vector<std::int64_t>& ids);
@@ -111,6 +123,11 @@ class Database final {
     std::optional<std::string> error;  // job_run.error: set when a handler failed
     std::string details;               // JSON object
     int attempt = 1;
+    // The end's notifications (sql/006), added in the same statement: the region's webhook
+    // (none: no event), whether it wants the status itself as an event, and `recovered`.
+    std::optional<std::string> notify_url{};
+    bool notify_status = false;
+    bool notify_recovered = false;
   };
   // Records many ends in one statement; returns the run ids that were fenced (not written:
   // the row is no longer this replica's running row of that attempt). Safe to repeat after
@@ -209,6 +226,7 @@ class Database final {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::string default_notify_url_;  // NOTIFY_URL; empty: none
 };
 
 // libpq connection string with tickd's defaults added where the user did not set them:

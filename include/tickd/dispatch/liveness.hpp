@@ -79,10 +79,14 @@ struct TakeoverInputs {
   std::chrono::sys_time<std::chrono::milliseconds> deadline{};  // the tick's start deadline
   std::chrono::sys_time<std::chrono::milliseconds> now{};
   bool free_slot = false;
+  // Its handlers may run again: `http` and `command` only while max_attempts allows
+  // another attempt (spec: a crash is not the tick's failure for the others).
+  bool repeatable = true;
 };
 Takeover decide_takeover(const TakeoverInputs& in);
 
-// The error recorded on an orphan ended `abandoned`.
-std::string abandon_reason(const Orphan& orphan, bool region_known);
+// The error recorded on an orphan ended `abandoned`: why it died, and why it is not run
+// again (decided from the same inputs as decide_takeover).
+std::string abandon_reason(const Orphan& orphan, const TakeoverInputs& in);
 
 }  // namespace tickd

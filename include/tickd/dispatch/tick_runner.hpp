@@ -21,6 +21,7 @@
 #include "tickd/dispatch/finisher.hpp"
 #include "tickd/handlers/handler.hpp"
 #include "tickd/metrics/metrics.hpp"
+#include "tickd/notify/pinger.hpp"
 #include "tickd/schedule/schedule.hpp"
 #include "tickd/util/clock.hpp"
 
@@ -88,6 +89,9 @@ class TickRunner final {
   // The runs in progress here (for the liveness round's look for missed cancels).
   std::vector<std::int64_t> running_ids() const;
 
+  // Where the ping_url pings go (none: not sent). Set once, before the first tick.
+  void set_pinger(Pinger* pinger) { pinger_ = pinger; }
+
  private:
   struct Won {
     DueTick tick;
@@ -127,6 +131,7 @@ class TickRunner final {
   boost::asio::thread_pool& workers_;
   const std::size_t worker_threads_;  // of `workers_`
   Finisher finisher_;
+  Pinger* pinger_ = nullptr;
   std::mutex incarnation_mutex_;
   std::optional<std::chrono::system_clock::time_point> incarnation_;
   std::atomic<std::chrono::steady_clock::rep> renewed_{0};         // steady_clock ticks; 0: never

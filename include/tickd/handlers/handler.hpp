@@ -91,6 +91,10 @@ class Handler {
   // cannot; checked whenever the region is (re)validated. Blocking work is not allowed.
   virtual std::optional<std::string> check(const RegionRow& /*row*/) const { return std::nullopt; }
   virtual HandlerCounts run(const TickContext& tick) = 0;
+  // Safe to run again after a crash whatever max_attempts says (idempotent, or exactly
+  // once by its own means). `http` and `command` are not: they repeat only while
+  // max_attempts allows another attempt.
+  virtual bool repeatable() const { return true; }
   // As run(), with notes: handlers with more to say than counts override this one.
   virtual HandlerCounts run(const TickContext& tick, HandlerNotes& /*notes*/) { return run(tick); }
 };
@@ -103,6 +107,8 @@ class HandlerRegistry final {
   // Why `row` cannot run (its handler list is empty or names an unknown handler, or a
   // handler refuses the row), if it cannot.
   std::optional<std::string> check(const RegionRow& row) const;
+  // Whether every handler of `row` is repeatable() (a crashed tick may run again).
+  bool repeatable(const RegionRow& row) const;
 
  private:
   std::map<std::string, std::unique_ptr<Handler>, std::less<>> handlers_;

@@ -2,6 +2,7 @@
 // The Prometheus metrics of the contract (spec: "HTTP" / GET /metrics). Every series
 // exists from construction (counters at 0). All methods are thread-safe.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,9 @@ enum class Transfer { upload, download };
 std::string_view to_string(Transfer);
 // How one attempt of a tick claimed here ended (a tick retried after a failure has several).
 enum class AttemptResult { ok, failed, timed_out };
+
+inline constexpr std::array<std::string_view, 3> kNotificationResults = {"delivered", "failed",
+                                                                         "expired"};
 std::string_view to_string(AttemptResult);
 
 class Metrics final {
@@ -75,6 +79,11 @@ class Metrics final {
   // request counts).
   void count_storage_request(StorageOp op, bool ok);
   void count_storage_bytes(Transfer direction, std::uint64_t bytes);  // tickd_storage_bytes_total
+
+  // Notifications (sql/006): tickd_notifications_total{event,result}, result one of
+  // kNotificationResults; tickd_notification_outbox_depth and _oldest_seconds, sampled.
+  void count_notification(std::string_view event, std::string_view result);
+  void set_notification_outbox(std::size_t depth, double oldest_seconds);
 
   // Prometheus text format 0.0.4, including process_cpu_seconds_total,
   // process_resident_memory_bytes and process_start_time_seconds; ends with a newline.

@@ -72,6 +72,7 @@ class Schedule final {
   Schedule& operator=(const Schedule&) = delete;
 
   ApplyResult apply(const ReconcilePlan& plan, Millis now);
+  const HandlerRegistry& handlers() const { return handlers_; }
 
   // Every due region: the tick to dispatch, if its deadline allows; re-arms each. With
   // `ahead`, also each region whose next instant comes within `ahead` after `now`: that
@@ -79,6 +80,13 @@ class Schedule final {
   struct Due {
     std::vector<DueTick> ticks;
     std::size_t missed = 0;
+    // Per region that missed any: the first instant given up, and how many.
+    struct Missed {
+      RegionPtr region;
+      std::chrono::sys_seconds first;
+      std::size_t count;
+    };
+    std::vector<Missed> missed_by_region;
   };
   // `grace` is MISFIRE_GRACE_MS: a region's start_window_ms replaces it (see start_grace).
   Due take_due(Millis now, std::chrono::milliseconds grace, std::chrono::milliseconds ahead = {});

@@ -61,16 +61,27 @@ TEST_CASE("an orphan runs again while its deadline allows and a slot is free") {
   auto unknown = base;
   unknown.region_known = false;
   CHECK(tickd::decide_takeover(unknown) == Takeover::abandon);
+  // An http or command tick whose attempts are used up is not run again.
+  auto spent = base;
+  spent.repeatable = false;
+  CHECK(tickd::decide_takeover(spent) == Takeover::abandon);
 }
 
 TEST_CASE("an abandoned orphan says whose it was and why it was not run again") {
   tickd::Orphan o;
   o.replica_id = "b";
   o.cause = tickd::OrphanCause::crashed;
-  CHECK(tickd::abandon_reason(o, true) ==
+  CHECK(tickd::abandon_reason(o, base) ==
         "replica b died (its database session ended); not run again: past its start deadline");
+  auto spent = base;
+  spent.repeatable = false;
+  CHECK(tickd::abandon_reason(o, spent) ==
+        "replica b died (its database session ended); not run again: its http or command "
+        "handler repeats only while max_attempts allows another attempt");
   o.cause = tickd::OrphanCause::earlier_run;
-  CHECK(tickd::abandon_reason(o, false) ==
+  auto unknown = base;
+  unknown.region_known = false;
+  CHECK(tickd::abandon_reason(o, unknown) ==
         "replica b restarted while this tick was running; not run again: the region is no "
         "longer scheduled");
 }
