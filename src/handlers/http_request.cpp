@@ -103,11 +103,18 @@ void set_method(CURL* c, const std::string& method, const std::optional<std::str
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     return;
   }
-  if (body) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
+  // A POST, PUT or PATCH without a body still says so (Content-Length: 0): some servers
+  // wait for a body, or refuse the request, without it.
+  static const std::string kEmpty;
+  const bool empty_body = !body && (method == "POST" || method == "PUT" || method == "PATCH");
+  const std::string* sent = body ? &*body : empty_body ? &kEmpty : nullptr;
+  if (sent != nullptr) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(sent->size()));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, sent->data());
   }
-  if (method != (body ? "POST" : "GET")) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method != (sent != nullptr ? "POST" : "GET")) {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
 }
 
 bool is_redirect(long status) {

@@ -55,7 +55,15 @@ Problem check_url(HttpSpec& spec, const SpecLimits& limits) {
     // The host is checked against HTTP_ALLOWED_HOSTS here, before any tick runs.
     return "url: the host of " + shown(url) + " must be written out, not a template";
   }
-  if (has_control(url, false) || url.find(' ') != std::string::npos) {
+  // Blanks inside a template ("{{ region.id }}") are the template's, not the URL's.
+  std::string literal;
+  for (std::size_t pos = 0; pos < url.size();) {
+    const auto open = url.find("{{", pos);
+    const auto close = open == std::string::npos ? open : url.find("}}", open);
+    literal += url.substr(pos, close == std::string::npos ? std::string::npos : open - pos);
+    pos = close == std::string::npos ? url.size() : close + 2;
+  }
+  if (has_control(url, false) || literal.find(' ') != std::string::npos) {
     return "url: " + shown(url) + " contains spaces or control characters";
   }
   if (!host_allowed(host->host, host->authority, limits.allowed_hosts)) {
