@@ -49,6 +49,7 @@ bool HandlerRegistry::repeatable(const RegionRow& row) const {
 HandlerRegistry builtin_handlers(const Config& config, Metrics* metrics) {
   HandlerRegistry registry;
   registry.add("region", make_region_handler());
+  registry.add("http", make_http_handler(config));
   auto shared = std::make_shared<work::WorkShared>(config, metrics);
   registry.add("sync", work::make_sync_handler(shared));
   registry.add("upload", work::make_upload_handler(shared));

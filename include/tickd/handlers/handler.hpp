@@ -121,7 +121,11 @@ class HandlerRegistry final {
 // statements a burst costs.
 std::unique_ptr<Handler> make_region_handler();
 
-// The registry with every handler tickd ships: region, sync, upload, publish and
+// `http`: one HTTP request per tick, as the region's `http` column says
+// (tickd/handlers/http_spec.hpp); HTTP_ALLOWED_HOSTS and HTTP_ENV_ALLOW from `config` limit it.
+std::unique_ptr<Handler> make_http_handler(const Config& config);
+
+// The registry with every handler tickd ships: region, http, sync, upload, publish and
 // housekeeping. The work handlers keep a copy of `config` (storage, leases, limits) and count
 // into `metrics` when given; with a DATABASE_URL they also start the replica's maintenance
 // thread (queue gauges every 15 s, housekeeping every hour), stopped with the registry.
