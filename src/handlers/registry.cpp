@@ -41,6 +41,7 @@ std::optional<std::string> HandlerRegistry::check(const RegionRow& row) const {
 HandlerRegistry builtin_handlers(const Config& config, Metrics* metrics) {
   HandlerRegistry registry;
   registry.add("region", make_region_handler());
+  registry.add("command", make_command_handler(config));
   auto shared = std::make_shared<work::WorkShared>(config, metrics);
   registry.add("sync", work::make_sync_handler(shared));
   registry.add("upload", work::make_upload_handler(shared));
