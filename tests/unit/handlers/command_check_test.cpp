@@ -34,7 +34,11 @@ std::optional<std::string> check(const std::string& dir,
   config.command_dir = dir;
   tickd::RegionRow row;
   row.handlers = {"command"};
-  if (argv) row.extras = tickd::RegionExtras{.command = std::move(argv)};
+  if (argv) {
+    tickd::RegionExtras extras;
+    extras.command = std::move(argv);
+    row.extras = std::move(extras);
+  }
   return tickd::make_command_handler(config)->check(row);
 }
 
