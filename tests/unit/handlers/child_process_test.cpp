@@ -162,7 +162,7 @@ TEST_CASE("a program that cannot be started is an error, and no child is left") 
   } catch (const std::system_error& e) {
     CHECK(e.code().value() == ENOENT);
   }
-  spec.path = "/etc/hostname";  // not executable
+  spec.path = "/etc/passwd";  // not executable
   CHECK_THROWS_AS(tickd::child::run(spec, [] { return false; }), std::system_error);
 }
 
