@@ -69,6 +69,10 @@ class HttpHandler final : public Handler {
     return std::nullopt;
   }
 
+  // A request may have reached its peer before a crash: run again only while max_attempts
+  // allows another attempt.
+  bool repeatable() const override { return false; }
+
   HandlerCounts run(const TickContext& tick) override {
     HandlerNotes notes;
     return run(tick, notes);

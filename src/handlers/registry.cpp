@@ -50,6 +50,7 @@ HandlerRegistry builtin_handlers(const Config& config, Metrics* metrics) {
   HandlerRegistry registry;
   registry.add("region", make_region_handler());
   registry.add("http", make_http_handler(config));
+  registry.add("command", make_command_handler(config));
   auto shared = std::make_shared<work::WorkShared>(config, metrics);
   registry.add("sync", work::make_sync_handler(shared));
   registry.add("upload", work::make_upload_handler(shared));

@@ -125,9 +125,20 @@ std::unique_ptr<Handler> make_region_handler();
 // (tickd/handlers/http_spec.hpp); HTTP_ALLOWED_HOSTS and HTTP_ENV_ALLOW from `config` limit it.
 std::unique_ptr<Handler> make_http_handler(const Config& config);
 
-// The registry with every handler tickd ships: region, http, sync, upload, publish and
-// housekeeping. The work handlers keep a copy of `config` (storage, leases, limits) and count
-// into `metrics` when given; with a DATABASE_URL they also start the replica's maintenance
+// `command`: runs the region's `command` argv (no shell) from COMMAND_DIR, with tickd's
+// environment minus its secrets plus TICKD_REGION_ID, TICKD_REGION_CODE, TICKD_SCHEDULED_FOR,
+// TICKD_RUN_ID and TICKD_ATTEMPT; exit 0 is success, any other end a HandlerError (retried as
+// the region's policy says). check() refuses a row whose argv[0] is not a regular executable
+// file directly inside COMMAND_DIR (no '/', no symlink), or when COMMAND_DIR is not set.
+// Details: exit_code, signal, pid, the last 4 KiB of stdout and stderr, their sizes. The
+// timeout, a cancel and shutdown send SIGTERM to the command's process group, SIGKILL 5 s
+// later; when the command exits, what is left of its group is killed: its background
+// processes do not outlive its tick.
+std::unique_ptr<Handler> make_command_handler(const Config& config);
+
+// The registry with every handler tickd ships: region, http, command, sync, upload, publish
+// and housekeeping. The work handlers keep a copy of `config` (storage, leases, limits) and
+// count into `metrics` when given; with a DATABASE_URL they also start the replica's maintenance
 // thread (queue gauges every 15 s, housekeeping every hour), stopped with the registry.
 HandlerRegistry builtin_handlers(const Config& config = {}, Metrics* metrics = nullptr);
 
