@@ -157,11 +157,6 @@ class CommandHandler final : public Handler {
   // allows another attempt.
   bool repeatable() const override { return false; }
 
-  HandlerCounts run(const TickContext& tick) override {
-    HandlerNotes notes;
-    return run(tick, notes);
-  }
-
   HandlerCounts run(const TickContext& tick, HandlerNotes& notes) override {
     const auto& row = tick.region;
     // Checked again: COMMAND_DIR's contents may have changed since the region was validated.

@@ -73,11 +73,6 @@ class HttpHandler final : public Handler {
   // allows another attempt.
   bool repeatable() const override { return false; }
 
-  HandlerCounts run(const TickContext& tick) override {
-    HandlerNotes notes;
-    return run(tick, notes);
-  }
-
   HandlerCounts run(const TickContext& tick, HandlerNotes& notes) override {
     if (!tick.region.extras->http) {
       throw HandlerError("the region's http column is not set", HandlerError::Retry::never);

@@ -90,12 +90,17 @@ class Handler {
   // Why `row` cannot run this handler (its column is missing or malformed, say), if it
   // cannot; checked whenever the region is (re)validated. Blocking work is not allowed.
   virtual std::optional<std::string> check(const RegionRow& /*row*/) const { return std::nullopt; }
-  virtual HandlerCounts run(const TickContext& tick) = 0;
+  // A handler overrides exactly one of the two run()s: this one, or the one with notes
+  // when it has more to say than counts (each calls the other by default).
+  virtual HandlerCounts run(const TickContext& tick) {
+    HandlerNotes ignored;
+    return run(tick, ignored);
+  }
   // Safe to run again after a crash whatever max_attempts says (idempotent, or exactly
   // once by its own means). `http` and `command` are not: they repeat only while
   // max_attempts allows another attempt.
   virtual bool repeatable() const { return true; }
-  // As run(), with notes: handlers with more to say than counts override this one.
+  // As run(), with notes (values added to the handler's object in job_run.details).
   virtual HandlerCounts run(const TickContext& tick, HandlerNotes& /*notes*/) { return run(tick); }
 };
 
