@@ -85,13 +85,16 @@ inline constexpr const char* kControlAudit =
     "SELECT id, region_id, code, op, " TICKD_US("at") ", actor, old::text, new::text "
     "FROM region_audit WHERE region_id = $1 ORDER BY id DESC LIMIT $2";
 
-// $1 bigint milliseconds: the replicas whose heartbeat is younger, each with its running
-// rows counted on the partial index job_run_running_by_replica (replica_id) WHERE running.
+// $1 bigint milliseconds: the replicas whose heartbeat is younger than their own
+// TICK_LEASE_MS (twice the silence each published, sql/007; $1 for a replica that published
+// none), each with its running rows counted on the partial index job_run_running_by_replica
+// (replica_id) WHERE running.
 inline constexpr const char* kControlReplicas =
     "SELECT p.replica_id, " TICKD_US("p.heartbeat_at") ", p.version, "
     "  (SELECT count(*) FROM job_run j WHERE j.replica_id = p.replica_id "
     "     AND j.status = 'running') "
-    "FROM tickd_replica p WHERE p.heartbeat_at >= now() - $1::bigint * interval '1 millisecond' "
+    "FROM tickd_replica p "
+    "WHERE p.heartbeat_at >= now() - coalesce(2 * p.lease_silence_ms, $1::bigint) * interval '1 millisecond' "
     "ORDER BY p.replica_id";
 
 }  // namespace tickd::sql

@@ -137,8 +137,10 @@ inline constexpr const char* kRecordReplicaLock =
     "ON CONFLICT (replica_id) DO UPDATE SET locked_at = now(), heartbeat_at = now(), "
     "  locked_timeline = excluded.locked_timeline, version = excluded.version";
 
-// One liveness round's first statement: renews this replica's heartbeat and judges every
-// other replica (liveness.hpp). $1 this replica's id, $2 crash silence (s), $3 lease (s),
+// One liveness round's first statement: renews this replica's heartbeat, publishing its
+// lease and crash silence with it, and judges every other replica (liveness.hpp) by the
+// lease and silence that replica published (sql/007; this replica's own, $2 and $3, for a
+// replica that published none). $1 this replica's id, $2 crash silence (s), $3 lease (s),
 // $4 witnessed since (timestamptz; NULL: nothing witnessed yet). A free lock convicts only
 // when taken since the server started, on its current timeline; silence counts against a
 // replica only after both the server's start and $4. So a database restart or failover
@@ -146,8 +148,11 @@ inline constexpr const char* kRecordReplicaLock =
 // 'lease', heartbeat fresh within the lease, the verdict's instant now()), or one row of
 // NULLs and now() when there is none.
 inline constexpr const char* kJudgeReplicas =
-    "WITH beat AS (INSERT INTO tickd_replica (replica_id) VALUES ($1) "
-    "  ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = now()), "
+    "WITH beat AS (INSERT INTO tickd_replica (replica_id, lease_silence_ms, crash_silence_ms) "
+    "  VALUES ($1, ceil($3::double precision * 1000)::int, "
+    "          ceil($2::double precision * 1000)::int) "
+    "  ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = now(), "
+    "    lease_silence_ms = excluded.lease_silence_ms, crash_silence_ms = excluded.crash_silence_ms), "
     "since AS (SELECT greatest(pg_postmaster_start_time(), coalesce($4::timestamptz, now())) "
     "  AS t), "
     "held AS (SELECT objid FROM pg_locks WHERE locktype = 'advisory' "
@@ -155,12 +160,14 @@ inline constexpr const char* kJudgeReplicas =
     "  AND objsubid = 2 AND granted) "
     "SELECT r.replica_id, CASE "
     "  WHEN r.locked_at >= pg_postmaster_start_time() AND r.locked_timeline = " TICKD_TIMELINE
-    "   AND r.heartbeat_at < now() - make_interval(secs => $2) "
+    "   AND r.heartbeat_at < now() - coalesce(r.crash_silence_ms * interval '1 millisecond', "
+    "                                         make_interval(secs => $2)) "
     "   AND " TICKD_LOCK_KEY("r.replica_id") "::oid NOT IN (SELECT objid FROM held) "
     "  THEN 'crashed' "
-    "  WHEN greatest(r.heartbeat_at, s.t) < now() - make_interval(secs => $3) THEN 'lease' END, "
-    "  r.heartbeat_at >= now() - make_interval(secs => $3), now() "
-    "FROM since s LEFT JOIN tickd_replica r ON r.replica_id <> $1";
+    "  WHEN greatest(r.heartbeat_at, s.t) < now() - r.lease THEN 'lease' END, "
+    "  r.heartbeat_at >= now() - r.lease, now() "
+    "FROM since s LEFT JOIN (SELECT *, coalesce(lease_silence_ms * interval '1 millisecond', "
+    "  make_interval(secs => $3)) AS lease FROM tickd_replica) r ON r.replica_id <> $1";
 
 // The running rows that need a taker (each part served by the partial index on running
 // rows). $1 text[] replicas judged dead, $2 this replica's id, $3 this process's start

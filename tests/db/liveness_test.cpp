@@ -119,6 +119,41 @@ TEST_CASE("a replica whose session ended is judged crashed at once; a live lock 
   CHECK(judge(judge_db, 60s, 60s).orphans.empty());
 }
 
+TEST_CASE("a replica is judged by the lease it published, not by the judge's own") {
+  // Issue 12, item 7: a replica started with TICK_LEASE_MS=100 convicted a healthy peer
+  // whose default lease lets it heartbeat every 250 ms.
+  Schema s;
+  const auto id = s.region("a");
+  Database victim_db(s.url, 1), judge_db(s.url, 1);
+  tickd::ChangeListener victim(s.url, "victim");
+  victim.connect();  // holds its liveness lock: alive as far as locks can tell
+  REQUIRE(claim(victim_db, id, t0, "victim").outcome == ClaimOutcome::won);
+  auto own = judge_round(60s);
+  own.replica_id = "victim";
+  own.crash_silence = 20s;
+  victim_db.liveness_round(own);  // its heartbeat publishes a 60 s lease
+  CHECK(s.sql("SELECT lease_silence_ms, crash_silence_ms FROM tickd_replica WHERE replica_id = "
+              "'victim'")[0][0]
+            .as<int>() == 60000);
+  s.sql("UPDATE tickd_replica SET heartbeat_at = now() - interval '1 second'");
+  s.sql("UPDATE job_run SET started_at = now() - interval '1 second'");
+  wait_server_up_for(s, 1s);
+
+  // 1 s of silence is far past the judge's 100 ms lease but within the victim's 60 s.
+  const auto round = judge(judge_db, 60s, 100ms);
+  CHECK(round.orphans.empty());
+  CHECK(is_live(round, "victim"));
+
+  // A replica of an earlier version published nothing: the judge's lease, as before.
+  s.sql(
+      "UPDATE tickd_replica SET lease_silence_ms = NULL, crash_silence_ms = NULL "
+      "WHERE replica_id = 'victim'");
+  const auto old_peer = judge(judge_db, 60s, 100ms);
+  REQUIRE(old_peer.orphans.size() == 1);
+  CHECK(old_peer.orphans[0].cause == OrphanCause::lease);
+  CHECK_FALSE(is_live(old_peer, "victim"));
+}
+
 TEST_CASE("a lock taken before the server started, or on another timeline, convicts nobody") {
   // A restart or a failover frees every lock; only a lock taken since, on this server's
   // timeline, says something about its holder.
