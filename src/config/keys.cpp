@@ -226,6 +226,14 @@ bool host_name(std::string_view n) {
 
 Problem env_names(std::string& s) { return list_of<env_name>(s, "an environment variable name"); }
 Problem host_names(std::string& s) { return list_of<host_name>(s, "a host name or address"); }
+// A host name, or one prefixed "http://": a publish source the token may reach without TLS.
+bool source_host(std::string_view n) {
+  if (n.starts_with("http://")) n.remove_prefix(7);
+  return host_name(n);
+}
+Problem source_hosts(std::string& s) {
+  return list_of<source_host>(s, "a host name or address, or one prefixed http://");
+}
 
 Problem replica_name(std::string& s) {
   if (s.empty()) return "must not be empty";
@@ -496,7 +504,15 @@ constexpr std::array kKeys{
     Key{.env = "PUBLISH_SOURCE_TOKEN",
         .toml = "publish_source_token",
         .value = text<&Config::publish_source_token, secret>("string"),
-        .meaning = "bearer token for http(s) sources of `publish`; never logged"},
+        .meaning = "bearer token for the http(s) sources of `publish` on "
+                   "PUBLISH_SOURCE_HOSTS; never logged"},
+    Key{.env = "PUBLISH_SOURCE_HOSTS",
+        .toml = "publish_source_hosts",
+        .value = text<&Config::publish_source_hosts, source_hosts>("comma-separated host names"),
+        .meaning = "the only publish source hosts (`host` or `host:port`) that receive "
+                   "PUBLISH_SOURCE_TOKEN, over https; an item prefixed `http://` allows plain "
+                   "http to it",
+        .default_doc = "none (the token is sent to no host)"},
     Key{.env = "PUBLISH_MAX_PIXELS",
         .toml = "publish_max_pixels",
         .value = integer<&Config::publish_max_pixels>(1, 10'000'000'000),

@@ -1,8 +1,8 @@
 // `publish`: claims the region's due publish_jobs, fetches each source (a storage key, or an
-// http(s) URL with PUBLISH_SOURCE_TOKEN), refuses images over PUBLISH_MAX_PIXELS from their
-// header alone, writes WebP variants with libvips and uploads them under
-// <region code>/<job id>/<variant>.webp. PUBLISH_CONCURRENCY bounds the images in work at
-// once across the replica. A missing source, a refused token and a corrupt, unsupported
+// http(s) URL, with PUBLISH_SOURCE_TOKEN only on PUBLISH_SOURCE_HOSTS), refuses images over
+// PUBLISH_MAX_PIXELS from their header alone, writes WebP variants with libvips and uploads
+// them under <region code>/<job id>/<variant>.webp. PUBLISH_CONCURRENCY bounds the images in
+// work at once across the replica. A missing source, a refused token and a corrupt, unsupported
 // or oversized image fail the job at once; transient failures retry with backoff, by the rule
 // upload follows too (JobBook in work_shared.hpp).
 
@@ -16,6 +16,7 @@
 #include <vips/vips8>
 
 #include "tickd/db/database.hpp"
+#include "tickd/handlers/source_token.hpp"
 #include "tickd/util/json.hpp"
 #include "work_shared.hpp"
 
@@ -172,7 +173,12 @@ class PublishHandler final : public Handler {
     const auto& config = shared_->config();
     if (source.starts_with("http://") || source.starts_with("https://")) {
       storage::Settings s;
-      storage::fetch_url(source, config.publish_source_token, to, s, shared_->metrics());
+      // The token only where the operator sends it (PUBLISH_SOURCE_HOSTS): a row may name
+      // any URL, and must not be able to collect the token.
+      const bool token =
+          handlers::source_token_allowed(source, split_config_list(config.publish_source_hosts));
+      storage::fetch_url(source, token ? config.publish_source_token : std::string(), to, s,
+                         shared_->metrics());
       return;
     }
     if (auto problem = storage::check_key(source)) {

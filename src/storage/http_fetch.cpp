@@ -94,7 +94,13 @@ void fetch_url(const std::string& url, const std::string& bearer_token,
                            0, !retryable);
       }
       std::string what = where + ": HTTP " + std::to_string(status);
-      if (status == 401 || status == 403) what += " (the source refused PUBLISH_SOURCE_TOKEN)";
+      if ((status == 401 || status == 403) && !bearer_token.empty()) {
+        what += " (the source refused PUBLISH_SOURCE_TOKEN)";
+      } else if (status == 401 || status == 403) {
+        what +=
+            " (sent without PUBLISH_SOURCE_TOKEN: unset, or the host is not in "
+            "PUBLISH_SOURCE_HOSTS over https)";
+      }
       if (status == 404) what += " (no such source)";
       throw StorageError(what, static_cast<int>(status), !retryable);
     }

@@ -75,6 +75,7 @@ def test(r):
         jobs[name] = r.sql_value("INSERT INTO publish_jobs (region_id, source) VALUES (%s, %s) RETURNING id",
                                  (rid, source))
     t = r.start_tickd(STORAGE_URL="file://" + storage, PUBLISH_SOURCE_TOKEN=hrig.TOKEN,
+                      PUBLISH_SOURCE_HOSTS=base,  # "http://127.0.0.1:port": plain http allowed
                       CDN_BASE_URL="https://img.example.com")
     wait_for(lambda: r.sql_value("SELECT count(*) FROM publish_jobs WHERE status IN ('completed', 'failed')") == 8,
              40, "all publish jobs done")

@@ -57,7 +57,8 @@ struct Config {
   std::chrono::milliseconds sync_missing_after{3'600'000};  // SYNC_MISSING_AFTER_MS
   // UPLOAD_ROOT: the only directory `upload` reads local files from; empty: none.
   std::string upload_root;
-  std::string publish_source_token;                // PUBLISH_SOURCE_TOKEN (never logged)
+  std::string publish_source_token;  // PUBLISH_SOURCE_TOKEN (never logged)
+  std::string publish_source_hosts;  // PUBLISH_SOURCE_HOSTS: "a,http://b" (normalised)
   std::uint64_t publish_max_pixels = 100'000'000;  // PUBLISH_MAX_PIXELS
   unsigned publish_concurrency = 3;                // PUBLISH_CONCURRENCY
   unsigned publish_quality = 80;                   // PUBLISH_QUALITY (WebP, 1-100)
