@@ -65,5 +65,8 @@ static_assert(weekday_from_days(-7) == 4);
 // Seconds from 0000-01-01 and to 9999-12-31T23:59:59 (local or UTC): the searched range.
 constexpr std::int64_t kMinSeconds = days_from_civil(0, 1, 1) * kSecondsPerDay;
 constexpr std::int64_t kMaxSeconds = days_from_civil(10000, 1, 1) * kSecondsPerDay - 1;
+// The earliest instant next_after() searches from: two days after kMinSeconds, so that no
+// zone's local time falls before year 0. `tickd cron next --from` refuses anything earlier.
+constexpr std::int64_t kMinSearchSeconds = kMinSeconds + 2 * kSecondsPerDay;
 
 }  // namespace tickd::cron::detail

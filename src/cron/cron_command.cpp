@@ -8,6 +8,7 @@
 #include <string_view>
 #include <variant>
 
+#include "calendar.hpp"
 #include "text.hpp"
 #include "tickd/cli.hpp"
 #include "tickd/cron/cron.hpp"
@@ -124,6 +125,11 @@ int run(std::string_view name, Args args) {
                           "' is not an RFC 3339 time such as 2026-03-08T06:00:00Z: ", *why));
     }
     t = std::get<std::chrono::sys_seconds>(from);
+    if (t.time_since_epoch().count() < cron::detail::kMinSearchSeconds) {
+      return cmd.fail(cat("--from: '", *opt.from,
+                          "' is before 0000-01-03T00:00:00Z, the earliest instant tickd "
+                          "searches from"));
+    }
   }
 
   const cron::Expr& expr = std::get<cron::Expr>(parsed);

@@ -242,7 +242,7 @@ std::optional<std::chrono::sys_seconds> next_after(const Expr& e, const date::ti
                                                    std::chrono::sys_seconds t) {
   std::int64_t ts = count(t);
   if (ts >= detail::kMaxSeconds) return std::nullopt;
-  ts = std::max(ts, detail::kMinSeconds + 2 * kSecondsPerDay);
+  ts = std::max(ts, detail::kMinSearchSeconds);
   const std::int64_t horizon = std::min(detail::kMaxSeconds, ts + kSearchSpan);
   const auto next =
       e.all_hours ? next_real_time(e, *zone, ts, horizon) : next_wall_clock(e, *zone, ts, horizon);

@@ -130,6 +130,13 @@ class BadInputExits2WithOneLine(unittest.TestCase):
         self.assertBad(["check", "* * * * *", "--tz", "Mars/Base"], "unknown zone 'Mars/Base'")
         self.assertBad(["check", "* * * * *", "--tz", ""], "time zone")
 
+    def test_a_from_before_the_searched_range_is_refused_not_moved(self):
+        # Issue 12, item 10: it was quietly searched from 0000-01-03 instead.
+        self.assertBad(["next", "0 0 * * *", "--from", "0000-01-01T00:00:00Z"],
+                       "--from: '0000-01-01T00:00:00Z' is before 0000-01-03T00:00:00Z")
+        r = tickd("cron", "next", "0 0 * * *", "--from", "0000-01-03T00:00:00Z", "--count", "1")
+        self.assertEqual((r.returncode, r.stdout), (0, "0000-01-04T00:00:00Z\n"), r.stderr)
+
     def test_a_bad_from_says_what_an_rfc3339_time_looks_like(self):
         for value in ("yesterday", "2026-03-08", "2026-03-08T06:00:00", "2026-13-01T00:00:00Z",
                       "2026-02-30T00:00:00Z", "2026-03-08T24:00:00Z", "2026-03-08T06:00:00+5",
