@@ -35,21 +35,11 @@ class Source(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.headers.get("Authorization") != "Bearer " + hrig.TOKEN or self.path == "/refuse.jpg":
-            self.send_response(403)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
+            return hrig.reply(self, 403)
         path = os.path.join(self.server.root, self.path.lstrip("/"))
         if not os.path.exists(path):
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        data = open(path, "rb").read()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            return hrig.reply(self, 404)
+        hrig.reply(self, 200, open(path, "rb").read())
 
 
 def test(r):

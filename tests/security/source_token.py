@@ -23,15 +23,8 @@ class Recorder(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization")
         SEEN.append((self.server.server_address[1], auth))
         if auth != "Bearer " + hrig.TOKEN:
-            self.send_response(401)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        data = open(os.path.join(self.server.root, "pic.jpg"), "rb").read()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            return hrig.reply(self, 401)
+        hrig.reply(self, 200, open(os.path.join(self.server.root, "pic.jpg"), "rb").read())
 
 
 def test(r):

@@ -27,6 +27,14 @@ def serve(r, handler, root):
     return "http://127.0.0.1:%d" % server.server_address[1]
 
 
+def reply(handler, status, data=b""):
+    """Answers a BaseHTTPRequestHandler's request with `status` and `data` as the body."""
+    handler.send_response(status)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def make_file(r, name, content):
     path = os.path.join(r.tmp, name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
