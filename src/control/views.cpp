@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <limits>
 
 #include "tickd/cron/cron.hpp"
 #include "tickd/schedule/policy.hpp"
@@ -66,6 +67,21 @@ void write_pause(json::Writer& w, const RegionView& r) {
 }
 
 // Every field of the region object but the closing brace; "next_fires" when asked.
+constexpr std::size_t kFullText = std::numeric_limits<std::size_t>::max();
+
+// "last_ended" only while last_run is running (a region's health must not vanish while its
+// next run is in flight); absent otherwise, when last_run says it: long lists stay small.
+void write_last_ended(json::Writer& w, const RegionView& r, std::size_t error_bytes) {
+  if (!r.last_ended) return;
+  const auto& e = *r.last_ended;
+  w.key("last_ended").begin_object().key("status").value(e.status);
+  w.key("scheduled_for").value(format_time(e.scheduled_for)).key("finished_at");
+  time_or_null(w, e.finished_at);
+  w.key("error");
+  text_or_null(w, e.error ? std::optional(json::shorten(*e.error, error_bytes)) : std::nullopt);
+  w.end_object();
+}
+
 void write_region_fields(json::Writer& w, const RegionView& r, const RegionState& state,
                          bool next_fires) {
   w.key("id").value(r.id);
@@ -107,6 +123,7 @@ void write_region_fields(json::Writer& w, const RegionView& r, const RegionState
   } else {
     w.null();
   }
+  write_last_ended(w, r, kFullText);
   w.key("pending_requests").value(r.pending_requests);
 }
 
@@ -258,6 +275,7 @@ std::string regions_list_document(const std::vector<RegionView>& regions, Micros
     } else {
       w.null();
     }
+    write_last_ended(w, r, kListTextBytes);
     w.end_object();
   }
   w.end_array().end_object();

@@ -16,18 +16,24 @@ namespace tickd::sql {
   "r.max_attempts, r.retry_backoff_ms, r.overlap, r.start_window_ms, r.jitter_ms, "  \
   "(extract(epoch FROM r.paused_at) * 1000000)::bigint, r.paused_by, r.paused_reason "
 
-// Regions with their newest run and their pending requests. The newest run is one step
-// backwards on the unique (region_id, scheduled_for) per region (LATERAL ... LIMIT 1), never
-// a scan of the region's history; the pending counts are one pass over the partial index
+// Regions with their newest run, the newest ended run when that one is still running, and
+// their pending requests. The newest run is one step backwards on the unique (region_id,
+// scheduled_for) per region (LATERAL ... LIMIT 1), never a scan of the region's history; the
+// ended run is looked for only behind a running one (a one-time filter: no probe otherwise),
+// a step or two further back. The pending counts are one pass over the partial index
 // run_request_pending, grouped once and joined to the regions. Followed by the WHERE and
 // ORDER BY of the statements below.
-#define TICKD_REGIONS_FROM                                                           \
-  "SELECT " TICKD_REGION_VIEW_COLUMNS ", coalesce(q.pending, 0), " TICKD_RUN_COLUMNS \
-  "FROM region_index r "                                                             \
-  "LEFT JOIN (SELECT region_id, count(*) AS pending FROM run_request "               \
-  "           WHERE state = 'pending' GROUP BY region_id) q ON q.region_id = r.id "  \
-  "LEFT JOIN LATERAL (SELECT * FROM job_run j0 WHERE j0.region_id = r.id "           \
-  "                   ORDER BY j0.scheduled_for DESC LIMIT 1) j ON true "
+#define TICKD_REGIONS_FROM \
+  "SELECT " TICKD_REGION_VIEW_COLUMNS ", coalesce(q.pending, 0), " TICKD_RUN_COLUMNS   \
+  ", e.status, " TICKD_US("e.scheduled_for") ", " TICKD_US("e.finished_at") ", e.error " \
+  "FROM region_index r "                                                               \
+  "LEFT JOIN (SELECT region_id, count(*) AS pending FROM run_request "                 \
+  "           WHERE state = 'pending' GROUP BY region_id) q ON q.region_id = r.id "    \
+  "LEFT JOIN LATERAL (SELECT * FROM job_run j0 WHERE j0.region_id = r.id "             \
+  "                   ORDER BY j0.scheduled_for DESC LIMIT 1) j ON true "              \
+  "LEFT JOIN LATERAL (SELECT * FROM job_run e0 WHERE j.status = 'running' "            \
+  "                   AND e0.region_id = r.id AND e0.status <> 'running' "             \
+  "                   ORDER BY e0.scheduled_for DESC LIMIT 1) e ON true "
 
 // Every region, whatever its state, by code (region_index's unique index on code, or a sort
 // of the regions: no job_run involved).
@@ -94,7 +100,8 @@ inline constexpr const char* kControlReplicas =
     "  (SELECT count(*) FROM job_run j WHERE j.replica_id = p.replica_id "
     "     AND j.status = 'running') "
     "FROM tickd_replica p "
-    "WHERE p.heartbeat_at >= now() - coalesce(2 * p.lease_silence_ms, $1::bigint) * interval '1 millisecond' "
+    "WHERE p.heartbeat_at >= "
+    "  now() - coalesce(2 * p.lease_silence_ms, $1::bigint) * interval '1 millisecond' "
     "ORDER BY p.replica_id";
 
 }  // namespace tickd::sql

@@ -47,6 +47,10 @@ RegionView read_region(const pqxx::row& row) {
   if (!row[kRegionColumns + 1].is_null()) {
     v.last_run = control_db::read_run(row, kRegionColumns + 1);
   }
+  if (const int ended = kRegionColumns + 1 + control_db::kRunColumns; !row[ended].is_null()) {
+    v.last_ended = EndedRun{row[ended].as<std::string>(), micros(row[ended + 1]),
+                            opt_micros(row[ended + 2]), opt_text(row[ended + 3])};
+  }
   return v;
 }
 

@@ -94,6 +94,8 @@ TEST_CASE(
   const auto newest = run(s, active, t0 + 60s, "failed");
   // Written after the newest, for an older instant: the newest is by scheduled_for, not id.
   run(s, active, t0 - 3600s, "ok", "backfill");
+  run(s, inactive, t0 - 120s, "ok");
+  run(s, inactive, t0 - 60s, "failed");
   run(s, inactive, t0, "running");
   s.sql(
       "INSERT INTO run_request (region_id, trigger, scheduled_for, requested_by, state) VALUES (" +
@@ -113,6 +115,12 @@ TEST_CASE(
   REQUIRE(regions[0].last_run);
   CHECK(regions[0].last_run->status == "running");
   CHECK_FALSE(regions[0].last_run->finished_at);
+  // Behind the running one, the newest that ended: what a health page shows meanwhile.
+  REQUIRE(regions[0].last_ended);
+  CHECK(regions[0].last_ended->status == "failed");
+  CHECK(regions[0].last_ended->scheduled_for == t0 - 60s);
+  CHECK(regions[0].last_ended->error == "boom");
+  CHECK(regions[0].last_ended->finished_at);
 
   REQUIRE(regions[1].last_run);
   CHECK(regions[1].last_run->id == newest);
@@ -120,6 +128,7 @@ TEST_CASE(
   CHECK(regions[1].last_run->error == "boom");
   CHECK(regions[1].last_run->code == "b-active");
   CHECK(regions[1].last_run->scheduled_for == t0 + 60s);
+  CHECK_FALSE(regions[1].last_ended);       // last_run has ended: it says it
   CHECK(regions[1].pending_requests == 0);  // skipped is not pending
   CHECK_FALSE(regions[1].paused_at);
   CHECK(regions[1].handlers == std::vector<std::string>{"region"});

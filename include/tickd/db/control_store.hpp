@@ -58,6 +58,15 @@ struct RunView {
   std::optional<std::string> cancel_requested_by;
 };
 
+// The newest run of a region that has ended, when its newest run is still running: what a
+// page showing the region's health needs while a run is in flight.
+struct EndedRun {
+  std::string status;
+  Micros scheduled_for{};
+  std::optional<Micros> finished_at;
+  std::optional<std::string> error;
+};
+
 // A region_index row with its policies, its state and its latest run.
 struct RegionView {
   std::int64_t id = 0;
@@ -79,8 +88,9 @@ struct RegionView {
   std::optional<Micros> paused_at;
   std::optional<std::string> paused_by;
   std::optional<std::string> paused_reason;
-  std::optional<RunView> last_run;    // newest by scheduled_for
-  std::int64_t pending_requests = 0;  // manual and backfill runs not started yet
+  std::optional<RunView> last_run;     // newest by scheduled_for
+  std::optional<EndedRun> last_ended;  // only when last_run is running
+  std::int64_t pending_requests = 0;   // manual and backfill runs not started yet
 };
 
 // A row of region_audit.

@@ -225,14 +225,12 @@ function banner(message) {
 
 // ---- the region list ---------------------------------------------------------------------
 
-// The last run that ended, per region code: while a region's next run is in flight, the API's
-// last_run is that running one, and a failing region would otherwise look fine for a while.
-const lastEnded = new Map();
-
+// The last run that ended: while a region's next run is in flight, the API's last_run is that
+// running one and last_ended the one before it, so a failing region stays failing.
 function endedRun(region) {
   const last = region.last_run;
-  if (last && last.status !== 'running') lastEnded.set(region.code, last);
-  return lastEnded.get(region.code) || null;
+  if (last && last.status === 'running') return region.last_ended || null;
+  return last;
 }
 
 // Why a region needs a look, or null: invalid, failing (its last ended run failed or was

@@ -288,3 +288,33 @@ TEST_CASE("an API error is one JSON object, its message escaped") {
   CHECK(r.status == 404);
   CHECK(parsed(r.body)["error"] == "no region with code '\"\n'");
 }
+
+TEST_CASE("while a region's newest run is running, its last ended run is listed too") {
+  auto busy = region("*/2 * * * * *");
+  busy.last_run = hostile_run();
+  busy.last_run->status = "running";
+  busy.last_run->finished_at.reset();
+  busy.last_ended = tickd::EndedRun{"failed", utc("2026-03-08T09:59:58Z"),
+                                    utc("2026-03-08T09:59:58Z"), std::string(600, 'e')};
+  auto idle = region("*/2 * * * * *");
+  idle.code = "eu-2";
+  idle.last_run = hostile_run();
+  const auto now = utc("2026-03-08T10:00:01Z");
+  for (const auto& doc : {tickd::control::regions_list_document({busy, idle}, now),
+                          tickd::control::regions_document({busy, idle}, now)}) {
+    const auto j = parsed(doc);
+    REQUIRE(j["regions"].size() == 2);
+    const auto& ended = j["regions"][0]["last_ended"];
+    CHECK(ended["status"] == "failed");
+    CHECK(ended["scheduled_for"] == "2026-03-08T09:59:58Z");
+    CHECK(ended["error"].get<std::string>().starts_with(std::string(512, 'e')));
+    CHECK_FALSE(j["regions"][1].contains("last_ended"));
+  }
+  // The list cuts long texts; the full document does not.
+  CHECK(parsed(
+            tickd::control::regions_list_document({busy}, now))["regions"][0]["last_ended"]["error"]
+            .get<std::string>()
+            .ends_with("(600 bytes in all)"));
+  CHECK(parsed(tickd::control::regions_document(
+            {busy}, now))["regions"][0]["last_ended"]["error"] == std::string(600, 'e'));
+}
