@@ -22,27 +22,34 @@ inline constexpr const char* kLoadActiveRegionsById =
     "SELECT " TICKD_REGION_COLUMNS
     "FROM region_index WHERE active AND id = ANY($1::bigint[]) ORDER BY id";
 
+// A CTE that sets tickd.on_running to 'skip' for the transaction, before any row is inserted
+// when joined on its mode: job_run's trigger then skips a running row of a region that has
+// one (sql/008), as ON CONFLICT DO NOTHING skips a row whose tick exists.
+#define TICKD_SKIP_RUNNING \
+  "skip_running AS MATERIALIZED (SELECT set_config('tickd.on_running', 'skip', true) AS mode)"
+
 // Claims the ticks of one instant in one statement (one implicit transaction, so it also
 // works behind a transaction pooler). Per tick: a transaction-scoped advisory lock
 // serialises concurrent claims of it; the unique (region_id, scheduled_for) makes the
-// claim durable; the partial unique index on running rows forbids a second running tick
-// of a region; and a tick is not claimed once its start deadline has passed on the
-// database's clock (a claim that was stuck in a dead connection must not start late).
-// The row records what the tick was scheduled under: trigger 'schedule', and the expression
-// and zone of the row tickd computed the instant from (which a concurrent UPDATE may already
-// have changed in region_index). overlap_allowed comes from region_index itself, as the claim
-// reads it: the database's own rule on running rows follows the database's row.
-// $1 bigint[] region ids, $2 bigint[] their advisory keys (claim_key.hpp), $3 the
-// instant, $4 replica id, $5 timestamptz[] start deadlines, $6 text[] cron expressions,
-// $7 text[] time zones (each same order as $1).
-// One row per input region: (region id, new run id or NULL, got the lock, a row for
-// this tick existed before the statement, the region exists, the deadline had passed).
+// claim durable; job_run's running-slot trigger (sql/008) skips a second running tick of
+// a region (TICKD_SKIP_RUNNING); and a tick is not claimed once its start deadline has passed on
+// the database's clock (a claim that was stuck in a dead connection must not start late). The row
+// records what the tick was scheduled under: trigger 'schedule', and the expression and zone of the
+// row tickd computed the instant from (which a concurrent UPDATE may already have changed in
+// region_index). overlap_allowed comes from region_index itself, as the claim reads it: the
+// database's own rule on running rows follows the database's row. $1 bigint[] region ids, $2
+// bigint[] their advisory keys (claim_key.hpp), $3 the instant, $4 replica id, $5 timestamptz[]
+// start deadlines, $6 text[] cron expressions, $7 text[] time zones (each same order as $1). One
+// row per input region: (region id, new run id or NULL, got the lock, a row for this tick existed
+// before the statement, the region exists, the deadline had passed).
 inline constexpr const char* kClaimBatch =
-    "WITH want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[], "
+    "WITH " TICKD_SKIP_RUNNING
+    ", want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[], "
     "                                   $6::text[], $7::text[]) "
     "              AS w (region_id, lock_key, deadline, cron_schedule, timezone)), "
     "locked AS (SELECT w.region_id, r.overlap = 'allow' AS overlap_allowed "
     "           FROM want w JOIN region_index r ON r.id = w.region_id "
+    "           JOIN skip_running ON skip_running.mode = 'skip' "
     "           WHERE pg_try_advisory_xact_lock(w.lock_key)), "
     "ins AS ("
     "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, "
@@ -333,11 +340,13 @@ inline constexpr const char* kRequestsPending =
 // region's row says now. $1 request id, $2 replica id. No row: the insert conflicted (a
 // row for that instant exists, or a tick of the region started meanwhile).
 inline constexpr const char* kStartRequest =
-    "INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, requested_by, "
+    "WITH " TICKD_SKIP_RUNNING
+    " INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, requested_by, "
     "  cron_schedule, timezone, overlap_allowed) "
     "SELECT q.region_id, q.scheduled_for, $2, 'running', q.trigger, q.requested_by, "
     "  r.cron_schedule, r.timezone, r.overlap = 'allow' "
-    "FROM run_request q JOIN region_index r ON r.id = q.region_id WHERE q.id = $1 "
+    "FROM run_request q JOIN region_index r ON r.id = q.region_id "
+    "JOIN skip_running ON skip_running.mode = 'skip' WHERE q.id = $1 "
     "ON CONFLICT DO NOTHING RETURNING id";
 // $1 request id, $2 run id.
 inline constexpr const char* kRequestStarted = "UPDATE run_request SET run_id = $2 WHERE id = $1";
