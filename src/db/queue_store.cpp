@@ -118,9 +118,18 @@ constexpr const char* kCountByStatus =
     "UNION ALL SELECT 'file_upload', status, count(*) FROM file_upload GROUP BY status";
 
 // $1 days, $2 batch. One small batch per table, each its own statement (short locks).
+// The day partitions go whole (maintain_history_partitions); only the default partition's
+// rows are deleted, and it is small (runs of days that had no partition).
 constexpr const char* kExpireJobRuns =
-    "DELETE FROM job_run WHERE id IN (SELECT id FROM job_run WHERE finished_at IS NOT NULL"
-    "  AND finished_at < now() - make_interval(days => $1) LIMIT $2)";
+    "DELETE FROM job_run_default WHERE ctid IN (SELECT ctid FROM job_run_default "
+    "  WHERE finished_at < now() - make_interval(days => $1) LIMIT $2)";
+
+// $1 int days ahead. Rows: (partitions created).
+constexpr const char* kAddHistoryPartitions =
+    "SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 1, "
+    "  (now() AT TIME ZONE 'UTC')::date + $1::int)";
+// $1 int retention days. Rows: (partitions dropped).
+constexpr const char* kDropHistoryPartitions = "SELECT tickd_job_run_drop_partitions($1::int)";
 constexpr const char* kExpireUploads =
     "DELETE FROM upload_jobs WHERE id IN (SELECT id FROM upload_jobs"
     "  WHERE status IN ('COMPLETED', 'FAILED') AND updated_at < now() - make_interval(days => $1)"
@@ -265,6 +274,34 @@ std::vector<QueueCount> QueueStore::count_by_status() {
           {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::int64_t>()});
     }
     return out;
+  });
+}
+
+namespace {
+
+// One partition statement in a transaction of its own, its lock wait bounded.
+int partition_work(pqxx::connection& c, const char* statement, int argument) {
+  pqxx::work tx(c);
+  tx.exec0(std::string("SET LOCAL lock_timeout = '") + QueueStore::kHistoryLockWait + "'");
+  const int changed = tx.exec_params1(statement, argument)[0].as<int>();
+  tx.commit();
+  return changed;
+}
+
+}  // namespace
+
+QueueStore::PartitionChanges QueueStore::add_history_partitions() {
+  return db::with_connection(db_.pool(), "create history partitions", [&](pqxx::connection& c) {
+    return PartitionChanges{partition_work(c, kAddHistoryPartitions, kHistoryDaysAhead), 0};
+  });
+}
+
+QueueStore::PartitionChanges QueueStore::maintain_history_partitions(unsigned retention_days) {
+  return db::with_connection(db_.pool(), "maintain history partitions", [&](pqxx::connection& c) {
+    PartitionChanges changes;
+    changes.created = partition_work(c, kAddHistoryPartitions, kHistoryDaysAhead);
+    changes.dropped = partition_work(c, kDropHistoryPartitions, static_cast<int>(retention_days));
+    return changes;
   });
 }
 

@@ -137,6 +137,35 @@ TEST_CASE("sync: found rows UPLOADED, old absent rows MISSING, young ones wait, 
   CHECK(store.sync_expected(rid, {}, 3600s).pending == 1);  // an empty listing is fine too
 }
 
+TEST_CASE("housekeeping drops whole day partitions of job_run past the retention") {
+  Schema s;
+  const auto r = std::to_string(s.region("a"));
+  // A day 40 days back with a partition of its own (as a replica made it then), and rows.
+  s.sql(
+      "SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 40, "
+      "(now() AT TIME ZONE 'UTC')::date - 40)");
+  s.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) SELECT " +
+        r +
+        ", ((now() AT TIME ZONE 'UTC')::date - 40) + g * interval '1 second', 'x', 'ok', now() "
+        "FROM generate_series(1, 50) g");
+  // Today's partition is there (the migration made it); the last day ahead is missing.
+  s.sql("DROP TABLE job_run_" +
+        s.sql("SELECT to_char((now() AT TIME ZONE 'UTC')::date + " +
+              std::to_string(QueueStore::kHistoryDaysAhead) + ", 'YYYYMMDD')")[0][0]
+            .as<std::string>());
+  tickd::Database db(s.url, 2);
+  QueueStore store(db);
+  const auto changes = store.maintain_history_partitions(30);
+  CHECK(changes.created == 1);
+  CHECK(changes.dropped == 1);
+  CHECK(s.value("SELECT count(*) FROM job_run") == 0);
+  CHECK(s.value("SELECT count(*) FROM pg_inherits WHERE inhparent = 'job_run'::regclass") ==
+        QueueStore::kHistoryDaysAhead + 3);  // yesterday to the last day ahead, and the default
+  const auto again = store.maintain_history_partitions(30);
+  CHECK(again.created == 0);
+  CHECK(again.dropped == 0);
+}
+
 TEST_CASE("housekeeping deletes only old finished rows, in batches") {
   Schema s;
   const auto rid = s.region("a");
