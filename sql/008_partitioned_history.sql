@@ -17,7 +17,8 @@
 -- deleted. A second running row of a region is refused with a unique_violation naming
 -- job_run_one_running_per_region, as the index did; a statement that wants it skipped
 -- instead, as ON CONFLICT DO NOTHING skipped it, sets tickd.on_running to 'skip' for its
--- transaction (the claim statements do: sql.hpp, TICKD_SKIP_RUNNING).
+-- transaction (a manual run's start does), and tickd's claims and ends keep the slots
+-- themselves, set-based ('kept').
 --
 -- The existing rows are copied in this migration's one transaction (claims wait for it; a
 -- large history makes it slower, not wrong), with their ids.
@@ -64,64 +65,83 @@ CREATE INDEX job_run_running_by_replica ON job_run (replica_id) WHERE status = '
 CREATE TABLE job_run_default PARTITION OF job_run DEFAULT;
 
 -- Each region's running slot: the one running row of the region not claimed under overlap =
--- 'allow', by its instant. Written only by the triggers below.
+-- 'allow', by its instant. No foreign key: a slot goes with its running row (deleting the
+-- row, as deleting its region does, gives it back), and a key check at every claim costs.
 CREATE TABLE region_running (
-  region_id     bigint PRIMARY KEY REFERENCES region_index (id) ON DELETE CASCADE,
+  region_id     bigint PRIMARY KEY,
   scheduled_for timestamptz NOT NULL
 );
 
--- Before a running row (not overlap-allowed) is inserted: takes its region's slot, or
--- refuses (or skips) the row when another running row holds it. A slot whose row no longer runs (its row was
--- removed with a dropped partition, say) is taken over. Each statement here reads a fresh
--- snapshot, after the slot's holder committed (the slot insert waits for it).
-CREATE FUNCTION tickd_take_running_slot() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Takes region `region`'s slot for its running row of instant `at`: true when taken (or
+-- already this instant's: the unique (region_id, scheduled_for) then decides), false when
+-- another running row holds it. A slot whose row no longer runs (a claim whose row was not
+-- inserted after all, a row ended by a writer that skipped the triggers) is taken over.
+-- Each statement here reads a fresh snapshot, after the slot's holder committed (the slot
+-- insert waits for it), so a running row committed meanwhile is seen. No row lock is taken
+-- but in the takeover of a dead slot: a lock on a live slot, held to the end of a claim that
+-- then waits for the end of that slot's row (the end frees the slot), would deadlock.
+CREATE FUNCTION tickd_take_running_slot(region bigint, at timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
 DECLARE
   held timestamptz;
 BEGIN
-  -- A row for this very tick exists: the unique (region_id, scheduled_for) decides (an error,
-  -- or nothing under ON CONFLICT DO NOTHING), and the slot stays its holder's.
-  IF EXISTS (SELECT FROM job_run WHERE region_id = NEW.region_id
-             AND scheduled_for = NEW.scheduled_for) THEN
-    RETURN NEW;
-  END IF;
-  FOR i IN 1..3 LOOP
-    INSERT INTO region_running (region_id, scheduled_for)
-      VALUES (NEW.region_id, NEW.scheduled_for) ON CONFLICT (region_id) DO NOTHING;
+  FOR i IN 1..5 LOOP
+    INSERT INTO region_running (region_id, scheduled_for) VALUES (region, at)
+      ON CONFLICT (region_id) DO NOTHING;
     IF FOUND THEN
-      RETURN NEW;
+      RETURN true;
     END IF;
-    SELECT scheduled_for INTO held FROM region_running WHERE region_id = NEW.region_id FOR UPDATE;
+    SELECT r.scheduled_for INTO held FROM region_running r WHERE r.region_id = region;
     CONTINUE WHEN NOT FOUND;  -- given back meanwhile: try again
-    IF EXISTS (SELECT FROM job_run WHERE region_id = NEW.region_id AND scheduled_for = held
-               AND status = 'running' AND NOT overlap_allowed) THEN
-      IF current_setting('tickd.on_running', true) = 'skip' THEN
-        RETURN NULL;  -- not inserted: the claim reads that as the overlap it is
-      END IF;
-      RAISE unique_violation USING CONSTRAINT = 'job_run_one_running_per_region',
-        MESSAGE = format('region %s has a running tick (scheduled for %s): '
-                         'job_run_one_running_per_region allows one', NEW.region_id, held);
+    IF held = at THEN
+      RETURN true;
     END IF;
-    UPDATE region_running SET scheduled_for = NEW.scheduled_for WHERE region_id = NEW.region_id;
-    RETURN NEW;
+    IF EXISTS (SELECT FROM job_run j WHERE j.region_id = region AND j.scheduled_for = held
+               AND j.status = 'running' AND NOT j.overlap_allowed) THEN
+      RETURN false;
+    END IF;
+    UPDATE region_running r SET scheduled_for = at
+      WHERE r.region_id = region AND r.scheduled_for = held;
+    IF FOUND THEN
+      RETURN true;
+    END IF;  -- taken or given back meanwhile: look again
   END LOOP;
-  RAISE EXCEPTION 'job_run: the running slot of region % kept changing', NEW.region_id;
+  RAISE EXCEPTION 'job_run: the running slot of region % kept changing', region;
 END $$;
 
-CREATE FUNCTION tickd_give_back_running_slot() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The triggers keep the rule for every writer. A statement that keeps the slots itself,
+-- set-based (tickd's claims and ends: sql.hpp, TICKD_SLOTS_KEPT), sets tickd.on_running to
+-- 'kept' for its transaction and the triggers stay out of its way (a trigger per row cost
+-- more than the rest of a claim).
+CREATE FUNCTION tickd_job_run_running_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF tickd_take_running_slot(NEW.region_id, NEW.scheduled_for) THEN
+    RETURN NEW;
+  ELSIF current_setting('tickd.on_running', true) = 'skip' THEN
+    RETURN NULL;  -- not inserted: the caller reads that as the overlap it is
+  END IF;
+  RAISE unique_violation USING CONSTRAINT = 'job_run_one_running_per_region',
+    MESSAGE = format('region %s has a running tick: job_run_one_running_per_region allows one',
+                     NEW.region_id);
+END $$;
+
+CREATE FUNCTION tickd_job_run_running_left() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM region_running WHERE region_id = OLD.region_id AND scheduled_for = OLD.scheduled_for;
   RETURN NULL;
 END $$;
 
 CREATE TRIGGER job_run_one_running_per_region BEFORE INSERT ON job_run FOR EACH ROW
-  WHEN (NEW.status = 'running' AND NOT NEW.overlap_allowed)
-  EXECUTE FUNCTION tickd_take_running_slot();
+  WHEN (NEW.status = 'running' AND NOT NEW.overlap_allowed
+        AND current_setting('tickd.on_running', true) IS DISTINCT FROM 'kept')
+  EXECUTE FUNCTION tickd_job_run_running_inserted();
 CREATE TRIGGER job_run_running_ended AFTER UPDATE OF status ON job_run FOR EACH ROW
-  WHEN (OLD.status = 'running' AND NEW.status <> 'running' AND NOT OLD.overlap_allowed)
-  EXECUTE FUNCTION tickd_give_back_running_slot();
+  WHEN (OLD.status = 'running' AND NEW.status <> 'running' AND NOT OLD.overlap_allowed
+        AND current_setting('tickd.on_running', true) IS DISTINCT FROM 'kept')
+  EXECUTE FUNCTION tickd_job_run_running_left();
 CREATE TRIGGER job_run_running_deleted AFTER DELETE ON job_run FOR EACH ROW
   WHEN (OLD.status = 'running' AND NOT OLD.overlap_allowed)
-  EXECUTE FUNCTION tickd_give_back_running_slot();
+  EXECUTE FUNCTION tickd_job_run_running_left();
 
 -- The UTC day partitions from `first` to `last` that do not exist yet, unless the default
 -- partition holds rows of that day. One creator at a time per schema (a transaction-scoped

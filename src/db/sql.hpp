@@ -28,35 +28,54 @@ inline constexpr const char* kLoadActiveRegionsById =
 #define TICKD_SKIP_RUNNING \
   "skip_running AS MATERIALIZED (SELECT set_config('tickd.on_running', 'skip', true) AS mode)"
 
+// The same with 'kept': the statement keeps region_running itself, set-based, and job_run's
+// slot triggers stay out of its way (sql/008).
+#define TICKD_SLOTS_KEPT \
+  "slots_kept AS MATERIALIZED (SELECT set_config('tickd.on_running', 'kept', true) AS mode)"
+
 // Claims the ticks of one instant in one statement (one implicit transaction, so it also
 // works behind a transaction pooler). Per tick: a transaction-scoped advisory lock
-// serialises concurrent claims of it; the unique (region_id, scheduled_for) makes the
-// claim durable; job_run's running-slot trigger (sql/008) skips a second running tick of
-// a region (TICKD_SKIP_RUNNING); and a tick is not claimed once its start deadline has passed on
-// the database's clock (a claim that was stuck in a dead connection must not start late). The row
-// records what the tick was scheduled under: trigger 'schedule', and the expression and zone of the
-// row tickd computed the instant from (which a concurrent UPDATE may already have changed in
-// region_index). overlap_allowed comes from region_index itself, as the claim reads it: the
-// database's own rule on running rows follows the database's row. $1 bigint[] region ids, $2
-// bigint[] their advisory keys (claim_key.hpp), $3 the instant, $4 replica id, $5 timestamptz[]
-// start deadlines, $6 text[] cron expressions, $7 text[] time zones (each same order as $1). One
-// row per input region: (region id, new run id or NULL, got the lock, a row for this tick existed
-// before the statement, the region exists, the deadline had passed).
+// serialises concurrent claims of it; the unique (region_id, scheduled_for) makes the claim
+// durable; a tick is not claimed once its start deadline has passed on the database's clock
+// (a claim that was stuck in a dead connection must not start late); and a region's second
+// running tick is refused by its slot in region_running (sql/008), taken here for all the
+// ticks at once (TICKD_SLOTS_KEPT): a slot held by another running row is looked at again by
+// tickd_take_running_slot, on a fresh snapshot (its holder may just have committed, or
+// ended). A slot taken for a tick whose row then conflicts is left behind and taken over by
+// the region's next claim. The row records what the tick was scheduled under: trigger
+// 'schedule', and the expression and zone of the row tickd computed the instant from (which a
+// concurrent UPDATE may already have changed in region_index). overlap_allowed comes from
+// region_index itself, as the claim reads it: the database's own rule on running rows
+// follows the database's row.
+// $1 bigint[] region ids, $2 bigint[] their advisory keys (claim_key.hpp), $3 the instant,
+// $4 replica id, $5 timestamptz[] start deadlines, $6 text[] cron expressions, $7 text[] time
+// zones (each same order as $1). One row per input region: (region id, new run id or NULL,
+// got the lock, a row for this tick existed before the statement, the region exists, the
+// deadline had passed).
 inline constexpr const char* kClaimBatch =
-    "WITH " TICKD_SKIP_RUNNING
+    "WITH " TICKD_SLOTS_KEPT
     ", want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[], "
     "                                   $6::text[], $7::text[]) "
     "              AS w (region_id, lock_key, deadline, cron_schedule, timezone)), "
     "locked AS (SELECT w.region_id, r.overlap = 'allow' AS overlap_allowed "
     "           FROM want w JOIN region_index r ON r.id = w.region_id "
-    "           JOIN skip_running ON skip_running.mode = 'skip' "
+    "           JOIN slots_kept ON slots_kept.mode = 'kept' "
     "           WHERE pg_try_advisory_xact_lock(w.lock_key)), "
+    "timely AS MATERIALIZED (SELECT l.*, w.cron_schedule, w.timezone "
+    "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline), "
+    "slot AS (INSERT INTO region_running (region_id, scheduled_for) "
+    "  SELECT region_id, $3::timestamptz FROM timely WHERE NOT overlap_allowed "
+    "  ON CONFLICT (region_id) DO NOTHING RETURNING region_id), "
+    "held AS (SELECT region_id FROM timely WHERE NOT overlap_allowed "
+    "  AND region_id NOT IN (SELECT region_id FROM slot) "
+    "  AND tickd_take_running_slot(region_id, $3::timestamptz)), "
     "ins AS ("
     "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, "
     "                       cron_schedule, timezone, overlap_allowed) "
-    "  SELECT l.region_id, $3::timestamptz, $4::text, 'running', 'schedule', "
-    "         w.cron_schedule, w.timezone, l.overlap_allowed "
-    "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline "
+    "  SELECT t.region_id, $3::timestamptz, $4::text, 'running', 'schedule', "
+    "         t.cron_schedule, t.timezone, t.overlap_allowed FROM timely t "
+    "  WHERE t.overlap_allowed OR t.region_id IN (SELECT region_id FROM slot "
+    "                                             UNION ALL SELECT region_id FROM held) "
     "  ON CONFLICT DO NOTHING RETURNING id, region_id) "
     "SELECT w.region_id, ins.id, l.region_id IS NOT NULL, "
     // CASE evaluates lazily: the lookups run only for the (rare) ticks not claimed here.
@@ -74,7 +93,8 @@ inline constexpr const char* kAlreadyClaimed =
     "SELECT region_id FROM job_run WHERE scheduled_for = $2::timestamptz "
     "AND region_id = ANY($1::bigint[])";
 
-// Records many ends in one statement. $1 bigint[] run ids, $2 text[] statuses, $3 text[]
+// Records many ends in one statement, giving the running slots back set-based
+// (TICKD_SLOTS_KEPT). $1 bigint[] run ids, $2 text[] statuses, $3 text[]
 // errors (NULL elements for none), $4 text[] details, $5 replica id, $6 int[] attempts.
 // Fenced: a row changes only while it is still this replica's running row of that attempt.
 // One row per input: (run id, written now, written before): "before" is an earlier try of
@@ -86,12 +106,17 @@ inline constexpr const char* kAlreadyClaimed =
 // (an ok end whose region's previous finished run failed or was abandoned). Only rows with
 // a webhook are looked at, so ends without one cost nothing more.
 inline constexpr const char* kFinishBatch =
-    "WITH upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
+    "WITH " TICKD_SLOTS_KEPT
+    ", upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
     "  details = j.details || v.details::jsonb "
     "  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::int[]) "
-    "    AS v (id, status, error, details, attempt) "
+    "    AS v (id, status, error, details, attempt), slots_kept "
     "  WHERE j.id = v.id AND j.replica_id = $5 AND j.attempt = v.attempt AND j.status = 'running' "
+    "  AND slots_kept.mode = 'kept' "
     "  RETURNING j.id, j.region_id, j.scheduled_for, j.status, j.attempt, j.error), "
+    // The ended rows give their regions' running slots back (sql/008).
+    "freed AS (DELETE FROM region_running s USING upd "
+    "  WHERE s.region_id = upd.region_id AND s.scheduled_for = upd.scheduled_for), "
     "n AS (SELECT * FROM unnest($1::bigint[], $7::text[], $8::bool[], $9::bool[]) "
     "  AS n (id, url, want_status, want_recovered) WHERE url IS NOT NULL), "
     "ev AS (SELECT u.*, n.url, e.event FROM upd u JOIN n USING (id) CROSS JOIN LATERAL ("
