@@ -50,12 +50,14 @@ def old_sql_hpp():
 
 def add_history(r, rows, days, partitioned):
     """`rows` finished runs of HISTORY_REGIONS regions, evenly over the `days` days before
-    today (UTC), each finished a second after its instant; then VACUUM ANALYZE."""
-    if rows == 0:
-        return
+    today (UTC), each finished a second after its instant; then VACUUM ANALYZE. The
+    partitioned table gets its day partitions first, rows or not."""
+    # The same partitions with or without rows: a serving replica has one per retained day.
     if partitioned:
         r.sql("SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - %s, "
               "(now() AT TIME ZONE 'UTC')::date)", (days,))
+    if rows == 0:
+        return
     per_region = rows // HISTORY_REGIONS
     step = days * 86400.0 / per_region
     r.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at, details) "
@@ -137,7 +139,8 @@ def prune_oldest_day(r, layout, days):
     before = r.sql_value("SELECT count(*) FROM job_run")
     if layout == "partitioned":
         t0 = time.perf_counter()
-        r.sql("SELECT tickd_job_run_drop_partitions(%s)", (days,))
+        # The oldest day ended days - 1 days ago (today's midnight minus days - 1).
+        r.sql("SELECT tickd_job_run_drop_partitions(%s)", (days - 1,))
         elapsed = time.perf_counter() - t0
     else:
         # The statement housekeeping ran before sql/008 (src/db/queue_store.cpp kExpireJobRuns).
