@@ -117,19 +117,15 @@ constexpr const char* kCountByStatus =
     "UNION ALL SELECT 'publish', status, count(*) FROM publish_jobs GROUP BY status "
     "UNION ALL SELECT 'file_upload', status, count(*) FROM file_upload GROUP BY status";
 
-// $1 days, $2 batch. One small batch per table, each its own statement (short locks).
-// The day partitions go whole (maintain_history_partitions); only the default partition's
-// rows are deleted, and it is small (runs of days that had no partition).
-constexpr const char* kExpireJobRuns =
-    "DELETE FROM job_run_default WHERE ctid IN (SELECT ctid FROM job_run_default "
-    "  WHERE finished_at < now() - make_interval(days => $1) LIMIT $2)";
-
+// job_run's history goes a day partition at a time (sql/008).
 // $1 int days ahead. Rows: (partitions created).
 constexpr const char* kAddHistoryPartitions =
     "SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 1, "
     "  (now() AT TIME ZONE 'UTC')::date + $1::int)";
 // $1 int retention days. Rows: (partitions dropped).
 constexpr const char* kDropHistoryPartitions = "SELECT tickd_job_run_drop_partitions($1::int)";
+
+// $1 days, $2 batch. One small batch per table, each its own statement (short locks).
 constexpr const char* kExpireUploads =
     "DELETE FROM upload_jobs WHERE id IN (SELECT id FROM upload_jobs"
     "  WHERE status IN ('COMPLETED', 'FAILED') AND updated_at < now() - make_interval(days => $1)"
@@ -308,8 +304,8 @@ QueueStore::PartitionChanges QueueStore::maintain_history_partitions(unsigned re
 std::int64_t QueueStore::delete_expired(unsigned days, int batch) {
   return db::with_connection(db_.pool(), "delete expired rows", [&](pqxx::connection& c) {
     std::int64_t deleted = 0;
-    for (const char* statement : {kExpireJobRuns, kExpireUploads, kExpirePublishes,
-                                  kExpireFileUploads, kExpireAudit, kExpireRequests}) {
+    for (const char* statement :
+         {kExpireUploads, kExpirePublishes, kExpireFileUploads, kExpireAudit, kExpireRequests}) {
       pqxx::nontransaction tx(c);
       deleted += tx.exec_params(statement, static_cast<int>(days), batch).affected_rows();
     }

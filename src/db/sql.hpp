@@ -373,6 +373,11 @@ inline constexpr const char* kStartRequest =
     "FROM run_request q JOIN region_index r ON r.id = q.region_id "
     "JOIN skip_running ON skip_running.mode = 'skip' WHERE q.id = $1 "
     "ON CONFLICT DO NOTHING RETURNING id";
+// $1 request id: the job_run partition of its instant's UTC day, made if missing (sql/008).
+inline constexpr const char* kRequestPartition =
+    "SELECT tickd_job_run_add_partitions(d, d) FROM (SELECT (scheduled_for AT TIME ZONE "
+    "'UTC')::date "
+    "  AS d FROM run_request WHERE id = $1) q";
 // $1 request id, $2 run id.
 inline constexpr const char* kRequestStarted = "UPDATE run_request SET run_id = $2 WHERE id = $1";
 // $1 request id. Its instant has a row already (a backfill of an instant that ran): it

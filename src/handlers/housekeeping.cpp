@@ -33,9 +33,11 @@ class HousekeepingHandler final : public Handler {
   explicit HousekeepingHandler(std::shared_ptr<WorkShared> shared) : shared_(std::move(shared)) {}
   HandlerCounts run(const TickContext& tick) override {
     QueueStore store(tick.db);
-    const auto deleted = housekeep(store, shared_->config().retention_days, kBatch,
-                                   std::chrono::seconds(60), tick.stop);
-    return {{"deleted", deleted}};
+    const auto done = housekeep(store, shared_->config().retention_days, kBatch,
+                                std::chrono::seconds(60), tick.stop);
+    return {{"deleted", done.deleted},
+            {"partitions_created", done.partitions.created},
+            {"partitions_dropped", done.partitions.dropped}};
   }
 
  private:
@@ -76,10 +78,10 @@ class Maintenance final {
         }
         sample(store);
         if (std::chrono::steady_clock::now() >= next_housekeeping) {
-          const auto deleted =
+          const auto done =
               housekeep(store, retention_days_, kBatch, std::chrono::seconds(60), stop);
-          if (deleted > 0)
-            spdlog::info("housekeeping: deleted {} rows older than {} days", deleted,
+          if (done.deleted > 0)
+            spdlog::info("housekeeping: deleted {} rows older than {} days", done.deleted,
                          retention_days_);
           next_housekeeping = std::chrono::steady_clock::now() + kHousekeepingPeriod;
         }
@@ -118,23 +120,24 @@ std::shared_ptr<Maintenance> start_maintenance(const Config& config, Metrics* me
 
 void stop_maintenance(std::shared_ptr<Maintenance>& m) { m.reset(); }
 
-std::int64_t housekeep(QueueStore& store, unsigned retention_days, int batch,
-                       std::chrono::milliseconds budget, std::stop_token stop) {
+Housekept housekeep(QueueStore& store, unsigned retention_days, int batch,
+                    std::chrono::milliseconds budget, std::stop_token stop) {
   const auto deadline = std::chrono::steady_clock::now() + budget;
+  Housekept done;
   try {
-    log_partition_changes(store.maintain_history_partitions(retention_days));
+    done.partitions = store.maintain_history_partitions(retention_days);
+    log_partition_changes(done.partitions);
   } catch (const std::exception& e) {
     // Most likely a lock not granted within kHistoryLockWait: the next pass tries again.
     spdlog::warn("job_run partitions: {}", e.what());
   }
-  std::int64_t total = 0;
   while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {
     const auto deleted = store.delete_expired(retention_days, batch);
-    total += deleted;
+    done.deleted += deleted;
     if (deleted == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let other writers in
   }
-  return total;
+  return done;
 }
 
 std::unique_ptr<Handler> make_housekeeping_handler(std::shared_ptr<WorkShared> shared) {

@@ -58,10 +58,10 @@ PARTITIONS = ("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.
               "WHERE i.inhparent = 'job_run'::regclass ")
 parts = [p for (p,) in rows(PARTITIONS + "ORDER BY 1")]
 wanted = ["job_run_%s" % (today + datetime.timedelta(days=d)).strftime("%Y%m%d") for d in range(-12, 4)]
-c.check(all(p in parts for p in wanted) and "job_run_default" in parts,
-        "a partition for each day with rows and the next three, and the default", parts)
-c.check(one("SELECT count(*) FROM job_run_default") == 1,
-        "the row of 400 days ago is in the default partition (older than a year: no day of its own)")
+old_day = one("SELECT ((now() - interval '400 days') AT TIME ZONE 'UTC')::date")
+c.check(all(p in parts for p in wanted) and "job_run_%s" % old_day.strftime("%Y%m%d") in parts,
+        "a partition for each day with rows, the one of 400 days ago too, and the next three", parts)
+c.check(not any("default" in p for p in parts), "no default partition", parts)
 c.check(one("SELECT count(*) FROM ONLY job_run") == 0 and
         one("SELECT count(*) FROM job_run_%s" % today.strftime("%Y%m%d")) > 0,
         "today's rows are in today's partition")
@@ -173,13 +173,17 @@ c.check(one("SELECT count(*) FROM pg_class WHERE relname ~ '^job_run_[0-9]{8}$' 
             (today + datetime.timedelta(days=10), today + datetime.timedelta(days=20))) == 11,
         "each day's partition made once")
 
-# A day whose rows are in the default partition keeps them there: no partition for it.
+# A day without a partition refuses its rows (no default partition) until it has one.
 far = today + datetime.timedelta(days=40)
-cur.execute("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) "
-            "VALUES (%s, %s::date + interval '12 hours', 'x', 'ok', now())", (regions[9], far))
-c.check(one("SELECT tickd_job_run_add_partitions(%s, %s)", (far, far)) == 0 and
-        one("SELECT count(*) FROM job_run_default WHERE scheduled_for::date = %s", (far,)) == 1,
-        "a day with rows in the default partition gets no partition; its rows stay")
+try:
+    cur.execute("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) "
+                "VALUES (%s, %s::date + interval '12 hours', 'x', 'ok', now())", (regions[9], far))
+    c.check(False, "a row of a day without a partition is refused", "inserted")
+except e.CheckViolation as err:
+    c.check("no partition" in str(err), "a row of a day without a partition is refused", str(err))
+c.check(one("SELECT tickd_job_run_add_partitions(%s, %s)", (far, far)) == 1 and
+        one("SELECT tickd_job_run_add_partitions(%s, %s)", (far, far)) == 0,
+        "its partition is made once")
 
 # --- retention: whole partitions, unless a row still runs ---
 eight_days_ago = today - datetime.timedelta(days=8)
@@ -200,6 +204,5 @@ left = [p for (p,) in rows(PARTITIONS + OLD_DAYS)]
 c.check(left == [kept], "the partition with a running row stays", left)
 c.check(one(OLD_ROWS) == old_rows - victim_rows, "their rows are gone, nothing else",
         (old_rows, victim_rows, one(OLD_ROWS)))
-c.check(one("SELECT count(*) FROM job_run_default") == 2, "the default partition keeps its rows")
 
 c.done()

@@ -38,6 +38,12 @@ struct Schema {
     // `taken`). Each schema's ids start at a random point instead.
     sql("SELECT setval(pg_get_serial_sequence('region_index', 'id'), " +
         std::to_string(rd() % (1U << 30) + 1) + ")");
+    // job_run has a partition per day and no default (sql/008): the days of the instants the
+    // tests write by hand (t0 = 1'790'000'000 is 2026-09-21T14:13:20Z, history of 1'780'000'000,
+    // a backfill of 2026-03-08). tickd's own claims make a missing day themselves.
+    sql("SELECT tickd_job_run_add_partitions('2026-09-20', '2026-09-22'), "
+        "tickd_job_run_add_partitions('2026-05-28', '2026-05-28'), "
+        "tickd_job_run_add_partitions('2026-03-08', '2026-03-08')");
   }
   ~Schema() {
     pqxx::connection c(base_url());

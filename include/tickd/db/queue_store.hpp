@@ -88,10 +88,10 @@ class QueueStore final {
 
   std::vector<QueueCount> count_by_status();
 
-  // Deletes up to `batch` rows older than `days` from each of job_run's default partition
-  // (finished rows of days without a partition of their own: sql/008), upload_jobs and
-  // publish_jobs (completed and failed), file_upload (checked, not PENDING), region_audit and
-  // run_request (handled). Returns the rows deleted in this call.
+  // Deletes up to `batch` rows older than `days` from each of upload_jobs and publish_jobs
+  // (completed and failed), file_upload (checked, not PENDING), region_audit and run_request
+  // (handled). Returns the rows deleted in this call. (job_run goes a day partition at a
+  // time: maintain_history_partitions.)
   std::int64_t delete_expired(unsigned days, int batch);
 
   // job_run's day partitions (sql/008): creates those from yesterday to kHistoryDaysAhead
