@@ -6,9 +6,11 @@
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -17,8 +19,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "router.hpp"
 
@@ -63,6 +68,96 @@ tcp::endpoint resolve(asio::io_context& io, const std::string& host, std::uint16
 bool is_http_error(const error_code& ec) {
   return ec.category() == make_error_code(http::error::bad_target).category();
 }
+
+// Why a request is refused before it is routed: the status and a short text saying what was
+// wrong. The connection is closed after such an answer.
+struct Refusal {
+  http::status status;
+  std::string text;
+};
+
+// The elements of a comma-separated header list (RFC 9110 section 5.6.1), over every line of
+// the field, without surrounding whitespace; empty elements are skipped, as the RFC asks.
+std::vector<std::string_view> list_elements(const http_detail::Request& req, http::field f) {
+  std::vector<std::string_view> out;
+  const auto [first, last] = req.equal_range(f);
+  for (auto it = first; it != last; ++it) {
+    std::string_view rest = it->value();
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty()) out.push_back(item);
+    }
+  }
+  return out;
+}
+
+std::string quoted(std::string_view s) {
+  constexpr std::size_t kMax = 40;  // the text echoes what the client sent: keep it short
+  return "'" + std::string(s.substr(0, kMax)) + (s.size() > kMax ? "...'" : "'");
+}
+
+// RFC 9112 section 6: the only framing we accept besides Content-Length is a Transfer-Encoding
+// of exactly "chunked". Anything else is ambiguous, and a proxy in front of us may read the
+// body differently (request smuggling): refuse it and close, never guess.
+std::optional<Refusal> check_framing(const http_detail::Request& req) {
+  if (req.find(http::field::transfer_encoding) == req.end()) return std::nullopt;
+  const auto bad = [](std::string text) {
+    return Refusal{http::status::bad_request, "bad request: " + std::move(text)};
+  };
+  if (req.version() < 11) return bad("Transfer-Encoding in an HTTP/1.0 request");
+  if (req.find(http::field::content_length) != req.end()) {
+    return bad("Transfer-Encoding together with Content-Length");
+  }
+  const auto codings = list_elements(req, http::field::transfer_encoding);
+  if (codings.empty()) return bad("empty Transfer-Encoding");
+  if (!beast::iequals(codings.back(), "chunked")) {
+    return bad("Transfer-Encoding must be \"chunked\", not " +
+               quoted(req[http::field::transfer_encoding]));
+  }
+  for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
+    if (beast::iequals(codings[i], "chunked")) return bad("chunked applied more than once");
+  }
+  if (codings.size() > 1) {
+    // Well-framed, but a coding we cannot undo: RFC 9112 section 6.1 asks for 501.
+    return Refusal{http::status::not_implemented, "transfer coding " + quoted(codings.front()) +
+                                                      " is not supported (only chunked)"};
+  }
+  return std::nullopt;
+}
+
+// RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+std::optional<Refusal> check_host(const http_detail::Request& req) {
+  const auto hosts = req.count(http::field::host);
+  if (hosts > 1)
+    return Refusal{http::status::bad_request, "bad request: more than one Host header"};
+  if (hosts == 0 && req.version() >= 11) {
+    return Refusal{http::status::bad_request,
+                   "bad request: HTTP/1.1 request without a Host header"};
+  }
+  return std::nullopt;
+}
+
+// RFC 9110 section 10.1.1. 100-continue is the only expectation there is; HTTP/1.0 clients
+// cannot have meant it, so it is ignored there.
+enum class Expect { nothing, continue_ };
+std::variant<Expect, Refusal> check_expect(const http_detail::Request& req) {
+  Expect expect = Expect::nothing;
+  for (const auto item : list_elements(req, http::field::expect)) {
+    if (!beast::iequals(item, "100-continue")) {
+      return Refusal{
+          http::status::expectation_failed,
+          "expectation failed: only Expect: 100-continue is supported, not " + quoted(item)};
+    }
+    if (req.version() >= 11) expect = Expect::continue_;
+  }
+  return expect;
+}
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 class HttpSession;
 
@@ -117,36 +212,102 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     parser_->body_limit(static_cast<std::uint64_t>(s.max_body_bytes));
     // One deadline for the whole request, however the bytes trickle in.
     stream_.expires_after(s.request_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+    // The header first, alone: framing, Host and Expect are judged before any body byte is
+    // read, so a smuggled request never reaches the parser and 100-continue can be answered.
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::on_header, shared_from_this()));
   }
 
-  void on_read(error_code ec, std::size_t /*bytes*/) {
-    if (server_->stopped || ec == asio::error::operation_aborted) return;
-    if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
-      return shutdown_send();
+  void on_header(error_code ec, std::size_t /*bytes*/) {
+    if (failed(ec)) return;
+    const http_detail::Request& req = parser_->get();
+    if (auto refusal = check_framing(req)) return refuse(*refusal);
+    if (auto refusal = check_host(req)) return refuse(*refusal);
+    const auto expect = check_expect(req);
+    if (const auto* refusal = std::get_if<Refusal>(&expect)) return refuse(*refusal);
+    if (parser_->is_done()) return on_request();
+    if (std::get<Expect>(expect) == Expect::continue_) {
+      // Only the API reads a body. Anything else is answered now, without the body the
+      // client is holding back, and the connection closed (RFC 9110 section 10.1.1).
+      if (!(server_->routes.api && http_detail::is_api_target(req.target()))) {
+        response_ = http_detail::route(req, server_->routes);
+        response_->keep_alive(false);
+        return write(true);
+      }
+      return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                               [self = shared_from_this()](error_code wec, std::size_t) {
+                                 if (self->server_->stopped || wec) return;
+                                 self->read_body();
+                               });
     }
-    if (ec == beast::error::timeout) {
-      spdlog::debug("http: {}: request deadline passed, closing", peer());
-      return;  // the timed-out stream is already closed
-    }
-    if (ec == http::error::header_limit || ec == http::error::body_limit ||
-        ec == http::error::buffer_overflow) {
-      spdlog::debug("http: {}: request too large ({})", peer(), ec.message());
-      return send_error(http::status::payload_too_large, "request too large");
-    }
-    if (is_http_error(ec)) {
-      spdlog::debug("http: {}: malformed request ({})", peer(), ec.message());
-      return send_error(http::status::bad_request, "bad request");
-    }
-    if (ec) {
-      spdlog::debug("http: {}: read failed: {}", peer(), ec.message());
-      return;
-    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::on_body, shared_from_this()));
+  }
+
+  void on_body(error_code ec, std::size_t /*bytes*/) {
+    if (failed(ec)) return;
+    on_request();
+  }
+
+  void on_request() {
     const http_detail::Request& req = parser_->get();
     if (server_->routes.api && http_detail::is_api_target(req.target())) return call_api(req);
     response_ = http_detail::route(req, server_->routes);
     write(false);
+  }
+
+  // Handles a failed read (true) or says there was none (false).
+  bool failed(const error_code& ec) {
+    if (server_->stopped || ec == asio::error::operation_aborted) return true;
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      shutdown_send();
+      return true;
+    }
+    if (ec == beast::error::timeout) {
+      spdlog::debug("http: {}: request deadline passed, closing", peer());
+      return true;  // the timed-out stream is already closed
+    }
+    const auto& s = server_->settings;
+    if (ec == http::error::header_limit) {
+      refuse({http::status::payload_too_large,
+              "request too large: header over " + std::to_string(s.max_header_bytes) + " bytes"});
+      return true;
+    }
+    if (ec == http::error::body_limit) {
+      refuse({http::status::payload_too_large,
+              "request too large: body over " + std::to_string(s.max_body_bytes) + " bytes"});
+      return true;
+    }
+    if (ec == http::error::buffer_overflow) {
+      refuse({http::status::payload_too_large, "request too large"});
+      return true;
+    }
+    if (ec == http::error::bad_content_length || ec == http::error::bad_transfer_encoding) {
+      // Beast also lands here for Content-Length together with a chunked Transfer-Encoding.
+      refuse({http::status::bad_request,
+              "bad request: " + ec.message() +
+                  " (Content-Length must be one number; Transfer-Encoding exactly \"chunked\"; "
+                  "not both)"});
+      return true;
+    }
+    if (is_http_error(ec)) {
+      refuse({http::status::bad_request, "bad request: " + ec.message()});
+      return true;
+    }
+    if (ec) {
+      spdlog::debug("http: {}: read failed: {}", peer(), ec.message());
+      return true;
+    }
+    return false;
+  }
+
+  void refuse(const Refusal& refusal) {
+    spdlog::debug("http: {}: {} {}", peer(), static_cast<unsigned>(refusal.status), refusal.text);
+    send_error(refusal.status, refusal.text);
   }
 
   // Answered off the loop (the API reads the database); the answer comes back to the

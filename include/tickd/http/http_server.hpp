@@ -3,7 +3,13 @@
 // Each connection has a deadline and a request size limit, so a slow or malformed
 // client cannot hold resources or delay the timers sharing the loop. Anything else
 // is 404; a method other than GET/HEAD is 405; a request that does not parse is 400 and
-// a request over the size limit is 413, both followed by closing the connection.
+// a request over the size limit is 413, both followed by closing the connection. Framing
+// follows RFC 9112: a Transfer-Encoding other than exactly "chunked", or one together with
+// Content-Length, is 400 (501 for a coding before chunked), never guessed at; an HTTP/1.1
+// request without exactly one Host is 400; `Expect: 100-continue` gets 100 Continue before
+// the body is read (or the final status at once when the request is refused anyway), any
+// other expectation 417. Each of these closes the connection, with a short text body saying
+// what was wrong.
 //
 // Threading: the server lives on one io_context. The route callbacks run on the thread
 // running that io_context. Call stop() and the destructor from that thread, or while the
