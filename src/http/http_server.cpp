@@ -36,6 +36,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using beast::error_code;
+using Clock = std::chrono::steady_clock;
 
 // After an error response the client may still be sending (an oversized body): read and
 // discard for a little while, so closing does not reset the connection before the client
@@ -43,6 +44,8 @@ using beast::error_code;
 constexpr std::chrono::milliseconds kLingerTimeout{2000};
 constexpr std::size_t kMaxLingerBytes = 64 * 1024;
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
+// The first read of a request, before the parser sees it: what a small request fits in.
+constexpr std::size_t kFirstRead = 1024;
 
 std::string describe(const std::string& host, std::uint16_t port) {
   const bool v6 = host.find(':') != std::string::npos && !host.starts_with('[');
@@ -169,6 +172,7 @@ struct Listener : std::enable_shared_from_this<Listener> {
   void listen(const std::string& host, std::uint16_t port);
   void accept();
   void on_accept(error_code ec, tcp::socket socket);
+  bool evict_one();
   void stop();
 
   asio::io_context& io;
@@ -178,11 +182,16 @@ struct Listener : std::enable_shared_from_this<Listener> {
   const HttpSettings settings;
   std::uint16_t bound_port = 0;
   bool stopped = false;
-  // Live sessions, for stop(); each session removes itself when destroyed.
+  // Open sessions, for the cap, eviction and stop(); each session removes itself when
+  // closed or destroyed.
   std::unordered_set<HttpSession*> sessions;
 };
 
-// One connection: read a request (under the deadline and size limits), route it, write
+// Where a connection is. At the cap, one lingering after an error is given up first for a
+// new connection, one being answered never.
+enum class Phase { lingering, idle, reading, answering };
+
+// One connection: read a request (under the deadlines and size limits), route it, write
 // the response, repeat while keep-alive holds. Owned by the shared_ptrs in its pending
 // handlers, so it lives exactly as long as it has work outstanding.
 class HttpSession final : public std::enable_shared_from_this<HttpSession> {
@@ -197,21 +206,74 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   void start() { read(); }
 
+  // Closes at once; pending handlers end with operation_aborted and release the session.
   void close() {
+    closed_ = true;
+    server_->sessions.erase(this);
     error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
   }
 
+  // Lower is given up first when the cap is reached: a lingering one, then the one that
+  // has gone longest without a request answered. Idle keep-alive and half-sent (slowloris)
+  // alike: a fresh connection, a probe's, is last in line whichever the flood is made of.
+  std::optional<std::pair<bool, Clock::time_point>> eviction_rank() const {
+    if (phase_ == Phase::answering) return std::nullopt;
+    return std::pair{phase_ != Phase::lingering, progress_};
+  }
+  Phase phase() const { return phase_; }
+
+  std::string peer() const {
+    error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    if (ec) return "?";
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
  private:
+  void enter(Phase phase) { phase_ = phase; }
+
   void read() {
     const auto& s = server_->settings;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(s.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser_->body_limit(static_cast<std::uint64_t>(s.max_body_bytes));
-    // One deadline for the whole request, however the bytes trickle in.
+    enter(Phase::idle);
+    progress_ = Clock::now();
+    if (buffer_.size() > 0) return read_header();  // pipelined: the next request is here
+    // Idle until the first byte: the keep-alive limit. The request's own deadlines start
+    // with its first byte, so waiting here costs a client nothing but its place at the cap.
     stream_.expires_after(s.request_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(kFirstRead),
+        beast::bind_front_handler(&HttpSession::on_first_bytes, shared_from_this()));
+  }
+
+  void on_first_bytes(error_code ec, std::size_t n) {
+    if (server_->stopped || closed_ || ec == asio::error::operation_aborted) return;
+    if (ec == asio::error::eof) return shutdown_send();
+    if (ec == beast::error::timeout) {
+      spdlog::debug("http: {}: idle past the keep-alive limit, closing", peer());
+      return;  // the timed-out stream is already closed
+    }
+    if (ec) {
+      spdlog::debug("http: {}: read failed: {}", peer(), ec.message());
+      return;
+    }
+    buffer_.commit(n);
+    read_header();
+  }
+
+  void read_header() {
+    const auto& s = server_->settings;
+    enter(Phase::reading);
+    // The header has a short deadline of its own (a client trickling it, slowloris, holds
+    // its connection no longer); the whole request, body included, the longer one.
+    const auto now = Clock::now();
+    request_deadline_ = now + s.request_timeout;
+    stream_.expires_at(std::min(now + s.header_timeout, request_deadline_));
     // The header first, alone: framing, Host and Expect are judged before any body byte is
     // read, so a smuggled request never reaches the parser and 100-continue can be answered.
     http::async_read_header(stream_, buffer_, *parser_,
@@ -236,7 +298,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       }
       return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                                [self = shared_from_this()](error_code wec, std::size_t) {
-                                 if (self->server_->stopped || wec) return;
+                                 if (self->server_->stopped || self->closed_ || wec) return;
                                  self->read_body();
                                });
     }
@@ -244,6 +306,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void read_body() {
+    stream_.expires_at(request_deadline_);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::on_body, shared_from_this()));
   }
@@ -254,6 +317,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void on_request() {
+    enter(Phase::answering);
     const http_detail::Request& req = parser_->get();
     if (server_->routes.api && http_detail::is_api_target(req.target())) return call_api(req);
     response_ = http_detail::route(req, server_->routes);
@@ -262,7 +326,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   // Handles a failed read (true) or says there was none (false).
   bool failed(const error_code& ec) {
-    if (server_->stopped || ec == asio::error::operation_aborted) return true;
+    if (server_->stopped || closed_ || ec == asio::error::operation_aborted) return true;
     if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
       shutdown_send();
       return true;
@@ -322,7 +386,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
                                           head](ApiResponse answer) {
       asio::post(self->server_->io, [self, version, keep_alive, head,
                                      answer = std::move(answer)]() mutable {
-        if (self->server_->stopped) return;
+        if (self->server_->stopped || self->closed_) return;
         self->response_ = http_detail::api_response(version, keep_alive, head, std::move(answer));
         self->write(false);
       });
@@ -335,6 +399,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void write(bool linger_after) {
+    enter(Phase::answering);
     stream_.expires_after(server_->settings.request_timeout);
     http::async_write(stream_, *response_,
                       [self = shared_from_this(), linger_after](error_code ec, std::size_t) {
@@ -343,7 +408,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void on_write(error_code ec, bool linger_after) {
-    if (server_->stopped || ec == asio::error::operation_aborted) return;
+    if (server_->stopped || closed_ || ec == asio::error::operation_aborted) return;
     if (ec) {
       spdlog::debug("http: {}: write failed: {}", peer(), ec.message());
       return;
@@ -361,6 +426,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void linger() {
+    enter(Phase::lingering);
     shutdown_send();
     stream_.expires_after(
         std::min<std::chrono::milliseconds>(kLingerTimeout, server_->settings.request_timeout));
@@ -371,7 +437,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     stream_.async_read_some(
         asio::buffer(scratch_), [self = shared_from_this()](error_code ec, std::size_t n) {
           self->lingered_ += n;
-          if (ec || self->server_->stopped || self->lingered_ > kMaxLingerBytes) {
+          if (ec || self->server_->stopped || self->closed_ || self->lingered_ > kMaxLingerBytes) {
             return;  // destruction closes the socket
           }
           self->drain();
@@ -384,13 +450,6 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     return ec ? std::string("?") : ep.address().to_string();
   }
 
-  std::string peer() const {
-    error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
-    if (ec) return "?";
-    return ep.address().to_string() + ":" + std::to_string(ep.port());
-  }
-
   beast::tcp_stream stream_;
   std::shared_ptr<Listener> server_;
   beast::flat_buffer buffer_;
@@ -398,6 +457,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::optional<http_detail::Response> response_;
   std::array<char, 4096> scratch_{};
   std::size_t lingered_ = 0;
+  Phase phase_ = Phase::idle;
+  Clock::time_point progress_ = Clock::now();  // accepted, or last request answered
+  Clock::time_point request_deadline_;
+  bool closed_ = false;
 };
 
 void Listener::listen(const std::string& host, std::uint16_t port) {
@@ -438,14 +501,36 @@ void Listener::on_accept(error_code ec, tcp::socket socket) {
     });
     return;
   }
-  if (sessions.size() >= settings.max_connections) {
-    spdlog::debug("http: {} connections open, refusing one more", sessions.size());
+  // At the cap, the newcomer takes the place of the connection that is worth least: a
+  // flood of idle keep-alive clients or of half-sent requests (slowloris) must not lock
+  // out a health probe. Refused only when every connection is being answered.
+  if (sessions.size() >= settings.max_connections && !evict_one()) {
+    spdlog::debug("http: {} connections open, all being answered: refusing one more",
+                  sessions.size());
     error_code ignored;
     socket.close(ignored);
   } else {
     std::make_shared<HttpSession>(std::move(socket), shared_from_this())->start();
   }
   accept();
+}
+
+bool Listener::evict_one() {
+  HttpSession* victim = nullptr;
+  std::optional<std::pair<bool, Clock::time_point>> lowest;
+  for (auto* s : sessions) {
+    const auto rank = s->eviction_rank();
+    if (rank && (!lowest || *rank < *lowest)) {
+      victim = s;
+      lowest = rank;
+    }
+  }
+  if (!victim) return false;
+  static constexpr std::array kPhase{"closing", "idle", "sending its request"};
+  spdlog::debug("http: {} connections open: closing {} ({}) for a new one", sessions.size(),
+                victim->peer(), kPhase.at(static_cast<std::size_t>(victim->phase())));
+  victim->close();
+  return true;
 }
 
 void Listener::stop() {

@@ -550,17 +550,96 @@ TEST_CASE("an idle keep-alive connection is closed after the deadline") {
   CHECK(Clock::now() - start < 2s);
 }
 
-TEST_CASE("connections over the cap are closed at once while the others are served") {
+TEST_CASE("at the cap, the longest-idle keep-alive connection is closed to admit a new one") {
+  // Before: the new one was refused, so 256 idle keep-alive clients locked out every probe.
   tickd::HttpSettings s;
   s.max_connections = 2;
   Fixture f(s);
   Client a(f.server.port());
   Client b(f.server.port());
   REQUIRE(a.request(get("/healthz")));
+  std::this_thread::sleep_for(20ms);  // a has been idle longer than b
   REQUIRE(b.request(get("/healthz")));
+  Client c(f.server.port());
+  auto r = c.request(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(a.closed_by_peer());
+  r = b.request(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEST_CASE("at the cap with every client sending slowly, the oldest one makes room") {
+  tickd::HttpSettings s;
+  s.max_connections = 2;
+  Fixture f(s);
+  Client slow1(f.server.port());
+  REQUIRE(slow1.send("GET /healthz HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(20ms);
+  Client slow2(f.server.port());
+  REQUIRE(slow2.send("GET /healthz HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(20ms);
+  Client probe(f.server.port());
+  auto r = probe.request(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(slow1.closed_by_peer());
+  REQUIRE(slow2.send("st: x\r\n\r\n"));  // the younger one still completes
+  r = slow2.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEST_CASE("a new connection is closed at once only when every one is being answered") {
+  tickd::HttpSettings s;
+  s.max_connections = 2;
+  Fixture f(s);
+  f.api_delay = 1000ms;
+  Client a(f.server.port());
+  Client b(f.server.port());
+  REQUIRE(a.send("GET /v1/a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(b.send("GET /v1/b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(100ms);  // both are waiting for the API now
   Client c(f.server.port(), 2000ms);
   CHECK(c.closed_by_peer());
-  auto r = a.request(get("/healthz"));
+  auto r = a.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 201);
+  r = b.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 201);
+}
+
+TEST_CASE("a header still incomplete after the header deadline is cut, a slow body is not") {
+  tickd::HttpSettings s;
+  s.header_timeout = 200ms;
+  s.request_timeout = 30s;  // far beyond the client's own 5 s timeout
+  Fixture f(s);
+  Client slowloris(f.server.port());
+  REQUIRE(slowloris.send("GET /metrics HTTP/1.1\r\n"));
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(100ms);
+    slowloris.send("X-A: b\r\n");
+  }
+  CHECK(slowloris.closed_by_peer());  // before: only after request_timeout (30 s)
+  CHECK(f.metrics_calls == 0);
+
+  // Header in time, then a body slower than the header deadline: within the request's.
+  Client upload(f.server.port());
+  REQUIRE(upload.send("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n{"));
+  for (const char* part : {"\"", "\"", "}"}) {
+    std::this_thread::sleep_for(150ms);
+    REQUIRE(upload.send(part));
+  }
+  auto r = upload.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 201);
+  CHECK(r->body == "POST /v1/x  {\"\"}");
+
+  // Idling between requests is not a slow header either.
+  std::this_thread::sleep_for(400ms);
+  r = upload.request(get("/healthz"));
   REQUIRE(r);
   CHECK(r->status == 200);
 }

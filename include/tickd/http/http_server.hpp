@@ -59,12 +59,20 @@ struct HttpRoutes {
 };
 
 struct HttpSettings {
-  // Deadline for reading one whole request (also the idle limit of a keep-alive
-  // connection) and, separately, for writing one response.
+  // Deadline for reading one whole request from its first byte, for the idle time of a
+  // keep-alive connection before its next request, and, separately, for writing one
+  // response.
   std::chrono::milliseconds request_timeout{10'000};
+  // Deadline for a request's header from its first byte (at most request_timeout): a
+  // client trickling its header (slowloris) holds a connection no longer.
+  std::chrono::milliseconds header_timeout{5'000};
   std::size_t max_header_bytes = 8 * 1024;  // request line + header fields
   std::size_t max_body_bytes = 8 * 1024;
-  // Connections beyond this many are accepted and closed at once.
+  // At this many open connections, a new one takes the place of the one worth least: one
+  // closing after an error, else the longest idle between requests, else the one that has
+  // been sending its request the longest. Only when every connection is being answered is
+  // the new one closed at once. So floods of keep-alive or slow clients cannot lock out
+  // /healthz, /readyz and /metrics.
   std::size_t max_connections = 256;
 };
 
