@@ -344,6 +344,158 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
   CHECK(r->status == 200);
 }
 
+TEST_CASE(
+    "a Transfer-Encoding other than exactly chunked gets 400 and a close: nothing smuggled after "
+    "it is answered") {
+  // Each request hides a second one where a proxy that honours the Transfer-Encoding would see
+  // a body; before the fix the header was ignored, the first answered 200 and the second run.
+  const std::string smuggled = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string framings[] = {
+      "Transfer-Encoding: xchunked\r\n",
+      "Transfer-Encoding: chunked, identity\r\n",
+      "Transfer-Encoding: identity\r\n",
+      "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+      "Transfer-Encoding: chunked, chunked\r\n",
+      "Transfer-Encoding: xchunked\r\nContent-Length: " + std::to_string(smuggled.size()) + "\r\n",
+      "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n",
+      "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n",
+  };
+  Fixture f;
+  for (const auto& framing : framings) {
+    CAPTURE(framing);
+    Client c(f.server.port());
+    auto r = c.request("POST /healthz HTTP/1.1\r\nHost: x\r\n" + framing + "\r\n" + smuggled);
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(r->headers["connection"] == "close");
+    CHECK(r->body.starts_with("bad request: "));
+    CHECK((r->body.find("Transfer-Encoding") != std::string::npos ||
+           r->body.find("chunked") != std::string::npos));
+    CHECK(c.closed_by_peer());
+  }
+  // A Transfer-Encoding in HTTP/1.0 cannot be trusted either.
+  Client old(f.server.port());
+  auto r = old.request("GET /healthz HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(r->body == "bad request: Transfer-Encoding in an HTTP/1.0 request\n");
+  CHECK(old.closed_by_peer());
+  CHECK(f.metrics_calls == 0);
+}
+
+TEST_CASE("a coding before chunked is well framed but not supported: 501 and a close") {
+  Fixture f;
+  Client c(f.server.port());
+  auto r = c.request(
+      "POST /v1/regions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+  REQUIRE(r);
+  CHECK(r->status == 501);
+  CHECK(r->body == "transfer coding 'gzip' is not supported (only chunked)\n");
+  CHECK(c.closed_by_peer());
+}
+
+TEST_CASE("a chunked body is still read, and the connection kept") {
+  Fixture f;
+  Client c(f.server.port());
+  auto r = c.request(
+      "POST /v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
+  REQUIRE(r);
+  CHECK(r->status == 201);
+  CHECK(r->body == "POST /v1/x  {}");
+  r = c.request(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEST_CASE("HTTP/1.1 needs exactly one Host header; HTTP/1.0 may go without") {
+  Fixture f;
+  {
+    Client c(f.server.port());
+    auto r = c.request("GET /healthz HTTP/1.1\r\n\r\n");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(r->body == "bad request: HTTP/1.1 request without a Host header\n");
+    CHECK(c.closed_by_peer());
+  }
+  {
+    Client c(f.server.port());
+    auto r = c.request("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(r->body == "bad request: more than one Host header\n");
+    CHECK(c.closed_by_peer());
+  }
+  {
+    Client c(f.server.port());
+    auto r = c.request("GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+  }
+  Client c(f.server.port());
+  auto r = c.request("GET /healthz HTTP/1.0\r\n\r\n");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEST_CASE("Expect: 100-continue gets 100 Continue before the body is sent, then the answer") {
+  Fixture f;
+  Client c(f.server.port(), 3000ms);  // before the fix the server waited for the body
+  REQUIRE(
+      c.send("POST /v1/regions/a/trigger HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+             "Content-Length: 2\r\n\r\n"));
+  auto r = c.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 100);
+  REQUIRE(c.send("{}"));
+  r = c.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 201);
+  CHECK(r->body == "POST /v1/regions/a/trigger  {}");
+  r = c.request(get("/healthz"));  // and the connection stays usable
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEST_CASE("Expect: 100-continue on a request refused anyway gets the final status and a close") {
+  Fixture f;
+  {  // too large: refused before the client sends the body
+    Client c(f.server.port(), 3000ms);
+    auto r = c.request(
+        "POST /v1/x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: "
+        "1000000\r\n\r\n");
+    REQUIRE(r);
+    CHECK(r->status == 413);
+    CHECK(r->body == "request too large: body over 8192 bytes\n");
+    CHECK(c.closed_by_peer());
+  }
+  {  // a body nobody reads: answered without it
+    Client c(f.server.port(), 3000ms);
+    auto r = c.request(
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    REQUIRE(r);
+    CHECK(r->status == 405);
+    CHECK(r->headers["connection"] == "close");
+    CHECK(c.closed_by_peer());
+  }
+  {  // no body at all: nothing to continue, just the answer
+    Client c(f.server.port(), 3000ms);
+    auto r = c.request(get("/healthz", "Expect: 100-continue\r\n"));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+}
+
+TEST_CASE("an expectation other than 100-continue gets 417 and a close") {
+  Fixture f;
+  Client c(f.server.port(), 3000ms);
+  auto r =
+      c.request("POST /v1/x HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}");
+  REQUIRE(r);
+  CHECK(r->status == 417);
+  CHECK(r->body == "expectation failed: only Expect: 100-continue is supported, not '200-ok'\n");
+  CHECK(c.closed_by_peer());
+}
+
 TEST_CASE("a slow client holding half a request does not delay another client") {
   Fixture f;
   Client slow(f.server.port());
@@ -398,17 +550,96 @@ TEST_CASE("an idle keep-alive connection is closed after the deadline") {
   CHECK(Clock::now() - start < 2s);
 }
 
-TEST_CASE("connections over the cap are closed at once while the others are served") {
+TEST_CASE("at the cap, the longest-idle keep-alive connection is closed to admit a new one") {
+  // Before: the new one was refused, so 256 idle keep-alive clients locked out every probe.
   tickd::HttpSettings s;
   s.max_connections = 2;
   Fixture f(s);
   Client a(f.server.port());
   Client b(f.server.port());
   REQUIRE(a.request(get("/healthz")));
+  std::this_thread::sleep_for(20ms);  // a has been idle longer than b
   REQUIRE(b.request(get("/healthz")));
+  Client c(f.server.port());
+  auto r = c.request(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(a.closed_by_peer());
+  r = b.request(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEST_CASE("at the cap with every client sending slowly, the oldest one makes room") {
+  tickd::HttpSettings s;
+  s.max_connections = 2;
+  Fixture f(s);
+  Client slow1(f.server.port());
+  REQUIRE(slow1.send("GET /healthz HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(20ms);
+  Client slow2(f.server.port());
+  REQUIRE(slow2.send("GET /healthz HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(20ms);
+  Client probe(f.server.port());
+  auto r = probe.request(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(slow1.closed_by_peer());
+  REQUIRE(slow2.send("st: x\r\n\r\n"));  // the younger one still completes
+  r = slow2.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEST_CASE("a new connection is closed at once only when every one is being answered") {
+  tickd::HttpSettings s;
+  s.max_connections = 2;
+  Fixture f(s);
+  f.api_delay = 1000ms;
+  Client a(f.server.port());
+  Client b(f.server.port());
+  REQUIRE(a.send("GET /v1/a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(b.send("GET /v1/b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(100ms);  // both are waiting for the API now
   Client c(f.server.port(), 2000ms);
   CHECK(c.closed_by_peer());
-  auto r = a.request(get("/healthz"));
+  auto r = a.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 201);
+  r = b.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 201);
+}
+
+TEST_CASE("a header still incomplete after the header deadline is cut, a slow body is not") {
+  tickd::HttpSettings s;
+  s.header_timeout = 200ms;
+  s.request_timeout = 30s;  // far beyond the client's own 5 s timeout
+  Fixture f(s);
+  Client slowloris(f.server.port());
+  REQUIRE(slowloris.send("GET /metrics HTTP/1.1\r\n"));
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(100ms);
+    slowloris.send("X-A: b\r\n");
+  }
+  CHECK(slowloris.closed_by_peer());  // before: only after request_timeout (30 s)
+  CHECK(f.metrics_calls == 0);
+
+  // Header in time, then a body slower than the header deadline: within the request's.
+  Client upload(f.server.port());
+  REQUIRE(upload.send("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n{"));
+  for (const char* part : {"\"", "\"", "}"}) {
+    std::this_thread::sleep_for(150ms);
+    REQUIRE(upload.send(part));
+  }
+  auto r = upload.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 201);
+  CHECK(r->body == "POST /v1/x  {\"\"}");
+
+  // Idling between requests is not a slow header either.
+  std::this_thread::sleep_for(400ms);
+  r = upload.request(get("/healthz"));
   REQUIRE(r);
   CHECK(r->status == 200);
 }

@@ -3,7 +3,13 @@
 // Each connection has a deadline and a request size limit, so a slow or malformed
 // client cannot hold resources or delay the timers sharing the loop. Anything else
 // is 404; a method other than GET/HEAD is 405; a request that does not parse is 400 and
-// a request over the size limit is 413, both followed by closing the connection.
+// a request over the size limit is 413, both followed by closing the connection. Framing
+// follows RFC 9112: a Transfer-Encoding other than exactly "chunked", or one together with
+// Content-Length, is 400 (501 for a coding before chunked), never guessed at; an HTTP/1.1
+// request without exactly one Host is 400; `Expect: 100-continue` gets 100 Continue before
+// the body is read (or the final status at once when the request is refused anyway), any
+// other expectation 417. Each of these closes the connection, with a short text body saying
+// what was wrong.
 //
 // Threading: the server lives on one io_context. The route callbacks run on the thread
 // running that io_context. Call stop() and the destructor from that thread, or while the
@@ -53,12 +59,20 @@ struct HttpRoutes {
 };
 
 struct HttpSettings {
-  // Deadline for reading one whole request (also the idle limit of a keep-alive
-  // connection) and, separately, for writing one response.
+  // Deadline for reading one whole request from its first byte, for the idle time of a
+  // keep-alive connection before its next request, and, separately, for writing one
+  // response.
   std::chrono::milliseconds request_timeout{10'000};
+  // Deadline for a request's header from its first byte (at most request_timeout): a
+  // client trickling its header (slowloris) holds a connection no longer.
+  std::chrono::milliseconds header_timeout{5'000};
   std::size_t max_header_bytes = 8 * 1024;  // request line + header fields
   std::size_t max_body_bytes = 8 * 1024;
-  // Connections beyond this many are accepted and closed at once.
+  // At this many open connections, a new one takes the place of the one worth least: one
+  // closing after an error, else the longest idle between requests, else the one that has
+  // been sending its request the longest. Only when every connection is being answered is
+  // the new one closed at once. So floods of keep-alive or slow clients cannot lock out
+  // /healthz, /readyz and /metrics.
   std::size_t max_connections = 256;
 };
 
