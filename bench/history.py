@@ -48,8 +48,16 @@ def old_sql_hpp():
     return f.name
 
 
+def inactive_regions(r, n):
+    """n regions h1..hn that no replica schedules: the claims' and the history's regions need
+    rows (the foreign key), not a schedule."""
+    r.sql("INSERT INTO region_index (code, cron_schedule, active) "
+          "SELECT 'h' || g, '0 0 1 1 *', false FROM generate_series(1, %s) g", (n,))
+    r.sql("VACUUM ANALYZE region_index")
+
+
 def add_history(r, rows, days, partitioned):
-    """`rows` finished runs of HISTORY_REGIONS regions, evenly over the `days` days before
+    """`rows` finished runs of the first HISTORY_REGIONS regions (by id), evenly over the `days` days before
     today (UTC), each finished a second after its instant; then VACUUM ANALYZE. The
     partitioned table gets its day partitions first, rows or not."""
     # The same partitions with or without rows: a serving replica has one per retained day.
@@ -61,7 +69,7 @@ def add_history(r, rows, days, partitioned):
     per_region = rows // HISTORY_REGIONS
     step = days * 86400.0 / per_region
     r.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at, details) "
-          "SELECT 1 + g %% %s, t, 'history', CASE WHEN g %% 50 = 0 THEN 'failed' ELSE 'ok' END, "
+          "SELECT (SELECT min(id) FROM region_index) + g %% %s, t, 'history', CASE WHEN g %% 50 = 0 THEN 'failed' ELSE 'ok' END, "
           "       t + interval '1 second', '{\"lateness_seconds\": 0.004}' "
           "FROM generate_series(0, %s - 1) g, "
           "LATERAL (SELECT ((now() AT TIME ZONE 'UTC')::date - %s)::timestamp AT TIME ZONE 'UTC' "
@@ -77,10 +85,7 @@ def schema(tickd, layout, rows, days, claim_regions):
     else:
         migrate.apply_sql_up_to(r.url, 7)
     r.sql("ALTER TABLE region_index DISABLE TRIGGER region_index_notify")
-    # Inactive: the claims' regions need rows (the foreign key), not a schedule.
-    r.sql("INSERT INTO region_index (code, cron_schedule, active) "
-          "SELECT 'h' || g, '0 0 1 1 *', false FROM generate_series(1, %s) g", (claim_regions,))
-    r.sql("VACUUM ANALYZE region_index")
+    inactive_regions(r, claim_regions)
     t0 = time.monotonic()
     add_history(r, rows, days, layout == "partitioned")
     print("history: %s, %s rows in %.0f s" % (layout, "{:,}".format(rows), time.monotonic() - t0),
@@ -122,8 +127,10 @@ def runs_pages(r, tickd_name):
         if deep_id:
             pages.append(("/v1/runs, deep", "/v1/runs?limit=50&before=%d" % deep_id))
         pages.append(("/v1/regions/h1/runs", "/v1/regions/h1/runs?limit=50"))
-        region_deep = r.sql_value("SELECT id FROM job_run WHERE region_id = 1 ORDER BY scheduled_for "
-                                  "LIMIT 1 OFFSET (SELECT count(*) / 2 FROM job_run WHERE region_id = 1)")
+        first = "(SELECT id FROM region_index WHERE code = 'h1')"
+        region_deep = r.sql_value("SELECT id FROM job_run WHERE region_id = %s ORDER BY scheduled_for "
+                                  "LIMIT 1 OFFSET (SELECT count(*) / 2 FROM job_run WHERE region_id = %s)"
+                                  % (first, first))
         if region_deep:
             pages.append(("/v1/regions/h1/runs, deep", "/v1/regions/h1/runs?limit=50&before=%d" % region_deep))
         for name, path in pages:
@@ -197,7 +204,8 @@ def main():
             print("history: steady %d regions, %s rows ..." % (args.steady, "{:,}".format(rows)),
                   file=sys.stderr, flush=True)
             steady[rows] = S.tickd_steady(args.tickd, args.steady, args.steady_seconds,
-                                          prepare=lambda r, rows=rows: add_history(r, rows, args.days, True))
+                                          prepare=lambda r, rows=rows: (inactive_regions(r, HISTORY_REGIONS),
+                                                                        add_history(r, rows, args.days, True)))
 
     fmt_rows = lambda n: "{:,}".format(n)
     print("History at scale: job_run with 0 and %s rows over %d days (%d regions); claims by pgbench "
