@@ -27,10 +27,13 @@ using db::text_array;
 
 std::string timestamp(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
 
+std::string timestamp(std::chrono::sys_time<std::chrono::microseconds> t) {
+  return date::format("%FT%TZ", t);  // with the fraction: 2026-03-08T10:00:00.250000Z
+}
+
 // After an insert into job_run failed with `e`: when it failed for want of a partition for
 // the UTC day of `at` (sql/008: partitions are made ahead, this is the net under that), makes
-// that day's partition, waiting at most 200 ms for its lock, and says so; false for any other
-// failure (the caller rethrows it).
+// that day's partition and says so; false for any other failure (the caller rethrows it).
 bool add_history_partition(pqxx::connection& c, std::chrono::sys_seconds at,
                            const pqxx::check_violation& e) {
   if (std::string_view(e.what()).find("no partition of relation") == std::string_view::npos) {
@@ -39,13 +42,10 @@ bool add_history_partition(pqxx::connection& c, std::chrono::sys_seconds at,
   const auto day = date::format("%F", std::chrono::floor<date::days>(at));
   spdlog::warn("job_run has no partition for {}: making it now", day);
   pqxx::work tx(c);
-  tx.exec0("SET LOCAL lock_timeout = '200ms'");
-  tx.exec_params("SELECT tickd_job_run_add_partitions($1::date, $1::date)", day);
+  tx.exec0(sql::kHistoryLockWait);
+  tx.exec_params(sql::kAddHistoryDay, day);
   tx.commit();
   return true;
-}
-std::string timestamp(std::chrono::sys_time<std::chrono::microseconds> t) {
-  return date::format("%FT%TZ", t);  // with the fraction: 2026-03-08T10:00:00.250000Z
 }
 
 // Resets a handler connection once a region's tick_sql is done with it, however it ended.

@@ -4,6 +4,7 @@
 
 #include "pg_array.hpp"
 #include "pool.hpp"
+#include "sql.hpp"
 
 namespace tickd {
 namespace {
@@ -278,7 +279,7 @@ namespace {
 // One partition statement in a transaction of its own, its lock wait bounded.
 int partition_work(pqxx::connection& c, const char* statement, int argument) {
   pqxx::work tx(c);
-  tx.exec0(std::string("SET LOCAL lock_timeout = '") + QueueStore::kHistoryLockWait + "'");
+  tx.exec0(sql::kHistoryLockWait);
   const int changed = tx.exec_params1(statement, argument)[0].as<int>();
   tx.commit();
   return changed;

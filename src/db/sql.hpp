@@ -373,6 +373,14 @@ inline constexpr const char* kStartRequest =
     "FROM run_request q JOIN region_index r ON r.id = q.region_id "
     "JOIN skip_running ON skip_running.mode = 'skip' WHERE q.id = $1 "
     "ON CONFLICT DO NOTHING RETURNING id";
+// job_run's partitions (sql/008). A DDL lock waiting in the queue would hold up every claim
+// behind it: partition work waits at most 200 ms for its locks, then fails (the next pass,
+// or the next claim, tries again).
+inline constexpr const char* kHistoryLockWait = "SET LOCAL lock_timeout = '200ms'";
+// $1 date: that UTC day's partition, made if missing.
+inline constexpr const char* kAddHistoryDay =
+    "SELECT tickd_job_run_add_partitions($1::date, $1::date)";
+
 // $1 request id: the job_run partition of its instant's UTC day, made if missing (sql/008).
 inline constexpr const char* kRequestPartition =
     "SELECT tickd_job_run_add_partitions(d, d) FROM (SELECT (scheduled_for AT TIME ZONE "

@@ -128,7 +128,7 @@ Housekept housekeep(QueueStore& store, unsigned retention_days, int batch,
     done.partitions = store.maintain_history_partitions(retention_days);
     log_partition_changes(done.partitions);
   } catch (const std::exception& e) {
-    // Most likely a lock not granted within kHistoryLockWait: the next pass tries again.
+    // Most likely a lock not granted within 200 ms: the next pass tries again.
     spdlog::warn("job_run partitions: {}", e.what());
   }
   while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {

@@ -96,14 +96,13 @@ class QueueStore final {
 
   // job_run's day partitions (sql/008): creates those from yesterday to kHistoryDaysAhead
   // days ahead that are missing, and drops those that ended `retention_days` ago or more.
-  // Each waits at most kHistoryLockWait for its lock on job_run (a DDL lock waiting in the
-  // queue would hold up every claim behind it) and then throws: the next pass tries again.
+  // Each waits at most 200 ms for its lock on job_run (a DDL lock waiting in the queue would
+  // hold up every claim behind it) and then throws: the next pass tries again.
   struct PartitionChanges {
     int created = 0;
     int dropped = 0;
   };
   static constexpr int kHistoryDaysAhead = 3;
-  static constexpr const char* kHistoryLockWait = "200ms";
   PartitionChanges add_history_partitions();
   PartitionChanges maintain_history_partitions(unsigned retention_days);
 
