@@ -43,11 +43,19 @@ def check_compose():
     assert pg["image"].startswith("postgres:"), pg["image"]
     assert "pg_isready" in " ".join(pg["healthcheck"]["test"]), "postgres health check: pg_isready"
 
+    # tickd connects as a role of its own, made by the init script, never as the superuser.
+    su = pg["environment"]["POSTGRES_USER"]
+    assert any(v.endswith(":/docker-entrypoint-initdb.d:ro") for v in pg.get("volumes", [])), \
+        "postgres: the init script that makes tickd's role is mounted"
+    init = os.path.join(os.path.dirname(ops.COMPOSE), "config", "postgres", "initdb", "10-tickd-role.sh")
+    assert "NOSUPERUSER" in open(init).read(), "the init script makes a role without superuser"
+
     mig = s["migrate"]
     assert mig.get("command") in (["migrate"], "migrate"), "migrate runs `tickd migrate`: %r" % mig.get("command")
     assert str(mig.get("restart", "no")) == "no", "migrate is one-shot (restart: no)"
     assert mig["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "@postgres:5432/" in env_of(mig)["DATABASE_URL"]
+    assert not env_of(mig)["DATABASE_URL"].startswith("postgres://%s:" % su), "migrate runs as tickd's role"
 
     tickd_image = mig["image"]
     replicas = {n: v for n, v in s.items()
@@ -61,6 +69,7 @@ def check_compose():
         assert rid not in ids, "%s and %s share TICKD_REPLICA_ID %s" % (n, ids[rid], rid)
         ids[rid] = n
         assert "@postgres:5432/" in env.get("DATABASE_URL", ""), "%s: DATABASE_URL on the postgres service" % n
+        assert not env["DATABASE_URL"].startswith("postgres://%s:" % su), "%s: not as the superuser" % n
         assert env.get("TICKD_HTTP_ADDR", "0.0.0.0:9464") == "0.0.0.0:9464", "%s: TICKD_HTTP_ADDR" % n
         hc = r.get("healthcheck")
         assert hc and hc.get("test") and not hc.get("disable"), "%s: a health check" % n
