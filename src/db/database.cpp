@@ -494,7 +494,17 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
             tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
             // exec_params uses the extended protocol, which refuses a second statement
             // ("SELECT 1; DROP ...") instead of running it.
-            tx.exec_params("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
+            try {
+              tx.exec_params("PREPARE tickd_tick_sql (bigint, timestamptz) AS " + statement);
+            } catch (const pqxx::syntax_error& e) {
+              // "syntax error at or near COPY" alone sends the author looking in the wrong
+              // place: say what PREPARE takes. Nothing was prepared, nothing to clean up.
+              throw DbError(db::one_line("tick_sql: not one statement PREPARE accepts (SELECT, "
+                                         "INSERT, UPDATE, DELETE, MERGE or VALUES; $1 is the "
+                                         "region id, $2 the instant)",
+                                         e.what()),
+                            DbError::Kind::give_up);
+            }
             tx.exec("EXECUTE tickd_tick_sql (" + std::to_string(region_id) + ", " +
                     tx.quote(timestamp(scheduled_for)) + ")");
             tx.exec("DEALLOCATE tickd_tick_sql");

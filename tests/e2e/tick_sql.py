@@ -9,6 +9,7 @@ from tickd_rig.util import check, metric, wait_for
 REGIONS = {
     "fails": "SELECT 1/0",
     "syntax": "SELEC 1",
+    "copy": "COPY (SELECT 1) TO PROGRAM 'true'",
     "params": "INSERT INTO marks (region_id, at, tag) VALUES ($1, $2, 'params')",
     "only2": "INSERT INTO marks (region_id, at, tag) VALUES (NULL, $2, 'only2');",
     "neither": "INSERT INTO marks (region_id, at, tag) VALUES (NULL, NULL, 'neither')",
@@ -44,7 +45,9 @@ def test(r):
     wait_for(enough, 8, "four finished ticks of every region")
 
     # Failing statements: 'failed' rows with the error text, and the next ticks still run.
-    for code, words in (("fails", ["division by zero"]), ("syntax", ["syntax error", "SELEC"])):
+    # A statement PREPARE does not take (COPY) says so, not only "syntax error at or near".
+    for code, words in (("fails", ["division by zero"]), ("syntax", ["syntax error", "SELEC"]),
+                        ("copy", ["not one statement PREPARE accepts", "syntax error", "COPY"])):
         rows = runs(r, ids[code])
         bad = [row for row in rows if row[1] != "failed" or not all(w.lower() in (row[2] or "").lower() for w in words)]
         check(not bad, "%s: every row 'failed' with an error naming %s" % (code, words),
