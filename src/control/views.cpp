@@ -66,7 +66,6 @@ void write_pause(json::Writer& w, const RegionView& r) {
   w.end_object();
 }
 
-// Every field of the region object but the closing brace; "next_fires" when asked.
 constexpr std::size_t kFullText = std::numeric_limits<std::size_t>::max();
 
 // "last_ended" only while last_run is running (a region's health must not vanish while its
@@ -82,6 +81,7 @@ void write_last_ended(json::Writer& w, const RegionView& r, std::size_t error_by
   w.end_object();
 }
 
+// Every field of the region object but the closing brace; "next_fires" when asked.
 void write_region_fields(json::Writer& w, const RegionView& r, const RegionState& state,
                          bool next_fires) {
   w.key("id").value(r.id);
