@@ -31,6 +31,9 @@ Measured per phase:
   excuses them ("excused": another tick of the region running, a replica at its CONCURRENCY cap,
   a claim after the start deadline: chaos.py's rules); anything else is "unexplained" and fails.
   The counts are reported, not predicted;
+- lost acknowledged commits: every probe write the database acknowledged must be in the table
+  afterwards (synchronous replication); a lost one means the formation was not synchronous
+  then, and the phase fails saying so (the missing ticks are then the database's, not tickd's);
 - duplicates: two executions of one (region, second) in failover_exec (must be 0, whole run),
   executions by a replica that does not hold the tick's job_run row ("foreign", must be 0), and
   'ok' rows without their tick_sql's row (a commit lost in the failover, must be 0);
@@ -139,6 +142,11 @@ class WriteProbe:
             self.stop.wait(max(0.0, next_at - time.monotonic()))
         if conn is not None:
             conn.close()
+
+    def acknowledged(self, a, b):
+        """The seq of every attempt started in [a, b) whose commit was acknowledged."""
+        with self.lock:
+            return [x[0] for x in self.attempts if a <= x[1] < b and x[3]]
 
     def window(self, a, b):
         """The attempts started in [a, b): (unavailable from, until, failed attempts, errors seen)
@@ -443,6 +451,16 @@ class Run:
                                                     [un["failed_seqs"]])
             if un["until"] is None:
                 self.failures.append("%s: the probe's writes never succeeded again" % phase)
+        # Every commit the database acknowledged must survive it (synchronous replication). A
+        # lost one means the standby was not synchronous then (the formation went wait_primary
+        # under load): tickd cannot be judged on that phase, and the failure says so.
+        acked = self.probe.acknowledged(a, b)
+        kept = self.sql_value("SELECT count(*) FROM failover_probe WHERE seq = ANY(%s)", [acked]) if acked else 0
+        res["lost_acks"] = len(acked) - kept
+        if res["lost_acks"]:
+            self.failures.append("%s: the database lost %d acknowledged probe commits (its standby was not "
+                                 "synchronous then): the missing ticks below are the database's, not tickd's"
+                                 % (phase, res["lost_acks"]))
         by_second = {}
         for _, s in missing:
             by_second[s] = by_second.get(s, 0) + 1
@@ -543,6 +561,7 @@ COLUMNS = [("phase", "phase"), ("window_s", "s"), ("expected", "ticks"), ("rows"
            ("failed", "failed"), ("abandoned", "aband."), ("missing", "missing"),
            ("excused", "excused"), ("outside", "unexplained"), ("stuck_now", "stuck"), ("dup", "dup"),
            ("unavail_s", "writes unavail s"), ("probe_failed", "probe fails"), ("unknown_commits", "unknown commits"),
+           ("lost_acks", "lost acks"),
            ("primary_after_s", "new primary s"), ("ready_after_s", "all ready s"), ("hot_apply_s", "hot apply s")]
 
 
