@@ -6,7 +6,7 @@
 #   pg_stop_cluster DIR [mode]            pg_ctl stop (mode: fast, the default, or immediate)
 #   pg_free_port                          print a free loopback TCP port
 #   pg_as_owner CMD...                    run CMD as the cluster's owner (postgres when root)
-#   pg_url PORT [DB]                      postgresql://postgres@127.0.0.1:PORT/DB
+#   pg_url PORT [DB] [USER]               postgresql://USER@127.0.0.1:PORT/DB (postgres, postgres)
 #   pg_start_throwaway                    a temporary cluster, removed at exit; sets
 #                                         PG_TMP_DATA and PG_TMP_PORT
 
@@ -31,7 +31,7 @@ PY
 }
 
 pg_url() {
-  echo "postgresql://postgres@127.0.0.1:$1/${2:-postgres}"
+  echo "postgresql://${3:-postgres}@127.0.0.1:$1/${2:-postgres}"
 }
 
 # pg_start_cluster DIR PORT [durable]: without "durable", the cluster trades crash safety for
