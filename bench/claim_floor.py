@@ -33,18 +33,25 @@ EPOCH = 1767225600  # 2026-01-01T00:00:00Z: instants are EPOCH + the client's tr
 BATCH = 500
 
 
-def claim_batch_sql(path=SQL_HPP):
-    """kClaimBatch as the C++ source spells it: its string literals joined, comments between
-    them skipped."""
+def sql_constant(name, path=SQL_HPP):
+    """A statement constant as the C++ source spells it: its string literals joined, comments
+    between them skipped, and the #define'd fragments it names (TICKD_...) put in."""
     src = open(path).read()
-    i = src.find("kClaimBatch =")
+    i = src.find(name + " =")
     if i < 0:
-        sys.exit("claim_floor: kClaimBatch not found in %s" % path)
-    i += len("kClaimBatch =")
+        sys.exit("bench: %s not found in %s" % (name, path))
+    # Fragments may come from the headers beside it (control_internal.hpp).
+    folder = os.path.dirname(path)
+    defines = "\n".join(open(os.path.join(folder, f)).read() for f in sorted(os.listdir(folder))
+                         if f.endswith(".hpp"))
+    return _literals(src, i + len(name + " ="), ";", defines)
+
+
+def _literals(src, i, end, defines):
     out = []
     while i < len(src):
         c = src[i]
-        if c == ";":
+        if src.startswith(end, i):
             break
         if src.startswith("//", i):
             i = src.index("\n", i)
@@ -52,18 +59,40 @@ def claim_batch_sql(path=SQL_HPP):
             m = re.match(r'"((?:[^"\\]|\\.)*)"', src[i:])
             out.append(m.group(1))
             i += m.end()
+        elif c == "T" and src.startswith("TICKD_", i):
+            m = re.match(r"TICKD_[A-Z_]+", src[i:])
+            out.append(_define(defines, m.group(0)))
+            i += m.end()
         else:
             i += 1
     return "".join(out)
 
 
-def scripts(sql_hpp=SQL_HPP):
+def _define(src, macro):
+    i = src.find("#define " + macro)
+    if i < 0:
+        sys.exit("bench: #define %s not found" % macro)
+    line_end = i
+    while True:  # a #define ends at the first line not continued by a backslash
+        line_end = src.index("\n", line_end + 1)
+        if src[line_end - 1] != "\\":
+            break
+    return _literals(src[:line_end] + "\x00", i + len("#define " + macro), "\x00", src)
+
+
+def claim_batch_sql(path=SQL_HPP):
+    """kClaimBatch, verbatim."""
+    return sql_constant("kClaimBatch", path)
+
+
+def scripts(sql_hpp=SQL_HPP, epoch=EPOCH):
     """{variant: pgbench script}. :n counts the client's transactions (-D n=0), so that
-    region and instant are new for every claim; a region id is client * RANGE + offset + 1."""
+    region and instant are new for every claim (instants from `epoch`, Unix seconds); a region
+    id is client * RANGE + offset + 1."""
     head = ("\\set n :n + 1\n"
             "\\set r :client_id * %d + (:n %% %d) + 1\n"
             "\\set s %d + :n\n"
-            "\\set k :r * 4294967296 + :s\n") % (RANGE, RANGE, EPOCH)
+            "\\set k :r * 4294967296 + :s\n") % (RANGE, RANGE, epoch)
     insert = ("INSERT INTO job_run (region_id, scheduled_for, replica_id, status) "
               "VALUES (:r, to_timestamp(:s), 'floor', 'running') ON CONFLICT DO NOTHING;\n")
     claim = claim_batch_sql(sql_hpp)
@@ -73,7 +102,7 @@ def scripts(sql_hpp=SQL_HPP):
            .replace("$6::text[]", "ARRAY['* * * * * *']::text[]").replace("$7::text[]", "ARRAY['UTC']::text[]"))
     batch_head = ("\\set n :n + 1\n"
                   "\\set r :client_id * %d + ((:n * %d) %% %d) + 1\n"
-                  "\\set s %d + :n\n") % (RANGE, BATCH, RANGE, EPOCH)
+                  "\\set s %d + :n\n") % (RANGE, BATCH, RANGE, epoch)
     ids = "ARRAY(SELECT generate_series(:r, :r + %d))::bigint[]" % (BATCH - 1)
     batch = (claim.replace("$1::bigint[]", ids)
              .replace("$2::bigint[]", "ARRAY(SELECT g * 4294967296 + :s FROM generate_series(:r, :r + %d) g)::bigint[]"

@@ -24,10 +24,13 @@ from tickd_rig import rig
 from tickd_rig.util import metric, sleep_until
 
 
-def tickd_steady(tickd, n, seconds):
+def tickd_steady(tickd, n, seconds, prepare=None):
+    """`prepare(r)`, when given, runs after the migration (bench/history.py adds history)."""
     r = rig.Rig(tickd)
     try:
         r.migrate()
+        if prepare is not None:
+            prepare(r)
         B.insert_regions(r, n, "* * * * * *", prefix="s")
         t = B.start_tickd(r, "steady", n)
         sampler = P.Sampler(t.proc.pid)

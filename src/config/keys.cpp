@@ -528,7 +528,7 @@ constexpr std::array kKeys{
     Key{.env = "RETENTION_DAYS",
         .toml = "retention_days",
         .value = integer<&Config::retention_days>(1, 3650),
-        .meaning = "age after which finished rows are deleted"},
+        .meaning = "age after which finished rows are deleted (job_run: whole day partitions)"},
     Key{.env = "COMMAND_DIR",
         .toml = "command_dir",
         .value = text<&Config::command_dir, absolute_directory>("absolute path of a directory"),

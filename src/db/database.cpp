@@ -1,6 +1,7 @@
 #include "tickd/db/database.hpp"
 
 #include <date/date.h>
+#include <spdlog/spdlog.h>
 
 #include <map>
 #include <pqxx/pqxx>
@@ -25,8 +26,26 @@ using db::parse_text_array;
 using db::text_array;
 
 std::string timestamp(std::chrono::sys_seconds t) { return date::format("%FT%TZ", t); }
+
 std::string timestamp(std::chrono::sys_time<std::chrono::microseconds> t) {
   return date::format("%FT%TZ", t);  // with the fraction: 2026-03-08T10:00:00.250000Z
+}
+
+// After an insert into job_run failed with `e`: when it failed for want of a partition for
+// the UTC day of `at` (sql/008: partitions are made ahead, this is the net under that), makes
+// that day's partition and says so; false for any other failure (the caller rethrows it).
+bool add_history_partition(pqxx::connection& c, std::chrono::sys_seconds at,
+                           const pqxx::check_violation& e) {
+  if (std::string_view(e.what()).find("no partition of relation") == std::string_view::npos) {
+    return false;
+  }
+  const auto day = date::format("%F", std::chrono::floor<date::days>(at));
+  spdlog::warn("job_run has no partition for {}: making it now", day);
+  pqxx::work tx(c);
+  tx.exec0(sql::kHistoryLockWait);
+  tx.exec_params(sql::kAddHistoryDay, day);
+  tx.commit();
+  return true;
 }
 
 // Resets a handler connection once a region's tick_sql is done with it, however it ended.
@@ -185,11 +204,20 @@ std::vector<Claim> Database::claim_batch(const std::vector<ClaimRequest>& ticks,
   auto claims = impl_->with_connection(
       "claiming ticks", [&](pqxx::connection& c) -> std::optional<std::vector<Claim>> {
         pqxx::result r;
-        try {
+        const auto claim = [&] {
           pqxx::nontransaction tx(c);
-          r = tx.exec_params(sql::kClaimBatch, id_array(region_ids), id_array(keys),
-                             timestamp(scheduled_for), replica_id, text_array(deadline_texts),
-                             crons, zones);
+          return tx.exec_params(sql::kClaimBatch, id_array(region_ids), id_array(keys),
+                                timestamp(scheduled_for), replica_id, text_array(deadline_texts),
+                                crons, zones);
+        };
+        try {
+          try {
+            r = claim();
+          } catch (const pqxx::check_violation& e) {
+            // No partition for the instant's day (no replica ran for days): make it, once.
+            if (!add_history_partition(c, scheduled_for, e)) throw;
+            r = claim();
+          }
         } catch (const pqxx::foreign_key_violation&) {
           return std::nullopt;
         }
@@ -520,6 +548,8 @@ std::vector<Database::RequestedRun> Database::start_requests(const std::string& 
     std::vector<std::int64_t> region_ids;
     for (const auto& q : tx.exec_params(sql::kPickRequests, static_cast<std::int64_t>(limit))) {
       const auto request_id = q[0].as<std::int64_t>();
+      // A backfill may name a day long gone: its partition first (a catalog look when there).
+      tx.exec_params(sql::kRequestPartition, request_id);
       const auto started = tx.exec_params(sql::kStartRequest, request_id, replica_id);
       if (started.empty()) {
         tx.exec_params0(sql::kRequestNotStarted, request_id);

@@ -4,6 +4,7 @@
 
 #include "pg_array.hpp"
 #include "pool.hpp"
+#include "sql.hpp"
 
 namespace tickd {
 namespace {
@@ -117,10 +118,15 @@ constexpr const char* kCountByStatus =
     "UNION ALL SELECT 'publish', status, count(*) FROM publish_jobs GROUP BY status "
     "UNION ALL SELECT 'file_upload', status, count(*) FROM file_upload GROUP BY status";
 
+// job_run's history goes a day partition at a time (sql/008).
+// $1 int days ahead. Rows: (partitions created).
+constexpr const char* kAddHistoryPartitions =
+    "SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 1, "
+    "  (now() AT TIME ZONE 'UTC')::date + $1::int)";
+// $1 int retention days. Rows: (partitions dropped).
+constexpr const char* kDropHistoryPartitions = "SELECT tickd_job_run_drop_partitions($1::int)";
+
 // $1 days, $2 batch. One small batch per table, each its own statement (short locks).
-constexpr const char* kExpireJobRuns =
-    "DELETE FROM job_run WHERE id IN (SELECT id FROM job_run WHERE finished_at IS NOT NULL"
-    "  AND finished_at < now() - make_interval(days => $1) LIMIT $2)";
 constexpr const char* kExpireUploads =
     "DELETE FROM upload_jobs WHERE id IN (SELECT id FROM upload_jobs"
     "  WHERE status IN ('COMPLETED', 'FAILED') AND updated_at < now() - make_interval(days => $1)"
@@ -268,11 +274,39 @@ std::vector<QueueCount> QueueStore::count_by_status() {
   });
 }
 
+namespace {
+
+// One partition statement in a transaction of its own, its lock wait bounded.
+int partition_work(pqxx::connection& c, const char* statement, int argument) {
+  pqxx::work tx(c);
+  tx.exec0(sql::kHistoryLockWait);
+  const int changed = tx.exec_params1(statement, argument)[0].as<int>();
+  tx.commit();
+  return changed;
+}
+
+}  // namespace
+
+QueueStore::PartitionChanges QueueStore::add_history_partitions() {
+  return db::with_connection(db_.pool(), "create history partitions", [&](pqxx::connection& c) {
+    return PartitionChanges{partition_work(c, kAddHistoryPartitions, kHistoryDaysAhead), 0};
+  });
+}
+
+QueueStore::PartitionChanges QueueStore::maintain_history_partitions(unsigned retention_days) {
+  return db::with_connection(db_.pool(), "maintain history partitions", [&](pqxx::connection& c) {
+    PartitionChanges changes;
+    changes.created = partition_work(c, kAddHistoryPartitions, kHistoryDaysAhead);
+    changes.dropped = partition_work(c, kDropHistoryPartitions, static_cast<int>(retention_days));
+    return changes;
+  });
+}
+
 std::int64_t QueueStore::delete_expired(unsigned days, int batch) {
   return db::with_connection(db_.pool(), "delete expired rows", [&](pqxx::connection& c) {
     std::int64_t deleted = 0;
-    for (const char* statement : {kExpireJobRuns, kExpireUploads, kExpirePublishes,
-                                  kExpireFileUploads, kExpireAudit, kExpireRequests}) {
+    for (const char* statement :
+         {kExpireUploads, kExpirePublishes, kExpireFileUploads, kExpireAudit, kExpireRequests}) {
       pqxx::nontransaction tx(c);
       deleted += tx.exec_params(statement, static_cast<int>(days), batch).affected_rows();
     }

@@ -22,34 +22,60 @@ inline constexpr const char* kLoadActiveRegionsById =
     "SELECT " TICKD_REGION_COLUMNS
     "FROM region_index WHERE active AND id = ANY($1::bigint[]) ORDER BY id";
 
+// A CTE that sets tickd.on_running to 'skip' for the transaction, before any row is inserted
+// when joined on its mode: job_run's trigger then skips a running row of a region that has
+// one (sql/008), as ON CONFLICT DO NOTHING skips a row whose tick exists.
+#define TICKD_SKIP_RUNNING \
+  "skip_running AS MATERIALIZED (SELECT set_config('tickd.on_running', 'skip', true) AS mode)"
+
+// The same with 'kept': the statement keeps region_running itself, set-based, and job_run's
+// slot triggers stay out of its way (sql/008).
+#define TICKD_SLOTS_KEPT \
+  "slots_kept AS MATERIALIZED (SELECT set_config('tickd.on_running', 'kept', true) AS mode)"
+
 // Claims the ticks of one instant in one statement (one implicit transaction, so it also
 // works behind a transaction pooler). Per tick: a transaction-scoped advisory lock
-// serialises concurrent claims of it; the unique (region_id, scheduled_for) makes the
-// claim durable; the partial unique index on running rows forbids a second running tick
-// of a region; and a tick is not claimed once its start deadline has passed on the
-// database's clock (a claim that was stuck in a dead connection must not start late).
-// The row records what the tick was scheduled under: trigger 'schedule', and the expression
-// and zone of the row tickd computed the instant from (which a concurrent UPDATE may already
-// have changed in region_index). overlap_allowed comes from region_index itself, as the claim
-// reads it: the database's own rule on running rows follows the database's row.
-// $1 bigint[] region ids, $2 bigint[] their advisory keys (claim_key.hpp), $3 the
-// instant, $4 replica id, $5 timestamptz[] start deadlines, $6 text[] cron expressions,
-// $7 text[] time zones (each same order as $1).
-// One row per input region: (region id, new run id or NULL, got the lock, a row for
-// this tick existed before the statement, the region exists, the deadline had passed).
+// serialises concurrent claims of it; the unique (region_id, scheduled_for) makes the claim
+// durable; a tick is not claimed once its start deadline has passed on the database's clock
+// (a claim that was stuck in a dead connection must not start late); and a region's second
+// running tick is refused by its slot in region_running (sql/008), taken here for all the
+// ticks at once (TICKD_SLOTS_KEPT): a slot held by another running row is looked at again by
+// tickd_take_running_slot, on a fresh snapshot (its holder may just have committed, or
+// ended). A slot taken for a tick whose row then conflicts is left behind and taken over by
+// the region's next claim. The row records what the tick was scheduled under: trigger
+// 'schedule', and the expression and zone of the row tickd computed the instant from (which a
+// concurrent UPDATE may already have changed in region_index). overlap_allowed comes from
+// region_index itself, as the claim reads it: the database's own rule on running rows
+// follows the database's row.
+// $1 bigint[] region ids, $2 bigint[] their advisory keys (claim_key.hpp), $3 the instant,
+// $4 replica id, $5 timestamptz[] start deadlines, $6 text[] cron expressions, $7 text[] time
+// zones (each same order as $1). One row per input region: (region id, new run id or NULL,
+// got the lock, a row for this tick existed before the statement, the region exists, the
+// deadline had passed).
 inline constexpr const char* kClaimBatch =
-    "WITH want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[], "
+    "WITH " TICKD_SLOTS_KEPT
+    ", want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[], "
     "                                   $6::text[], $7::text[]) "
     "              AS w (region_id, lock_key, deadline, cron_schedule, timezone)), "
     "locked AS (SELECT w.region_id, r.overlap = 'allow' AS overlap_allowed "
     "           FROM want w JOIN region_index r ON r.id = w.region_id "
+    "           JOIN slots_kept ON slots_kept.mode = 'kept' "
     "           WHERE pg_try_advisory_xact_lock(w.lock_key)), "
+    "timely AS MATERIALIZED (SELECT l.*, w.cron_schedule, w.timezone "
+    "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline), "
+    "slot AS (INSERT INTO region_running (region_id, scheduled_for) "
+    "  SELECT region_id, $3::timestamptz FROM timely WHERE NOT overlap_allowed "
+    "  ON CONFLICT (region_id) DO NOTHING RETURNING region_id), "
+    "held AS (SELECT region_id FROM timely WHERE NOT overlap_allowed "
+    "  AND region_id NOT IN (SELECT region_id FROM slot) "
+    "  AND tickd_take_running_slot(region_id, $3::timestamptz)), "
     "ins AS ("
     "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, "
     "                       cron_schedule, timezone, overlap_allowed) "
-    "  SELECT l.region_id, $3::timestamptz, $4::text, 'running', 'schedule', "
-    "         w.cron_schedule, w.timezone, l.overlap_allowed "
-    "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline "
+    "  SELECT t.region_id, $3::timestamptz, $4::text, 'running', 'schedule', "
+    "         t.cron_schedule, t.timezone, t.overlap_allowed FROM timely t "
+    "  WHERE t.overlap_allowed OR t.region_id IN (SELECT region_id FROM slot "
+    "                                             UNION ALL SELECT region_id FROM held) "
     "  ON CONFLICT DO NOTHING RETURNING id, region_id) "
     "SELECT w.region_id, ins.id, l.region_id IS NOT NULL, "
     // CASE evaluates lazily: the lookups run only for the (rare) ticks not claimed here.
@@ -67,7 +93,8 @@ inline constexpr const char* kAlreadyClaimed =
     "SELECT region_id FROM job_run WHERE scheduled_for = $2::timestamptz "
     "AND region_id = ANY($1::bigint[])";
 
-// Records many ends in one statement. $1 bigint[] run ids, $2 text[] statuses, $3 text[]
+// Records many ends in one statement, giving the running slots back set-based
+// (TICKD_SLOTS_KEPT). $1 bigint[] run ids, $2 text[] statuses, $3 text[]
 // errors (NULL elements for none), $4 text[] details, $5 replica id, $6 int[] attempts.
 // Fenced: a row changes only while it is still this replica's running row of that attempt.
 // One row per input: (run id, written now, written before): "before" is an earlier try of
@@ -79,12 +106,17 @@ inline constexpr const char* kAlreadyClaimed =
 // (an ok end whose region's previous finished run failed or was abandoned). Only rows with
 // a webhook are looked at, so ends without one cost nothing more.
 inline constexpr const char* kFinishBatch =
-    "WITH upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
+    "WITH " TICKD_SLOTS_KEPT
+    ", upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
     "  details = j.details || v.details::jsonb "
     "  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::int[]) "
-    "    AS v (id, status, error, details, attempt) "
+    "    AS v (id, status, error, details, attempt), slots_kept "
     "  WHERE j.id = v.id AND j.replica_id = $5 AND j.attempt = v.attempt AND j.status = 'running' "
+    "  AND slots_kept.mode = 'kept' "
     "  RETURNING j.id, j.region_id, j.scheduled_for, j.status, j.attempt, j.error), "
+    // The ended rows give their regions' running slots back (sql/008).
+    "freed AS (DELETE FROM region_running s USING upd "
+    "  WHERE s.region_id = upd.region_id AND s.scheduled_for = upd.scheduled_for), "
     "n AS (SELECT * FROM unnest($1::bigint[], $7::text[], $8::bool[], $9::bool[]) "
     "  AS n (id, url, want_status, want_recovered) WHERE url IS NOT NULL), "
     "ev AS (SELECT u.*, n.url, e.event FROM upd u JOIN n USING (id) CROSS JOIN LATERAL ("
@@ -98,13 +130,14 @@ inline constexpr const char* kFinishBatch =
     "    scheduled_for, status, attempt, error, id, $5) FROM ev "
     "  ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING), "
     "v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $6::int[]) AS v (id, status, attempt)) "
-    "SELECT v.id, upd.id IS NOT NULL, "
-    // Looked up by primary key, and only for the (rare) ends not written now: a join here
-    // was planned as a scan of the whole table, which grew with the history.
-    "  CASE WHEN upd.id IS NULL THEN coalesce((SELECT j.replica_id = $5 AND "
-    "    j.attempt = v.attempt AND j.status = v.status FROM job_run j WHERE j.id = v.id), false) "
-    "  ELSE false END "
-    "FROM v LEFT JOIN upd USING (id)";
+    "SELECT v.id, upd.id IS NOT NULL, coalesce(b.before, false) "
+    "FROM v LEFT JOIN upd USING (id) "
+    // Looked up by primary key, and only for the (rare) ends not written now (upd.id IS NULL
+    // gates the lookup per row). A plain join was planned as a scan of the whole table; a
+    // CASE subquery cost 650 ms per 500 ends on the day partitions although it never ran.
+    "LEFT JOIN LATERAL (SELECT j.replica_id = $5 AND j.attempt = v.attempt "
+    "  AND j.status = v.status AS before FROM job_run j "
+    "  WHERE upd.id IS NULL AND j.id = v.id) b ON true";
 
 // A failed attempt that will be retried: the row stays running, counts the next attempt,
 // and keeps the failed one's error and handler details in details.attempts. $1 run id,
@@ -333,12 +366,27 @@ inline constexpr const char* kRequestsPending =
 // region's row says now. $1 request id, $2 replica id. No row: the insert conflicted (a
 // row for that instant exists, or a tick of the region started meanwhile).
 inline constexpr const char* kStartRequest =
-    "INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, requested_by, "
+    "WITH " TICKD_SKIP_RUNNING
+    " INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, requested_by, "
     "  cron_schedule, timezone, overlap_allowed) "
     "SELECT q.region_id, q.scheduled_for, $2, 'running', q.trigger, q.requested_by, "
     "  r.cron_schedule, r.timezone, r.overlap = 'allow' "
-    "FROM run_request q JOIN region_index r ON r.id = q.region_id WHERE q.id = $1 "
+    "FROM run_request q JOIN region_index r ON r.id = q.region_id "
+    "JOIN skip_running ON skip_running.mode = 'skip' WHERE q.id = $1 "
     "ON CONFLICT DO NOTHING RETURNING id";
+// job_run's partitions (sql/008). A DDL lock waiting in the queue would hold up every claim
+// behind it: partition work waits at most 200 ms for its locks, then fails (the next pass,
+// or the next claim, tries again).
+inline constexpr const char* kHistoryLockWait = "SET LOCAL lock_timeout = '200ms'";
+// $1 date: that UTC day's partition, made if missing.
+inline constexpr const char* kAddHistoryDay =
+    "SELECT tickd_job_run_add_partitions($1::date, $1::date)";
+
+// $1 request id: the job_run partition of its instant's UTC day, made if missing (sql/008).
+inline constexpr const char* kRequestPartition =
+    "SELECT tickd_job_run_add_partitions(d, d) FROM (SELECT (scheduled_for AT TIME ZONE "
+    "'UTC')::date "
+    "  AS d FROM run_request WHERE id = $1) q";
 // $1 request id, $2 run id.
 inline constexpr const char* kRequestStarted = "UPDATE run_request SET run_id = $2 WHERE id = $1";
 // $1 request id. Its instant has a row already (a backfill of an instant that ran): it

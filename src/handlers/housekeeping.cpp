@@ -1,8 +1,10 @@
 // Housekeeping and the queue gauges. Every replica runs a maintenance thread on a database
 // connection of its own: it samples tickd_queue_jobs every 15 s (so a scrape never runs a
-// query) and deletes expired rows every hour in small batches. Several replicas doing the
-// same deletes is harmless: each batch is one short statement. The `housekeeping` handler
-// runs one pass on a region's tick, for operators who want it on a schedule of their own.
+// query), creates job_run's day partitions ahead at start, and every hour creates and drops
+// them (sql/008) and deletes the other expired rows in small batches. Several replicas doing
+// the same is harmless: the partition work takes one lock, each batch is one short statement. The
+// `housekeeping` handler runs one pass on a region's tick, for operators who want it on a schedule
+// of their own.
 
 #include <spdlog/spdlog.h>
 
@@ -20,14 +22,22 @@ constexpr std::chrono::seconds kSamplePeriod{15};
 constexpr std::chrono::minutes kHousekeepingPeriod{60};
 constexpr int kBatch = 500;
 
+void log_partition_changes(const QueueStore::PartitionChanges& changes) {
+  if (changes.created > 0 || changes.dropped > 0) {
+    spdlog::info("job_run partitions: {} created, {} dropped", changes.created, changes.dropped);
+  }
+}
+
 class HousekeepingHandler final : public Handler {
  public:
   explicit HousekeepingHandler(std::shared_ptr<WorkShared> shared) : shared_(std::move(shared)) {}
   HandlerCounts run(const TickContext& tick) override {
     QueueStore store(tick.db);
-    const auto deleted = housekeep(store, shared_->config().retention_days, kBatch,
-                                   std::chrono::seconds(60), tick.stop);
-    return {{"deleted", deleted}};
+    const auto done = housekeep(store, shared_->config().retention_days, kBatch,
+                                std::chrono::seconds(60), tick.stop);
+    return {{"deleted", done.deleted},
+            {"partitions_created", done.partitions.created},
+            {"partitions_dropped", done.partitions.dropped}};
   }
 
  private:
@@ -52,19 +62,26 @@ class Maintenance final {
  private:
   void loop(std::stop_token stop) {
     QueueStore store(db_);
-    // The first housekeeping pass waits a minute: a replica that starts does its real work first.
+    // The first housekeeping pass waits a minute: a replica that starts does its real work
+    // first. The partitions ahead come first of all (a replica of a long-stopped set may
+    // start on a day without one), until done once.
     auto next_housekeeping = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    bool partitions_ahead = false;
     bool warned = false;
     std::unique_lock lock(mutex_);
     while (!stop.stop_requested()) {
       lock.unlock();
       try {
+        if (!partitions_ahead) {
+          log_partition_changes(store.add_history_partitions());
+          partitions_ahead = true;
+        }
         sample(store);
         if (std::chrono::steady_clock::now() >= next_housekeeping) {
-          const auto deleted =
+          const auto done =
               housekeep(store, retention_days_, kBatch, std::chrono::seconds(60), stop);
-          if (deleted > 0)
-            spdlog::info("housekeeping: deleted {} rows older than {} days", deleted,
+          if (done.deleted > 0)
+            spdlog::info("housekeeping: deleted {} rows older than {} days", done.deleted,
                          retention_days_);
           next_housekeeping = std::chrono::steady_clock::now() + kHousekeepingPeriod;
         }
@@ -103,17 +120,24 @@ std::shared_ptr<Maintenance> start_maintenance(const Config& config, Metrics* me
 
 void stop_maintenance(std::shared_ptr<Maintenance>& m) { m.reset(); }
 
-std::int64_t housekeep(QueueStore& store, unsigned retention_days, int batch,
-                       std::chrono::milliseconds budget, std::stop_token stop) {
+Housekept housekeep(QueueStore& store, unsigned retention_days, int batch,
+                    std::chrono::milliseconds budget, std::stop_token stop) {
   const auto deadline = std::chrono::steady_clock::now() + budget;
-  std::int64_t total = 0;
+  Housekept done;
+  try {
+    done.partitions = store.maintain_history_partitions(retention_days);
+    log_partition_changes(done.partitions);
+  } catch (const std::exception& e) {
+    // Most likely a lock not granted within 200 ms: the next pass tries again.
+    spdlog::warn("job_run partitions: {}", e.what());
+  }
   while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {
     const auto deleted = store.delete_expired(retention_days, batch);
-    total += deleted;
+    done.deleted += deleted;
     if (deleted == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let other writers in
   }
-  return total;
+  return done;
 }
 
 std::unique_ptr<Handler> make_housekeeping_handler(std::shared_ptr<WorkShared> shared) {

@@ -137,9 +137,14 @@ std::unique_ptr<Handler> make_housekeeping_handler(std::shared_ptr<WorkShared> s
 std::shared_ptr<Maintenance> start_maintenance(const Config& config, Metrics* metrics);
 void stop_maintenance(std::shared_ptr<Maintenance>& m);
 
-// One housekeeping pass: deletes expired rows in batches of `batch` until none are left,
-// `stop` is requested or `budget` has passed. Returns the rows deleted.
-std::int64_t housekeep(QueueStore& store, unsigned retention_days, int batch,
-                       std::chrono::milliseconds budget, std::stop_token stop);
+// One housekeeping pass: job_run's day partitions made ahead and dropped past the retention,
+// then expired rows deleted in batches of `batch` until none are left, `stop` is requested or
+// `budget` has passed.
+struct Housekept {
+  QueueStore::PartitionChanges partitions;
+  std::int64_t deleted = 0;  // rows, by the batched deletes
+};
+Housekept housekeep(QueueStore& store, unsigned retention_days, int batch,
+                    std::chrono::milliseconds budget, std::stop_token stop);
 
 }  // namespace tickd::work

@@ -88,8 +88,12 @@ payloads += [n.payload for n in listener.notifies if n.payload == str(base + 2)]
 c.check(payloads == [str(base + 1)] * 3, "INSERT, UPDATE and DELETE each notify tickd_region_changed "
         "with the id; a rolled-back insert does not", payloads)
 
-# job_run
+# job_run (a partition per day, sql/008: the day of these rows first)
 region = base
+cur.execute("SELECT tickd_job_run_add_partitions('2026-01-01', '2026-01-01')")
+refused("INSERT INTO job_run (region_id, scheduled_for, replica_id, status) "
+        "VALUES (%s, '2025-06-01T00:00:00Z', 'a', 'running')", (region,), e.CheckViolation,
+        "a row of a day without a partition is refused (there is no default partition)")
 cur.execute("INSERT INTO job_run (region_id, scheduled_for, replica_id, status) "
             "VALUES (%s, '2026-01-01T00:00:00Z', 'a', 'running') RETURNING id, details, started_at",
             (region,))

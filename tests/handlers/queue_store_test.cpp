@@ -137,10 +137,51 @@ TEST_CASE("sync: found rows UPLOADED, old absent rows MISSING, young ones wait, 
   CHECK(store.sync_expected(rid, {}, 3600s).pending == 1);  // an empty listing is fine too
 }
 
-TEST_CASE("housekeeping deletes only old finished rows, in batches") {
+TEST_CASE("housekeeping drops whole day partitions of job_run past the retention") {
+  Schema s;
+  const auto r = std::to_string(s.region("a"));
+  // A day 40 days back with a partition of its own (as a replica made it then), and rows.
+  s.sql(
+      "SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 40, "
+      "(now() AT TIME ZONE 'UTC')::date - 40)");
+  s.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) SELECT " +
+        r +
+        ", ((now() AT TIME ZONE 'UTC')::date - 40) + g * interval '1 second', 'x', 'ok', now() "
+        "FROM generate_series(1, 50) g");
+  // Today's partition is there (the migration made it); the last day ahead is missing.
+  s.sql("DROP TABLE job_run_" +
+        s.sql("SELECT to_char((now() AT TIME ZONE 'UTC')::date + " +
+              std::to_string(QueueStore::kHistoryDaysAhead) + ", 'YYYYMMDD')")[0][0]
+            .as<std::string>());
+  // The partitions of days that ended 30 days ago or more: that one and the test days (schema.hpp).
+  const std::string partitions =
+      "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+      "WHERE i.inhparent = 'job_run'::regclass ";
+  const auto old = s.value(partitions +
+                           "AND to_date(substr(c.relname, 9), 'YYYYMMDD') < "
+                           "(now() AT TIME ZONE 'UTC')::date - 30");
+  const auto all = s.value(partitions);
+  REQUIRE(old >= 1);
+  tickd::Database db(s.url, 2);
+  QueueStore store(db);
+  const auto changes = store.maintain_history_partitions(30);
+  CHECK(changes.created == 1);
+  CHECK(changes.dropped == old);
+  CHECK(s.value("SELECT count(*) FROM job_run") == 0);
+  CHECK(s.value(partitions) == all - old + 1);
+  const auto again = store.maintain_history_partitions(30);
+  CHECK(again.created == 0);
+  CHECK(again.dropped == 0);
+}
+
+TEST_CASE("housekeeping deletes only old finished queue, audit and request rows, in batches") {
   Schema s;
   const auto rid = s.region("a");
   const auto r = std::to_string(rid);
+  // Old runs, in their days' partitions: those go whole (the test above), not by these batches.
+  s.sql(
+      "SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 41, "
+      "(now() AT TIME ZONE 'UTC')::date - 40)");
   s.sql(
       "INSERT INTO job_run (region_id, scheduled_for, replica_id, status, started_at, finished_at) "
       "SELECT " +
@@ -166,12 +207,10 @@ TEST_CASE("housekeeping deletes only old finished rows, in batches") {
       r + ", 'backfill', now() - interval '42 days', 'ops', 'pending', NULL)");
   tickd::Database db(s.url, 2);
   QueueStore store(db);
-  // 10 job_run + 1 upload + 1 publish + 1 audit + 1 request
-  CHECK(store.delete_expired(30, 10) == 14);
-  CHECK(store.delete_expired(30, 10) == 10);
-  CHECK(store.delete_expired(30, 10) == 5);
-  CHECK(store.delete_expired(30, 10) == 0);
-  CHECK(s.value("SELECT count(*) FROM job_run") == 1);
+  // 1 upload + 1 publish + 1 audit + 1 request, at most 2 per table and call
+  CHECK(store.delete_expired(30, 2) == 4);
+  CHECK(store.delete_expired(30, 2) == 0);
+  CHECK(s.value("SELECT count(*) FROM job_run") == 26);
   CHECK(s.value("SELECT count(*) FROM upload_jobs") == 2);
   CHECK(s.value("SELECT count(*) FROM region_audit") == 1);  // the fresh INSERT row
   CHECK(s.value("SELECT count(*) FROM run_request WHERE state = 'pending'") == 1);

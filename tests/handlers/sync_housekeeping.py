@@ -35,6 +35,8 @@ def test(r):
     open(os.path.join(storage, "syf", "a", "stray.wav"), "wb").write(b"?")
     # Housekeeping: old finished rows go, recent and unfinished ones stay.
     hk = r.add_region("hk", "* * * * * *", handlers=["housekeeping"])
+    r.sql("SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 4, "
+          "(now() AT TIME ZONE 'UTC')::date - 3)")  # the old rows' days (sql/008)
     r.sql("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, finished_at) "
           "SELECT %s, now() - g * interval '1 minute' - interval '3 days', 'old', 'ok', now() - interval '3 days' "
           "FROM generate_series(1, 1200) g", (hk,))
@@ -53,7 +55,10 @@ def test(r):
              "old job_run rows deleted")
     check(r.sql("SELECT local_path FROM upload_jobs WHERE region_id = %s", (hk,)) == [("/y",)],
           "the old COMPLETED upload deleted, the PENDING one kept", r.sql("SELECT * FROM upload_jobs"))
-    wait_for(lambda: hrig.details(r, hk, "housekeeping").get("deleted", 0) >= 1201, 10, "deletions counted")
+    wait_for(lambda: hrig.details(r, hk, "housekeeping").get("partitions_dropped", 0) >= 1, 10,
+             "the old days' partitions dropped, counted")
+    check(hrig.details(r, hk, "housekeeping").get("deleted", 0) >= 1, "the upload row's delete counted",
+          hrig.details(r, hk, "housekeeping"))
     t.kill()
 
     with s3.S3Peer(page_size=3) as peer:

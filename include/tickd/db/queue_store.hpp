@@ -88,10 +88,23 @@ class QueueStore final {
 
   std::vector<QueueCount> count_by_status();
 
-  // Deletes up to `batch` rows older than `days` from each of job_run (finished rows),
-  // upload_jobs and publish_jobs (completed and failed), file_upload (checked, not
-  // PENDING), region_audit and run_request (handled). Returns the rows deleted in this call.
+  // Deletes up to `batch` rows older than `days` from each of upload_jobs and publish_jobs
+  // (completed and failed), file_upload (checked, not PENDING), region_audit and run_request
+  // (handled). Returns the rows deleted in this call. (job_run goes a day partition at a
+  // time: maintain_history_partitions.)
   std::int64_t delete_expired(unsigned days, int batch);
+
+  // job_run's day partitions (sql/008): creates those from yesterday to kHistoryDaysAhead
+  // days ahead that are missing, and drops those that ended `retention_days` ago or more.
+  // Each waits at most 200 ms for its lock on job_run (a DDL lock waiting in the queue would
+  // hold up every claim behind it) and then throws: the next pass tries again.
+  struct PartitionChanges {
+    int created = 0;
+    int dropped = 0;
+  };
+  static constexpr int kHistoryDaysAhead = 3;
+  PartitionChanges add_history_partitions();
+  PartitionChanges maintain_history_partitions(unsigned retention_days);
 
  private:
   Database& db_;

@@ -115,3 +115,20 @@ class Checker:
         print("%d passed, %d failed" % (self.passed, self.failures))
         sys.exit(1 if self.failures else 0)
 
+
+
+def apply_sql_up_to(url, version):
+    """Applies sql/NNN_*.sql up to `version` as tickd migrate would (one transaction, the
+    ledger recorded), so that a test can put rows in an older schema and migrate them."""
+    conn = connect(url, autocommit=False)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE tickd_schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())")
+        for f in sorted(os.listdir(SQL_DIR)):
+            if f.endswith(".sql") and int(f[:3]) <= version:
+                with open(os.path.join(SQL_DIR, f)) as sql:
+                    cur.execute(sql.read())
+                cur.execute("INSERT INTO tickd_schema_migrations (version, name) VALUES (%s, %s)",
+                            (int(f[:3]), f[4:-4]))
+    conn.commit()
+    conn.close()
