@@ -281,10 +281,11 @@ std::vector<std::int64_t> Database::already_claimed(const std::vector<std::int64
 std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& finishes,
                                                  const std::string& replica_id) {
   std::vector<std::int64_t> ids, attempts;
-  std::vector<std::optional<std::string>> statuses, errors, details, notify_urls;
+  std::vector<std::optional<std::string>> instants, statuses, errors, details, notify_urls;
   std::vector<bool> notify_status, notify_recovered;
   for (const auto& f : finishes) {
     ids.push_back(f.run_id);
+    instants.push_back(timestamp(f.scheduled_for));
     attempts.push_back(f.attempt);
     statuses.emplace_back(to_string(f.status));
     errors.push_back(f.error);
@@ -294,11 +295,13 @@ std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& fini
     notify_recovered.push_back(f.notify_recovered);
   }
   return impl_->with_connection("recording finished ticks", [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    const auto r =
-        tx.exec_params(sql::kFinishBatch, id_array(ids), text_array(statuses), text_array(errors),
-                       text_array(details), replica_id, id_array(attempts), text_array(notify_urls),
-                       bool_array(notify_status), bool_array(notify_recovered));
+    pqxx::work tx(c);
+    tx.exec0(sql::kProbeByKey);
+    const auto r = tx.exec_params(
+        sql::kFinishBatch, id_array(ids), text_array(statuses), text_array(errors),
+        text_array(details), replica_id, id_array(attempts), text_array(notify_urls),
+        bool_array(notify_status), bool_array(notify_recovered), text_array(instants));
+    tx.commit();
     std::vector<std::int64_t> fenced;
     for (const auto& row : r) {
       if (!row[1].as<bool>() && !row[2].as<bool>()) fenced.push_back(row[0].as<std::int64_t>());

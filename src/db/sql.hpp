@@ -93,10 +93,22 @@ inline constexpr const char* kAlreadyClaimed =
     "SELECT region_id FROM job_run WHERE scheduled_for = $2::timestamptz "
     "AND region_id = ANY($1::bigint[])";
 
-// Records many ends in one statement, giving the running slots back set-based
-// (TICKD_SLOTS_KEPT). $1 bigint[] run ids, $2 text[] statuses, $3 text[]
-// errors (NULL elements for none), $4 text[] details, $5 replica id, $6 int[] attempts.
-// Fenced: a row changes only while it is still this replica's running row of that attempt.
+// Before a statement that finds job_run rows by key in a batch (an unnest of keys joined to
+// the table), in its transaction: the planner must probe each row's primary key, one
+// partition each. A day partition has no statistics for its first minutes, when "this
+// replica's running rows" looks like a handful; the planner then scans the whole partition,
+// or a partial index full of ended rows, for every batch (at 10,000 ends a second the ends
+// fell behind and claims found their regions still running).
+inline constexpr const char* kProbeByKey =
+    "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off";
+
+// Records many ends in one statement (after kProbeByKey), giving the running slots back
+// set-based (TICKD_SLOTS_KEPT). $1 bigint[] run ids, $10 timestamptz[] their scheduled_for
+// (with the id, the row's key), $2 text[] statuses, $3 text[] errors (NULL elements for
+// none), $4 text[] details, $5 replica id, $6 int[] attempts.
+// Fenced: a row changes only while it is still this replica's running row of that attempt
+// (finished_at IS NULL is status = 'running' by job_run_check, and matches no partial index
+// of running rows, whose ended entries the planner would read).
 // One row per input: (run id, written now, written before): "before" is an earlier try of
 // this same write whose outcome came back in doubt but had committed (the outer SELECT
 // reads the snapshot from before the UPDATE), so a retry never reports it as fenced.
@@ -107,12 +119,13 @@ inline constexpr const char* kAlreadyClaimed =
 // a webhook are looked at, so ends without one cost nothing more.
 inline constexpr const char* kFinishBatch =
     "WITH " TICKD_SLOTS_KEPT
-    ", upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
-    "  details = j.details || v.details::jsonb "
-    "  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $6::int[]) "
-    "    AS v (id, status, error, details, attempt), slots_kept "
-    "  WHERE j.id = v.id AND j.replica_id = $5 AND j.attempt = v.attempt AND j.status = 'running' "
-    "  AND slots_kept.mode = 'kept' "
+    ", v AS MATERIALIZED (SELECT * FROM unnest($1::bigint[], $10::timestamptz[], $2::text[], "
+    "  $3::text[], $4::text[], $6::int[]) AS v (id, scheduled_for, status, error, details, "
+    "  attempt)), "
+    "upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
+    "  details = j.details || v.details::jsonb FROM v, slots_kept "
+    "  WHERE j.id = v.id AND j.scheduled_for = v.scheduled_for AND j.replica_id = $5 "
+    "  AND j.attempt = v.attempt AND j.finished_at IS NULL AND slots_kept.mode = 'kept' "
     "  RETURNING j.id, j.region_id, j.scheduled_for, j.status, j.attempt, j.error), "
     // The ended rows give their regions' running slots back (sql/008).
     "freed AS (DELETE FROM region_running s USING upd "
@@ -128,16 +141,13 @@ inline constexpr const char* kFinishBatch =
     "ins AS (INSERT INTO tickd_notification (region_id, scheduled_for, event, url, payload) "
     "  SELECT region_id, scheduled_for, event, url, tickd_notification_payload(event, region_id, "
     "    scheduled_for, status, attempt, error, id, $5) FROM ev "
-    "  ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING), "
-    "v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $6::int[]) AS v (id, status, attempt)) "
+    "  ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING) "
     "SELECT v.id, upd.id IS NOT NULL, coalesce(b.before, false) "
     "FROM v LEFT JOIN upd USING (id) "
-    // Looked up by primary key, and only for the (rare) ends not written now (upd.id IS NULL
-    // gates the lookup per row). A plain join was planned as a scan of the whole table; a
-    // CASE subquery cost 650 ms per 500 ends on the day partitions although it never ran.
+    // Only for the (rare) ends not written now: upd.id IS NULL gates the probe per row.
     "LEFT JOIN LATERAL (SELECT j.replica_id = $5 AND j.attempt = v.attempt "
     "  AND j.status = v.status AS before FROM job_run j "
-    "  WHERE upd.id IS NULL AND j.id = v.id) b ON true";
+    "  WHERE upd.id IS NULL AND j.id = v.id AND j.scheduled_for = v.scheduled_for) b ON true";
 
 // A failed attempt that will be retried: the row stays running, counts the next attempt,
 // and keeps the failed one's error and handler details in details.attempts. $1 run id,

@@ -419,9 +419,9 @@ bool TickRunner::retry_later(const DueTick& tick, std::int64_t run_id,
                   failed.retry_after.value_or(std::chrono::milliseconds(0)));
   if (!at) return false;
   try {
-    if (!store_.record_attempt(
-            {run_id, RunStatus::failed, failed.error, failed.details, tick.attempt},
-            config_.replica_id)) {
+    if (!store_.record_attempt({run_id, tick.instant + tick.fraction, RunStatus::failed,
+                                failed.error, failed.details, tick.attempt},
+                               config_.replica_id)) {
       return false;  // taken over meanwhile: the end below is fenced and says so
     }
   } catch (const DbError& e) {
@@ -476,7 +476,11 @@ void TickRunner::finish(DueTick tick, std::int64_t run_id, Attempt attempt, Done
     pinger_->send(*tick.region->row->extras->ping_url,
                   ok ? Pinger::Kind::success : Pinger::Kind::fail);
   }
-  Database::Finish end{run_id, status, std::move(attempt.error), std::move(attempt.details),
+  Database::Finish end{run_id,
+                       tick.instant + tick.fraction,
+                       status,
+                       std::move(attempt.error),
+                       std::move(attempt.details),
                        tick.attempt};
   const auto& row = *tick.region->row;
   if (auto url = notify_target(row, config_.notify_url)) {

@@ -90,7 +90,7 @@ std::vector<DueTick> RequestFeed::ticks_of(std::vector<Database::RequestedRun> r
   for (auto& run : runs) {
     auto valid = validate_region(*run.row, handlers_);
     if (const auto* error = std::get_if<std::string>(&valid)) {
-      refused.push_back({run.run_id, RunStatus::failed,
+      refused.push_back({run.run_id, run.scheduled_for, RunStatus::failed,
                          "region " + run.row->code + " cannot run: " + *error, "{}", run.attempt});
       continue;
     }

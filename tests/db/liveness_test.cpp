@@ -198,8 +198,8 @@ TEST_CASE("a taken-over tick runs again on its row as attempt 2; the dead writer
   CHECK(taker.take_over(orphans, "other").empty());  // only one taker wins
   CHECK(taker.abandon(orphans, {"late"}) == 0);      // nor can it be ended as seen before
 
-  CHECK_FALSE(finish(victim, won.run_id, "victim", RunStatus::ok, std::nullopt, "{}", 1));
-  CHECK(finish(taker, won.run_id, "judge", RunStatus::ok, std::nullopt, "{\"region\":{}}", 2));
+  CHECK_FALSE(finish(victim, won.run_id, t0, "victim", RunStatus::ok, std::nullopt, "{}", 1));
+  CHECK(finish(taker, won.run_id, t0, "judge", RunStatus::ok, std::nullopt, "{\"region\":{}}", 2));
   const auto row = s.sql(
       "SELECT status, replica_id, attempt, details->'taken_over'->0->>'from', "
       "details->'taken_over'->0->>'cause', details ? 'region' FROM job_run")[0];
@@ -303,7 +303,7 @@ TEST_CASE(
   // taker's runs once.
   const auto next = claim(victim, id, t0 + 10s, "victim");
   REQUIRE(next.outcome == ClaimOutcome::overlapping);  // the first is still running
-  CHECK(finish(taker, won.run_id, "judge", RunStatus::ok, std::nullopt, "{}", 2));
+  CHECK(finish(taker, won.run_id, t0, "judge", RunStatus::ok, std::nullopt, "{}", 2));
   const auto second = claim(victim, id, t0 + 10s, "victim");
   REQUIRE(second.outcome == ClaimOutcome::won);
   const auto orphans = judge(taker, 60s).orphans;
@@ -322,10 +322,10 @@ TEST_CASE("an end written twice (the first answer lost in doubt) is written, not
   const auto id = s.region("a");
   Database db(s.url, 1);
   const auto c = claim(db, id, t0, "replica-a");
-  CHECK(finish(db, c.run_id, "replica-a", RunStatus::ok, std::nullopt, "{}"));
-  CHECK(finish(db, c.run_id, "replica-a", RunStatus::ok, std::nullopt, "{}"));  // the retry
-  CHECK_FALSE(finish(db, c.run_id, "replica-a", RunStatus::failed, "other", "{}"));
-  CHECK_FALSE(finish(db, c.run_id, "replica-b", RunStatus::ok, std::nullopt, "{}"));
+  CHECK(finish(db, c.run_id, t0, "replica-a", RunStatus::ok, std::nullopt, "{}"));
+  CHECK(finish(db, c.run_id, t0, "replica-a", RunStatus::ok, std::nullopt, "{}"));  // the retry
+  CHECK_FALSE(finish(db, c.run_id, t0, "replica-a", RunStatus::failed, "other", "{}"));
+  CHECK_FALSE(finish(db, c.run_id, t0, "replica-b", RunStatus::ok, std::nullopt, "{}"));
 }
 
 int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }

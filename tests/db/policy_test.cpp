@@ -251,7 +251,7 @@ TEST_CASE("the database refuses a second running tick of a region unless its ove
   s.sql("UPDATE region_index SET overlap = 'skip' WHERE id = " + std::to_string(allow));
   CHECK(claim(db, allow, t0 + 2s, "replica-a").outcome == ClaimOutcome::won);
   CHECK(claim(db, allow, t0 + 3s, "replica-a").outcome == ClaimOutcome::overlapping);
-  CHECK(finish(db, first.run_id, "replica-a", RunStatus::ok, std::nullopt, "{}"));
+  CHECK(finish(db, first.run_id, t0, "replica-a", RunStatus::ok, std::nullopt, "{}"));
 }
 
 TEST_CASE("a claim records the trigger and the expression and zone it was scheduled under") {

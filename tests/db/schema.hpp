@@ -104,11 +104,13 @@ inline Claim claim(Database& db, std::int64_t region_id, std::chrono::sys_second
   return db.claim_batch({{row_of(region_id)}}, instant, replica_id)[0];
 }
 
-// One tick's end as the finisher writes it (finish_batch); false when fenced.
-inline bool finish(Database& db, std::int64_t run_id, const std::string& replica_id,
-                   RunStatus status, const std::optional<std::string>& error,
-                   const std::string& details, int attempt = 1) {
-  return db.finish_batch({{run_id, status, error, details, attempt}}, replica_id).empty();
+// One tick's end as the finisher writes it (finish_batch); false when fenced. `instant`:
+// the run's scheduled_for, with the id its key.
+inline bool finish(Database& db, std::int64_t run_id, std::chrono::sys_seconds instant,
+                   const std::string& replica_id, RunStatus status,
+                   const std::optional<std::string>& error, const std::string& details,
+                   int attempt = 1) {
+  return db.finish_batch({{run_id, instant, status, error, details, attempt}}, replica_id).empty();
 }
 
 // main() of a database test: skipped (77) without TICKD_TEST_DATABASE_URL.

@@ -119,6 +119,8 @@ class Database final {
 
   struct Finish {
     std::int64_t run_id;
+    // The row's job_run.scheduled_for: with the id, its key in the partitioned table.
+    std::chrono::sys_time<std::chrono::microseconds> scheduled_for;
     RunStatus status;
     std::optional<std::string> error;  // job_run.error: set when a handler failed
     std::string details;               // JSON object

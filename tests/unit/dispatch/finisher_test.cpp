@@ -36,7 +36,7 @@ struct Rig {
 
   void submit(std::int64_t run_id, RunStatus status = RunStatus::ok,
               std::optional<std::string> error = {}) {
-    finisher->submit({run_id, status, std::move(error), "{}", 1}, [this, run_id](Result r) {
+    finisher->submit({run_id, {}, status, std::move(error), "{}", 1}, [this, run_id](Result r) {
       results.add({run_id, r});
     });
   }
