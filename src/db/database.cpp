@@ -2,7 +2,6 @@
 
 #include <date/date.h>
 
-#include <cstring>
 #include <map>
 #include <pqxx/pqxx>
 #include <string_view>
@@ -13,6 +12,7 @@
 #include "pg_array.hpp"
 #include "pool.hpp"
 #include "pool_events.hpp"
+#include "reply_size.hpp"
 #include "sql.hpp"
 #include "tickd/db/claim_key.hpp"
 #include "tickd/util/cancellation.hpp"
@@ -32,13 +32,13 @@ std::string timestamp(std::chrono::sys_time<std::chrono::microseconds> t) {
 
 // Resets a handler connection once a region's tick_sql is done with it, however it ended.
 // Tried twice: a cancel that arrives late may hit the first. A connection that cannot be
-// reset, or was told to drop(), is closed, so the pool drops it rather than lend it out
-// changed.
+// reset is closed, so the pool drops it rather than lend it out changed; so is one that
+// received a large reply (reply_size.hpp), to free the memory libpq keeps for it.
 class SessionReset final {
  public:
-  explicit SessionReset(pqxx::connection& c) : c_(c) {}
+  SessionReset(pqxx::connection& c, const db::ReplySize& reply) : c_(c), reply_(reply) {}
   ~SessionReset() {
-    for (int attempt = 0; attempt < 2 && !drop_; ++attempt) {
+    for (int attempt = 0; attempt < 2 && !reply_.large(); ++attempt) {
       try {
         pqxx::nontransaction tx(c_);
         tx.exec0(sql::kResetSession);
@@ -54,27 +54,10 @@ class SessionReset final {
   SessionReset(const SessionReset&) = delete;
   SessionReset& operator=(const SessionReset&) = delete;
 
-  // libpq never shrinks a connection's input buffer: it stays as large as the largest message
-  // the connection received, for as long as the pool keeps it. Closing it frees that memory.
-  void drop() { drop_ = true; }
-
  private:
   pqxx::connection& c_;
-  bool drop_ = false;
+  const db::ReplySize& reply_;
 };
-
-// A tick_sql's plan or error text larger than this may have grown libpq's input buffer (16 KiB
-// at first); its connection is then closed rather than pooled. Plans are a few hundred bytes
-// unless the statement holds a large constant (repeat('x', 100000000) in a filter is printed).
-constexpr std::size_t kLargeReply = 64 * 1024;
-
-std::size_t text_size(const pqxx::result& r) {
-  std::size_t n = 0;
-  for (const auto& row : r) {
-    for (const auto& field : row) n += field.size();
-  }
-  return n;
-}
 
 std::vector<RegionRow> to_regions(const pqxx::result& r) {
   std::vector<RegionRow> rows;
@@ -476,9 +459,11 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
               return false;  // an earlier attempt's SQL committed with its mark
             }
           }
+          // Counts the plan, an error and every notice; outlives `reset`, which asks it.
+          db::ReplySize reply(c);
           // Whatever the SQL did to its session (SET, set_config(..., false), SET ROLE, temporary
           // tables, LISTEN) must not reach the next user of this pooled connection.
-          SessionReset reset(c);
+          const SessionReset reset(c, reply);
           // PQcancel, from the cancelling thread: safe while this thread waits on `c`.
           const Cancellation::Interrupt interrupt(cancellation, [&c] { c.cancel_query(); });
           try {
@@ -501,7 +486,7 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
             const auto plan =
                 tx.exec(std::string(sql::kRunTickSql) + "(" + std::to_string(region_id) + ", " +
                         tx.quote(timestamp(scheduled_for)) + ")");
-            if (text_size(plan) > kLargeReply) reset.drop();
+            reply.add(plan);
             tx.exec("DEALLOCATE tickd_tick_sql");
             if (run != nullptr &&
                 tx.exec_params(sql::kMarkTickSql, run->run_id, run->replica_id, run->attempt)
@@ -513,8 +498,7 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
             tx.commit();
             return true;
           } catch (const pqxx::sql_error& e) {
-            // An error can quote a value of any size ("invalid input syntax ...: \"xxx...\"").
-            if (std::strlen(e.what()) > kLargeReply) reset.drop();
+            reply.add(e.what());
             // A prepared statement outlives the rolled-back transaction that made it.
             try {
               pqxx::nontransaction cleanup(c);

@@ -242,7 +242,8 @@ TEST_CASE("a tick_sql runs to its last row while its rows stay in PostgreSQL") {
   }
 }
 
-TEST_CASE("a tick_sql whose plan or error is large closes its connection; others keep theirs") {
+TEST_CASE(
+    "a tick_sql whose plan, error or notice is large closes its connection; others keep theirs") {
   Schema s;
   const auto id = s.region("a");
   s.sql("CREATE TABLE pids (pid int)");
@@ -263,6 +264,12 @@ TEST_CASE("a tick_sql whose plan or error is large closes its connection; others
   CHECK_THROWS_AS(db.run_tick_sql("SELECT repeat('x', 100000)::int", id, t0, 5s), tickd::DbError);
   db.run_tick_sql(pid, id, t0, 5s);
   CHECK(backends() == 3);
+  s.sql(
+      "CREATE FUNCTION shout() RETURNS int LANGUAGE plpgsql AS "
+      "$$BEGIN RAISE NOTICE '%', repeat('x', 100000); RETURN 1; END$$");
+  db.run_tick_sql("SELECT shout()", id, t0, 5s);
+  db.run_tick_sql(pid, id, t0, 5s);
+  CHECK(backends() == 4);
 }
 
 TEST_CASE("loading regions returns only active ones, all or by id") {
