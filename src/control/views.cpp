@@ -244,38 +244,41 @@ std::string regions_document(const std::vector<RegionView>& regions, Micros now)
   return std::move(w).str();
 }
 
+void write_list_fields(json::Writer& w, const RegionView& r, const RegionState& state) {
+  w.key("id").value(r.id).key("code").value(r.code).key("name").value(r.name);
+  w.key("cron_schedule").value(json::shorten(r.cron_schedule, kListTextBytes));
+  w.key("timezone").value(r.timezone).key("active").value(r.active);
+  w.key("state").value(state.state).key("error");
+  text_or_null(
+      w, state.error ? std::optional(json::shorten(*state.error, kListTextBytes)) : std::nullopt);
+  w.key("next_fire");
+  time_or_null(w, state.next.empty() ? std::nullopt : std::optional<Micros>(state.next.front()));
+  w.key("updated_at").value(format_time(r.updated_at));
+  write_pause(w, r);
+  w.key("pending_requests").value(r.pending_requests);
+  w.key("last_run");
+  if (const auto& run = r.last_run) {
+    w.begin_object().key("id").value(run->id).key("status").value(run->status);
+    w.key("trigger").value(run->trigger);
+    w.key("scheduled_for").value(format_time(run->scheduled_for));
+    w.key("started_at").value(format_time(run->started_at)).key("finished_at");
+    time_or_null(w, run->finished_at);
+    w.key("error");
+    text_or_null(
+        w, run->error ? std::optional(json::shorten(*run->error, kListTextBytes)) : std::nullopt);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  write_last_ended(w, r, kListTextBytes);
+}
+
 std::string regions_list_document(const std::vector<RegionView>& regions, Micros now) {
   json::Writer w;
   w.begin_object().key("regions").begin_array();
   for (const auto& r : regions) {
-    const auto state = region_state(r, now, 1);
     w.begin_object();
-    w.key("id").value(r.id).key("code").value(r.code).key("name").value(r.name);
-    w.key("cron_schedule").value(json::shorten(r.cron_schedule, kListTextBytes));
-    w.key("timezone").value(r.timezone).key("active").value(r.active);
-    w.key("state").value(state.state).key("error");
-    text_or_null(
-        w, state.error ? std::optional(json::shorten(*state.error, kListTextBytes)) : std::nullopt);
-    w.key("next_fire");
-    time_or_null(w, state.next.empty() ? std::nullopt : std::optional<Micros>(state.next.front()));
-    w.key("updated_at").value(format_time(r.updated_at));
-    write_pause(w, r);
-    w.key("pending_requests").value(r.pending_requests);
-    w.key("last_run");
-    if (const auto& run = r.last_run) {
-      w.begin_object().key("id").value(run->id).key("status").value(run->status);
-      w.key("trigger").value(run->trigger);
-      w.key("scheduled_for").value(format_time(run->scheduled_for));
-      w.key("started_at").value(format_time(run->started_at)).key("finished_at");
-      time_or_null(w, run->finished_at);
-      w.key("error");
-      text_or_null(
-          w, run->error ? std::optional(json::shorten(*run->error, kListTextBytes)) : std::nullopt);
-      w.end_object();
-    } else {
-      w.null();
-    }
-    write_last_ended(w, r, kListTextBytes);
+    write_list_fields(w, r, region_state(r, now, 1));
     w.end_object();
   }
   w.end_array().end_object();
@@ -321,8 +324,6 @@ std::string replicas_document(const std::vector<ReplicaView>& replicas) {
   return std::move(w).str();
 }
 
-namespace {
-
 std::int64_t whole_number(std::string_view name, const std::string& text) {
   std::int64_t n = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -332,8 +333,6 @@ std::int64_t whole_number(std::string_view name, const std::string& text) {
   }
   return n;
 }
-
-}  // namespace
 
 RunFilter run_filter(const RunOptions& o) {
   RunFilter f;

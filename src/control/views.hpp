@@ -41,6 +41,8 @@ std::string regions_document(const std::vector<RegionView>& regions, Micros now)
 // its details; long texts cut at kListTextBytes.
 inline constexpr std::size_t kListTextBytes = 512;
 std::string regions_list_document(const std::vector<RegionView>& regions, Micros now);
+// The fields of one region of that list, without the braces (a page adds its own).
+void write_list_fields(json::Writer& w, const RegionView& r, const RegionState& state);
 // `tickd region show`, GET /v1/regions/{code}: the region object (with its kShowNextFires
 // next instants as "next_fires") plus "runs": its newest runs and "audit": its newest audit
 // rows, as given.
@@ -59,6 +61,10 @@ std::string replicas_document(const std::vector<ReplicaView>& replicas);
 // the API's query parameters), each nullopt when not given, as a RunFilter. Throws
 // ControlError(bad_input) naming the option that is not a whole number or a time; the
 // ranges and the status are checked by ControlStore::runs.
+// `text` as a whole number, or ControlError(bad_input): "<name>: '<text>' is not a whole
+// number" (also when it does not fit 64 bits).
+std::int64_t whole_number(std::string_view name, const std::string& text);
+
 struct RunOptions {
   std::optional<std::string> region, status, since, limit, before;
 };

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <string_view>
+#include <unordered_map>
 
 #include "control_internal.hpp"
 #include "control_read_sql.hpp"
@@ -54,6 +55,32 @@ RegionView read_region(const pqxx::row& row) {
   return v;
 }
 
+// A row of kControlRegionKeys: only the fields pick_regions promises its picker.
+RegionView read_region_key(const pqxx::row& row) {
+  RegionView v;
+  v.id = row[0].as<std::int64_t>();
+  v.code = row[1].as<std::string>();
+  v.cron_schedule = row[2].as<std::string>();
+  v.timezone = row[3].as<std::string>();
+  v.active = row[4].as<bool>();
+  v.updated_at = micros(row[5]);
+  v.timeout_ms = opt_int(row[6]);
+  v.max_attempts = row[7].as<int>();
+  v.retry_backoff_ms = row[8].as<int>();
+  v.overlap = row[9].as<std::string>();
+  v.start_window_ms = opt_int(row[10]);
+  v.jitter_ms = row[11].as<int>();
+  v.paused_at = opt_micros(row[12]);
+  if (!row[14].is_null()) {
+    v.last_run.emplace();
+    v.last_run->region_id = v.id;
+    v.last_run->scheduled_for = micros(row[13]);
+    v.last_run->status = row[14].as<std::string>();
+  }
+  if (!row[15].is_null()) v.last_ended = EndedRun{row[15].as<std::string>(), {}, {}, {}};
+  return v;
+}
+
 void check_limit(int limit, const char* what) {
   if (limit < 1 || limit > kMaxLimit) {
     throw ControlError(
@@ -78,6 +105,30 @@ std::vector<RegionView> ControlStore::regions() {
     const auto r = tx.exec(sql::kControlRegions);
     out.reserve(r.size());
     for (const auto& row : r) out.push_back(read_region(row));
+    return out;
+  });
+}
+
+std::vector<RegionView> ControlStore::pick_regions(const RegionPicker& pick) {
+  return impl_->transact("list a page of regions", [&](pqxx::work& tx) {
+    // One snapshot for both reads, so that the page's views are the rows it was picked by.
+    tx.exec0("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    std::vector<RegionView> keys;
+    const auto r = tx.exec(sql::kControlRegionKeys);
+    keys.reserve(r.size());
+    for (const auto& row : r) keys.push_back(read_region_key(row));
+    const auto ids = pick(keys);
+    std::vector<RegionView> out;
+    if (ids.empty()) return out;
+    std::unordered_map<std::int64_t, RegionView> by_id;
+    for (const auto& row : tx.exec_params(sql::kControlRegionsByIds, db::id_array(ids))) {
+      auto v = read_region(row);
+      by_id.emplace(v.id, std::move(v));
+    }
+    out.reserve(ids.size());
+    for (const auto id : ids) {
+      if (const auto it = by_id.find(id); it != by_id.end()) out.push_back(std::move(it->second));
+    }
     return out;
   });
 }
