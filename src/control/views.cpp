@@ -129,12 +129,28 @@ void write_region_fields(json::Writer& w, const RegionView& r, const RegionState
 
 }  // namespace
 
-RegionState region_state(const RegionView& r, Micros now, int next_count) {
+const std::variant<cron::Expr, cron::ParseError>& ScheduleParses::expression(
+    const std::string& text) {
+  auto it = expressions_.find(text);
+  if (it == expressions_.end()) it = expressions_.emplace(text, cron::parse(text)).first;
+  return it->second;
+}
+
+const std::variant<const date::time_zone*, cron::ParseError>& ScheduleParses::zone(
+    const std::string& name) {
+  auto it = zones_.find(name);
+  if (it == zones_.end()) it = zones_.emplace(name, cron::find_zone(name)).first;
+  return it->second;
+}
+
+RegionState region_state(const RegionView& r, Micros now, int next_count, ScheduleParses* parses) {
   RegionState s;
   // Why a replica would refuse the row, in validate_region's words and order (the handler
   // names are not checked here: that takes the registry of a running replica).
-  const auto parsed = cron::parse(r.cron_schedule);
-  const auto zone = cron::find_zone(r.timezone);
+  ScheduleParses here;
+  auto& cache = parses ? *parses : here;
+  const auto& parsed = cache.expression(r.cron_schedule);
+  const auto& zone = cache.zone(r.timezone);
   if (const auto* e = std::get_if<cron::ParseError>(&parsed)) {
     s.error = "cron_schedule '" + r.cron_schedule + "': " + e->message;
   } else if (const auto* z = std::get_if<cron::ParseError>(&zone)) {

@@ -3,10 +3,12 @@
 // API print the same documents), and the region facts both compute: its state and its
 // next instants from the cron engine in its zone. (views.cpp)
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "tickd/cron/cron.hpp"
 #include "tickd/db/control_store.hpp"
 #include "tickd/util/json.hpp"
 
@@ -19,7 +21,20 @@ struct RegionState {
   std::optional<std::string> error;
   std::vector<Micros> next;  // the next instants after `now` (none when not scheduled)
 };
-RegionState region_state(const RegionView& r, Micros now, int next_count);
+// Each distinct expression and zone parsed once: a list of thousands of regions shares
+// few, and parsing is most of region_state's cost there.
+class ScheduleParses final {
+ public:
+  const std::variant<cron::Expr, cron::ParseError>& expression(const std::string& text);
+  const std::variant<const date::time_zone*, cron::ParseError>& zone(const std::string& name);
+
+ private:
+  std::map<std::string, std::variant<cron::Expr, cron::ParseError>, std::less<>> expressions_;
+  std::map<std::string, std::variant<const date::time_zone*, cron::ParseError>, std::less<>> zones_;
+};
+// `parses`: where to keep the parses for the next call (nullptr: parse here).
+RegionState region_state(const RegionView& r, Micros now, int next_count,
+                         ScheduleParses* parses = nullptr);
 
 // {"id", "code", "name", "cron_schedule", "timezone", "active", "handlers", "tick_sql",
 //  "updated_at", "policies": {...}, "paused": null | {"at", "by", "reason"}, "state",
