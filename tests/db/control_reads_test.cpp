@@ -410,7 +410,9 @@ TEST_CASE("pick_regions: every region's keys, then the full views of the picked 
   const auto quiet = s.region("quiet");
   const auto busy = s.region("busy");
   const auto held = s.region("held");
-  s.sql("UPDATE region_index SET paused_at = " + at(t0) +
+  // A microsecond that a float8 of seconds must give back exactly.
+  const auto paused_at = t0 + 987'654'321us;
+  s.sql("UPDATE region_index SET paused_at = " + at(paused_at) +
         ", paused_by = 'ops', max_attempts = 3, overlap = 'allow', timeout_ms = 500, "
         "name = 'Held' WHERE id = " +
         std::to_string(held));
@@ -441,7 +443,7 @@ TEST_CASE("pick_regions: every region's keys, then the full views of the picked 
   REQUIRE(keys[1].last_ended);
   CHECK(keys[1].last_ended->status == "failed");
   // The policies, for telling an invalid row; only the keys: no name, no run details.
-  CHECK(keys[2].paused_at == t0);
+  CHECK(keys[2].paused_at == paused_at);
   CHECK(keys[2].max_attempts == 3);
   CHECK(keys[2].overlap == "allow");
   CHECK(keys[2].timeout_ms == 500);

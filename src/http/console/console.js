@@ -279,6 +279,7 @@ function rowsInView() {
 }
 
 function pagesInView() {
+  if (!state.listRendered) return [0]; // the first load is at the top, before any layout
   const [first, last] = rowsInView();
   const pages = [];
   for (let p = Math.floor(first / PAGE); p <= Math.floor((last - 1) / PAGE); p++) pages.push(p);
@@ -645,8 +646,12 @@ function route() {
   $('list-view').hidden = code !== null;
   $('region-view').hidden = code === null;
   if (code === null) {
-    $('list').scrollTop = state.listScroll;
-    drawVisibleRows();
+    // Before the first list there is nothing to draw, and the first page's request goes out
+    // before the page's first layout rather than after it.
+    if (state.listRendered) {
+      $('list').scrollTop = state.listScroll;
+      drawVisibleRows();
+    }
   } else {
     // Not the previous region's figures under this one's name while it loads.
     for (const id of ['r-code', 'r-name', 'r-state', 'r-why']) $(id).textContent = '';
@@ -658,7 +663,7 @@ function route() {
     $('r-facts').replaceChildren();
     window.scrollTo(0, 0);
   }
-  refreshSoon();
+  refresh();
 }
 
 let refreshTimer = null;
