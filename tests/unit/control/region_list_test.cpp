@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "tickd/cron/timestamp.hpp"
+#include "../support.hpp"
 
 using namespace std::chrono_literals;
 using tickd::ControlError;
@@ -20,9 +20,7 @@ using tickd::control::Trouble;
 
 namespace {
 
-Micros utc(const char* text) {
-  return Micros(std::get<std::chrono::sys_seconds>(tickd::cron::parse_rfc3339(text)));
-}
+using tickd::test::utc;
 
 const Micros kNow = utc("2026-03-08T10:00:00Z");
 
