@@ -6,6 +6,7 @@
 
 #include "api_routes.hpp"
 #include "cli_common.hpp"
+#include "region_list.hpp"
 #include "views.hpp"
 
 namespace tickd::control {
@@ -28,6 +29,38 @@ std::optional<std::string> param(const Query& query, std::string_view name) {
 
 ApiResponse ok(std::string body) { return {200, std::move(body)}; }
 
+// A page of the list in its order (region_list.hpp): the order and the counts from every
+// region's keys, the full views of the page's regions only.
+ApiResponse regions_page(ControlStore& store, const ListQuery& query,
+                         const std::optional<std::string>& code) {
+  const auto now = now_micros();
+  PageFacts facts;
+  facts.offset = query.offset;
+  facts.limit = query.limit;
+  std::vector<std::optional<Trouble>> troubles;
+  const auto page = store.pick_regions([&](const std::vector<RegionView>& keys) {
+    facts.total = keys.size();
+    facts.troubles = {};
+    troubles.clear();
+    std::vector<std::int64_t> ids;
+    std::int64_t index = 0;  // among the matching ones
+    for (const auto& listed : order_regions(keys, now)) {
+      if (listed.trouble) ++facts.troubles[static_cast<std::size_t>(*listed.trouble)];
+      const auto& region_code = listed.region->code;
+      if (code && region_code.find(*code) == std::string::npos) continue;
+      if (!code_matches(region_code, query.q)) continue;
+      if (index >= query.offset && index - query.offset < query.limit) {
+        ids.push_back(listed.region->id);
+        troubles.push_back(listed.trouble);
+      }
+      ++index;
+    }
+    facts.matching = static_cast<std::size_t>(index);
+    return ids;
+  });
+  return ok(regions_page_document(page, troubles, facts, now));
+}
+
 ApiResponse runs_page(ControlStore& store, const std::optional<std::string>& code,
                       const Query& query) {
   const auto filter = run_filter({code, param(query, "status"), param(query, "since"),
@@ -44,11 +77,12 @@ ApiResponse json_error(int status, std::string_view message) {
 }
 
 ApiResponse get_regions(ControlStore& store, const Query& query) {
-  only_known(query, {"code", "view"});
+  only_known(query, {"code", "view", "limit", "offset", "q"});
   const auto view = param(query, "view");
   if (view && *view != "full" && *view != "list") {
     throw ControlError(ControlError::Kind::bad_input, "view: '" + *view + "' is not full or list");
   }
+  if (const auto page = list_query(query)) return regions_page(store, *page, param(query, "code"));
   auto regions = store.regions();
   // `code`: the regions whose code contains it (a search box's filter, not a lookup).
   if (const auto part = param(query, "code")) {

@@ -129,12 +129,28 @@ void write_region_fields(json::Writer& w, const RegionView& r, const RegionState
 
 }  // namespace
 
-RegionState region_state(const RegionView& r, Micros now, int next_count) {
+const std::variant<cron::Expr, cron::ParseError>& ScheduleParses::expression(
+    const std::string& text) {
+  auto it = expressions_.find(text);
+  if (it == expressions_.end()) it = expressions_.emplace(text, cron::parse(text)).first;
+  return it->second;
+}
+
+const std::variant<const date::time_zone*, cron::ParseError>& ScheduleParses::zone(
+    const std::string& name) {
+  auto it = zones_.find(name);
+  if (it == zones_.end()) it = zones_.emplace(name, cron::find_zone(name)).first;
+  return it->second;
+}
+
+RegionState region_state(const RegionView& r, Micros now, int next_count, ScheduleParses* parses) {
   RegionState s;
   // Why a replica would refuse the row, in validate_region's words and order (the handler
   // names are not checked here: that takes the registry of a running replica).
-  const auto parsed = cron::parse(r.cron_schedule);
-  const auto zone = cron::find_zone(r.timezone);
+  ScheduleParses here;
+  auto& cache = parses ? *parses : here;
+  const auto& parsed = cache.expression(r.cron_schedule);
+  const auto& zone = cache.zone(r.timezone);
   if (const auto* e = std::get_if<cron::ParseError>(&parsed)) {
     s.error = "cron_schedule '" + r.cron_schedule + "': " + e->message;
   } else if (const auto* z = std::get_if<cron::ParseError>(&zone)) {
@@ -244,38 +260,41 @@ std::string regions_document(const std::vector<RegionView>& regions, Micros now)
   return std::move(w).str();
 }
 
+void write_list_fields(json::Writer& w, const RegionView& r, const RegionState& state) {
+  w.key("id").value(r.id).key("code").value(r.code).key("name").value(r.name);
+  w.key("cron_schedule").value(json::shorten(r.cron_schedule, kListTextBytes));
+  w.key("timezone").value(r.timezone).key("active").value(r.active);
+  w.key("state").value(state.state).key("error");
+  text_or_null(
+      w, state.error ? std::optional(json::shorten(*state.error, kListTextBytes)) : std::nullopt);
+  w.key("next_fire");
+  time_or_null(w, state.next.empty() ? std::nullopt : std::optional<Micros>(state.next.front()));
+  w.key("updated_at").value(format_time(r.updated_at));
+  write_pause(w, r);
+  w.key("pending_requests").value(r.pending_requests);
+  w.key("last_run");
+  if (const auto& run = r.last_run) {
+    w.begin_object().key("id").value(run->id).key("status").value(run->status);
+    w.key("trigger").value(run->trigger);
+    w.key("scheduled_for").value(format_time(run->scheduled_for));
+    w.key("started_at").value(format_time(run->started_at)).key("finished_at");
+    time_or_null(w, run->finished_at);
+    w.key("error");
+    text_or_null(
+        w, run->error ? std::optional(json::shorten(*run->error, kListTextBytes)) : std::nullopt);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  write_last_ended(w, r, kListTextBytes);
+}
+
 std::string regions_list_document(const std::vector<RegionView>& regions, Micros now) {
   json::Writer w;
   w.begin_object().key("regions").begin_array();
   for (const auto& r : regions) {
-    const auto state = region_state(r, now, 1);
     w.begin_object();
-    w.key("id").value(r.id).key("code").value(r.code).key("name").value(r.name);
-    w.key("cron_schedule").value(json::shorten(r.cron_schedule, kListTextBytes));
-    w.key("timezone").value(r.timezone).key("active").value(r.active);
-    w.key("state").value(state.state).key("error");
-    text_or_null(
-        w, state.error ? std::optional(json::shorten(*state.error, kListTextBytes)) : std::nullopt);
-    w.key("next_fire");
-    time_or_null(w, state.next.empty() ? std::nullopt : std::optional<Micros>(state.next.front()));
-    w.key("updated_at").value(format_time(r.updated_at));
-    write_pause(w, r);
-    w.key("pending_requests").value(r.pending_requests);
-    w.key("last_run");
-    if (const auto& run = r.last_run) {
-      w.begin_object().key("id").value(run->id).key("status").value(run->status);
-      w.key("trigger").value(run->trigger);
-      w.key("scheduled_for").value(format_time(run->scheduled_for));
-      w.key("started_at").value(format_time(run->started_at)).key("finished_at");
-      time_or_null(w, run->finished_at);
-      w.key("error");
-      text_or_null(
-          w, run->error ? std::optional(json::shorten(*run->error, kListTextBytes)) : std::nullopt);
-      w.end_object();
-    } else {
-      w.null();
-    }
-    write_last_ended(w, r, kListTextBytes);
+    write_list_fields(w, r, region_state(r, now, 1));
     w.end_object();
   }
   w.end_array().end_object();
@@ -321,8 +340,6 @@ std::string replicas_document(const std::vector<ReplicaView>& replicas) {
   return std::move(w).str();
 }
 
-namespace {
-
 std::int64_t whole_number(std::string_view name, const std::string& text) {
   std::int64_t n = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -332,8 +349,6 @@ std::int64_t whole_number(std::string_view name, const std::string& text) {
   }
   return n;
 }
-
-}  // namespace
 
 RunFilter run_filter(const RunOptions& o) {
   RunFilter f;

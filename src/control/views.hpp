@@ -3,10 +3,12 @@
 // API print the same documents), and the region facts both compute: its state and its
 // next instants from the cron engine in its zone. (views.cpp)
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "tickd/cron/cron.hpp"
 #include "tickd/db/control_store.hpp"
 #include "tickd/util/json.hpp"
 
@@ -19,7 +21,20 @@ struct RegionState {
   std::optional<std::string> error;
   std::vector<Micros> next;  // the next instants after `now` (none when not scheduled)
 };
-RegionState region_state(const RegionView& r, Micros now, int next_count);
+// Each distinct expression and zone parsed once: a list of thousands of regions shares
+// few, and parsing is most of region_state's cost there.
+class ScheduleParses final {
+ public:
+  const std::variant<cron::Expr, cron::ParseError>& expression(const std::string& text);
+  const std::variant<const date::time_zone*, cron::ParseError>& zone(const std::string& name);
+
+ private:
+  std::map<std::string, std::variant<cron::Expr, cron::ParseError>, std::less<>> expressions_;
+  std::map<std::string, std::variant<const date::time_zone*, cron::ParseError>, std::less<>> zones_;
+};
+// `parses`: where to keep the parses for the next call (nullptr: parse here).
+RegionState region_state(const RegionView& r, Micros now, int next_count,
+                         ScheduleParses* parses = nullptr);
 
 // {"id", "code", "name", "cron_schedule", "timezone", "active", "handlers", "tick_sql",
 //  "updated_at", "policies": {...}, "paused": null | {"at", "by", "reason"}, "state",
@@ -41,6 +56,8 @@ std::string regions_document(const std::vector<RegionView>& regions, Micros now)
 // its details; long texts cut at kListTextBytes.
 inline constexpr std::size_t kListTextBytes = 512;
 std::string regions_list_document(const std::vector<RegionView>& regions, Micros now);
+// The fields of one region of that list, without the braces (a page adds its own).
+void write_list_fields(json::Writer& w, const RegionView& r, const RegionState& state);
 // `tickd region show`, GET /v1/regions/{code}: the region object (with its kShowNextFires
 // next instants as "next_fires") plus "runs": its newest runs and "audit": its newest audit
 // rows, as given.
@@ -59,6 +76,10 @@ std::string replicas_document(const std::vector<ReplicaView>& replicas);
 // the API's query parameters), each nullopt when not given, as a RunFilter. Throws
 // ControlError(bad_input) naming the option that is not a whole number or a time; the
 // ranges and the status are checked by ControlStore::runs.
+// `text` as a whole number, or ControlError(bad_input): "<name>: '<text>' is not a whole
+// number" (also when it does not fit 64 bits).
+std::int64_t whole_number(std::string_view name, const std::string& text);
+
 struct RunOptions {
   std::optional<std::string> region, status, since, limit, before;
 };

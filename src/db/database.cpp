@@ -13,6 +13,7 @@
 #include "pg_array.hpp"
 #include "pool.hpp"
 #include "pool_events.hpp"
+#include "reply_size.hpp"
 #include "sql.hpp"
 #include "tickd/db/claim_key.hpp"
 #include "tickd/util/cancellation.hpp"
@@ -50,12 +51,13 @@ bool add_history_partition(pqxx::connection& c, std::chrono::sys_seconds at,
 
 // Resets a handler connection once a region's tick_sql is done with it, however it ended.
 // Tried twice: a cancel that arrives late may hit the first. A connection that cannot be
-// reset is closed, so the pool drops it rather than lend it out changed.
+// reset is closed, so the pool drops it rather than lend it out changed; so is one that
+// received a large reply (reply_size.hpp), to free the memory libpq keeps for it.
 class SessionReset final {
  public:
-  explicit SessionReset(pqxx::connection& c) : c_(c) {}
+  SessionReset(pqxx::connection& c, const db::ReplySize& reply) : c_(c), reply_(reply) {}
   ~SessionReset() {
-    for (int attempt = 0; attempt < 2; ++attempt) {
+    for (int attempt = 0; attempt < 2 && !reply_.large(); ++attempt) {
       try {
         pqxx::nontransaction tx(c_);
         tx.exec0(sql::kResetSession);
@@ -73,6 +75,7 @@ class SessionReset final {
 
  private:
   pqxx::connection& c_;
+  const db::ReplySize& reply_;
 };
 
 std::vector<RegionRow> to_regions(const pqxx::result& r) {
@@ -487,9 +490,11 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
               return false;  // an earlier attempt's SQL committed with its mark
             }
           }
+          // Counts the plan, an error and every notice; outlives `reset`, which asks it.
+          db::ReplySize reply(c);
           // Whatever the SQL did to its session (SET, set_config(..., false), SET ROLE, temporary
           // tables, LISTEN) must not reach the next user of this pooled connection.
-          const SessionReset reset(c);
+          const SessionReset reset(c, reply);
           // PQcancel, from the cancelling thread: safe while this thread waits on `c`.
           const Cancellation::Interrupt interrupt(cancellation, [&c] { c.cancel_query(); });
           try {
@@ -508,8 +513,11 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
                                          e.what()),
                             DbError::Kind::give_up);
             }
-            tx.exec("EXECUTE tickd_tick_sql (" + std::to_string(region_id) + ", " +
-                    tx.quote(timestamp(scheduled_for)) + ")");
+            // Its rows never reach tickd (sql.hpp): memory stays bounded whatever it returns.
+            const auto plan =
+                tx.exec(std::string(sql::kRunTickSql) + "(" + std::to_string(region_id) + ", " +
+                        tx.quote(timestamp(scheduled_for)) + ")");
+            reply.add(plan);
             tx.exec("DEALLOCATE tickd_tick_sql");
             if (run != nullptr &&
                 tx.exec_params(sql::kMarkTickSql, run->run_id, run->replica_id, run->attempt)
@@ -520,7 +528,8 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
             }
             tx.commit();
             return true;
-          } catch (const pqxx::sql_error&) {
+          } catch (const pqxx::sql_error& e) {
+            reply.add(e.what());
             // A prepared statement outlives the rolled-back transaction that made it.
             try {
               pqxx::nontransaction cleanup(c);

@@ -320,6 +320,13 @@ inline constexpr const char* kKeepalive = "SELECT 1";
 inline constexpr const char* kTickSqlGate =
     "SELECT EXISTS (SELECT FROM job_run WHERE id = $1 AND tick_sql_at IS NOT NULL) "
     "FROM pg_sleep(greatest(0, extract(epoch FROM $2::timestamptz - clock_timestamp())))";
+// Runs the prepared tick_sql, followed by its two arguments: "(<region id>, '<instant>')".
+// EXPLAIN ANALYZE runs it as EXECUTE would, to its last row (triggers, writable CTEs, locks,
+// volatile functions in its select list), but hands its rows to no receiver: they are
+// discarded inside PostgreSQL as they are made, never converted to text nor sent. Only the
+// plan comes back, a few lines. Its error messages and SQLSTATEs are the statement's own.
+inline constexpr const char* kRunTickSql =
+    "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE tickd_tick_sql ";
 // After a tick_sql: every setting its session changed (set_config(..., false): search_path,
 // role, timeouts...) back to the connection's own. Not DISCARD ALL: behind pgbouncer in
 // transaction pooling it resets the parameters pgbouncer tracks per client (it then lends the

@@ -29,6 +29,8 @@ TOKEN = "console-test-token"
 YEARLY = "0 0 1 1 *"  # never fires during the test
 HOSTILE = "<img src=x onerror=alert(1)>"
 WAIT = 30  # seconds: generous, the machine may be busy
+BULK = 250
+REGIONS = 10 + BULK
 
 def next_new_year(zone):
     """The next 00:00 on January 1st in `zone`, as the console shows it (UTC)."""
@@ -55,6 +57,10 @@ def seed(r):
     r.add_region("on-hold", "*/5 * * * *", name="Paused for maintenance")
     r.sql("UPDATE region_index SET paused_at = now(), paused_by = 'ops', paused_reason = 'vendor maintenance' "
           "WHERE code = 'on-hold'")
+    # Enough quiet regions for three pages of the list (100 each), sorted after the ones above.
+    r.sql("INSERT INTO region_index (code, name, cron_schedule) "
+          "SELECT 'zz-bulk-' || lpad(g::text, 3, '0'), 'Bulk ' || g, %s FROM generate_series(1, %s) g",
+          [YEARLY, BULK])
 
 
 # The page redraws its rows at every refresh (every few seconds): reads go through one script
@@ -69,6 +75,13 @@ def cell(driver, code, css):
 
 def listed_codes(driver):
     return driver.execute_script("return [...document.querySelectorAll('a.region-row')].map(r => r.dataset.code)")
+
+
+def list_requests(driver):
+    """The query strings of every /v1/regions request the page made."""
+    return driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => new URL(e.name))"
+        ".filter(u => u.pathname === '/v1/regions').map(u => u.search)")
 
 
 def run_rows(driver):
@@ -162,13 +175,44 @@ def test(r):
         check(not driver.find_elements(By.TAG_NAME, "img"), "no <img> element was made from it", None)
         screenshot(driver, shots, "console.png")
 
-        # --- search by code ---
+        # --- the list comes from the replica a page at a time ---
+        counts = lambda: driver.find_element(By.ID, "counts").text
+        until(driver, lambda: counts().startswith("%d regions, " % REGIONS), "the count of every region")
+        check(all("limit=100" in q and "offset=0" in q for q in list_requests(driver)),
+              "the first load asked for the first page only", list_requests(driver))
+        check(len(listed_codes(driver)) < 100, "only the rows in view are drawn", len(listed_codes(driver)))
+        driver.execute_script("const l = document.getElementById('list'); l.scrollTop = l.scrollHeight;")
+        until(driver, lambda: "zz-bulk-%03d" % BULK in listed_codes(driver),
+              "scrolled to the end: the last page, fetched when shown")
+        check(any("offset=200" in q for q in list_requests(driver)), "the last page was asked for",
+              list_requests(driver))
+        # The refresh keeps the scroll position and the rows under it.
+        driver.execute_script("document.getElementById('list').scrollTop = 155 * 30;")
+        until(driver, lambda: "zz-bulk-150" in listed_codes(driver), "the middle of the list")
+        shown, top = listed_codes(driver), driver.execute_script("return document.getElementById('list').scrollTop")
+        refreshed = driver.find_element(By.ID, "refreshed").text
+        until(driver, lambda: driver.find_element(By.ID, "refreshed").text != refreshed, "an automatic refresh")
+        until(driver, lambda: "zz-bulk-150" in listed_codes(driver), "the middle of the list, refreshed")
+        check(driver.execute_script("return document.getElementById('list').scrollTop") == top,
+              "the refresh kept the scroll position", top)
+        check(listed_codes(driver) == shown, "the refresh kept the rows in view", listed_codes(driver))
+
+        # --- search by code, on the replica ---
         driver.find_element(By.ID, "search").send_keys("new-year")
         until(driver, lambda: sorted(listed_codes(driver)) == ["new-year-tokyo", "new-year-utc"],
               "the search keeps only the matching codes")
+        check(any("q=new-year" in q for q in list_requests(driver)), "the search went to the replica",
+              list_requests(driver))
+        driver.find_element(By.ID, "search").clear()
+        driver.find_element(By.ID, "search").send_keys("BULK-12")  # any case
+        until(driver, lambda: counts().startswith("10 of %d regions" % REGIONS), "the search's count")
+        until(driver, lambda: listed_codes(driver) == ["zz-bulk-12%d" % i for i in range(10)],
+              "the search's regions, in order")
         driver.find_element(By.ID, "search").clear()
         driver.find_element(By.ID, "search").send_keys(" ")  # an input event with no filter
         until(driver, lambda: "sampler" in listed_codes(driver), "an empty search shows every region")
+        check(listed_codes(driver)[:2] == ["typo-hour", "zero-division"], "from the top again",
+              listed_codes(driver)[:2])
 
         # --- a region's runs ---
         open_region(driver, "zero-division")

@@ -203,6 +203,77 @@ TEST_CASE("a tick_sql's session settings do not outlive it on the pooled connect
   CHECK(s.sql("SELECT count(*) FROM seen")[0][0].as<int>() == 2);
 }
 
+TEST_CASE("a tick_sql runs to its last row while its rows stay in PostgreSQL") {
+  Schema s;
+  const auto id = s.region("a");
+  s.sql("CREATE TABLE item (k int PRIMARY KEY, v text)");
+  s.sql("CREATE TABLE fired (k int)");
+  s.sql(
+      "CREATE FUNCTION log_item() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$BEGIN INSERT INTO fired VALUES (NEW.k); RETURN NEW; END$$");
+  s.sql("CREATE TRIGGER log_item AFTER INSERT ON item FOR EACH ROW EXECUTE FUNCTION log_item()");
+  s.sql("CREATE SEQUENCE made");
+  Database db(s.url, 1);
+  // Rows returned by every kind of statement PREPARE takes are made, then dropped unseen.
+  db.run_tick_sql("INSERT INTO item SELECT g, 'x' FROM generate_series(1, 3) g RETURNING *", id, t0,
+                  5s);
+  db.run_tick_sql("UPDATE item SET v = repeat('y', 1000) WHERE k = 2 RETURNING v", id, t0, 5s);
+  db.run_tick_sql("DELETE FROM item WHERE k = 3 RETURNING *", id, t0, 5s);
+  db.run_tick_sql(
+      "MERGE INTO item USING (VALUES (4)) AS n(k) ON item.k = n.k "
+      "WHEN NOT MATCHED THEN INSERT VALUES (n.k, 'merged')",
+      id, t0, 5s);
+  db.run_tick_sql("WITH w AS (INSERT INTO item VALUES (5, 'cte') RETURNING k) SELECT * FROM w", id,
+                  t0, 5s);
+  db.run_tick_sql("VALUES (nextval('made'))", id, t0, 5s);
+  // A volatile function in the select list runs once per row, to the last one.
+  db.run_tick_sql("SELECT nextval('made'), repeat('z', 100) FROM generate_series(1, 10000)", id, t0,
+                  5s);
+  CHECK(s.sql("SELECT string_agg(k || ':' || length(v), ',' ORDER BY k) FROM item")[0][0]
+            .as<std::string>() == "1:1,2:1000,4:6,5:3");
+  CHECK(s.sql("SELECT string_agg(k::text, ',' ORDER BY k) FROM fired")[0][0].as<std::string>() ==
+        "1,2,3,4,5");
+  CHECK(s.sql("SELECT last_value FROM made")[0][0].as<int>() == 10001);
+  // The statement's own errors, as before: a statement error is given up.
+  try {
+    db.run_tick_sql("INSERT INTO item VALUES (1, 'again')", id, t0, 5s);
+    FAIL("a duplicate key must fail");
+  } catch (const tickd::DbError& e) {
+    CHECK(e.kind() == tickd::DbError::Kind::give_up);
+    CHECK(std::string(e.what()).find("duplicate key") != std::string::npos);
+  }
+}
+
+TEST_CASE(
+    "a tick_sql whose plan, error or notice is large closes its connection; others keep theirs") {
+  Schema s;
+  const auto id = s.region("a");
+  s.sql("CREATE TABLE pids (pid int)");
+  Database db(s.url, 1);  // one handler connection: every call below shares it
+  const auto backends = [&] {
+    return s.sql("SELECT count(DISTINCT pid) FROM pids")[0][0].as<int>();
+  };
+  const char* pid = "INSERT INTO pids SELECT pg_backend_pid()";
+  db.run_tick_sql(pid, id, t0, 5s);
+  db.run_tick_sql("SELECT 1 FROM pids WHERE pid::text = repeat('x', 1000)", id, t0, 5s);
+  db.run_tick_sql(pid, id, t0, 5s);
+  CHECK(backends() == 1);
+  // 100 KB of 'x' printed in the plan's filter, then quoted in an error: libpq's input buffer
+  // grew for them, so the connection goes rather than keep that memory in the pool.
+  db.run_tick_sql("SELECT 1 FROM pids WHERE pid::text = repeat('x', 100000)", id, t0, 5s);
+  db.run_tick_sql(pid, id, t0, 5s);
+  CHECK(backends() == 2);
+  CHECK_THROWS_AS(db.run_tick_sql("SELECT repeat('x', 100000)::int", id, t0, 5s), tickd::DbError);
+  db.run_tick_sql(pid, id, t0, 5s);
+  CHECK(backends() == 3);
+  s.sql(
+      "CREATE FUNCTION shout() RETURNS int LANGUAGE plpgsql AS "
+      "$$BEGIN RAISE NOTICE '%', repeat('x', 100000); RETURN 1; END$$");
+  db.run_tick_sql("SELECT shout()", id, t0, 5s);
+  db.run_tick_sql(pid, id, t0, 5s);
+  CHECK(backends() == 4);
+}
+
 TEST_CASE("loading regions returns only active ones, all or by id") {
   Schema s;
   const auto a = s.region("a");

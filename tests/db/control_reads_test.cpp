@@ -6,6 +6,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <string>
@@ -338,6 +339,9 @@ TEST_CASE("the views read job_run by index only, never the whole history") {
        "(" + std::to_string(before) + ", 'ok', '2026-09-21T14:14:00Z', 10, " +
            std::to_string(region_id) + ")"},
       {std::string("(bigint) AS ") + tickd::sql::kControlReplicas, "(10000)"},
+      {std::string("AS ") + tickd::sql::kControlRegionKeys, ""},
+      {std::string("(bigint[]) AS ") + tickd::sql::kControlRegionsByIds,
+       "('{" + std::to_string(region_id) + ",1,2}')"},
   };
   for (const auto& [prepare, execute] : statements) {
     const auto plan = plan_of(s, prepare, execute);
@@ -399,6 +403,133 @@ TEST_CASE("the /v1 reads answer the CLI's documents; an unknown region or parame
   REQUIRE(replicas.size() == 1);
   CHECK(replicas[0]["replica_id"] == "r1");
   CHECK(replicas[0]["running"] == 0);
+}
+
+TEST_CASE("pick_regions: every region's keys, then the full views of the picked ids in order") {
+  Schema s;
+  const auto quiet = s.region("quiet");
+  const auto busy = s.region("busy");
+  const auto held = s.region("held");
+  // A microsecond that a float8 of seconds must give back exactly.
+  const auto paused_at = t0 + 987'654'321us;
+  s.sql("UPDATE region_index SET paused_at = " + at(paused_at) +
+        ", paused_by = 'ops', max_attempts = 3, overlap = 'allow', timeout_ms = 500, "
+        "name = 'Held' WHERE id = " +
+        std::to_string(held));
+  run(s, busy, t0 - 120s, "abandoned");
+  run(s, busy, t0 - 60s, "failed");
+  run(s, busy, t0, "running");
+  run(s, held, t0 - 60s, "ok");
+
+  ControlStore store(s.url);
+  std::vector<tickd::RegionView> keys;
+  const auto picked = store.pick_regions([&](const std::vector<tickd::RegionView>& k) {
+    keys = k;
+    return std::vector<std::int64_t>{held, 999999, busy};
+  });
+  REQUIRE(keys.size() == 3);
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  CHECK(keys[0].id == quiet);
+  CHECK(keys[0].code == "quiet");
+  CHECK(keys[0].cron_schedule == "* * * * * *");
+  CHECK(keys[0].timezone == "UTC");
+  CHECK(keys[0].active);
+  CHECK_FALSE(keys[0].last_run);
+  CHECK_FALSE(keys[0].paused_at);
+  // The newest run by instant, and behind a running one the newest that ended.
+  REQUIRE(keys[1].last_run);
+  CHECK(keys[1].last_run->status == "running");
+  CHECK(keys[1].last_run->scheduled_for == t0);
+  REQUIRE(keys[1].last_ended);
+  CHECK(keys[1].last_ended->status == "failed");
+  // The policies, for telling an invalid row; only the keys: no name, no run details.
+  CHECK(keys[2].paused_at == paused_at);
+  CHECK(keys[2].max_attempts == 3);
+  CHECK(keys[2].overlap == "allow");
+  CHECK(keys[2].timeout_ms == 500);
+  CHECK(keys[2].name.empty());
+  REQUIRE(keys[2].last_run);
+  CHECK(keys[2].last_run->status == "ok");
+  CHECK_FALSE(keys[2].last_ended);
+
+  // The picked ones in full, in the picker's order; an id that is no region left out.
+  REQUIRE(picked.size() == 2);
+  CHECK(picked[0].code == "held");
+  CHECK(picked[0].name == "Held");
+  CHECK(picked[0].paused_by == "ops");
+  CHECK(picked[1].code == "busy");
+  REQUIRE(picked[1].last_ended);
+  CHECK(picked[1].last_ended->error == "boom");
+  CHECK(store.pick_regions([](const auto&) { return std::vector<std::int64_t>{}; }).empty());
+}
+
+TEST_CASE("GET /v1/regions?view=list with a page: the replica's order, search and counts") {
+  using tickd::control::Query;
+  Schema s;
+  const auto now =
+      Micros(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+  for (const auto* code : {"eu-1", "eu-2", "EU-3", "us-1", "us-2"}) s.region(code);
+  const auto typo = s.region("us-typo");
+  s.sql("UPDATE region_index SET cron_schedule = '0 25 * * *' WHERE id = " + std::to_string(typo));
+  run(s, s.value("SELECT id FROM region_index WHERE code = 'us-2'"), now - 1s, "failed");
+  run(s, s.value("SELECT id FROM region_index WHERE code = 'eu-2'"), now - 1s, "ok");
+  // Every second, last run an hour ago: overdue.
+  run(s, s.value("SELECT id FROM region_index WHERE code = 'eu-1'"), now - 3600s, "ok");
+  // The others once a year: no fixed period, never overdue however slow the test.
+  s.sql(
+      "UPDATE region_index SET cron_schedule = '0 0 1 1 *' WHERE code NOT IN ('eu-1', 'us-typo')");
+  ControlStore store(s.url);
+
+  const auto page = [&](Query q) {
+    q.emplace("view", "list");
+    const auto answer = tickd::control::get_regions(store, q);
+    CHECK(answer.status == 200);
+    return nlohmann::json::parse(answer.body);
+  };
+  const auto codes = [](const nlohmann::json& doc) {
+    std::vector<std::string> out;
+    for (const auto& r : doc["regions"]) out.push_back(r["code"]);
+    return out;
+  };
+  const auto all = page({{"limit", "10"}});
+  CHECK(codes(all) == std::vector<std::string>{"us-typo", "us-2", "eu-1", "EU-3", "eu-2", "us-1"});
+  CHECK(all["regions"][0]["trouble"] == "invalid");
+  CHECK(all["regions"][1]["trouble"] == "failing");
+  CHECK(all["regions"][2]["trouble"] == "overdue");
+  CHECK(all["regions"][3]["trouble"].is_null());
+  CHECK(all["total"] == 6);
+  CHECK(all["matching"] == 6);
+  CHECK(all["troubles"] == nlohmann::json{{"invalid", 1}, {"failing", 1}, {"overdue", 1}});
+
+  const auto second = page({{"limit", "2"}, {"offset", "2"}});
+  CHECK(codes(second) == std::vector<std::string>{"eu-1", "EU-3"});
+  CHECK(second["offset"] == 2);
+  CHECK(second["limit"] == 2);
+  CHECK(page({{"offset", "6"}})["regions"].empty());
+
+  const auto eu = page({{"q", "eu-"}});
+  CHECK(codes(eu) == std::vector<std::string>{"eu-1", "EU-3", "eu-2"});
+  CHECK(eu["matching"] == 3);
+  CHECK(eu["total"] == 6);
+  CHECK(eu["troubles"]["invalid"] == 1);  // of the whole list, not of the search
+  // `code` keeps its meaning (a part of the code, as typed) alongside.
+  CHECK(codes(page({{"q", "eu"}, {"code", "EU"}})) == std::vector<std::string>{"EU-3"});
+
+  CHECK(refusal([&] {
+          tickd::control::get_regions(store, {{"view", "list"}, {"limit", "0"}});
+        }) == "bad_input: limit: 0 is out of range 1-1000");
+  CHECK(refusal([&] {
+          tickd::control::get_regions(store, {{"offset", "1"}});
+        }) == "bad_input: offset: pages are of view=list only");
+  CHECK(refusal([&] {
+          tickd::control::get_regions(store, {{"view", "list"}, {"page", "1"}});
+        }) == "bad_input: unknown query parameter 'page'");
+  // Without a page's parameters: the whole list by code, as before.
+  const auto whole =
+      nlohmann::json::parse(tickd::control::get_regions(store, {{"view", "list"}}).body);
+  CHECK(whole["regions"].size() == 6);
+  CHECK_FALSE(whole.contains("total"));
+  CHECK_FALSE(whole["regions"][0].contains("trouble"));
 }
 
 int main(int argc, char** argv) { return tickd::test::run_db_tests(argc, argv); }

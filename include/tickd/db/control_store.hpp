@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -150,6 +151,15 @@ class ControlStore final {
   // --- views (src/db/control_reads.cpp) ---
   std::vector<RegionView> regions();                          // every region, by code
   std::optional<RegionView> region(const std::string& code);  // nullopt: no such code
+  // A page of a long list in one snapshot, read in two steps so that a page costs little
+  // more at 100,000 regions than its own rows: every region's keys, the columns its state
+  // and health depend on (id, code, cron_schedule, timezone, active, updated_at, the
+  // policies, paused_at; last_run with only its status and scheduled_for, last_ended with
+  // only its status; nothing else), in no order; then the full views of the ids that
+  // `pick` chooses among them, in its order (an id that is not a region is left out).
+  using RegionPicker =
+      std::function<std::vector<std::int64_t>(const std::vector<RegionView>& keys)>;
+  std::vector<RegionView> pick_regions(const RegionPicker& pick);
   std::vector<RunView> runs(const RunFilter& filter);
   std::optional<RunView> run(std::int64_t id);
   std::vector<AuditView> audit(std::int64_t region_id, int limit);  // newest first

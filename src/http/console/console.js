@@ -9,6 +9,7 @@ const TOKEN_KEY = 'tickd-api-token'; // sessionStorage: this tab only, gone when
 const RUNS_PAGE = 20;
 const CHART_RUNS = 60;
 const ROW_OVERSCAN = 10; // rows drawn above and below the visible ones
+const SEARCH_DEBOUNCE_MS = 150;
 
 const $ = (id) => document.getElementById(id);
 
@@ -66,24 +67,25 @@ function seconds(s) {
 const NUMBER = /^\d+$/;
 const STEP = /^\*\/(\d+)$/;
 const MACROS = {
-  '@yearly': ['at 00:00 on January 1st', null],
-  '@annually': ['at 00:00 on January 1st', null],
-  '@monthly': ['at 00:00 on the 1st of every month', null],
-  '@weekly': ['at 00:00 every Sunday', 7 * 86400],
-  '@daily': ['at 00:00 every day', 86400],
-  '@midnight': ['at 00:00 every day', 86400],
-  '@hourly': ['every hour', 3600],
+  '@yearly': 'at 00:00 on January 1st',
+  '@annually': 'at 00:00 on January 1st',
+  '@monthly': 'at 00:00 on the 1st of every month',
+  '@weekly': 'at 00:00 every Sunday',
+  '@daily': 'at 00:00 every day',
+  '@midnight': 'at 00:00 every day',
+  '@hourly': 'every hour',
 };
 
 function plural(n, unit) {
   return n === 1 ? 'every ' + unit : 'every ' + n + ' ' + unit + 's';
 }
 
-// The expression in words for the simple shapes, and its period in seconds when it has a
-// fixed one (used to tell an overdue region); null for anything else (shown as written).
+// The expression in words for the simple shapes; null for anything else (shown as written).
+// (Which of them have a fixed period, for telling an overdue region, is the replica's
+// business: fixed_period in src/control/list_order.cpp follows these shapes.)
 function describeCron(expression) {
   const text = expression.trim();
-  if (MACROS[text]) return { words: MACROS[text][0], period: MACROS[text][1] };
+  if (Object.hasOwn(MACROS, text)) return { words: MACROS[text] };
   let fields = text.split(/\s+/);
   let sec = '0';
   if (fields.length === 6) {
@@ -97,17 +99,16 @@ function describeCron(expression) {
   const time = (h, m, s) => pad(h) + ':' + pad(m) + (Number(s) ? ':' + pad(s) : '');
   if (dow !== '*') {
     if (NUMBER.test(sec) && NUMBER.test(min) && NUMBER.test(hour) && /^[0-7A-Za-z,-]+$/.test(dow)) {
-      return { words: 'at ' + time(hour, min, sec) + ' on days ' + dow, period: null };
+      return { words: 'at ' + time(hour, min, sec) + ' on days ' + dow };
     }
     return null;
   }
-  const divides = (n, whole) => (n > 0 && whole % n === 0 ? n : null);
   if (min === '*' && hour === '*') {
-    if (sec === '*') return { words: 'every second', period: 1 };
+    if (sec === '*') return { words: 'every second' };
     const step = STEP.exec(sec);
-    if (step) return { words: plural(Number(step[1]), 'second'), period: divides(Number(step[1]), 60) };
+    if (step) return { words: plural(Number(step[1]), 'second') };
     if (NUMBER.test(sec)) {
-      return { words: Number(sec) ? 'every minute at :' + pad(sec) + ' s' : 'every minute', period: 60 };
+      return { words: Number(sec) ? 'every minute at :' + pad(sec) + ' s' : 'every minute' };
     }
     return null;
   }
@@ -115,17 +116,15 @@ function describeCron(expression) {
   const at = Number(sec) ? ' at second ' + Number(sec) : '';
   const minuteStep = STEP.exec(min);
   if (minuteStep && hour === '*') {
-    const n = Number(minuteStep[1]);
-    return { words: plural(n, 'minute') + at, period: divides(n, 60) && n * 60 };
+    return { words: plural(Number(minuteStep[1]), 'minute') + at };
   }
   if (!NUMBER.test(min)) return null;
-  if (hour === '*') return { words: 'every hour at :' + pad(min), period: 3600 };
+  if (hour === '*') return { words: 'every hour at :' + pad(min) };
   const hourStep = STEP.exec(hour);
   if (hourStep) {
-    const n = Number(hourStep[1]);
-    return { words: plural(n, 'hour') + ' at :' + pad(min), period: divides(n, 24) && n * 3600 };
+    return { words: plural(Number(hourStep[1]), 'hour') + ' at :' + pad(min) };
   }
-  if (NUMBER.test(hour)) return { words: 'at ' + time(hour, min, sec) + ' every day', period: 86400 };
+  if (NUMBER.test(hour)) return { words: 'at ' + time(hour, min, sec) + ' every day' };
   return null;
 }
 
@@ -209,8 +208,13 @@ function withToken(action) {
 // ---- page state ------------------------------------------------------------------------------
 
 const state = {
-  regions: [], // every region, sorted: problems first
-  shown: [], // the ones matching the search
+  // The list is the replica's: sorted (the failing, overdue and invalid first), searched and
+  // paged there (GET /v1/regions?view=list&limit&offset&q); the page keeps the pages it has.
+  query: '', // the search the pages below are of
+  generation: 0, // bumped by each new search: pages of an older one are dropped on arrival
+  pages: new Map(), // page number -> its regions
+  loading: new Set(), // page numbers being fetched
+  matching: 0, // regions the search keeps
   openCode: null, // the region on screen, or null for the list
   listScroll: 0,
   runCursors: [null], // `before` of each runs page visited; the last is on screen
@@ -225,6 +229,8 @@ function banner(message) {
 
 // ---- the region list ---------------------------------------------------------------------
 
+const PAGE = 100; // regions per request: a few screens
+
 // The last run that ended: while a region's next run is in flight, the API's last_run is that
 // running one and last_ended the one before it, so a failing region stays failing.
 function endedRun(region) {
@@ -233,22 +239,6 @@ function endedRun(region) {
   return last;
 }
 
-// Why a region needs a look, or null: invalid, failing (its last ended run failed or was
-// abandoned) or overdue (no run for two of its periods; only schedules with a fixed period).
-function trouble(region, now) {
-  if (region.state === 'invalid') return 'invalid';
-  const ended = region.ended;
-  if (ended && (ended.status === 'failed' || ended.status === 'abandoned')) return 'failing';
-  const last = region.last_run;
-  if (region.state === 'active' && region.cron && region.cron.period) {
-    const since = last ? Date.parse(last.scheduled_for) : Date.parse(region.updated_at);
-    if (now - since > 2 * region.cron.period * 1000 + REFRESH_MS) return 'overdue';
-  }
-  return null;
-}
-
-const RANK = { invalid: 0, failing: 1, overdue: 2 };
-
 // Regions share few expressions: each is put in words once.
 const cronWords = new Map();
 function cronOf(expression) {
@@ -256,26 +246,65 @@ function cronOf(expression) {
   return cronWords.get(expression);
 }
 
-function prepareRegions(regions) {
-  const now = Date.now();
-  for (const r of regions) {
-    r.cron = r.state === 'invalid' ? null : cronOf(r.cron_schedule);
-    r.searchKey = r.code.toLowerCase();
-    r.ended = endedRun(r);
-    r.trouble = trouble(r, now);
-    r.rank = r.trouble ? RANK[r.trouble] : 3;
-  }
-  regions.sort((a, b) => a.rank - b.rank || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
-  return regions;
+// A region as the list draws it; `trouble` (invalid, failing, overdue or null) is the
+// replica's, the rule that ordered the list.
+function prepareRegion(r) {
+  r.cron = r.state === 'invalid' ? null : cronOf(r.cron_schedule);
+  r.ended = endedRun(r);
+  return r;
 }
 
-function applySearch() {
-  const q = $('search').value.trim().toLowerCase();
-  state.shown = q ? state.regions.filter((r) => r.searchKey.includes(q)) : state.regions;
-  const problems = state.regions.filter((r) => r.trouble).length;
+function pagePath(page, query) {
+  return '/v1/regions?view=list&limit=' + PAGE + '&offset=' + page * PAGE + (query ? '&q=' + enc(query) : '');
+}
+
+// Takes one page's answer: its regions, and what it says about the whole list.
+function takePage(page, doc) {
+  state.pages.set(page, doc.regions.map(prepareRegion));
+  state.matching = doc.matching;
+  const t = doc.troubles;
   $('counts').textContent =
-    (q ? state.shown.length + ' of ' : '') + state.regions.length + ' regions, ' + problems + ' needing a look';
-  $('list-spacer').style.height = state.shown.length * rowHeight() + 'px';
+    (state.query ? doc.matching + ' of ' : '') + doc.total + ' regions, ' + (t.invalid + t.failing + t.overdue) +
+    ' needing a look';
+  $('list-spacer').style.height = doc.matching * rowHeight() + 'px';
+}
+
+// The rows in view, plus a few around them: [first, last).
+function rowsInView() {
+  const list = $('list');
+  const h = rowHeight();
+  const first = Math.max(0, Math.floor(list.scrollTop / h) - ROW_OVERSCAN);
+  const last = Math.ceil((list.scrollTop + Math.max(list.clientHeight, h)) / h) + ROW_OVERSCAN;
+  return [first, last];
+}
+
+function pagesInView() {
+  if (!state.listRendered) return [0]; // the first load is at the top, before any layout
+  const [first, last] = rowsInView();
+  const pages = [];
+  for (let p = Math.floor(first / PAGE); p <= Math.floor((last - 1) / PAGE); p++) pages.push(p);
+  return pages;
+}
+
+// Fetches the pages in view that the page does not have, each once; draws when they come.
+function fetchMissingPages() {
+  const generation = state.generation;
+  for (const page of pagesInView()) {
+    // Nothing beyond the list's end (before the first page of a search: nothing at all).
+    if (page * PAGE >= state.matching || state.pages.has(page) || state.loading.has(page)) continue;
+    state.loading.add(page);
+    api('GET', pagePath(page, state.query))
+      .then((doc) => {
+        if (generation === state.generation) {
+          takePage(page, doc);
+          drawVisibleRows();
+        }
+      })
+      .catch((e) => banner('Could not load regions: ' + e.message))
+      .finally(() => {
+        if (generation === state.generation) state.loading.delete(page);
+      });
+  }
 }
 
 let cachedRowHeight = 0;
@@ -335,27 +364,52 @@ function regionRow(r) {
 }
 
 // Draws the rows in view (and a few around them): the page stays smooth whatever the count.
+// A row whose page has not come yet is drawn empty, and its page fetched.
 function drawVisibleRows() {
-  const list = $('list');
   const h = rowHeight();
-  const first = Math.max(0, Math.floor(list.scrollTop / h) - ROW_OVERSCAN);
-  const last = Math.min(state.shown.length, Math.ceil((list.scrollTop + list.clientHeight) / h) + ROW_OVERSCAN);
+  const [first, wanted] = rowsInView();
+  const last = Math.min(state.matching, wanted);
   const rows = [];
-  for (let i = first; i < last; i++) rows.push(regionRow(state.shown[i]));
+  for (let i = first; i < last; i++) {
+    const page = state.pages.get(Math.floor(i / PAGE));
+    const r = page && page[i % PAGE];
+    if (r) rows.push(regionRow(r));
+    else if (!page) rows.push(el('div', 'region-row loading', ' '));
+  }
   $('list-rows').style.transform = 'translateY(' + first * h + 'px)';
   $('list-rows').replaceChildren(...rows);
+  fetchMissingPages();
 }
 
+// The refresh: the pages in view, fetched again; the others are dropped (a region may have
+// moved between them) and fetched again when scrolled to. The scroll position stays.
 async function loadList() {
-  const doc = await api('GET', '/v1/regions?view=list');
-  state.regions = prepareRegions(doc.regions);
-  applySearch();
+  const generation = state.generation;
+  const pages = pagesInView();
+  const docs = await Promise.all(pages.map((page) => api('GET', pagePath(page, state.query))));
+  if (generation !== state.generation) return; // a new search meanwhile: its own load draws it
+  state.pages.clear();
+  state.loading.clear();
+  pages.forEach((page, i) => takePage(page, docs[i]));
   drawVisibleRows();
   if (!state.listRendered) {
     // For bench/console_load.py: from DOMContentLoaded to the first list on screen.
     state.listRendered = true;
     performance.mark('tickd-list-rendered');
   }
+}
+
+// A new search: from the top, its own pages.
+function search() {
+  const query = $('search').value.trim();
+  if (query === state.query) return;
+  state.query = query;
+  state.generation++;
+  state.matching = 0;
+  state.pages.clear();
+  state.loading.clear();
+  $('list').scrollTop = 0;
+  refreshSoon();
 }
 
 function renderReplicas(doc) {
@@ -592,8 +646,12 @@ function route() {
   $('list-view').hidden = code !== null;
   $('region-view').hidden = code === null;
   if (code === null) {
-    $('list').scrollTop = state.listScroll;
-    drawVisibleRows();
+    // Before the first list there is nothing to draw, and the first page's request goes out
+    // before the page's first layout rather than after it.
+    if (state.listRendered) {
+      $('list').scrollTop = state.listScroll;
+      drawVisibleRows();
+    }
   } else {
     // Not the previous region's figures under this one's name while it loads.
     for (const id of ['r-code', 'r-name', 'r-state', 'r-why']) $(id).textContent = '';
@@ -605,7 +663,7 @@ function route() {
     $('r-facts').replaceChildren();
     window.scrollTo(0, 0);
   }
-  refreshSoon();
+  refresh();
 }
 
 let refreshTimer = null;
@@ -668,10 +726,10 @@ function start() {
     { passive: true },
   );
   window.addEventListener('resize', drawVisibleRows);
+  let searchTimer = null; // a search per pause in the typing, not per keystroke
   $('search').addEventListener('input', () => {
-    $('list').scrollTop = 0;
-    applySearch();
-    drawVisibleRows();
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(search, SEARCH_DEBOUNCE_MS);
   });
   $('token-use').addEventListener('click', useToken);
   $('token-input').addEventListener('keydown', (e) => {
