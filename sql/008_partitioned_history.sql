@@ -69,35 +69,44 @@ CREATE INDEX job_run_running_by_replica ON job_run (replica_id) WHERE status = '
 -- served before.
 CREATE INDEX job_run_running_by_region ON job_run (region_id) WHERE status = 'running';
 
--- Each region's running slot: the one running row of the region not claimed under overlap =
--- 'allow', by its instant. No foreign key: a slot goes with its running row (deleting the
--- row, as deleting its region does, gives it back), and a key check at every claim costs.
+-- Each region's running slot: the instant of the one running row of the region not claimed
+-- under overlap = 'allow', NULL when free. A slot given back stays, set to NULL: an update
+-- of a column no index holds is heap-only, so a tick adds no index entry. (A row inserted by
+-- each claim and deleted by each end left a dead entry per tick under its region's key until
+-- vacuum, for every later claim's conflict check to walk through.) The fill factor leaves
+-- each page room for those updates. No foreign key: a key check at every claim costs, and
+-- deleting a region's running row (as deleting the region does) deletes its slot.
 CREATE TABLE region_running (
   region_id     bigint PRIMARY KEY,
-  scheduled_for timestamptz NOT NULL
-);
+  scheduled_for timestamptz
+) WITH (fillfactor = 50);
 
 -- Takes region `region`'s slot for its running row of instant `at`: true when taken (or
 -- already this instant's: the unique (region_id, scheduled_for) then decides), false when
 -- another running row holds it. A slot whose row no longer runs (a claim whose row was not
 -- inserted after all, a row ended by a writer that skipped the triggers) is taken over.
--- Each statement here reads a fresh snapshot, after the slot's holder committed (the slot
--- insert waits for it), so a running row committed meanwhile is seen. No row lock is taken
--- but in the takeover of a dead slot: a lock on a live slot, held to the end of a claim that
--- then waits for the end of that slot's row (the end frees the slot), would deadlock.
+-- Each statement here reads a fresh snapshot, after the slot's holder committed (the insert
+-- waits for it), so a running row committed meanwhile is seen. No live slot is locked: only
+-- a free one taken, or a dead one taken over. A lock on a live slot, held to the end of a
+-- claim that then waits for the end of that slot's row (the end frees the slot), deadlocks.
 CREATE FUNCTION tickd_take_running_slot(region bigint, at timestamptz) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
   held timestamptz;
 BEGIN
   FOR i IN 1..5 LOOP
+    UPDATE region_running r SET scheduled_for = at
+      WHERE r.region_id = region AND r.scheduled_for IS NULL;
+    IF FOUND THEN
+      RETURN true;
+    END IF;
     INSERT INTO region_running (region_id, scheduled_for) VALUES (region, at)
       ON CONFLICT (region_id) DO NOTHING;
     IF FOUND THEN
       RETURN true;
     END IF;
     SELECT r.scheduled_for INTO held FROM region_running r WHERE r.region_id = region;
-    CONTINUE WHEN NOT FOUND;  -- given back meanwhile: try again
+    CONTINUE WHEN NOT FOUND OR held IS NULL;  -- given back meanwhile: try again
     IF held = at THEN
       RETURN true;
     END IF;
@@ -132,7 +141,12 @@ END $$;
 
 CREATE FUNCTION tickd_job_run_running_left() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  DELETE FROM region_running WHERE region_id = OLD.region_id AND scheduled_for = OLD.scheduled_for;
+  IF TG_OP = 'DELETE' THEN
+    DELETE FROM region_running WHERE region_id = OLD.region_id AND scheduled_for = OLD.scheduled_for;
+  ELSE
+    UPDATE region_running SET scheduled_for = NULL
+      WHERE region_id = OLD.region_id AND scheduled_for = OLD.scheduled_for;
+  END IF;
   RETURN NULL;
 END $$;
 

@@ -63,9 +63,16 @@ inline constexpr const char* kClaimBatch =
     "           WHERE pg_try_advisory_xact_lock(w.lock_key)), "
     "timely AS MATERIALIZED (SELECT l.*, w.cron_schedule, w.timezone "
     "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline), "
-    "slot AS (INSERT INTO region_running (region_id, scheduled_for) "
+    // Free slots (NULL) taken, then a slot for each region without one. No live slot is
+    // locked (sql/008: tickd_take_running_slot says why).
+    "free AS (UPDATE region_running s SET scheduled_for = $3::timestamptz FROM timely t "
+    "  WHERE s.region_id = t.region_id AND NOT t.overlap_allowed AND s.scheduled_for IS NULL "
+    "  RETURNING s.region_id), "
+    "added AS (INSERT INTO region_running (region_id, scheduled_for) "
     "  SELECT region_id, $3::timestamptz FROM timely WHERE NOT overlap_allowed "
+    "  AND region_id NOT IN (SELECT region_id FROM free) "
     "  ON CONFLICT (region_id) DO NOTHING RETURNING region_id), "
+    "slot AS (SELECT region_id FROM free UNION ALL SELECT region_id FROM added), "
     "held AS (SELECT region_id FROM timely WHERE NOT overlap_allowed "
     "  AND region_id NOT IN (SELECT region_id FROM slot) "
     "  AND tickd_take_running_slot(region_id, $3::timestamptz)), "
@@ -128,7 +135,7 @@ inline constexpr const char* kFinishBatch =
     "  AND j.attempt = v.attempt AND j.finished_at IS NULL AND slots_kept.mode = 'kept' "
     "  RETURNING j.id, j.region_id, j.scheduled_for, j.status, j.attempt, j.error), "
     // The ended rows give their regions' running slots back (sql/008).
-    "freed AS (DELETE FROM region_running s USING upd "
+    "freed AS (UPDATE region_running s SET scheduled_for = NULL FROM upd "
     "  WHERE s.region_id = upd.region_id AND s.scheduled_for = upd.scheduled_for), "
     "n AS (SELECT * FROM unnest($1::bigint[], $7::text[], $8::bool[], $9::bool[]) "
     "  AS n (id, url, want_status, want_recovered) WHERE url IS NOT NULL), "
