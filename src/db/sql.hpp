@@ -151,10 +151,12 @@ inline constexpr const char* kFinishBatch =
     "  ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING) "
     "SELECT v.id, upd.id IS NOT NULL, coalesce(b.before, false) "
     "FROM v LEFT JOIN upd USING (id) "
-    // Only for the (rare) ends not written now: upd.id IS NULL gates the probe per row.
+    // Only for the (rare) ends not written now: upd.id IS NULL gates the probe per row
+    // (OFFSET 0 keeps the subquery whole, so the test is a one-time filter before the probe;
+    // pulled up, it became a join filter after it: 2,000 probes of job_run per 2,000 ends).
     "LEFT JOIN LATERAL (SELECT j.replica_id = $5 AND j.attempt = v.attempt "
     "  AND j.status = v.status AS before FROM job_run j "
-    "  WHERE upd.id IS NULL AND j.id = v.id AND j.scheduled_for = v.scheduled_for) b ON true";
+    "  WHERE upd.id IS NULL AND j.id = v.id AND j.scheduled_for = v.scheduled_for OFFSET 0) b ON true";
 
 // A failed attempt that will be retried: the row stays running, counts the next attempt,
 // and keeps the failed one's error and handler details in details.attempts. $1 run id,
