@@ -201,6 +201,22 @@ TEST_CASE("a tick_sql's session settings do not outlive it on the pooled connect
   CHECK(s.sql("SELECT count(*) FROM seen")[0][0].as<int>() == 2);
 }
 
+TEST_CASE("a claimed tick's set_config('search_path') does not reach the mark it commits with") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 1);
+  // The mark (UPDATE job_run ...) runs after the tick_sql in its transaction: under the
+  // tick_sql's search_path it would find no job_run, and every tick of the region would fail.
+  const auto won = claim(db, id, t0, "r1");
+  REQUIRE(won.outcome == ClaimOutcome::won);
+  const tickd::RunRef run{won.run_id, 1, "r1"};
+  CHECK(db.run_tick_sql("SELECT set_config('search_path', 'no_such_schema', false)", id, t0, 5s,
+                        &run));
+  CHECK(s.sql("SELECT tick_sql_at IS NOT NULL FROM job_run")[0][0].as<bool>());
+  db.keepalive();
+  CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 1);
+}
+
 TEST_CASE("a tick_sql runs to its last row while its rows stay in PostgreSQL") {
   Schema s;
   const auto id = s.region("a");
