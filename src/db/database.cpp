@@ -487,7 +487,10 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
                 tx.exec(std::string(sql::kRunTickSql) + "(" + std::to_string(region_id) + ", " +
                         tx.quote(timestamp(scheduled_for)) + ")");
             reply.add(plan);
-            tx.exec("DEALLOCATE tickd_tick_sql");
+            // One round trip: simple query protocol, two statements.
+            tx.exec(run != nullptr
+                        ? std::string("DEALLOCATE tickd_tick_sql; ") + sql::kRestoreSearchPath
+                        : std::string("DEALLOCATE tickd_tick_sql"));
             if (run != nullptr &&
                 tx.exec_params(sql::kMarkTickSql, run->run_id, run->replica_id, run->attempt)
                         .affected_rows() == 0) {

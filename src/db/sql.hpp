@@ -300,6 +300,13 @@ inline constexpr const char* kResetSession =
 // $1 run id: whether an earlier attempt's tick_sql committed.
 inline constexpr const char* kTickSqlDone =
     "SELECT tick_sql_at IS NOT NULL FROM job_run WHERE id = $1";
+// After the tick_sql, in its transaction, before the mark: the connection's own search_path
+// back for the rest of the transaction (a tick_sql may have set another, even for the
+// session: the mark must still find job_run). reset_val is what RESET restores (startup
+// options, role and database defaults); pg_catalog is searched whatever the path says.
+inline constexpr const char* kRestoreSearchPath =
+    "SELECT set_config('search_path', reset_val, true) FROM pg_settings "
+    "WHERE name = 'search_path'";
 // $1 run id, $2 replica id, $3 attempt: the mark, last before COMMIT; no row means the tick
 // was taken over meanwhile, and the transaction rolls back.
 inline constexpr const char* kMarkTickSql =
