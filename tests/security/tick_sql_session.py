@@ -9,9 +9,10 @@ beside ordinary regions whose own tick_sql names a table unqualified (so a poiso
 handed to them would fail too). For 8 s every ordinary tick ends ok, on both replicas, with
 nothing failed or abandoned, no "does not exist" logged and tickd_db_up 1; then deactivating
 the attacking regions is applied within a second and their ticks stop. Without the reset of
-a handler connection after its tick_sql (the code before 67eebb2) the claims and ends of the
-poisoned sessions fail within the first seconds: rows end failed or stay running, and the log
-says `relation "job_run" does not exist`."""
+a handler connection after its tick_sql (the code before 67eebb2) the poisoned sessions fail
+every later statement; with the reset but before c8fb5e8 every attacking tick failed, its
+mark (UPDATE job_run, in the tick_sql's transaction) run under the tick_sql's search_path:
+`relation "job_run" does not exist`."""
 import time
 
 from tickd_rig import rig
