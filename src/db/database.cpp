@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "columns.hpp"
 #include "hold_times.hpp"
 #include "pg_array.hpp"
 #include "pool.hpp"
@@ -102,6 +103,7 @@ std::vector<RegionRow> to_regions(const pqxx::result& r) {
       if (!row[19].is_null()) extras.ping_url = row[19].as<std::string>();
       region.extras = std::move(extras);
     }
+    region.version = db::Columns::parse<std::uint32_t>(row[20]);
     rows.push_back(std::move(region));
   }
   return rows;
@@ -156,6 +158,21 @@ std::vector<RegionRow> Database::load_active_regions() {
   return impl_->with_connection("loading regions", [](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     return to_regions(tx.exec(sql::kLoadActiveRegions));
+  });
+}
+
+std::vector<RegionVersion> Database::load_active_versions() {
+  return impl_->with_connection("loading region versions", [](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    const auto r = tx.exec(sql::kLoadActiveVersions);
+    std::vector<RegionVersion> versions;
+    versions.reserve(r.size());
+    for (const auto& row : r) {
+      db::Columns c(row);
+      const auto id = c.integer<std::int64_t>();
+      versions.push_back({id, c.integer<std::uint32_t>()});
+    }
+    return versions;
   });
 }
 

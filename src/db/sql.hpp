@@ -11,11 +11,16 @@ namespace tickd::sql {
   "id, code, cron_schedule, timezone, handlers, tick_sql, "                           \
   "timeout_ms, max_attempts, retry_backoff_ms, overlap, start_window_ms, jitter_ms, " \
   "(extract(epoch FROM paused_at) * 1000000)::bigint, paused_by, paused_reason, "     \
-  "http, command, notify_url, notify_on, ping_url "
+  "http, command, notify_url, notify_on, ping_url, xmin::text "
 
 // All active regions.
 inline constexpr const char* kLoadActiveRegions =
     "SELECT " TICKD_REGION_COLUMNS "FROM region_index WHERE active ORDER BY id";
+
+// Every active region's id and row version (xmin, see RegionRow::version): a few bytes a row
+// where the whole rows are a few hundred, so a full pass that finds nothing changed is cheap.
+inline constexpr const char* kLoadActiveVersions =
+    "SELECT id, xmin::text FROM region_index WHERE active";
 
 // $1 bigint[] region ids: the active ones among them.
 inline constexpr const char* kLoadActiveRegionsById =

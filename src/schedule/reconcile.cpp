@@ -1,5 +1,6 @@
 #include "tickd/schedule/reconcile.hpp"
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace tickd {
@@ -41,6 +42,29 @@ ReconcilePlan plan_reconcile(const KnownRegions& current, const std::vector<Regi
     });
   }
   return plan;
+}
+
+std::vector<std::int64_t> stale_ids(const KnownRegions& current,
+                                    const std::vector<RegionVersion>& active) {
+  std::vector<std::int64_t> stale;
+  std::size_t held = 0;
+  for (const auto& [id, version] : active) {
+    const RegionRow* row = current.find(id);
+    if (row == nullptr || row->version != version) stale.push_back(id);
+    if (row != nullptr) ++held;
+  }
+  if (held < current.size()) {
+    // Some region held is no longer among the active rows (ids are unique there). The set
+    // of ids costs tens of bytes a row, so it is built only when this is so.
+    std::unordered_set<std::int64_t> seen;
+    seen.reserve(active.size());
+    for (const auto& v : active) seen.insert(v.id);
+    current.each_id([&](std::int64_t id) {
+      if (!seen.contains(id)) stale.push_back(id);
+    });
+  }
+  std::sort(stale.begin(), stale.end());
+  return stale;
 }
 
 }  // namespace tickd

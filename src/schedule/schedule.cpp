@@ -63,6 +63,7 @@ void Schedule::install(const RegionRow& row, Millis now, ApplyResult& result) {
   auto from = std::chrono::floor<std::chrono::seconds>(now);
   if (entry.last_dispatched) from = std::max(from, *entry.last_dispatched);
   arm(row.id, entry, cron::next_after(expr, zone, from));
+  ++result.armed;
 }
 
 ApplyResult Schedule::apply(const ReconcilePlan& plan, Millis now) {

@@ -46,4 +46,11 @@ class KnownRegions {
 ReconcilePlan plan_reconcile(const KnownRegions& current, const std::vector<RegionRow>& desired,
                              const std::optional<std::vector<std::int64_t>>& scope);
 
+// The first half of a full pass that reads versions before rows. `active`: the id and
+// version of every active row. The ids whose rows must be read (as a scoped pass) for the
+// schedule to match: active rows not held or held at another version, and rows held that
+// are no longer active. Sorted. Empty when nothing changed: no row needs reading.
+std::vector<std::int64_t> stale_ids(const KnownRegions& current,
+                                    const std::vector<RegionVersion>& active);
+
 }  // namespace tickd

@@ -62,6 +62,9 @@ struct DueTick {
 
 struct ApplyResult {
   std::size_t added = 0, replaced = 0, updated = 0, removed = 0;
+  // Regions given a (new) next instant on the timeline: added, replaced or resumed ones. A
+  // pass that changed nothing arms none (tickd_reconcile_rearmed_total).
+  std::size_t armed = 0;
   std::vector<InvalidRegion> newly_invalid;  // refused by this apply (not refused before)
 };
 
