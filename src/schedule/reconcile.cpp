@@ -16,20 +16,20 @@ bool moves_instants(const RegionRow& a, const RegionRow& b) {
 
 }  // namespace
 
-ReconcilePlan plan_reconcile(const KnownRegions& current, const std::vector<RegionRow>& desired,
+ReconcilePlan plan_reconcile(const KnownRegions& current, std::vector<RegionRow> desired,
                              const std::optional<std::vector<std::int64_t>>& scope) {
   ReconcilePlan plan;
   std::unordered_set<std::int64_t> seen;
   seen.reserve(desired.size());
-  for (const auto& row : desired) {
+  for (auto& row : desired) {
     seen.insert(row.id);
     const RegionRow* held = current.find(row.id);
     if (held == nullptr) {
-      plan.added.push_back(row);
+      plan.added.push_back(std::move(row));
     } else if (moves_instants(*held, row)) {
-      plan.replaced.push_back(row);
+      plan.replaced.push_back(std::move(row));
     } else if (*held != row) {
-      plan.updated.push_back(row);
+      plan.updated.push_back(std::move(row));
     }
   }
   if (scope) {

@@ -137,13 +137,16 @@ void ReconcileLoop::finish(Scope scope, std::vector<RegionRow> rows, Pass pass) 
   const auto diff_from = clock_.mono();
   backoff_ = milliseconds(250);
   db_.set(true);
-  auto plan = plan_reconcile(schedule_.known(), rows, scope);
+  const auto read_rows = rows.size();
+  // The rows move into the plan, and from it into the schedule: no copy of them at the peak.
+  auto plan = plan_reconcile(schedule_.known(), std::move(rows), scope);
+  const bool changed = !plan.empty();
   const auto result =
-      schedule_.apply(plan, Millis(std::chrono::floor<milliseconds>(clock_.wall())));
+      schedule_.apply(std::move(plan), Millis(std::chrono::floor<milliseconds>(clock_.wall())));
   for (const auto& bad : result.newly_invalid) {
     spdlog::warn("region {}: not scheduled until fixed: {}", bad.code, bad.error);
   }
-  if (!plan.empty()) {
+  if (changed) {
     spdlog::info(
         "reconciled ({}): {} added, {} replaced, {} updated, {} removed; {} scheduled, {} invalid",
         pass.full ? "full" : "changes", result.added, result.replaced, result.updated,
@@ -159,14 +162,13 @@ void ReconcileLoop::finish(Scope scope, std::vector<RegionRow> rows, Pass pass) 
   spdlog::debug(
       "reconcile ({}): {}{} rows read in {:.1f} ms, diffed and applied in {:.1f} ms; {} re-armed",
       pass.full ? "full" : "changes",
-      pass.versions > 0 ? fmt::format("{} versions, ", pass.versions) : std::string(), rows.size(),
+      pass.versions > 0 ? fmt::format("{} versions, ", pass.versions) : std::string(), read_rows,
       Ms(pass.read).count(), Ms(pass.compared + (done - diff_from)).count(), result.armed);
-  if (rows.size() >= 10'000) {
+  if (read_rows >= 10'000) {
     // The rows just read (and libpq's copy of them) were freed, but glibc keeps the pages;
-    // hand them back so RSS reflects the schedule, not the last big read. The plan's copies
-    // go first: pages still in use when malloc_trim runs stay resident.
-    rows = {};
-    plan = {};
+    // hand them back so RSS reflects the schedule, not the last big read. (The rows and the
+    // plan were moved into the schedule and freed by now: pages still in use when
+    // malloc_trim runs stay resident.)
 #ifdef __GLIBC__
     ::malloc_trim(0);
 #endif

@@ -74,7 +74,8 @@ class Schedule final {
   Schedule(const Schedule&) = delete;  // known_ refers to entries_
   Schedule& operator=(const Schedule&) = delete;
 
-  ApplyResult apply(const ReconcilePlan& plan, Millis now);
+  // Takes the plan's rows (they become the schedule's shared snapshots).
+  ApplyResult apply(ReconcilePlan plan, Millis now);
   const HandlerRegistry& handlers() const { return handlers_; }
 
   // Every due region: the tick to dispatch, if its deadline allows; re-arms each. With
@@ -163,7 +164,7 @@ class Schedule final {
     const Entries& entries_;
   };
 
-  void install(const RegionRow& row, Millis now, ApplyResult& result);
+  void install(RegionRow&& read, Millis now, ApplyResult& result);
   void disarm(std::int64_t id, Entry& entry);
   void arm(std::int64_t id, Entry& entry, std::optional<std::chrono::sys_seconds> at);
   void add_status(StatusSnapshot& s, std::int64_t id, const Entry& entry) const;
