@@ -19,6 +19,12 @@ bool moves_instants(const RegionRow& a, const RegionRow& b) {
 ReconcilePlan plan_reconcile(const KnownRegions& current, std::vector<RegionRow> desired,
                              const std::optional<std::vector<std::int64_t>>& scope) {
   ReconcilePlan plan;
+  if (current.size() == 0) {
+    // The first pass: every row is new. The vector itself moves, so the rows are not held
+    // twice while it is built (a million of them are a few hundred MB).
+    plan.added = std::move(desired);
+    return plan;
+  }
   std::unordered_set<std::int64_t> seen;
   seen.reserve(desired.size());
   for (auto& row : desired) {

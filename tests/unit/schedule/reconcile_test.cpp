@@ -177,3 +177,9 @@ TEST_CASE(
   CHECK(ids(plan.updated) == std::vector<std::int64_t>{1});  // the snapshot only, not re-armed
   CHECK(plan.replaced.empty());
 }
+
+TEST_CASE("with nothing held, a scoped pass adds what it read, like a full one") {
+  const auto plan = plan_reconcile(known({}), {row(2), row(5)}, std::vector<std::int64_t>{2, 5, 9});
+  CHECK(ids(plan.added) == std::vector<std::int64_t>{2, 5});
+  CHECK(plan.removed.empty());
+}
