@@ -60,11 +60,10 @@ class SessionReset final {
   const db::ReplySize& reply_;
 };
 
-std::vector<RegionRow> to_regions(const pqxx::result& r) {
-  std::vector<RegionRow> rows;
-  rows.reserve(r.size());
-  // Rows with the same handlers column share one list (almost all of them: '{region}').
-  std::map<std::string, HandlerList, std::less<>> lists;
+// Rows with the same handlers column share one list (almost all of them: '{region}').
+using HandlerLists = std::map<std::string, HandlerList, std::less<>>;
+
+void append_regions(const pqxx::result& r, std::vector<RegionRow>& rows, HandlerLists& lists) {
   for (const auto& row : r) {
     RegionRow region;
     region.id = row[0].as<std::int64_t>();
@@ -106,6 +105,13 @@ std::vector<RegionRow> to_regions(const pqxx::result& r) {
     region.version = db::Columns::parse<std::uint32_t>(row[20]);
     rows.push_back(std::move(region));
   }
+}
+
+std::vector<RegionRow> to_regions(const pqxx::result& r) {
+  std::vector<RegionRow> rows;
+  rows.reserve(r.size());
+  HandlerLists lists;
+  append_regions(r, rows, lists);
   return rows;
 }
 
@@ -157,7 +163,17 @@ db::Pool& Database::pool() { return impl_->handlers; }
 std::vector<RegionRow> Database::load_active_regions() {
   return impl_->with_connection("loading regions", [](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    return to_regions(tx.exec(sql::kLoadActiveRegions));
+    // Through a cursor, a chunk at a time (one snapshot all the same): a million rows in one
+    // result would keep libpq's copy of them all, some 400 MB, next to the rows made of it.
+    tx.exec(sql::kDeclareActiveRegions);
+    std::vector<RegionRow> rows;
+    HandlerLists lists;
+    for (;;) {
+      const auto chunk = tx.exec(sql::kFetchActiveRegions);
+      append_regions(chunk, rows, lists);
+      if (chunk.size() < sql::kActiveRegionsChunk) break;
+    }
+    return rows;
   });
 }
 
