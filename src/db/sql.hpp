@@ -2,6 +2,8 @@
 // The statements tickd runs while serving, as named constants with their parameters.
 // Tables are unqualified: they live in the connection's search_path schema.
 
+#include <cstddef>
+
 namespace tickd::sql {
 
 // The columns of a RegionRow, in the order to_regions (database.cpp) reads them: the row,
@@ -11,11 +13,21 @@ namespace tickd::sql {
   "id, code, cron_schedule, timezone, handlers, tick_sql, "                           \
   "timeout_ms, max_attempts, retry_backoff_ms, overlap, start_window_ms, jitter_ms, " \
   "(extract(epoch FROM paused_at) * 1000000)::bigint, paused_by, paused_reason, "     \
-  "http, command, notify_url, notify_on, ping_url "
+  "http, command, notify_url, notify_on, ping_url, xmin::text "
 
-// All active regions.
-inline constexpr const char* kLoadActiveRegions =
+// All active regions, through a cursor (in chunks of kActiveRegionsChunk, one snapshot):
+// declared inside the read transaction, then fetched until a chunk comes short.
+inline constexpr const char* kDeclareActiveRegions =
+    "DECLARE tickd_regions NO SCROLL CURSOR FOR "
     "SELECT " TICKD_REGION_COLUMNS "FROM region_index WHERE active ORDER BY id";
+// The FETCH count below.
+inline constexpr std::size_t kActiveRegionsChunk = 50'000;
+inline constexpr const char* kFetchActiveRegions = "FETCH FORWARD 50000 FROM tickd_regions";
+
+// Every active region's id and row version (xmin, see RegionRow::version): a few bytes a row
+// where the whole rows are a few hundred, so a full pass that finds nothing changed is cheap.
+inline constexpr const char* kLoadActiveVersions =
+    "SELECT id, xmin::text FROM region_index WHERE active";
 
 // $1 bigint[] region ids: the active ones among them.
 inline constexpr const char* kLoadActiveRegionsById =
