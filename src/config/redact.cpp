@@ -138,6 +138,16 @@ void add_url_secrets(std::string_view url, std::vector<std::string>& out) {
         }
       }
     }
+    // libpq ends a URI's password at its first '@' or '/' and quotes that token whole (a raw
+    // '%' in it: `invalid percent-encoded token: "pa%ss"`), or what follows as the host.
+    if (uri) {
+      for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '@' || raw[i] == '/') {
+          out.emplace_back(raw.substr(0, i));
+          out.emplace_back(raw.substr(i + 1));
+        }
+      }
+    }
   }
   // The password of a user info that the URL's own parser does not see (e.g. one with an
   // unescaped '@'): everything between the scheme's "//user:" and the last '@'.

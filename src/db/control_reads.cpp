@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "columns.hpp"
 #include "control_internal.hpp"
 #include "control_read_sql.hpp"
 #include "pg_array.hpp"
@@ -21,6 +22,7 @@ using control_db::micros;
 using control_db::opt_int;
 using control_db::opt_micros;
 using control_db::opt_text;
+using db::Columns;
 
 constexpr int kRegionColumns = 18;  // TICKD_REGION_VIEW_COLUMNS
 constexpr int kMaxLimit = 1000;
@@ -58,58 +60,6 @@ RegionView read_region(const pqxx::row& row) {
   }
   return v;
 }
-
-// A row's fields read left to right through one column iterator: libpqxx 6 copies the
-// result's shared pointers into every field object it makes, which was a quarter of the CPU
-// of reading every region's keys.
-class Columns {
- public:
-  explicit Columns(const pqxx::row& row) : at_(row.begin()) {}
-  template <typename T>
-  T as() {
-    return take([](const pqxx::field& f) { return f.as<T>(); });
-  }
-  // Whole numbers by std::from_chars: libpqxx 6 checks each digit for overflow with a
-  // 64-bit division, the largest cost of reading 10,000 rows of microsecond instants.
-  template <std::integral T>
-  T integer() {
-    return take([](const pqxx::field& f) { return parse<T>(f); });
-  }
-  template <std::integral T>
-  std::optional<T> opt_integer() {
-    return take([](const pqxx::field& f) {
-      return f.is_null() ? std::nullopt : std::optional<T>(parse<T>(f));
-    });
-  }
-  std::optional<Micros> opt_micros() {
-    const auto us = opt_integer<std::int64_t>();
-    if (!us) return std::nullopt;
-    return Micros(std::chrono::microseconds(*us));
-  }
-  std::optional<std::string> opt_text() { return take(control_db::opt_text); }
-
- private:
-  const pqxx::field& field() const { return at_; }
-  template <typename Read>
-  std::invoke_result_t<Read, const pqxx::field&> take(Read&& read) {
-    auto value = read(field());
-    ++at_;
-    return value;
-  }
-  template <std::integral T>
-  static T parse(const pqxx::field& f) {
-    T n{};
-    const char* text = f.c_str();
-    const auto* end = text + f.size();
-    if (const auto [stop, error] = std::from_chars(text, end, n);
-        error != std::errc() || stop != end) {
-      throw std::runtime_error("column " + std::to_string(f.num()) + ": '" + std::string(text) +
-                               "' is not a whole number");
-    }
-    return n;
-  }
-  pqxx::const_row_iterator at_;
-};
 
 // A row of kControlRegionKeys: only the fields pick_regions promises its picker.
 RegionView read_region_key(const pqxx::row& row) {

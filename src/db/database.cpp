@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "columns.hpp"
 #include "hold_times.hpp"
 #include "pg_array.hpp"
 #include "pool.hpp"
@@ -78,11 +79,10 @@ class SessionReset final {
   const db::ReplySize& reply_;
 };
 
-std::vector<RegionRow> to_regions(const pqxx::result& r) {
-  std::vector<RegionRow> rows;
-  rows.reserve(r.size());
-  // Rows with the same handlers column share one list (almost all of them: '{region}').
-  std::map<std::string, HandlerList, std::less<>> lists;
+// Rows with the same handlers column share one list (almost all of them: '{region}').
+using HandlerLists = std::map<std::string, HandlerList, std::less<>>;
+
+void append_regions(const pqxx::result& r, std::vector<RegionRow>& rows, HandlerLists& lists) {
   for (const auto& row : r) {
     RegionRow region;
     region.id = row[0].as<std::int64_t>();
@@ -121,8 +121,16 @@ std::vector<RegionRow> to_regions(const pqxx::result& r) {
       if (!row[19].is_null()) extras.ping_url = row[19].as<std::string>();
       region.extras = std::move(extras);
     }
+    region.version = db::Columns::parse<std::uint32_t>(row[20]);
     rows.push_back(std::move(region));
   }
+}
+
+std::vector<RegionRow> to_regions(const pqxx::result& r) {
+  std::vector<RegionRow> rows;
+  rows.reserve(r.size());
+  HandlerLists lists;
+  append_regions(r, rows, lists);
   return rows;
 }
 
@@ -174,7 +182,32 @@ db::Pool& Database::pool() { return impl_->handlers; }
 std::vector<RegionRow> Database::load_active_regions() {
   return impl_->with_connection("loading regions", [](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    return to_regions(tx.exec(sql::kLoadActiveRegions));
+    // Through a cursor, a chunk at a time (one snapshot all the same): a million rows in one
+    // result would keep libpq's copy of them all, some 400 MB, next to the rows made of it.
+    tx.exec(sql::kDeclareActiveRegions);
+    std::vector<RegionRow> rows;
+    HandlerLists lists;
+    for (;;) {
+      const auto chunk = tx.exec(sql::kFetchActiveRegions);
+      append_regions(chunk, rows, lists);
+      if (chunk.size() < sql::kActiveRegionsChunk) break;
+    }
+    return rows;
+  });
+}
+
+std::vector<RegionVersion> Database::load_active_versions() {
+  return impl_->with_connection("loading region versions", [](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    const auto r = tx.exec(sql::kLoadActiveVersions);
+    std::vector<RegionVersion> versions;
+    versions.reserve(r.size());
+    for (const auto& row : r) {
+      db::Columns c(row);
+      const auto id = c.integer<std::int64_t>();
+      versions.push_back({id, c.integer<std::uint32_t>()});
+    }
+    return versions;
   });
 }
 
@@ -518,7 +551,10 @@ bool Database::run_tick_sql(const std::string& statement, std::int64_t region_id
                 tx.exec(std::string(sql::kRunTickSql) + "(" + std::to_string(region_id) + ", " +
                         tx.quote(timestamp(scheduled_for)) + ")");
             reply.add(plan);
-            tx.exec("DEALLOCATE tickd_tick_sql");
+            // One round trip: simple query protocol, two statements.
+            tx.exec(run != nullptr
+                        ? std::string("DEALLOCATE tickd_tick_sql; ") + sql::kRestoreSearchPath
+                        : std::string("DEALLOCATE tickd_tick_sql"));
             if (run != nullptr &&
                 tx.exec_params(sql::kMarkTickSql, run->run_id, run->replica_id, run->attempt)
                         .affected_rows() == 0) {

@@ -2,6 +2,8 @@
 // The statements tickd runs while serving, as named constants with their parameters.
 // Tables are unqualified: they live in the connection's search_path schema.
 
+#include <cstddef>
+
 namespace tickd::sql {
 
 // The columns of a RegionRow, in the order to_regions (database.cpp) reads them: the row,
@@ -11,11 +13,21 @@ namespace tickd::sql {
   "id, code, cron_schedule, timezone, handlers, tick_sql, "                           \
   "timeout_ms, max_attempts, retry_backoff_ms, overlap, start_window_ms, jitter_ms, " \
   "(extract(epoch FROM paused_at) * 1000000)::bigint, paused_by, paused_reason, "     \
-  "http, command, notify_url, notify_on, ping_url "
+  "http, command, notify_url, notify_on, ping_url, xmin::text "
 
-// All active regions.
-inline constexpr const char* kLoadActiveRegions =
+// All active regions, through a cursor (in chunks of kActiveRegionsChunk, one snapshot):
+// declared inside the read transaction, then fetched until a chunk comes short.
+inline constexpr const char* kDeclareActiveRegions =
+    "DECLARE tickd_regions NO SCROLL CURSOR FOR "
     "SELECT " TICKD_REGION_COLUMNS "FROM region_index WHERE active ORDER BY id";
+// The FETCH count below.
+inline constexpr std::size_t kActiveRegionsChunk = 50'000;
+inline constexpr const char* kFetchActiveRegions = "FETCH FORWARD 50000 FROM tickd_regions";
+
+// Every active region's id and row version (xmin, see RegionRow::version): a few bytes a row
+// where the whole rows are a few hundred, so a full pass that finds nothing changed is cheap.
+inline constexpr const char* kLoadActiveVersions =
+    "SELECT id, xmin::text FROM region_index WHERE active";
 
 // $1 bigint[] region ids: the active ones among them.
 inline constexpr const char* kLoadActiveRegionsById =
@@ -352,6 +364,13 @@ inline constexpr const char* kResetSession =
 // $1 run id: whether an earlier attempt's tick_sql committed.
 inline constexpr const char* kTickSqlDone =
     "SELECT tick_sql_at IS NOT NULL FROM job_run WHERE id = $1";
+// After the tick_sql, in its transaction, before the mark: the connection's own search_path
+// back for the rest of the transaction (a tick_sql may have set another, even for the
+// session: the mark must still find job_run). reset_val is what RESET restores (startup
+// options, role and database defaults); pg_catalog is searched whatever the path says.
+inline constexpr const char* kRestoreSearchPath =
+    "SELECT set_config('search_path', reset_val, true) FROM pg_settings "
+    "WHERE name = 'search_path'";
 // $1 run id, $2 replica id, $3 attempt: the mark, last before COMMIT; no row means the tick
 // was taken over meanwhile, and the transaction rolls back.
 inline constexpr const char* kMarkTickSql =

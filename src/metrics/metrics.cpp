@@ -202,6 +202,12 @@ struct Metrics::Impl {
                        .Register(registry)),
         reconcile_ok(reconciles.Add({{"result", "ok"}})),
         reconcile_error(reconciles.Add({{"result", "error"}})),
+        rearmed(prom::BuildCounter()
+                    .Name("tickd_reconcile_rearmed_total")
+                    .Help("Regions whose next instant a reconcile armed (added, replaced or "
+                          "resumed); a pass that changed nothing adds 0.")
+                    .Register(registry)
+                    .Add({})),
         inflight(
             prom::BuildGauge()
                 .Name("tickd_inflight")
@@ -372,6 +378,7 @@ struct Metrics::Impl {
   prom::Family<prom::Counter>& reconciles;
   prom::Counter& reconcile_ok;
   prom::Counter& reconcile_error;
+  prom::Counter& rearmed;
   prom::Gauge& inflight;
   prom::Gauge& concurrency_limit;
   prom::Gauge& regions_overdue;
@@ -435,6 +442,10 @@ void Metrics::observe_handler(std::string_view handler, double seconds) {
 void Metrics::count_reconcile(bool ok, double seconds) {
   (ok ? impl_->reconcile_ok : impl_->reconcile_error).Increment();
   impl_->reconcile_duration.Observe(seconds > 0 ? seconds : 0);
+}
+
+void Metrics::count_rearmed(std::size_t regions) {
+  impl_->rearmed.Increment(static_cast<double>(regions));
 }
 
 void Metrics::set_inflight(std::size_t n) { impl_->inflight.Set(static_cast<double>(n)); }

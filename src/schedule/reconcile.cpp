@@ -1,5 +1,6 @@
 #include "tickd/schedule/reconcile.hpp"
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace tickd {
@@ -15,20 +16,26 @@ bool moves_instants(const RegionRow& a, const RegionRow& b) {
 
 }  // namespace
 
-ReconcilePlan plan_reconcile(const KnownRegions& current, const std::vector<RegionRow>& desired,
+ReconcilePlan plan_reconcile(const KnownRegions& current, std::vector<RegionRow> desired,
                              const std::optional<std::vector<std::int64_t>>& scope) {
   ReconcilePlan plan;
+  if (current.size() == 0) {
+    // The first pass: every row is new. The vector itself moves, so the rows are not held
+    // twice while it is built (a million of them are a few hundred MB).
+    plan.added = std::move(desired);
+    return plan;
+  }
   std::unordered_set<std::int64_t> seen;
   seen.reserve(desired.size());
-  for (const auto& row : desired) {
+  for (auto& row : desired) {
     seen.insert(row.id);
     const RegionRow* held = current.find(row.id);
     if (held == nullptr) {
-      plan.added.push_back(row);
+      plan.added.push_back(std::move(row));
     } else if (moves_instants(*held, row)) {
-      plan.replaced.push_back(row);
+      plan.replaced.push_back(std::move(row));
     } else if (*held != row) {
-      plan.updated.push_back(row);
+      plan.updated.push_back(std::move(row));
     }
   }
   if (scope) {
@@ -41,6 +48,29 @@ ReconcilePlan plan_reconcile(const KnownRegions& current, const std::vector<Regi
     });
   }
   return plan;
+}
+
+std::vector<std::int64_t> stale_ids(const KnownRegions& current,
+                                    const std::vector<RegionVersion>& active) {
+  std::vector<std::int64_t> stale;
+  std::size_t held = 0;
+  for (const auto& [id, version] : active) {
+    const RegionRow* row = current.find(id);
+    if (row == nullptr || row->version != version) stale.push_back(id);
+    if (row != nullptr) ++held;
+  }
+  if (held < current.size()) {
+    // Some region held is no longer among the active rows (ids are unique there). The set
+    // of ids costs tens of bytes a row, so it is built only when this is so.
+    std::unordered_set<std::int64_t> seen;
+    seen.reserve(active.size());
+    for (const auto& v : active) seen.insert(v.id);
+    current.each_id([&](std::int64_t id) {
+      if (!seen.contains(id)) stale.push_back(id);
+    });
+  }
+  std::sort(stale.begin(), stale.end());
+  return stale;
 }
 
 }  // namespace tickd

@@ -17,6 +17,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using Seconds = std::chrono::duration<double>;
+using Ms = std::chrono::duration<double, std::milli>;
 
 constexpr milliseconds kMaxBackoff{10'000};
 
@@ -72,49 +73,102 @@ void ReconcileLoop::start_pass() {
   pending_ids_.clear();
   pending_full_ = false;
   pending_ = false;
-  const auto t0 = clock_.mono();
-  offload_([this, scope = std::move(scope), t0]() mutable {
+  Pass pass{.full = !scope, .t0 = clock_.mono()};
+  if (!scope && read_versions_ && schedule_.known().size() > 0) {
+    read_versions(pass);
+  } else {
+    read_rows(std::move(scope), pass);
+  }
+}
+
+void ReconcileLoop::read_rows(Scope scope, Pass pass) {
+  offload_([this, scope = std::move(scope), pass]() mutable {
     try {
+      const auto from = clock_.mono();
       auto rows = read_(scope);
-      const double seconds = Seconds(clock_.mono() - t0).count();
-      boost::asio::post(
-          loop_, [this, scope = std::move(scope), rows = std::move(rows), seconds]() mutable {
-            finish(std::move(scope), std::move(rows), seconds);
-          });
-    } catch (const DbError& e) {
-      const double seconds = Seconds(clock_.mono() - t0).count();
+      pass.read += clock_.mono() - from;
       boost::asio::post(loop_,
-                        [this, error = std::string(e.what()), seconds] { failed(error, seconds); });
+                        [this, scope = std::move(scope), rows = std::move(rows), pass]() mutable {
+                          finish(std::move(scope), std::move(rows), pass);
+                        });
+    } catch (const DbError& e) {
+      fail_later(e.what(), pass);
     }
   });
 }
 
-void ReconcileLoop::finish(Scope scope, std::vector<RegionRow> rows, double seconds) {
+void ReconcileLoop::read_versions(Pass pass) {
+  offload_([this, pass]() mutable {
+    try {
+      auto versions = read_versions_();
+      pass.read = clock_.mono() - pass.t0;
+      boost::asio::post(loop_, [this, versions = std::move(versions), pass]() mutable {
+        compare(std::move(versions), pass);
+      });
+    } catch (const DbError& e) {
+      fail_later(e.what(), pass);
+    }
+  });
+}
+
+void ReconcileLoop::compare(std::vector<RegionVersion> versions, Pass pass) {
+  const auto from = clock_.mono();
+  auto stale = stale_ids(schedule_.known(), versions);
+  pass.versions = versions.size();
+  versions = {};
+  pass.compared = clock_.mono() - from;
+  if (stale.size() > kMaxScopedIds) {
+    read_rows(std::nullopt, pass);
+  } else if (!stale.empty()) {
+    read_rows(std::move(stale), pass);
+  } else {
+    // Nothing changed: no row to read, no region touched.
+    finish(std::vector<std::int64_t>{}, {}, pass);
+  }
+}
+
+void ReconcileLoop::fail_later(const std::string& error, Pass pass) {
+  const double seconds = Seconds(clock_.mono() - pass.t0).count();
+  boost::asio::post(loop_, [this, error, seconds] { failed(error, seconds); });
+}
+
+void ReconcileLoop::finish(Scope scope, std::vector<RegionRow> rows, Pass pass) {
   reconciling_ = false;
+  const auto diff_from = clock_.mono();
   backoff_ = milliseconds(250);
   db_.set(true);
-  auto plan = plan_reconcile(schedule_.known(), rows, scope);
+  const auto read_rows = rows.size();
+  // The rows move into the plan, and from it into the schedule: no copy of them at the peak.
+  auto plan = plan_reconcile(schedule_.known(), std::move(rows), scope);
+  const bool changed = !plan.empty();
   const auto result =
-      schedule_.apply(plan, Millis(std::chrono::floor<milliseconds>(clock_.wall())));
+      schedule_.apply(std::move(plan), Millis(std::chrono::floor<milliseconds>(clock_.wall())));
   for (const auto& bad : result.newly_invalid) {
     spdlog::warn("region {}: not scheduled until fixed: {}", bad.code, bad.error);
   }
-  if (!plan.empty()) {
+  if (changed) {
     spdlog::info(
         "reconciled ({}): {} added, {} replaced, {} updated, {} removed; {} scheduled, {} invalid",
-        scope ? "changes" : "full", result.added, result.replaced, result.updated, result.removed,
-        schedule_.scheduled_count(), schedule_.invalid_count());
+        pass.full ? "full" : "changes", result.added, result.replaced, result.updated,
+        result.removed, schedule_.scheduled_count(), schedule_.invalid_count());
   }
   metrics_.set_schedules(schedule_.scheduled_count());
   metrics_.set_invalid_schedules(schedule_.invalid_count());
   metrics_.set_paused_schedules(schedule_.paused_count());
-  metrics_.count_reconcile(true, seconds);
-  if (rows.size() >= 10'000) {
+  metrics_.count_rearmed(result.armed);
+  // The whole pass, diff and apply included: at a million regions they are a large part.
+  const auto done = clock_.mono();
+  metrics_.count_reconcile(true, Seconds(done - pass.t0).count());
+  spdlog::debug(
+      "reconcile ({}): {}{} rows read in {:.1f} ms, diffed and applied in {:.1f} ms; {} re-armed",
+      pass.full ? "full" : "changes",
+      pass.versions > 0 ? fmt::format("{} versions, ", pass.versions) : std::string(), read_rows,
+      Ms(pass.read).count(), Ms(pass.compared + (done - diff_from)).count(), result.armed);
+  if (read_rows >= 10'000) {
     // The rows just read (and libpq's copy of them) were freed, but glibc keeps the pages;
-    // hand them back so RSS reflects the schedule, not the last big read. The plan's copies
-    // go first: pages still in use when malloc_trim runs stay resident.
-    rows = {};
-    plan = {};
+    // hand them back so RSS reflects the schedule, not the last big read. (The rows and the
+    // plan were moved into the schedule and freed by now: pages still in use when
+    // malloc_trim runs stay resident.)
 #ifdef __GLIBC__
     ::malloc_trim(0);
 #endif

@@ -101,6 +101,7 @@ Service::Service(Config config, const Clock& clock)
   // A fixed threshold hands them back; large blocks stay mmapped, unmapped when freed.
   ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
 #endif
+  reconcile_.compare_versions([this] { return db_.load_active_versions(); });
   HttpRoutes routes;
   routes.ready = [this] {
     return reconcile_.first_done() && db_health_.up() && !shutdown_.stopping();

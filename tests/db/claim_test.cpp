@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <future>
+#include <map>
 #include <pqxx/pqxx>
 #include <random>
 #include <thread>
@@ -203,6 +204,22 @@ TEST_CASE("a tick_sql's session settings do not outlive it on the pooled connect
   CHECK(s.sql("SELECT count(*) FROM seen")[0][0].as<int>() == 2);
 }
 
+TEST_CASE("a claimed tick's set_config('search_path') does not reach the mark it commits with") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 1);
+  // The mark (UPDATE job_run ...) runs after the tick_sql in its transaction: under the
+  // tick_sql's search_path it would find no job_run, and every tick of the region would fail.
+  const auto won = claim(db, id, t0, "r1");
+  REQUIRE(won.outcome == ClaimOutcome::won);
+  const tickd::RunRef run{won.run_id, 1, "r1"};
+  CHECK(db.run_tick_sql("SELECT set_config('search_path', 'no_such_schema', false)", id, t0, 5s,
+                        &run));
+  CHECK(s.sql("SELECT tick_sql_at IS NOT NULL FROM job_run")[0][0].as<bool>());
+  db.keepalive();
+  CHECK(s.sql("SELECT count(*) FROM job_run")[0][0].as<int>() == 1);
+}
+
 TEST_CASE("a tick_sql runs to its last row while its rows stay in PostgreSQL") {
   Schema s;
   const auto id = s.region("a");
@@ -293,6 +310,36 @@ TEST_CASE("loading regions returns only active ones, all or by id") {
   // A NULL element is kept, as an empty name that validation refuses, never dropped.
   s.sql("UPDATE region_index SET handlers = '{region,NULL}' WHERE code = 'a'");
   CHECK(db.load_active_regions()[0].handlers == std::vector<std::string>{"region", ""});
+}
+
+TEST_CASE("the versions of the active rows are those their rows load with; a write moves one") {
+  Schema s;
+  const auto a = s.region("a");
+  const auto b = s.region("b");
+  const auto c = s.region("c");
+  s.sql("UPDATE region_index SET active = false WHERE code = 'c'");
+  Database db(s.url, 1);
+  // More rows than one fetch of the cursor: every one comes, once.
+  s.sql(
+      "INSERT INTO region_index (code, cron_schedule) "
+      "SELECT 'many' || g, '* * * * *' FROM generate_series(1, " +
+      std::to_string(tickd::sql::kActiveRegionsChunk) + ") g");
+  const auto rows = db.load_active_regions();
+  REQUIRE(rows.size() == tickd::sql::kActiveRegionsChunk + 2);
+  auto versions = db.load_active_versions();
+  REQUIRE(versions.size() == rows.size());
+  std::map<std::int64_t, std::uint32_t> by_id;
+  for (const auto& v : versions) by_id[v.id] = v.version;
+  for (const auto& r : rows) {
+    REQUIRE(by_id.contains(r.id));
+    CHECK(by_id[r.id] == r.version);
+  }
+  CHECK_FALSE(by_id.contains(c));
+  s.sql("UPDATE region_index SET name = 'renamed' WHERE code = 'a'");
+  std::map<std::int64_t, std::uint32_t> after;
+  for (const auto& v : db.load_active_versions()) after[v.id] = v.version;
+  CHECK(after[a] != by_id[a]);
+  CHECK(after[b] == by_id[b]);
 }
 
 TEST_CASE("claims and ends do not wait for a connection while handler work holds every one") {

@@ -99,6 +99,8 @@ class Database final {
   // All active regions, or the active ones among `ids` (deleted and inactive ids are absent).
   std::vector<RegionRow> load_active_regions();
   std::vector<RegionRow> load_active_regions(const std::vector<std::int64_t>& ids);
+  // The id and row version of every active region.
+  std::vector<RegionVersion> load_active_versions();
 
   using Deadline = std::chrono::sys_time<std::chrono::milliseconds>;
   // One tick to claim: the row its instant was computed from (its id, and the expression

@@ -58,6 +58,7 @@ class Metrics final {
   void observe_handler(std::string_view handler,
                        double seconds);           // tickd_handler_duration_seconds{handler}
   void count_reconcile(bool ok, double seconds);  // tickd_reconcile_total + _duration_seconds
+  void count_rearmed(std::size_t regions);        // tickd_reconcile_rearmed_total
   void set_inflight(std::size_t n);
   void set_concurrency_limit(std::size_t n);  // tickd_concurrency_limit
   void set_regions_overdue(std::size_t n);    // tickd_regions_overdue

@@ -43,7 +43,15 @@ class KnownRegions {
 // `current`: every region this replica knows. `desired`: the active rows just read.
 // `scope`: nullopt for a full pass (a known id absent from `desired` is removed); otherwise
 // only the listed ids are considered (the rows of a change notification).
-ReconcilePlan plan_reconcile(const KnownRegions& current, const std::vector<RegionRow>& desired,
+// The rows of `desired` move into the plan (a million of them at the first pass).
+ReconcilePlan plan_reconcile(const KnownRegions& current, std::vector<RegionRow> desired,
                              const std::optional<std::vector<std::int64_t>>& scope);
+
+// The first half of a full pass that reads versions before rows. `active`: the id and
+// version of every active row. The ids whose rows must be read (as a scoped pass) for the
+// schedule to match: active rows not held or held at another version, and rows held that
+// are no longer active. Sorted. Empty when nothing changed: no row needs reading.
+std::vector<std::int64_t> stale_ids(const KnownRegions& current,
+                                    const std::vector<RegionVersion>& active);
 
 }  // namespace tickd

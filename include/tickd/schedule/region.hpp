@@ -82,8 +82,17 @@ struct RegionRow {
   RegionPolicy policy{};  // defaults: the behaviour of a row from before the policies
   PauseRef pause{};       // set while paused: the region stays known but does not fire
   ExtrasRef extras{};     // http, command, notify_url, notify_on, ping_url (sql/006)
+  // The row version read (PostgreSQL's xmin: the transaction that wrote it); 0 when unknown.
+  // A full pass reads only the versions and re-reads the rows whose version moved.
+  std::uint32_t version = 0;
 
   friend bool operator==(const RegionRow&, const RegionRow&) = default;
+};
+
+// An active row's id and version, as a full pass reads them first.
+struct RegionVersion {
+  std::int64_t id = 0;
+  std::uint32_t version = 0;
 };
 
 // Rows are immutable once loaded and shared: the schedule, the reconcile diff and the

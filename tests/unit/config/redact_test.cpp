@@ -86,6 +86,13 @@ TEST_CASE("secret_values hides what libpq may quote of a password it parsed othe
                "could not translate host name \"ssSECRETTAIL@127.0.0.1\" to address", "SECRETTAIL"},
            Row{"postgres://u:pa%ssword%@127.0.0.1/db",
                "invalid percent-encoded token: \"ssword%@127\"", "ssword"},
+           // A raw '%' and '@' together: libpq's password ends at the first '@'.
+           Row{"postgres://u:pa%ss@wo%rd%@127.0.0.1/db", "invalid percent-encoded token: \"pa%ss\"",
+               "pa%ss"},
+           Row{"postgres://u:pa%ss@wo%rd%@127.0.0.1/db",
+               "invalid percent-encoded token: \"wo%rd%@127.0.0.1\"", "wo%rd%"},
+           Row{"postgres://u:a@b%zz@127.0.0.1/db",
+               "invalid percent-encoded token: \"b%zz@127.0.0.1\"", "b%zz"},
            Row{"postgres://u:abc?SECRET4@127.0.0.1/db",
                "bad URL postgres://u:abc?SECRET4@127.0.0.1/db", "SECRET4"},
            Row{"password='it''s SECRET7' host=127.0.0.1", "password=***'s SECRET7' rejected",

@@ -90,6 +90,7 @@ TEST_CASE("every series of the contract exists from construction with its starti
       {R"(tickd_reconcile_total{result="ok"})", 0},
       {R"(tickd_reconcile_total{result="error"})", 0},
       {"tickd_reconcile_duration_seconds_count", 0},
+      {"tickd_reconcile_rearmed_total", 0},
       {"tickd_inflight", 0},
       {"tickd_db_up", 0},
       {R"(tickd_db_pool_wait_seconds_count{pool="bookkeeping"})", 0},

@@ -148,3 +148,38 @@ TEST_CASE("a scoped pass for an id nobody knows and that is inactive changes not
   const auto plan = plan_reconcile(known({row(1)}), {}, std::vector<std::int64_t>{9});
   CHECK(plan.empty());
 }
+
+namespace {
+
+RegionRow at_version(RegionRow r, std::uint32_t version) {
+  r.version = version;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a full pass that compares versions reads nothing when no version moved") {
+  CHECK(tickd::stale_ids(known({at_version(row(1), 7), at_version(row(2), 9)}), {{1, 7}, {2, 9}})
+            .empty());
+}
+
+TEST_CASE("it reads the rows whose version moved, the new ones and the ones gone, sorted") {
+  const auto held = known({at_version(row(1), 7), at_version(row(2), 9), at_version(row(3), 4)});
+  // 1 unchanged, 2 rewritten, 3 deactivated or deleted, 8 new.
+  CHECK(tickd::stale_ids(held, {{8, 11}, {2, 10}, {1, 7}}) == std::vector<std::int64_t>{2, 3, 8});
+}
+
+TEST_CASE(
+    "a row rewritten with the same values has moved: its row is read, the plan then keeps it") {
+  const auto held = known({at_version(row(1), 7)});
+  CHECK(tickd::stale_ids(held, {{1, 8}}) == std::vector<std::int64_t>{1});
+  const auto plan = plan_reconcile(held, {at_version(row(1), 8)}, std::vector<std::int64_t>{1});
+  CHECK(ids(plan.updated) == std::vector<std::int64_t>{1});  // the snapshot only, not re-armed
+  CHECK(plan.replaced.empty());
+}
+
+TEST_CASE("with nothing held, a scoped pass adds what it read, like a full one") {
+  const auto plan = plan_reconcile(known({}), {row(2), row(5)}, std::vector<std::int64_t>{2, 5, 9});
+  CHECK(ids(plan.added) == std::vector<std::int64_t>{2, 5});
+  CHECK(plan.removed.empty());
+}

@@ -165,6 +165,30 @@ TEST_CASE_FIXTURE(Fixture, "the status of one region is found by its code, also 
   CHECK(schedule.status_of("x", "renamed").regions.size() == 1);
 }
 
+TEST_CASE_FIXTURE(Fixture,
+                  "two held regions that share a code for a moment are both still found by it") {
+  const auto at = utc_ms("2026-05-01T10:00:30.000Z");
+  schedule.apply(adding({row(1, "* * * * *"), row(2, "*/2 * * * *")}), at);
+  // 2 takes 1's code before 1's own rename is read; then 2 is renamed again and removed.
+  ReconcilePlan swap;
+  swap.updated = {row(2, "*/2 * * * *")};
+  swap.updated[0].code = "r1";
+  schedule.apply(swap, at);
+  CHECK(schedule.status_of("x", "r1").regions.at(0).cron_schedule == "*/2 * * * *");
+  ReconcilePlan away;
+  away.updated = {row(2, "*/2 * * * *")};
+  away.updated[0].code = "other";
+  schedule.apply(away, at);
+  CHECK(schedule.status_of("x", "r1").regions.at(0).cron_schedule == "* * * * *");
+  CHECK(schedule.status_of("x", "other").regions.at(0).cron_schedule == "*/2 * * * *");
+  ReconcilePlan gone;
+  gone.removed = {2};
+  schedule.apply(gone, at);
+  CHECK(schedule.status_of("x", "other").regions.empty());
+  CHECK(schedule.status_of("x", "r2").regions.empty());
+  CHECK(schedule.status_of("x", "r1").regions.size() == 1);
+}
+
 TEST_CASE_FIXTURE(Fixture, "a region is overdue once two of its instants pass without a claim") {
   schedule.apply(adding({row(1, "* * * * *"), row(2, "0 * * * *")}),
                  utc_ms("2026-05-01T10:00:30.000Z"));

@@ -244,3 +244,53 @@ TEST_CASE("after stop no pass starts; a pass already reading still applies") {
   CHECK(rig.in_flight() == 0);
   CHECK(rig.time.armed() == 0);
 }
+
+TEST_CASE(
+    "with versions, a full pass after the first reads only the rows whose version moved; "
+    "when none did it reads no row and re-arms nothing") {
+  Rig rig;
+  int version_reads = 0;
+  rig.reconcile.compare_versions([&] {
+    ++version_reads;
+    if (rig.fail) throw tickd::test::unreachable();
+    std::vector<tickd::RegionVersion> versions;
+    for (const auto& r : rig.table) versions.push_back({r.id, r.version});
+    return versions;
+  });
+  const auto at = [](std::int64_t id, std::uint32_t version, std::string cron = "* * * * * *") {
+    auto r = row(id, std::move(cron));
+    r.version = version;
+    return r;
+  };
+  rig.table = {at(1, 5), at(2, 5), at(3, 5)};
+  rig.reconcile.start();
+  rig.complete();  // the first pass reads rows: there is nothing to compare with
+  CHECK(version_reads == 0);
+  CHECK(metric(rig.metrics, "tickd_reconcile_rearmed_total") == 3);
+
+  rig.reconcile.request(std::nullopt);
+  rig.complete();
+  CHECK(version_reads == 1);
+  CHECK(rig.in_flight() == 0);  // no row to read
+  CHECK(rig.reads == std::vector<ReconcileLoop::Scope>{std::nullopt});
+  CHECK(metric(rig.metrics, "tickd_reconcile_rearmed_total") == 3);
+  CHECK(metric(rig.metrics, "tickd_reconcile_total{result=\"ok\"}") == 2);
+  CHECK(rig.applied == 2);
+
+  // 2 rewritten, 3 deactivated, 4 new.
+  rig.table = {at(1, 5), at(2, 6, "*/5 * * * * *"), at(4, 6)};
+  rig.reconcile.request(std::nullopt);
+  rig.complete();  // the versions
+  rig.complete();  // the rows that moved
+  CHECK(rig.reads.back() == ReconcileLoop::Scope(Ids{2, 3, 4}));
+  CHECK(rig.schedule.known().find(3) == nullptr);
+  CHECK(rig.schedule.scheduled_count() == 3);
+  CHECK(metric(rig.metrics, "tickd_reconcile_rearmed_total") == 5);
+
+  // A failed read of the versions is a failed pass like any other.
+  rig.fail = true;
+  rig.reconcile.request(std::nullopt);
+  rig.complete();
+  CHECK(metric(rig.metrics, "tickd_reconcile_total{result=\"error\"}") == 1);
+  CHECK(rig.schedule.scheduled_count() == 3);
+}
