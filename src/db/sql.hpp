@@ -85,9 +85,18 @@ inline constexpr const char* kClaimBatch =
     "  AND region_id NOT IN (SELECT region_id FROM free) "
     "  ON CONFLICT (region_id) DO NOTHING RETURNING region_id), "
     "slot AS (SELECT region_id FROM free UNION ALL SELECT region_id FROM added), "
-    "held AS (SELECT region_id FROM timely WHERE NOT overlap_allowed "
-    "  AND region_id NOT IN (SELECT region_id FROM slot) "
-    "  AND tickd_take_running_slot(region_id, $3::timestamptz)), "
+    // A slot still held: claimed ahead of its instant while the slot's row runs in this
+    // statement's snapshot, the tick overlaps without a further look (tickd claims it again
+    // at the instant); otherwise tickd_take_running_slot looks again on a fresh snapshot (the
+    // row may have ended meanwhile, or be dead). A call per held slot (60-100 us) made claims
+    // slower exactly when ends lagged, and so made ends lag more.
+    "held AS (SELECT t.region_id FROM timely t WHERE NOT t.overlap_allowed "
+    "  AND t.region_id NOT IN (SELECT region_id FROM slot) "
+    "  AND CASE WHEN clock_timestamp() < $3::timestamptz AND EXISTS (SELECT FROM "
+    "    region_running s JOIN job_run j ON j.region_id = s.region_id "
+    "    AND j.scheduled_for = s.scheduled_for WHERE s.region_id = t.region_id "
+    "    AND j.status = 'running' AND NOT j.overlap_allowed) THEN false "
+    "  ELSE tickd_take_running_slot(t.region_id, $3::timestamptz) END), "
     "ins AS ("
     "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, "
     "                       cron_schedule, timezone, overlap_allowed) "
@@ -146,9 +155,14 @@ inline constexpr const char* kFinishBatch =
     "  WHERE j.id = v.id AND j.scheduled_for = v.scheduled_for AND j.replica_id = $5 "
     "  AND j.attempt = v.attempt AND j.finished_at IS NULL AND slots_kept.mode = 'kept' "
     "  RETURNING j.id, j.region_id, j.scheduled_for, j.status, j.attempt, j.error), "
-    // The ended rows give their regions' running slots back (sql/008).
-    "freed AS (UPDATE region_running s SET scheduled_for = NULL FROM upd "
-    "  WHERE s.region_id = upd.region_id AND s.scheduled_for = upd.scheduled_for), "
+    // The ended rows give their regions' running slots back (sql/008), never waiting for
+    // one: a claim whose snapshot predates the slot's claim can hold its row locked (its
+    // UPDATE of free slots locks the newest version before finding it taken) while it waits
+    // for this end's uncommitted row in job_run's unique index, a deadlock. A slot skipped
+    // stays held by an ended row: dead, the region's next claim takes it over.
+    "freed AS (UPDATE region_running s SET scheduled_for = NULL WHERE s.region_id IN ("
+    "  SELECT f.region_id FROM region_running f JOIN upd ON f.region_id = upd.region_id "
+    "  AND f.scheduled_for = upd.scheduled_for FOR UPDATE OF f SKIP LOCKED)), "
     "n AS (SELECT * FROM unnest($1::bigint[], $7::text[], $8::bool[], $9::bool[]) "
     "  AS n (id, url, want_status, want_recovered) WHERE url IS NOT NULL), "
     "ev AS (SELECT u.*, n.url, e.event FROM upd u JOIN n USING (id) CROSS JOIN LATERAL ("
