@@ -17,8 +17,8 @@
 -- one identity), the unique (region_id, scheduled_for) is a partitioned index. The rule "one
 -- running tick per region, except runs claimed under overlap = 'allow'" cannot be a unique
 -- index any more (it has no partition key): region_running holds each region's running
--- slot, taken by a trigger as the row is inserted and given back when the row ends or is
--- deleted. A second running row of a region is refused with a unique_violation naming
+-- slot, taken as the row is inserted and given back (set to NULL) when the row ends, deleted
+-- with it. A second running row of a region is refused with a unique_violation naming
 -- job_run_one_running_per_region, as the index did; a statement that wants it skipped
 -- instead, as ON CONFLICT DO NOTHING skipped it, sets tickd.on_running to 'skip' for its
 -- transaction (a manual run's start does), and tickd's claims and ends keep the slots

@@ -182,7 +182,8 @@ inline constexpr const char* kFinishBatch =
     // pulled up, it became a join filter after it: 2,000 probes of job_run per 2,000 ends).
     "LEFT JOIN LATERAL (SELECT j.replica_id = $5 AND j.attempt = v.attempt "
     "  AND j.status = v.status AS before FROM job_run j "
-    "  WHERE upd.id IS NULL AND j.id = v.id AND j.scheduled_for = v.scheduled_for OFFSET 0) b ON true";
+    "  WHERE upd.id IS NULL AND j.id = v.id AND j.scheduled_for = v.scheduled_for "
+    "  OFFSET 0) b ON true";
 
 // A failed attempt that will be retried: the row stays running, counts the next attempt,
 // and keeps the failed one's error and handler details in details.attempts. $1 run id,
