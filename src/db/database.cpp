@@ -331,13 +331,11 @@ std::vector<std::int64_t> Database::finish_batch(const std::vector<Finish>& fini
     notify_recovered.push_back(f.notify_recovered);
   }
   return impl_->with_connection("recording finished ticks", [&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    tx.exec0(sql::kProbeByKey);
-    const auto r = tx.exec_params(
-        sql::kFinishBatch, id_array(ids), text_array(statuses), text_array(errors),
-        text_array(details), replica_id, id_array(attempts), text_array(notify_urls),
-        bool_array(notify_status), bool_array(notify_recovered), text_array(instants));
-    tx.commit();
+    pqxx::nontransaction tx(c);
+    const auto r = tx.exec_params(sql::kFinishBatch, id_array(ids), text_array(instants),
+                                  text_array(statuses), text_array(errors), text_array(details),
+                                  replica_id, id_array(attempts), text_array(notify_urls),
+                                  bool_array(notify_status), bool_array(notify_recovered));
     std::vector<std::int64_t> fenced;
     for (const auto& row : r) {
       if (!row[1].as<bool>() && !row[2].as<bool>()) fenced.push_back(row[0].as<std::int64_t>());

@@ -40,79 +40,14 @@ inline constexpr const char* kLoadActiveRegionsById =
 #define TICKD_SKIP_RUNNING \
   "skip_running AS MATERIALIZED (SELECT set_config('tickd.on_running', 'skip', true) AS mode)"
 
-// The same with 'kept': the statement keeps region_running itself, set-based, and job_run's
-// slot triggers stay out of its way (sql/008).
-#define TICKD_SLOTS_KEPT \
-  "slots_kept AS MATERIALIZED (SELECT set_config('tickd.on_running', 'kept', true) AS mode)"
-
-// Claims the ticks of one instant in one statement (one implicit transaction, so it also
-// works behind a transaction pooler). Per tick: a transaction-scoped advisory lock
-// serialises concurrent claims of it; the unique (region_id, scheduled_for) makes the claim
-// durable; a tick is not claimed once its start deadline has passed on the database's clock
-// (a claim that was stuck in a dead connection must not start late); and a region's second
-// running tick is refused by its slot in region_running (sql/008), taken here for all the
-// ticks at once (TICKD_SLOTS_KEPT): a slot held by another running row is looked at again by
-// tickd_take_running_slot, on a fresh snapshot (its holder may just have committed, or
-// ended). A slot taken for a tick whose row then conflicts is left behind and taken over by
-// the region's next claim. The row records what the tick was scheduled under: trigger
-// 'schedule', and the expression and zone of the row tickd computed the instant from (which a
-// concurrent UPDATE may already have changed in region_index). overlap_allowed comes from
-// region_index itself, as the claim reads it: the database's own rule on running rows
-// follows the database's row.
-// $1 bigint[] region ids, $2 bigint[] their advisory keys (claim_key.hpp), $3 the instant,
-// $4 replica id, $5 timestamptz[] start deadlines, $6 text[] cron expressions, $7 text[] time
-// zones (each same order as $1). One row per input region: (region id, new run id or NULL,
-// got the lock, a row for this tick existed before the statement, the region exists, the
-// deadline had passed).
+// Claims the ticks of one instant in one statement: sql/009 says how. $1 bigint[] region ids,
+// $2 bigint[] their advisory keys (claim_key.hpp), $3 the instant, $4 replica id,
+// $5 timestamptz[] start deadlines, $6 text[] cron expressions, $7 text[] time zones (each same
+// order as $1). One row per input region: (region id, new run id or NULL, got the lock, a row
+// for this tick existed before the statement, the region exists, the deadline had passed).
 inline constexpr const char* kClaimBatch =
-    "WITH " TICKD_SLOTS_KEPT
-    ", want AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $5::timestamptz[], "
-    "                                   $6::text[], $7::text[]) "
-    "              AS w (region_id, lock_key, deadline, cron_schedule, timezone)), "
-    "locked AS (SELECT w.region_id, r.overlap = 'allow' AS overlap_allowed "
-    "           FROM want w JOIN region_index r ON r.id = w.region_id "
-    "           JOIN slots_kept ON slots_kept.mode = 'kept' "
-    "           WHERE pg_try_advisory_xact_lock(w.lock_key)), "
-    "timely AS MATERIALIZED (SELECT l.*, w.cron_schedule, w.timezone "
-    "  FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline), "
-    // Free slots (NULL) taken, then a slot for each region without one. No live slot is
-    // locked (sql/008: tickd_take_running_slot says why).
-    "free AS (UPDATE region_running s SET scheduled_for = $3::timestamptz FROM timely t "
-    "  WHERE s.region_id = t.region_id AND NOT t.overlap_allowed AND s.scheduled_for IS NULL "
-    "  RETURNING s.region_id), "
-    "added AS (INSERT INTO region_running (region_id, scheduled_for) "
-    "  SELECT region_id, $3::timestamptz FROM timely WHERE NOT overlap_allowed "
-    "  AND region_id NOT IN (SELECT region_id FROM free) "
-    "  ON CONFLICT (region_id) DO NOTHING RETURNING region_id), "
-    "slot AS (SELECT region_id FROM free UNION ALL SELECT region_id FROM added), "
-    // A slot still held: claimed ahead of its instant while the slot's row runs in this
-    // statement's snapshot, the tick overlaps without a further look (tickd claims it again
-    // at the instant); otherwise tickd_take_running_slot looks again on a fresh snapshot (the
-    // row may have ended meanwhile, or be dead). A call per held slot (60-100 us) made claims
-    // slower exactly when ends lagged, and so made ends lag more.
-    "held AS (SELECT t.region_id FROM timely t WHERE NOT t.overlap_allowed "
-    "  AND t.region_id NOT IN (SELECT region_id FROM slot) "
-    "  AND CASE WHEN clock_timestamp() < $3::timestamptz AND EXISTS (SELECT FROM "
-    "    region_running s JOIN job_run j ON j.region_id = s.region_id "
-    "    AND j.scheduled_for = s.scheduled_for WHERE s.region_id = t.region_id "
-    "    AND j.status = 'running' AND NOT j.overlap_allowed) THEN false "
-    "  ELSE tickd_take_running_slot(t.region_id, $3::timestamptz) END), "
-    "ins AS ("
-    "  INSERT INTO job_run (region_id, scheduled_for, replica_id, status, trigger, "
-    "                       cron_schedule, timezone, overlap_allowed) "
-    "  SELECT t.region_id, $3::timestamptz, $4::text, 'running', 'schedule', "
-    "         t.cron_schedule, t.timezone, t.overlap_allowed FROM timely t "
-    "  WHERE t.overlap_allowed OR t.region_id IN (SELECT region_id FROM slot "
-    "                                             UNION ALL SELECT region_id FROM held) "
-    "  ON CONFLICT DO NOTHING RETURNING id, region_id) "
-    "SELECT w.region_id, ins.id, l.region_id IS NOT NULL, "
-    // CASE evaluates lazily: the lookups run only for the (rare) ticks not claimed here.
-    "  CASE WHEN ins.id IS NULL THEN EXISTS (SELECT 1 FROM job_run j "
-    "    WHERE j.region_id = w.region_id AND j.scheduled_for = $3::timestamptz) END, "
-    "  CASE WHEN ins.id IS NULL THEN EXISTS (SELECT 1 FROM region_index r "
-    "    WHERE r.id = w.region_id) ELSE true END, "
-    "  clock_timestamp() > w.deadline "
-    "FROM want w LEFT JOIN ins USING (region_id) LEFT JOIN locked l USING (region_id)";
+    "SELECT * FROM tickd_claim_batch($1::bigint[], $2::bigint[], $3::timestamptz, $4::text, "
+    "$5::timestamptz[], $6::text[], $7::text[])";
 
 // $1 bigint[] region ids, $2 the instant: those whose tick already has a row. Also
 // settles a claim that conflicted with a row committed during the claim statement (its
@@ -121,69 +56,15 @@ inline constexpr const char* kAlreadyClaimed =
     "SELECT region_id FROM job_run WHERE scheduled_for = $2::timestamptz "
     "AND region_id = ANY($1::bigint[])";
 
-// Before a statement that finds job_run rows by key in a batch (an unnest of keys joined to
-// the table), in its transaction: the planner must probe each row's primary key, one
-// partition each. A day partition has no statistics for its first minutes, when "this
-// replica's running rows" looks like a handful; the planner then scans the whole partition,
-// or a partial index full of ended rows, for every batch (at 10,000 ends a second the ends
-// fell behind and claims found their regions still running).
-inline constexpr const char* kProbeByKey =
-    "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off";
-
-// Records many ends in one statement (after kProbeByKey), giving the running slots back
-// set-based (TICKD_SLOTS_KEPT). $1 bigint[] run ids, $10 timestamptz[] their scheduled_for
-// (with the id, the row's key), $2 text[] statuses, $3 text[] errors (NULL elements for
-// none), $4 text[] details, $5 replica id, $6 int[] attempts.
-// Fenced: a row changes only while it is still this replica's running row of that attempt
-// (finished_at IS NULL is status = 'running' by job_run_check, and matches no partial index
-// of running rows, whose ended entries the planner would read).
-// One row per input: (run id, written now, written before): "before" is an earlier try of
-// this same write whose outcome came back in doubt but had committed (the outer SELECT
-// reads the snapshot from before the UPDATE), so a retry never reports it as fenced.
-// Notifications (sql/006), in the same statement so that an end and its events commit
-// together: $7 text[] the region's webhook (NULL: none), $8 bool[] whether it wants the
-// status itself as an event (failed, cancelled, ok), $9 bool[] whether it wants `recovered`
-// (an ok end whose region's previous finished run failed or was abandoned). Only rows with
-// a webhook are looked at, so ends without one cost nothing more.
+// Records many ends in one statement: sql/009 says how. $1 bigint[] run ids, $2 timestamptz[]
+// their scheduled_for (with the id, the row's key), $3 text[] statuses, $4 text[] errors (NULL
+// elements for none), $5 text[] details, $6 replica id, $7 int[] attempts, $8 text[] the
+// region's webhook (NULL: none), $9 bool[] whether it wants the status itself as an event,
+// $10 bool[] whether it wants `recovered`. One row per input: (run id, written now, written
+// before: an earlier try of this same write, whose outcome came back in doubt, committed).
 inline constexpr const char* kFinishBatch =
-    "WITH " TICKD_SLOTS_KEPT
-    ", v AS MATERIALIZED (SELECT * FROM unnest($1::bigint[], $10::timestamptz[], $2::text[], "
-    "  $3::text[], $4::text[], $6::int[]) AS v (id, scheduled_for, status, error, details, "
-    "  attempt)), "
-    "upd AS (UPDATE job_run j SET status = v.status, finished_at = now(), error = v.error, "
-    "  details = j.details || v.details::jsonb FROM v, slots_kept "
-    "  WHERE j.id = v.id AND j.scheduled_for = v.scheduled_for AND j.replica_id = $5 "
-    "  AND j.attempt = v.attempt AND j.finished_at IS NULL AND slots_kept.mode = 'kept' "
-    "  RETURNING j.id, j.region_id, j.scheduled_for, j.status, j.attempt, j.error), "
-    // The ended rows give their regions' running slots back (sql/008), never waiting for
-    // one: a claim whose snapshot predates the slot's claim can hold its row locked (its
-    // UPDATE of free slots locks the newest version before finding it taken) while it waits
-    // for this end's uncommitted row in job_run's unique index, a deadlock. A slot skipped
-    // stays held by an ended row: dead, the region's next claim takes it over.
-    "freed AS (UPDATE region_running s SET scheduled_for = NULL WHERE s.region_id IN ("
-    "  SELECT f.region_id FROM region_running f JOIN upd ON f.region_id = upd.region_id "
-    "  AND f.scheduled_for = upd.scheduled_for FOR UPDATE OF f SKIP LOCKED)), "
-    "n AS (SELECT * FROM unnest($1::bigint[], $7::text[], $8::bool[], $9::bool[]) "
-    "  AS n (id, url, want_status, want_recovered) WHERE url IS NOT NULL), "
-    "ev AS (SELECT u.*, n.url, e.event FROM upd u JOIN n USING (id) CROSS JOIN LATERAL ("
-    "  SELECT u.status AS event WHERE n.want_status "
-    "  UNION ALL SELECT 'recovered' WHERE n.want_recovered AND u.status = 'ok' AND ("
-    "    SELECT p.status FROM job_run p WHERE p.region_id = u.region_id "
-    "    AND p.scheduled_for < u.scheduled_for AND p.status <> 'running' "
-    "    ORDER BY p.scheduled_for DESC LIMIT 1) IN ('failed', 'abandoned')) e), "
-    "ins AS (INSERT INTO tickd_notification (region_id, scheduled_for, event, url, payload) "
-    "  SELECT region_id, scheduled_for, event, url, tickd_notification_payload(event, region_id, "
-    "    scheduled_for, status, attempt, error, id, $5) FROM ev "
-    "  ON CONFLICT ON CONSTRAINT tickd_notification_once DO NOTHING) "
-    "SELECT v.id, upd.id IS NOT NULL, coalesce(b.before, false) "
-    "FROM v LEFT JOIN upd USING (id) "
-    // Only for the (rare) ends not written now: upd.id IS NULL gates the probe per row
-    // (OFFSET 0 keeps the subquery whole, so the test is a one-time filter before the probe;
-    // pulled up, it became a join filter after it: 2,000 probes of job_run per 2,000 ends).
-    "LEFT JOIN LATERAL (SELECT j.replica_id = $5 AND j.attempt = v.attempt "
-    "  AND j.status = v.status AS before FROM job_run j "
-    "  WHERE upd.id IS NULL AND j.id = v.id AND j.scheduled_for = v.scheduled_for "
-    "  OFFSET 0) b ON true";
+    "SELECT * FROM tickd_finish_batch($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], "
+    "$5::text[], $6::text, $7::int[], $8::text[], $9::bool[], $10::bool[])";
 
 // A failed attempt that will be retried: the row stays running, counts the next attempt,
 // and keeps the failed one's error and handler details in details.attempts. $1 run id,
