@@ -57,6 +57,16 @@ def start_tickd(r, name, n, wait=True, **env):
     return t
 
 
+def start_replicas(r, count, n, name="r", **env):
+    """`count` replicas as start_tickd starts them, named NAME1..NAMEcount (their replica ids:
+    the rig's schema, a dash and that name), all started before any is waited for; returns
+    once each has its n regions scheduled."""
+    procs = [start_tickd(r, "%s%d" % (name, i + 1), n, wait=False, **env) for i in range(count)]
+    for t in procs:
+        wait_scheduled(t, n)
+    return procs
+
+
 def wait_scheduled(t, n, timeout=120):
     wait_for(lambda: (t.metric("tickd_schedules") or 0) >= n, timeout,
              "tickd_schedules to reach %d" % n, interval=0.2)

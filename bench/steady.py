@@ -24,48 +24,90 @@ from tickd_rig import rig
 from tickd_rig.util import metric, sleep_until
 
 
+STEADY_CRON = "* * * * * *"
+OUTCOMES = ("ran", "failed", "skipped", "missed", "lost")
+
+
+def steady_schema(r, n, prepare=None):
+    """Migrates r's schema and adds the N every-second regions (s1..sN). `prepare(r)`, when
+    given, runs after the migration (bench/history.py adds history)."""
+    r.migrate()
+    if prepare is not None:
+        prepare(r)
+    B.insert_regions(r, n, STEADY_CRON, prefix="s")
+
+
+def counters(procs):
+    """tickd_ticks_total by outcome, and tickd_claim_attempts_total as "attempts", summed over
+    the tickd processes `procs`."""
+    total = dict.fromkeys(OUTCOMES + ("attempts",), 0)
+    for t in procs:
+        s = t.metrics()
+        for o in OUTCOMES:
+            total[o] += metric(s, "tickd_ticks_total", outcome=o) or 0
+        total["attempts"] += metric(s, "tickd_claim_attempts_total") or 0
+    return total
+
+
+def measure_window(r, procs, seconds):
+    """The measured window over the tickd processes `procs` (all serving r's schema): it starts
+    on the whole second 3 s from now and lasts `seconds`. Returns its start and end (Unix s),
+    wall (s), counters (their changes over the window, summed over procs), cpu (CPU seconds of
+    each process, in the order of procs), pg_cpu (CPU seconds of r's PostgreSQL cluster) and
+    load (1-minute load average at its end); returns 3 s after its end, once the last
+    instants' rows have finished."""
+    start = int(time.time()) + 3
+    end = start + seconds
+    sleep_until(start)
+    pm = P.postmaster_of(r)
+
+    def reading():
+        return counters(procs), [B.proc_cpu_seconds(t.proc.pid) for t in procs], P.cluster_cpu_seconds(pm), time.time()
+    c0, cpu0, pg0, w0 = reading()
+    sleep_until(end)
+    c1, cpu1, pg1, w1 = reading()
+    load = os.getloadavg()[0]
+    time.sleep(3)  # the last instants' rows finish
+    return {"start": start, "end": end, "wall": w1 - w0, "counters": {k: c1[k] - c0[k] for k in c0},
+            "cpu": [b - a for a, b in zip(cpu0, cpu1)], "pg_cpu": pg1 - pg0, "load": load}
+
+
+def window_rows(r, w):
+    """(lateness seconds, status, replica_id) of each job_run row of window w's instants."""
+    return r.sql("SELECT (details->>'lateness_seconds')::float8, status, replica_id FROM job_run "
+                 "WHERE scheduled_for >= %s AND scheduled_for < %s", (B.utc(w["start"]), B.utc(w["end"])))
+
+
+def lateness(rows):
+    """The lateness histogram of window_rows' rows, and its p50, p99 and max in ms."""
+    late = [row[0] for row in rows if row[0] is not None]
+    hist = P.hist_from_seconds(late)
+    return hist, P.hist_quantile_ms(hist, 50), P.hist_quantile_ms(hist, 99), max(late) * 1000 if late else float("nan")
+
+
 def tickd_steady(tickd, n, seconds, prepare=None):
     """`prepare(r)`, when given, runs after the migration (bench/history.py adds history)."""
     r = rig.Rig(tickd)
     try:
-        r.migrate()
-        if prepare is not None:
-            prepare(r)
-        B.insert_regions(r, n, "* * * * * *", prefix="s")
+        steady_schema(r, n, prepare)
         t = B.start_tickd(r, "steady", n)
         sampler = P.Sampler(t.proc.pid)
-        start = int(time.time()) + 3
-        end = start + seconds
-
-        def counters():
-            s = t.metrics()
-            return {o: metric(s, "tickd_ticks_total", outcome=o) or 0
-                    for o in ("ran", "failed", "skipped", "missed", "lost")}
-        sleep_until(start)
-        pm = P.postmaster_of(r)
-        c0, cpu0, pg0, w0 = counters(), B.proc_cpu_seconds(t.proc.pid), P.cluster_cpu_seconds(pm), time.time()
-        sleep_until(end)
-        c1, cpu1, pg1, w1 = counters(), B.proc_cpu_seconds(t.proc.pid), P.cluster_cpu_seconds(pm), time.time()
-        load = os.getloadavg()[0]
-        time.sleep(3)  # the last instants' rows finish
+        w = measure_window(r, [t], seconds)
         rss = sampler.stop()
-        rows = r.sql("SELECT (details->>'lateness_seconds')::float8, status FROM job_run "
-                     "WHERE scheduled_for >= %s AND scheduled_for < %s", (B.utc(start), B.utc(end)))
-        late = [row[0] for row in rows if row[0] is not None]
-        hist = P.hist_from_seconds(late)
+        rows = window_rows(r, w)
+        hist, p50, p99, late_max = lateness(rows)
         P.save_dist("steady-%d-tickd" % n, "tickd", hist, n=n, seconds=seconds)
         expected = n * seconds
         not_ok = sum(1 for row in rows if row[1] != "ok")
         return {
             "system": "tickd", "N": n, "expected": expected, "ran": len(rows),
             "missed": expected - len(rows),
-            "skipped+missed ctr": int(c1["skipped"] - c0["skipped"] + c1["missed"] - c0["missed"]),
+            "skipped+missed ctr": int(w["counters"]["skipped"] + w["counters"]["missed"]),
             "not ok": not_ok,
-            "p50": P.hist_quantile_ms(hist, 50), "p99": P.hist_quantile_ms(hist, 99),
-            "max": max(late) * 1000 if late else float("nan"),
-            "cpu_pct": 100.0 * (cpu1 - cpu0) / (w1 - w0),
-            "pg_cpu_pct": 100.0 * (pg1 - pg0) / (w1 - w0),
-            "rss": rss, "load": load, "schedule_s": None,
+            "p50": p50, "p99": p99, "max": late_max,
+            "cpu_pct": 100.0 * w["cpu"][0] / w["wall"],
+            "pg_cpu_pct": 100.0 * w["pg_cpu"] / w["wall"],
+            "rss": rss, "load": w["load"], "schedule_s": None,
         }
     except BaseException:
         r.print_logs()
