@@ -125,7 +125,7 @@ void Dispatcher::pump() {
   // not starve a tick whose start deadline comes sooner.
   while (inflight_ < concurrency_ && waiting_.empty() && !ahead_.empty() &&
          (held_instants_.empty() || *held_instants_.begin() >= ahead_.front().instant)) {
-    start_group(take_group(ahead_));
+    if (auto group = take_ahead_group(); !group.empty()) start_group(std::move(group));
   }
   if (waiting_.empty()) earliest_deadline_ = Millis::max();
   metrics_.set_inflight(inflight_);
@@ -164,10 +164,36 @@ std::vector<DueTick> Dispatcher::take_group(std::deque<DueTick>& queue) {
   return group;
 }
 
+std::vector<DueTick> Dispatcher::take_ahead_group() {
+  std::vector<DueTick> group;
+  const auto instant = ahead_.front().instant;
+  while (!ahead_.empty() && inflight_ < concurrency_ && group.size() < kMaxGroup &&
+         ahead_.front().instant == instant) {
+    auto tick = std::move(ahead_.front());
+    ahead_.pop_front();
+    if (busy_regions_.contains(tick.region->row->id)) {
+      // Its region's previous tick still runs here, or its end is not recorded yet: a claim
+      // now would find that tick running and be made again at the instant (as an overlap
+      // reported by the database is), a claim statement's row wasted per tick of a region
+      // that fires every second. It waits for its instant unclaimed instead.
+      hold(std::move(tick), Millis(instant));
+      continue;
+    }
+    group.push_back(std::move(tick));
+    ++inflight_;
+  }
+  return group;
+}
+
 void Dispatcher::start_group(std::vector<DueTick> group) {
+  for (const auto& tick : group) ++busy_regions_[tick.region->row->id];
   offloads_.claim([this, group = std::move(group)]() mutable {
     run_(std::move(group), [this](const DueTick& tick, TickReport report) {
       offloads_.loop([this, tick, report = std::move(report)] {
+        if (const auto it = busy_regions_.find(tick.region->row->id);
+            it != busy_regions_.end() && --it->second == 0) {
+          busy_regions_.erase(it);
+        }
         --inflight_;
         metrics_.set_inflight(inflight_);
         if (report.claim_again_at) {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <unordered_map>
 
 #include "tickd/dispatch/tick_runner.hpp"  // TickReport
 #include "tickd/metrics/metrics.hpp"
@@ -69,6 +70,9 @@ class Dispatcher final {
   void pump_soon();  // once, after the work already queued on the loop
   void enqueue(DueTick tick);
   std::vector<DueTick> take_group(std::deque<DueTick>& queue);
+  // The next group of ahead_ to claim; a tick whose region is busy here is held until its
+  // instant instead.
+  std::vector<DueTick> take_ahead_group();
   void start_group(std::vector<DueTick> group);
   void arm_expiry();
   void arm_release();
@@ -91,6 +95,9 @@ class Dispatcher final {
   Millis earliest_deadline_ = Millis::max();  // no later than any waiting tick's deadline
   Millis expiry_armed_for_ = Millis::max();
   std::size_t inflight_ = 0;
+  // Regions with a tick handed to run_ and not yet reported done (which comes after its end
+  // is recorded): how many each.
+  std::unordered_map<std::int64_t, unsigned> busy_regions_;
   bool stopped_ = false;
   bool pump_posted_ = false;  // a pump_soon() is queued on the loop
 };

@@ -231,6 +231,32 @@ TEST_CASE(
   CHECK(rig.skipped() == 0);  // the early claim is not an outcome
 }
 
+TEST_CASE(
+    "a tick of a region whose previous tick runs here is not claimed ahead, but at its instant") {
+  Rig rig(4, "2026-05-01T10:00:00.000Z");
+  rig.dispatcher.submit(
+      {rig.tick(7, "2026-05-01T10:00:01.000Z"), rig.tick(8, "2026-05-01T10:00:01.000Z")});
+  rig.claim();
+  CHECK(rig.running_ids() == Ids{7, 8});
+  rig.end(8);
+  rig.time.advance(400ms);  // 10:00:00.400: the next instant's ticks, handed out ahead
+  rig.dispatcher.submit({rig.tick(7, "2026-05-01T10:00:02.000Z", "2026-05-01T10:00:01Z"),
+                         rig.tick(8, "2026-05-01T10:00:02.000Z", "2026-05-01T10:00:01Z")});
+  rig.claim();
+  // Region 8 is free: claimed ahead. Region 7's tick still runs: its next one waits.
+  CHECK(rig.groups == std::vector<Ids>{{7, 8}, {8}});
+  CHECK(rig.dispatcher.held() == 1);
+  CHECK(rig.dispatcher.inflight() == 2);  // 7's first tick and 8's second
+  rig.end(7);
+  rig.claim();
+  CHECK(rig.groups.size() == 2);  // free now, but not claimed before its instant
+  rig.time.advance(600ms);        // 10:00:01.000
+  rig.claim();
+  CHECK(rig.groups == std::vector<Ids>{{7, 8}, {8}, {7}});
+  CHECK(rig.dispatcher.held() == 0);
+  CHECK(rig.skipped() == 0);
+}
+
 TEST_CASE("ticks handed out ahead of their instant take only the slots due ticks leave") {
   Rig rig(1, "2026-05-01T10:00:00.600Z");
   // A held tick of an earlier instant (owned elsewhere, released at .700), then one slot
