@@ -48,10 +48,19 @@ BEGIN
              WHERE pg_try_advisory_xact_lock(w.lock_key)),
   timely AS MATERIALIZED (SELECT l.*, w.cron_schedule, w.timezone
     FROM locked l JOIN want w USING (region_id) WHERE clock_timestamp() <= w.deadline),
-  -- Free slots (NULL) taken, then a slot for each region without one. No live slot is
-  -- locked (sql/008: tickd_take_running_slot says why).
-  free AS (UPDATE region_running s SET scheduled_for = instant FROM timely t
-    WHERE s.region_id = t.region_id AND NOT t.overlap_allowed AND s.scheduled_for IS NULL
+  -- Slots free in this statement's snapshot: NULL, or held by a row that no longer runs
+  -- (tickd's ends leave the slot as it is: an ended row stays ended, so the next claim can
+  -- tell, and the end spares an update and a row lock per tick). Each is taken only if it
+  -- still holds what was seen (compared again on the newest version of the slot, should a
+  -- concurrent claim have taken it meanwhile); otherwise it is looked at again below, on a
+  -- fresh snapshot. No live slot is locked (sql/008: tickd_take_running_slot says why).
+  seen AS MATERIALIZED (SELECT s.region_id, s.scheduled_for FROM region_running s
+    JOIN timely t ON s.region_id = t.region_id WHERE NOT t.overlap_allowed
+    AND (s.scheduled_for IS NULL OR NOT EXISTS (SELECT FROM job_run j
+      WHERE j.region_id = s.region_id AND j.scheduled_for = s.scheduled_for
+      AND j.status = 'running' AND NOT j.overlap_allowed))),
+  free AS (UPDATE region_running s SET scheduled_for = instant FROM seen
+    WHERE s.region_id = seen.region_id AND s.scheduled_for IS NOT DISTINCT FROM seen.scheduled_for
     RETURNING s.region_id),
   added AS (INSERT INTO region_running (region_id, scheduled_for)
     SELECT t.region_id, instant FROM timely t WHERE NOT t.overlap_allowed
@@ -88,8 +97,12 @@ BEGIN
   FROM want w LEFT JOIN ins USING (region_id) LEFT JOIN locked l USING (region_id);
 END $$;
 
--- Records many ends in one statement, giving the running slots back set-based
--- (tickd.on_running = 'kept'). run_ids: the runs; instants: their scheduled_for (with the
+-- Records many ends in one statement. The regions' running slots are left as they are
+-- (tickd.on_running = 'kept' keeps job_run's trigger from giving them back): a slot held by
+-- an ended row is free to the next claim, which looks at the row. Freeing it here cost an
+-- update and a row lock per tick, taken with SKIP LOCKED besides (a claim whose snapshot
+-- predated the slot's claim could hold the slot locked while it waited for this end's
+-- uncommitted row in job_run's unique index, a deadlock). run_ids: the runs; instants: their scheduled_for (with the
 -- id, the row's key); statuses; errors (NULL elements for none); run_details (JSON objects,
 -- added to the row's details); replica: the ending replica; attempts.
 -- Fenced: a row changes only while it is still this replica's running row of that attempt
@@ -126,14 +139,6 @@ BEGIN
     WHERE j.id = v.id AND j.scheduled_for = v.scheduled_for AND j.replica_id = replica
     AND j.attempt = v.attempt AND j.finished_at IS NULL AND slots_kept.mode = 'kept'
     RETURNING j.id, j.region_id, j.scheduled_for, j.status, j.attempt, j.error),
-  -- The ended rows give their regions' running slots back (sql/008), never waiting for
-  -- one: a claim whose snapshot predates the slot's claim can hold its row locked (its
-  -- UPDATE of free slots locks the newest version before finding it taken) while it waits
-  -- for this end's uncommitted row in job_run's unique index, a deadlock. A slot skipped
-  -- stays held by an ended row: dead, the region's next claim takes it over.
-  freed AS (UPDATE region_running s SET scheduled_for = NULL WHERE s.region_id IN (
-    SELECT f.region_id FROM region_running f JOIN upd ON f.region_id = upd.region_id
-    AND f.scheduled_for = upd.scheduled_for FOR UPDATE OF f SKIP LOCKED)),
   n AS (SELECT * FROM unnest(run_ids, notify_urls, notify_status, notify_recovered)
     AS n (id, url, want_status, want_recovered) WHERE url IS NOT NULL),
   ev AS (SELECT u.*, n.url, e.event FROM upd u JOIN n USING (id) CROSS JOIN LATERAL (

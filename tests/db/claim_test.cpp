@@ -97,6 +97,28 @@ TEST_CASE("a region with a running tick cannot be claimed for another instant") 
   CHECK(claim(db, id, t0 + 2s, "replica-b").outcome == ClaimOutcome::won);
 }
 
+TEST_CASE("an end leaves the running slot to the next claim, which sees its row ended") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 2);
+  const auto slot =
+      "SELECT extract(epoch FROM scheduled_for)::bigint FROM region_running "
+      "WHERE region_id = " +
+      std::to_string(id);
+  const auto first = claim(db, id, t0, "replica-a");
+  REQUIRE(first.outcome == ClaimOutcome::won);
+  CHECK(finish(db, first.run_id, t0, "replica-a", RunStatus::ok, std::nullopt, "{}"));
+  CHECK(s.value(slot) == t0.time_since_epoch().count());  // not given back by the end
+  const auto second = claim(db, id, t0 + 1s, "replica-b");
+  CHECK(second.outcome == ClaimOutcome::won);
+  CHECK(s.value(slot) == (t0 + 1s).time_since_epoch().count());
+  // Held by a running row: the next instant overlaps, until that row ends.
+  CHECK(claim(db, id, t0 + 2s, "replica-a").outcome == ClaimOutcome::overlapping);
+  CHECK(finish(db, second.run_id, t0 + 1s, "replica-b", RunStatus::failed, "boom", "{}"));
+  CHECK(claim(db, id, t0 + 3s, "replica-a").outcome == ClaimOutcome::won);
+  CHECK(s.value("SELECT count(*) FROM job_run WHERE status = 'running'") == 1);
+}
+
 TEST_CASE("a tick is not claimed once its start deadline has passed on the database's clock") {
   Schema s;
   const auto a = s.region("a");
