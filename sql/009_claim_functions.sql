@@ -11,6 +11,58 @@
 -- resolved in the caller's search_path, as the statements' were: a cached plan is made again
 -- when the search_path differs.
 
+-- tickd_take_running_slot (sql/008) again, now waiting for an end in flight: the slot's row
+-- is looked at with FOR SHARE, which waits for a writer ending it right now (an end whose
+-- transaction has not committed) and then reads the row as it ended. Without it, a claim
+-- at its instant found the previous tick of its region still running whenever that tick's
+-- end had not yet committed, and skipped the tick as overlapping: under load, ticks went
+-- missing behind ends a few milliseconds late (the single table's unique index of running
+-- rows made such an insert wait for the end instead). The lock is taken in a subtransaction
+-- rolled back at once, so it is not held to the end of the caller's statement: an end of
+-- that row would otherwise wait for the claim, while the claim waits for the end of another
+-- row of the same batch of ends, a deadlock.
+CREATE OR REPLACE FUNCTION tickd_take_running_slot(region bigint, at timestamptz)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  held timestamptz;
+  runs boolean;
+BEGIN
+  FOR i IN 1..5 LOOP
+    UPDATE region_running r SET scheduled_for = at
+      WHERE r.region_id = region AND r.scheduled_for IS NULL;
+    IF FOUND THEN
+      RETURN true;
+    END IF;
+    INSERT INTO region_running (region_id, scheduled_for) VALUES (region, at)
+      ON CONFLICT (region_id) DO NOTHING;
+    IF FOUND THEN
+      RETURN true;
+    END IF;
+    SELECT r.scheduled_for INTO held FROM region_running r WHERE r.region_id = region;
+    CONTINUE WHEN NOT FOUND OR held IS NULL;  -- given back meanwhile: try again
+    IF held = at THEN
+      RETURN true;
+    END IF;
+    BEGIN
+      PERFORM FROM job_run j WHERE j.region_id = region AND j.scheduled_for = held
+        AND j.status = 'running' AND NOT j.overlap_allowed FOR SHARE OF j;
+      runs := FOUND;
+      RAISE EXCEPTION USING ERRCODE = 'TKLCK';  -- rolls the lock back, and only it
+    EXCEPTION WHEN SQLSTATE 'TKLCK' THEN
+      NULL;  -- runs keeps its value: variables are not rolled back
+    END;
+    IF runs THEN
+      RETURN false;
+    END IF;
+    UPDATE region_running r SET scheduled_for = at
+      WHERE r.region_id = region AND r.scheduled_for = held;
+    IF FOUND THEN
+      RETURN true;
+    END IF;  -- taken or given back meanwhile: look again
+  END LOOP;
+  RAISE EXCEPTION 'job_run: the running slot of region % kept changing', region;
+END $$;
+
 -- Claims the ticks of one instant in one statement (one implicit transaction, so it also
 -- works behind a transaction pooler). Per tick: a transaction-scoped advisory lock
 -- serialises concurrent claims of it; the unique (region_id, scheduled_for) makes the claim

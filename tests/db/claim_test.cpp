@@ -119,6 +119,25 @@ TEST_CASE("an end leaves the running slot to the next claim, which sees its row 
   CHECK(s.value("SELECT count(*) FROM job_run WHERE status = 'running'") == 1);
 }
 
+TEST_CASE("a claim at its instant waits for the end of its region's previous tick in flight") {
+  Schema s;
+  const auto id = s.region("a");
+  Database db(s.url, 2);
+  const auto first = claim(db, id, t0, "replica-a");
+  REQUIRE(first.outcome == ClaimOutcome::won);
+  // The end, as tickd writes it (its slot left as it is), in a transaction not committed yet.
+  pqxx::connection ending(s.url);
+  pqxx::work end(ending);
+  end.exec(
+      "SELECT set_config('tickd.on_running', 'kept', true); "
+      "UPDATE job_run SET status = 'ok', finished_at = now() WHERE id = " +
+      std::to_string(first.run_id));
+  auto next = std::async(std::launch::async, [&] { return claim(db, id, t0 + 1s, "replica-a"); });
+  CHECK(next.wait_for(500ms) == std::future_status::timeout);  // waits for the end
+  end.commit();
+  CHECK(next.get().outcome == ClaimOutcome::won);  // not skipped as overlapping
+}
+
 TEST_CASE("a tick is not claimed once its start deadline has passed on the database's clock") {
   Schema s;
   const auto a = s.region("a");
