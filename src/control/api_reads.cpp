@@ -63,8 +63,9 @@ ApiResponse regions_page(ControlStore& store, const ListQuery& query,
 
 ApiResponse runs_page(ControlStore& store, const std::optional<std::string>& code,
                       const Query& query) {
-  const auto filter = run_filter({code, param(query, "status"), param(query, "since"),
-                                  param(query, "limit"), param(query, "before")});
+  const auto filter =
+      run_filter({code, param(query, "status"), param(query, "since"), param(query, "limit"),
+                  param(query, "before"), param(query, "cursor")});
   return ok(runs_document(store.runs(filter), filter.limit));
 }
 
@@ -108,12 +109,12 @@ ApiResponse get_region(ControlStore& store, const std::string& code) {
 }
 
 ApiResponse get_region_runs(ControlStore& store, const std::string& code, const Query& query) {
-  only_known(query, {"status", "since", "limit", "before"});
+  only_known(query, {"status", "since", "limit", "before", "cursor"});
   return runs_page(store, code, query);
 }
 
 ApiResponse get_runs(ControlStore& store, const Query& query) {
-  only_known(query, {"region", "status", "since", "limit", "before"});
+  only_known(query, {"region", "status", "since", "limit", "before", "cursor"});
   return runs_page(store, param(query, "region"), query);
 }
 

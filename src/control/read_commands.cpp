@@ -155,11 +155,11 @@ int region_show(cli::Args args) {
 
 int runs_command(cli::Args args) {
   return run_command("runs", [&] {
-    const auto p =
-        parse_args(args, {"--region", "--status", "--since", "--limit", "--before"}, {"--json"});
+    const auto p = parse_args(
+        args, {"--region", "--status", "--since", "--limit", "--before", "--cursor"}, {"--json"});
     no_positional(p);
     const auto filter = run_filter({p.value("--region"), p.value("--status"), p.value("--since"),
-                                    p.value("--limit"), p.value("--before")});
+                                    p.value("--limit"), p.value("--before"), p.value("--cursor")});
     auto session = open_session(p);
     const auto runs = session.store->runs(filter);
     if (p.has("--json")) {
@@ -183,7 +183,7 @@ int runs_command(cli::Args args) {
       print_table(rows);
     }
     if (!runs.empty() && runs.size() >= static_cast<std::size_t>(filter.limit)) {
-      std::printf("more: --before %lld\n", static_cast<long long>(runs.back().id));
+      std::printf("more: --cursor %s\n", run_cursor(runs.back()).c_str());
     }
     return kOk;
   });

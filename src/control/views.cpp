@@ -322,14 +322,26 @@ std::string runs_document(const std::vector<RunView>& runs, int limit) {
   for (const auto& run : runs) write_run(w, run);
   w.end_array();
   // A full page may have more behind it (at worst the next page is empty).
+  const bool more = !runs.empty() && runs.size() >= static_cast<std::size_t>(limit);
+  w.key("next_cursor");
+  if (more) {
+    w.value(run_cursor(runs.back()));
+  } else {
+    w.null();
+  }
   w.key("next_before");
-  if (!runs.empty() && runs.size() >= static_cast<std::size_t>(limit)) {
+  if (more) {
     w.value(runs.back().id);
   } else {
     w.null();
   }
   w.end_object();
   return std::move(w).str();
+}
+
+std::string run_cursor(const RunView& run) {
+  return std::to_string(run.scheduled_for.time_since_epoch().count()) + "_" +
+         std::to_string(run.id);
 }
 
 std::string replicas_document(const std::vector<ReplicaView>& replicas) {
@@ -350,6 +362,34 @@ std::int64_t whole_number(std::string_view name, const std::string& text) {
   return n;
 }
 
+namespace {
+
+// run_cursor's text back, or ControlError(bad_input). The instant must be one that
+// PostgreSQL and format_time can both write (years 1-9999).
+RunCursor parse_cursor(const std::string& text) {
+  const auto refuse = [&] {
+    return ControlError(ControlError::Kind::bad_input,
+                        "cursor: '" + text + "' is not a cursor (pass a page's next_cursor)");
+  };
+  const auto sep = text.find('_');
+  if (sep == std::string::npos) throw refuse();
+  std::int64_t us = 0;
+  std::int64_t id = 0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  const auto [us_end, us_error] = std::from_chars(first, first + sep, us);
+  const auto [id_end, id_error] = std::from_chars(first + sep + 1, last, id);
+  constexpr std::int64_t kYear1 = -62'135'596'800'000'000;      // 0001-01-01T00:00:00Z
+  constexpr std::int64_t kYear10000 = 253'402'300'800'000'000;  // 10000-01-01T00:00:00Z
+  if (sep == 0 || us_error != std::errc() || us_end != first + sep || id_error != std::errc() ||
+      id_end != last || sep + 1 == text.size() || us < kYear1 || us >= kYear10000) {
+    throw refuse();
+  }
+  return {Micros(std::chrono::microseconds(us)), id};
+}
+
+}  // namespace
+
 RunFilter run_filter(const RunOptions& o) {
   RunFilter f;
   f.code = o.region;
@@ -367,6 +407,7 @@ RunFilter run_filter(const RunOptions& o) {
     f.limit = n < 0 ? -1 : static_cast<int>(std::min<std::int64_t>(n, 1'000'000));
   }
   if (o.before) f.before = whole_number("before", *o.before);
+  if (o.cursor) f.cursor = parse_cursor(*o.cursor);
   return f;
 }
 

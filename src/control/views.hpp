@@ -66,22 +66,26 @@ inline constexpr int kShowRuns = 10;
 inline constexpr int kShowAudit = 20;
 std::string region_document(const RegionView& r, const RegionState& state,
                             const std::vector<RunView>& runs, const std::vector<AuditView>& audit);
-// `tickd runs`, GET /v1/runs, GET /v1/regions/{code}/runs: {"runs": [...], "next_before":
-// the id to pass as `before` for the next page, or null when this page was not full}.
+// `tickd runs`, GET /v1/runs, GET /v1/regions/{code}/runs: {"runs": [...], "next_cursor":
+// the `cursor` of the next page, "next_before": the id to pass as `before` for it (the same
+// page, found by one more lookup), both null when this page was not full}.
 std::string runs_document(const std::vector<RunView>& runs, int limit);
+// The cursor of the page after `run`, as text: "<scheduled_for in Unix microseconds>_<id>"
+// (opaque to clients, who pass back what a page gave).
+std::string run_cursor(const RunView& run);
 // GET /v1/replicas: {"replicas": [...]}.
 std::string replicas_document(const std::vector<ReplicaView>& replicas);
 
-// The options of a runs page as text (the CLI's --region/--status/--since/--limit/--before,
-// the API's query parameters), each nullopt when not given, as a RunFilter. Throws
-// ControlError(bad_input) naming the option that is not a whole number or a time; the
-// ranges and the status are checked by ControlStore::runs.
+// The options of a runs page as text (the CLI's --region/--status/--since/--limit/--before/
+// --cursor, the API's query parameters), each nullopt when not given, as a RunFilter. Throws
+// ControlError(bad_input) naming the option that is not a whole number, a time or a cursor;
+// the ranges and the status are checked by ControlStore::runs.
 // `text` as a whole number, or ControlError(bad_input): "<name>: '<text>' is not a whole
 // number" (also when it does not fit 64 bits).
 std::int64_t whole_number(std::string_view name, const std::string& text);
 
 struct RunOptions {
-  std::optional<std::string> region, status, since, limit, before;
+  std::optional<std::string> region, status, since, limit, before, cursor;
 };
 RunFilter run_filter(const RunOptions& options);
 

@@ -72,40 +72,21 @@ inline constexpr const char* kControlRegion = TICKD_REGIONS_FROM "WHERE r.code =
 // $1 text code: the region's id, or no row.
 inline constexpr const char* kControlRegionId = "SELECT id FROM region_index WHERE code = $1";
 
-// The optional filters of a runs page, each NULL when not asked: PostgreSQL plans an
-// unnamed statement with its parameters' values, so an unused filter folds to true and a
-// used one is an index condition. $1 bigint before (ids below it), $2 text status,
-// $3 timestamptz since (scheduled_for at or after).
-#define TICKD_RUNS_FILTERS                         \
-  "($1::bigint IS NULL OR j.id < $1::bigint) "     \
-  "AND ($2::text IS NULL OR j.status = $2::text) " \
-  "AND ($3::timestamptz IS NULL OR j.scheduled_for >= $3::timestamptz) "
-
-// All regions' runs, newest first: job_run's primary key read backwards from $1, stopping
-// after $4 rows; the filters on status and since are checked on the rows it reads (a rare
-// status reads further back). Each row's region by its primary key.
-// $1-$3 TICKD_RUNS_FILTERS, $4 int limit.
-inline constexpr const char* kControlRuns =
+// A page of runs, newest first by instant then id, from tickd_runs_page (sql/010): its
+// statement is planned once per connection, reads the day partitions newest first (an
+// ordered Append on job_run_by_instant, or on the unique (region_id, scheduled_for) for one
+// region) and stops at the page's last row, so a page costs the same whatever the history;
+// here only each row's region (its primary key) and the 50-row sort of the function's rows.
+// Each parameter NULL when not asked: $1 bigint region id (NULL: every region), $2 text
+// status, $3 timestamptz since (scheduled_for at or after), $4 timestamptz and $5 bigint the
+// cursor (the page starts below that run's instant and id), $6 bigint before (the page starts
+// below the run of that id; none when no run has it), $7 int limit.
+inline constexpr const char* kControlRunsPage =
     "SELECT " TICKD_RUN_COLUMNS
-    "FROM job_run j LEFT JOIN region_index r ON r.id = j.region_id "
-    "WHERE " TICKD_RUNS_FILTERS "ORDER BY j.id DESC LIMIT $4::int";
-
-// One region's runs, newest first by instant: the unique (region_id, scheduled_for) read
-// backwards from the page's start, stopping after $4 rows, whatever the region's history
-// (no index on (region_id, id) to keep up at every claim). The page starts below the
-// instant of run $1 (the previous page's last run). Status and since are checked on the rows
-// it reads, as above.
-// $1-$3 as TICKD_RUNS_FILTERS (but $1 pages by that run's instant), $4 int limit, $5 bigint
-// region id.
-inline constexpr const char* kControlRegionRuns =
-    "SELECT " TICKD_RUN_COLUMNS
-    "FROM job_run j LEFT JOIN region_index r ON r.id = j.region_id "
-    "WHERE j.region_id = $5::bigint "
-    "AND ($1::bigint IS NULL OR j.scheduled_for < "
-    "  (SELECT b.scheduled_for FROM job_run b WHERE b.id = $1::bigint)) "
-    "AND ($2::text IS NULL OR j.status = $2::text) "
-    "AND ($3::timestamptz IS NULL OR j.scheduled_for >= $3::timestamptz) "
-    "ORDER BY j.scheduled_for DESC LIMIT $4::int";
+    "FROM tickd_runs_page($1::bigint, $2::text, $3::timestamptz, $4::timestamptz, $5::bigint, "
+    "  $6::bigint, $7::int) j "
+    "LEFT JOIN region_index r ON r.id = j.region_id "
+    "ORDER BY j.scheduled_for DESC, j.id DESC";
 
 // $1 bigint run id: that run (job_run's primary key), or no row.
 inline constexpr const char* kControlRun =

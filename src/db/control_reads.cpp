@@ -156,21 +156,29 @@ std::vector<RunView> ControlStore::runs(const RunFilter& filter) {
   // Refused before any connection is taken: a bad request costs the database nothing.
   check_limit(filter.limit, "limit");
   if (filter.status) check_status(*filter.status);
-  std::optional<std::string> since;
+  if (filter.before && filter.cursor) {
+    throw ControlError(ControlError::Kind::bad_input,
+                       "before and cursor both say where the page starts: give one");
+  }
+  std::optional<std::string> since, cursor_at;
+  std::optional<std::int64_t> cursor_id;
   if (filter.since) since = format_time(*filter.since);
+  if (filter.cursor) {
+    cursor_at = format_time(filter.cursor->scheduled_for);
+    cursor_id = filter.cursor->id;
+  }
   return impl_->transact("list runs", [&](pqxx::work& tx) {
-    pqxx::result r;
+    std::optional<std::int64_t> region_id;
     if (filter.code) {
       const auto id = tx.exec_params(sql::kControlRegionId, *filter.code);
       if (id.empty()) {
         throw ControlError(ControlError::Kind::not_found,
                            "no region with code '" + *filter.code + "'");
       }
-      r = tx.exec_params(sql::kControlRegionRuns, filter.before, filter.status, since, filter.limit,
-                         id[0][0].as<std::int64_t>());
-    } else {
-      r = tx.exec_params(sql::kControlRuns, filter.before, filter.status, since, filter.limit);
+      region_id = id[0][0].as<std::int64_t>();
     }
+    const auto r = tx.exec_params(sql::kControlRunsPage, region_id, filter.status, since, cursor_at,
+                                  cursor_id, filter.before, filter.limit);
     std::vector<RunView> out;
     out.reserve(r.size());
     for (const auto& row : r) out.push_back(control_db::read_run(row));

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <string>
@@ -63,6 +64,40 @@ std::string refusal(Call&& call) {
     return std::string(kind) + ": " + e.what();
   }
   return "accepted";
+}
+
+// The parameter types of kControlRunsPage, for PREPARE.
+const std::string kRunsPageTypes =
+    "(bigint, text, timestamptz, timestamptz, bigint, bigint, int) AS ";
+
+// The scans of each partition of job_run counted in this session so far, as
+// {name: {sequential, index}}: PostgreSQL counts a scan as it starts, not one that a plan
+// holds but never runs (pg_stat_xact_user_tables; in PostgreSQL 15 it also holds this
+// session's earlier transactions until they are sent to the statistics).
+using Scans = std::map<std::string, std::pair<std::int64_t, std::int64_t>>;
+Scans partition_scans(pqxx::work& tx) {
+  Scans out;
+  for (const auto& row :
+       tx.exec("SELECT relname, seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables "
+               "WHERE schemaname = current_schema() AND relname LIKE 'job\\_run\\_%'")) {
+    out[row[0].as<std::string>()] = {row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
+  }
+  return out;
+}
+
+// The partitions read between two counts, one line each in the order of their names
+// ("job_run_20260921 index"; "seq" when read in full at least once).
+std::string partitions_read(const Scans& before, const Scans& after) {
+  std::string out;
+  for (const auto& [name, count] : after) {
+    const auto was = before.count(name) ? before.at(name) : std::pair<std::int64_t, std::int64_t>{};
+    if (count.first > was.first) {
+      out += name + " seq\n";
+    } else if (count.second > was.second) {
+      out += name + " index\n";
+    }
+  }
+  return out;
 }
 
 std::string plan_of(Schema& s, const std::string& prepare, const std::string& execute) {
@@ -154,56 +189,101 @@ TEST_CASE(
   CHECK_FALSE(store.run(newest + 1000));
 }
 
-TEST_CASE("runs: newest first by id, paged by before, with and without region and status") {
+TEST_CASE(
+    "runs: newest first by instant then id, paged by cursor or by before, with and without "
+    "region and status, across day partitions") {
   Schema s;
   const auto a = s.region("a");
   const auto b = s.region("b");
-  std::vector<std::int64_t> all, of_a, failed_of_a;
+  // (instant, id) of every run, written in an order unlike the pages': instants over three
+  // days (three partitions), a and b sharing each instant (the id decides), and a backfill of
+  // an older day written last (the newest id, an old instant).
+  struct Written {
+    Micros at;
+    std::int64_t id;
+    std::int64_t region;
+    bool failed;
+  };
+  std::vector<Written> written;
   for (int i = 0; i < 10; ++i) {
-    const auto status = i % 3 == 0 ? "failed" : "ok";
-    const auto ra = run(s, a, t0 + std::chrono::seconds(i), status);
-    const auto rb = run(s, b, t0 + std::chrono::seconds(i));
-    all.insert(all.begin(), {rb, ra});
-    of_a.insert(of_a.begin(), ra);
-    if (i % 3 == 0) failed_of_a.insert(failed_of_a.begin(), ra);
+    const auto at = t0 + std::chrono::hours(24 * (i % 3 - 1)) + std::chrono::seconds(i);
+    const bool failed = i % 3 == 0;
+    written.push_back({at, run(s, b, at), b, false});
+    written.push_back({at, run(s, a, at, failed ? "failed" : "ok"), a, failed});
   }
+  const auto backfill = t0 - std::chrono::hours(24) - 3600s;
+  written.push_back({backfill, run(s, a, backfill, "ok", "backfill"), a, false});
+  std::sort(written.begin(), written.end(), [](const Written& x, const Written& y) {
+    return x.at != y.at ? x.at > y.at : x.id > y.id;
+  });
+  const auto expected = [&](auto keep) {
+    std::vector<std::int64_t> out;
+    for (const auto& w : written) {
+      if (keep(w)) out.push_back(w.id);
+    }
+    return out;
+  };
+  const auto all = expected([](const Written&) { return true; });
+  const auto of_a = expected([&](const Written& w) { return w.region == a; });
+  const auto failed_of_a = expected([&](const Written& w) { return w.failed; });
   ControlStore store(s.url);
 
-  // Pages of 7 through everything: the next page starts below the last id.
-  const auto pages = [&](RunFilter f) {
+  // Pages of 7 through everything: each page starts below the previous page's last run,
+  // given as its cursor or as its id.
+  const auto pages = [&](RunFilter f, bool by_cursor) {
     std::vector<std::int64_t> seen;
     for (int page = 0; page < 100; ++page) {
       const auto got = store.runs(f);
       for (const auto id : ids(got)) seen.push_back(id);
       if (got.size() < static_cast<std::size_t>(f.limit)) break;
-      f.before = got.back().id;
+      if (by_cursor) {
+        f.cursor = tickd::RunCursor{got.back().scheduled_for, got.back().id};
+      } else {
+        f.before = got.back().id;
+      }
     }
     return seen;
   };
-  RunFilter f;
-  f.limit = 7;
-  CHECK(pages(f) == all);
-  f.code = "a";
-  CHECK(pages(f) == of_a);
-  f.status = "failed";
-  f.limit = 2;
-  CHECK(pages(f) == failed_of_a);
-  RunFilter failed;
-  failed.status = "failed";
-  CHECK(pages(failed) == failed_of_a);  // only a has failed runs
+  for (const bool by_cursor : {true, false}) {
+    CAPTURE(by_cursor);
+    RunFilter f;
+    f.limit = 7;
+    CHECK(pages(f, by_cursor) == all);
+    f.code = "a";
+    CHECK(pages(f, by_cursor) == of_a);
+    f.status = "failed";
+    f.limit = 2;
+    CHECK(pages(f, by_cursor) == failed_of_a);
+    RunFilter failed;
+    failed.status = "failed";
+    CHECK(pages(failed, by_cursor) == failed_of_a);  // only a has failed runs
+  }
 
   RunFilter since;
   since.code = "b";
-  since.since = t0 + 8s;
+  since.since = t0 + 24h;
   const auto recent = store.runs(since);
-  REQUIRE(recent.size() == 2);
-  CHECK(recent[0].scheduled_for == t0 + 9s);
+  REQUIRE(recent.size() == 3);  // i = 2, 5, 8: the day after t0
+  CHECK(recent[0].scheduled_for == t0 + 24h + 8s);
   CHECK(recent[0].code == "b");
-  CHECK(recent[1].scheduled_for == t0 + 8s);
+  CHECK(recent[2].scheduled_for == t0 + 24h + 2s);
+
+  // A cursor between two runs of one instant: the one with the smaller id is next.
+  REQUIRE(written[1].at == written[0].at);
+  RunFilter tie;
+  tie.limit = 1;
+  tie.cursor = tickd::RunCursor{written[0].at, written[0].id};
+  CHECK(ids(store.runs(tie)) == std::vector<std::int64_t>{written[1].id});
 
   RunFilter below;
   below.before = all.back();
   CHECK(store.runs(below).empty());
+  below.cursor = tickd::RunCursor{written.back().at, written.back().id};
+  CHECK(refusal([&] { store.runs(below); }) ==
+        "bad_input: before and cursor both say where the page starts: give one");
+  RunFilter gone;
+  gone.before = all.front() + 1000;  // no run has it
+  CHECK(store.runs(gone).empty());
 
   RunFilter bad;
   bad.status = "done";
@@ -221,7 +301,7 @@ TEST_CASE("runs: newest first by id, paged by before, with and without region an
         "not_found: no region with code 'x'; DROP TABLE job_run; --'");
   RunFilter max;
   max.limit = 1000;
-  CHECK(store.runs(max).size() == all.size());
+  CHECK(ids(store.runs(max)) == all);
 }
 
 TEST_CASE("audit: region_index's trigger records who inserted and what an update changed") {
@@ -329,15 +409,14 @@ TEST_CASE("the views read job_run by index only, never the whole history") {
   const std::vector<std::pair<std::string, std::string>> statements = {
       {std::string("AS ") + tickd::sql::kControlRegions, ""},
       {std::string("(text) AS ") + tickd::sql::kControlRegion, "('h7')"},
-      {std::string("(bigint, text, timestamptz, int) AS ") + tickd::sql::kControlRuns,
-       "(NULL, NULL, NULL, 50)"},
-      {std::string("(bigint, text, timestamptz, int) AS ") + tickd::sql::kControlRuns,
-       "(" + std::to_string(before) + ", 'failed', NULL, 50)"},
-      {std::string("(bigint, text, timestamptz, int, bigint) AS ") + tickd::sql::kControlRegionRuns,
-       "(NULL, NULL, NULL, 10, " + std::to_string(region_id) + ")"},
-      {std::string("(bigint, text, timestamptz, int, bigint) AS ") + tickd::sql::kControlRegionRuns,
-       "(" + std::to_string(before) + ", 'ok', '2026-09-21T14:14:00Z', 10, " +
-           std::to_string(region_id) + ")"},
+      {kRunsPageTypes + tickd::sql::kControlRunsPage, "(NULL, NULL, NULL, NULL, NULL, NULL, 50)"},
+      {kRunsPageTypes + tickd::sql::kControlRunsPage,
+       "(NULL, 'failed', NULL, NULL, NULL, " + std::to_string(before) + ", 50)"},
+      {kRunsPageTypes + tickd::sql::kControlRunsPage,
+       "(" + std::to_string(region_id) + ", NULL, NULL, NULL, NULL, NULL, 10)"},
+      {kRunsPageTypes + tickd::sql::kControlRunsPage, "(" + std::to_string(region_id) +
+                                                          ", 'ok', '2026-09-21T14:14:00Z', " +
+                                                          "'2026-09-21T14:14:30Z', 1, NULL, 10)"},
       {std::string("(bigint) AS ") + tickd::sql::kControlReplicas, "(10000)"},
       {std::string("AS ") + tickd::sql::kControlRegionKeys, ""},
       {std::string("(bigint[]) AS ") + tickd::sql::kControlRegionsByIds,
@@ -349,6 +428,78 @@ TEST_CASE("the views read job_run by index only, never the whole history") {
     CAPTURE(plan);
     CHECK(s.history_scans(plan) == "");
   }
+}
+
+TEST_CASE(
+    "a page of runs reads the newest day partitions only, down to its last row, whatever the "
+    "history behind it") {
+  Schema s;
+  s.sql(
+      "INSERT INTO region_index (code, cron_schedule) "
+      "SELECT 'h' || g, '* * * * * *' FROM generate_series(1, 100) g");
+  const auto h7 = s.value("SELECT id FROM region_index WHERE code = 'h7'");
+  pqxx::connection c(s.url);  // one session: the page's plan is made once, then reused
+  struct Read {
+    std::size_t rows = 0;
+    std::string partitions;
+  };
+  const auto page = [&](std::optional<std::int64_t> region, std::optional<std::string> cursor_at,
+                        int limit) {
+    pqxx::work tx(c);
+    Read out;
+    const std::optional<std::int64_t> cursor_id =
+        cursor_at ? std::optional<std::int64_t>(0) : std::nullopt;
+    const auto before = partition_scans(tx);
+    out.rows = tx.exec_params(tickd::sql::kControlRunsPage, region, std::optional<std::string>(),
+                              std::optional<std::string>(), cursor_at, cursor_id,
+                              std::optional<std::int64_t>(), limit)
+                   .size();
+    out.partitions = partitions_read(before, partition_scans(tx));
+    tx.commit();
+    return out;
+  };
+  // The session's plans are made while job_run is known to be empty (analyzed), as when a
+  // replica starts on a new database: reading a partition in full and sorting it looks
+  // cheapest then, and the plan is kept after the rows come (until the next ANALYZE).
+  s.sql("ANALYZE job_run");
+  CHECK(page(std::nullopt, std::nullopt, 50).rows == 0);
+  CHECK(page(h7, std::nullopt, 10).rows == 0);
+  CHECK(page(std::nullopt, "2026-09-20T10:10:00Z", 50).rows == 0);
+  CHECK(page(h7, "2026-09-20T10:10:00Z", 50).rows == 0);
+  // 20 instants a day on four days (two of them months older), 100 regions each.
+  for (const auto* day : {"2026-03-08", "2026-05-28", "2026-09-20", "2026-09-21"}) {
+    s.sql(std::string("INSERT INTO job_run (region_id, scheduled_for, replica_id, status, "
+                      "finished_at) SELECT r.id, '") +
+          day +
+          "T10:00:00Z'::timestamptz + g * interval '1 minute', 'replica-a', 'ok', now() "
+          "FROM region_index r, generate_series(0, 19) g");
+  }
+  // The days made ahead around today (sql/008) are empty and newer than this history: the
+  // newest page looks into them first.
+  const auto without_days_ahead = [](const std::string& parts) {
+    return parts.substr(0, parts.find("job_run_20260922"));
+  };
+
+  for (int call = 0; call < 2; ++call) {
+    CAPTURE(call);
+    const auto newest = page(std::nullopt, std::nullopt, 50);
+    CHECK(newest.rows == 50);
+    CHECK(without_days_ahead(newest.partitions) == "job_run_20260921 index\n");
+    const auto region = page(h7, std::nullopt, 10);
+    CHECK(region.rows == 10);
+    CHECK(without_days_ahead(region.partitions) == "job_run_20260921 index\n");
+  }
+  // Below a cursor: the days after it are not looked at, nor those past the page's end.
+  const auto deep = page(std::nullopt, "2026-09-20T10:10:00Z", 50);
+  CHECK(deep.rows == 50);
+  CHECK(deep.partitions == "job_run_20260920 index\n");
+  const auto region_deep = page(h7, "2026-09-20T10:10:00Z", 5);
+  CHECK(region_deep.rows == 5);
+  CHECK(region_deep.partitions == "job_run_20260920 index\n");
+  // A page that runs out of one day goes on into the next older one, and stops there.
+  const auto across = page(std::nullopt, "2026-09-21T10:00:00Z", 150);
+  CHECK(across.rows == 150);
+  CHECK(across.partitions == "job_run_20260920 index\njob_run_20260921 index\n");
 }
 
 TEST_CASE("the /v1 reads answer the CLI's documents; an unknown region or parameter is refused") {
@@ -383,9 +534,32 @@ TEST_CASE("the /v1 reads answer the CLI's documents; an unknown region or parame
   REQUIRE(page["runs"].size() == 1);
   CHECK(page["runs"][0]["id"] == second);
   CHECK(page["next_before"] == second);
+  CHECK(page["next_cursor"] ==
+        std::to_string((t0 + 1s).time_since_epoch().count()) + "_" + std::to_string(second));
   const auto next = nlohmann::json::parse(
       tickd::control::get_runs(store, {{"limit", "1"}, {"before", std::to_string(second)}}).body);
   CHECK(next["runs"][0]["id"] == first);
+  const auto by_cursor = nlohmann::json::parse(
+      tickd::control::get_region_runs(
+          store, "eu-1", {{"limit", "1"}, {"cursor", page["next_cursor"].get<std::string>()}})
+          .body);
+  REQUIRE(by_cursor["runs"].size() == 1);
+  CHECK(by_cursor["runs"][0]["id"] == first);
+  CHECK(by_cursor["next_cursor"] ==
+        std::to_string(t0.time_since_epoch().count()) + "_" + std::to_string(first));
+  const auto last = nlohmann::json::parse(
+      tickd::control::get_runs(store, {{"cursor", by_cursor["next_cursor"].get<std::string>()}})
+          .body);
+  CHECK(last["runs"].empty());
+  CHECK(last["next_cursor"].is_null());
+  CHECK(last["next_before"].is_null());
+  CHECK(refusal([&] {
+          tickd::control::get_runs(store, {{"cursor", "12_x"}});
+        }) == "bad_input: cursor: '12_x' is not a cursor (pass a page's next_cursor)");
+  CHECK(refusal([&] {
+          tickd::control::get_runs(store, {{"cursor", by_cursor["next_cursor"].get<std::string>()},
+                                           {"before", std::to_string(second)}});
+        }) == "bad_input: before and cursor both say where the page starts: give one");
   CHECK(nlohmann::json::parse(tickd::control::get_runs(store, {{"status", "failed"}}).body)["runs"]
             .size() == 1);
   CHECK(refusal([&] { tickd::control::get_region_runs(store, "nope", {}); }) ==

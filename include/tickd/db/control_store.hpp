@@ -114,14 +114,24 @@ struct ReplicaView {
   std::int64_t running = 0;  // job_run rows running under this replica id
 };
 
-// Which runs, newest first: all regions' by id (`before`: only runs with a smaller id); one
-// region's by instant (`before`: only runs of an earlier instant than that run's). Either
-// way the last run of a page is the next page's `before`, and a page reads only its rows.
+// Where a page of runs starts: below this run, in the pages' order.
+struct RunCursor {
+  Micros scheduled_for{};
+  std::int64_t id = 0;
+};
+
+// Which runs, newest first by instant (scheduled_for, then id: the runs of one instant,
+// newest claim first), all regions' or one region's. A page starts below the last run of the
+// previous one: given as `cursor` (its instant and id), or as `before` (its id, looked up
+// first: a `before` that names no run gives an empty page), not both. Either way a page reads
+// its own rows and the older day partitions are not read, whatever the history
+// (sql/010_history_reads.sql).
 struct RunFilter {
   std::optional<std::string> code;  // one region (ControlError not_found when unknown)
   std::optional<std::string> status;
   std::optional<Micros> since;  // scheduled_for at or after
   std::optional<std::int64_t> before;
+  std::optional<RunCursor> cursor;
   int limit = 50;  // 1-1000
 };
 

@@ -217,8 +217,8 @@ const state = {
   matching: 0, // regions the search keeps
   openCode: null, // the region on screen, or null for the list
   listScroll: 0,
-  runCursors: [null], // `before` of each runs page visited; the last is on screen
-  nextBefore: null,
+  runCursors: [null], // `cursor` of each runs page visited; the last is on screen
+  nextCursor: null,
   listRendered: false,
 };
 
@@ -529,8 +529,8 @@ function renderRuns(doc) {
     rows.push(tr);
   }
   $('run-rows').replaceChildren(...rows);
-  state.nextBefore = doc.next_before;
-  $('runs-older').disabled = doc.next_before === null;
+  state.nextCursor = doc.next_cursor;
+  $('runs-older').disabled = doc.next_cursor === null;
   $('runs-newer').disabled = state.runCursors.length === 1;
   $('runs-page').textContent = 'page ' + state.runCursors.length;
 }
@@ -588,10 +588,10 @@ function renderChart(runs) {
 
 async function loadRegion(code) {
   const path = '/v1/regions/' + enc(code);
-  const before = state.runCursors[state.runCursors.length - 1];
+  const cursor = state.runCursors[state.runCursors.length - 1];
   const [region, page, recent] = await Promise.all([
     api('GET', path),
-    api('GET', path + '/runs?limit=' + RUNS_PAGE + (before === null ? '' : '&before=' + before)),
+    api('GET', path + '/runs?limit=' + RUNS_PAGE + (cursor === null ? '' : '&cursor=' + enc(cursor))),
     api('GET', path + '/runs?limit=' + CHART_RUNS),
   ]);
   if (state.openCode !== code) return; // another region was opened meanwhile
@@ -742,8 +742,8 @@ function start() {
   $('token-forget').addEventListener('click', forgetToken);
   for (const name of Object.keys(ACTIONS)) $('act-' + name).addEventListener('click', () => act(name));
   $('runs-older').addEventListener('click', () => {
-    if (state.nextBefore === null) return;
-    state.runCursors.push(state.nextBefore);
+    if (state.nextCursor === null) return;
+    state.runCursors.push(state.nextCursor);
     refreshSoon();
   });
   $('runs-newer').addEventListener('click', () => {

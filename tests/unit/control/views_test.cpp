@@ -236,8 +236,14 @@ TEST_CASE("a full page of runs names the next page; a short one does not") {
   auto a = hostile_run();
   auto b = hostile_run();
   b.id = 40;
-  CHECK(parsed(tickd::control::runs_document({a, b}, 2))["next_before"] == 40);
-  CHECK(parsed(tickd::control::runs_document({a, b}, 3))["next_before"].is_null());
+  b.scheduled_for = utc("2026-03-08T10:00:00Z") + std::chrono::microseconds(5);
+  const auto full = parsed(tickd::control::runs_document({a, b}, 2));
+  CHECK(full["next_before"] == 40);
+  // 2026-03-08T10:00:00.000005Z in Unix microseconds, then the id.
+  CHECK(full["next_cursor"] == "1772964000000005_40");
+  const auto short_page = parsed(tickd::control::runs_document({a, b}, 3));
+  CHECK(short_page["next_before"].is_null());
+  CHECK(short_page["next_cursor"].is_null());
   CHECK(parsed(tickd::control::runs_document({}, 50))["runs"].empty());
 }
 
@@ -256,7 +262,17 @@ TEST_CASE("runs options as text: numbers and times, or bad input naming the opti
   CHECK(f.since == utc("2026-03-08T00:00:00Z"));
   CHECK(f.limit == 20);
   CHECK(f.before == 1000);
+  CHECK_FALSE(f.cursor);
   CHECK(run_filter(RunOptions()).limit == 50);
+  RunOptions cursor;
+  cursor.cursor = "1772964000000005_40";  // a page's next_cursor
+  const auto c = run_filter(cursor);
+  REQUIRE(c.cursor);
+  CHECK(c.cursor->scheduled_for == utc("2026-03-08T10:00:00Z") + std::chrono::microseconds(5));
+  CHECK(c.cursor->id == 40);
+  CHECK_FALSE(c.before);
+  cursor.cursor = "-1000000_7";  // before 1970: still an instant PostgreSQL can hold
+  CHECK(run_filter(cursor).cursor->scheduled_for == utc("1969-12-31T23:59:59Z"));
 
   const auto with = [](std::optional<std::string> RunOptions::*option, std::string text) {
     RunOptions o;
@@ -276,6 +292,13 @@ TEST_CASE("runs options as text: numbers and times, or bad input naming the opti
   CHECK(refusal(with(&RunOptions::limit, "10x")) == "limit: '10x' is not a whole number");
   CHECK(refusal(with(&RunOptions::limit, "")) == "limit: '' is not a whole number");
   CHECK(refusal(with(&RunOptions::before, "-")) == "before: '-' is not a whole number");
+  for (const auto* bad :
+       {"", "_", "12", "12_", "_40", "12_40_1", "12x_40", "12_40x", "1e3_40",
+        "99999999999999999999_1", "253402300800000000_1", "-62135596800000001_1"}) {
+    CAPTURE(bad);
+    CHECK(refusal(with(&RunOptions::cursor, bad)) ==
+          "cursor: '" + std::string(bad) + "' is not a cursor (pass a page's next_cursor)");
+  }
   CHECK(refusal(with(&RunOptions::since, "yesterday"))
             .starts_with("since: 'yesterday' is not a time"));
   // Out of range is the store's to refuse (1-1000): it gets a value out of range too.
