@@ -213,6 +213,17 @@ TEST_CASE(
   }
   const auto backfill = t0 - std::chrono::hours(24) - 3600s;
   written.push_back({backfill, run(s, a, backfill, "ok", "backfill"), a, false});
+  // And runs of these days, on both sides of where a page's first read ends (it reads from
+  // the day before its start onwards, then the older days: sql/010), one claimed ahead.
+  const auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+  const Micros yesterday = std::chrono::floor<std::chrono::days>(now) - 24h;
+  s.sql(
+      "SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 2, "
+      "(now() AT TIME ZONE 'UTC')::date)");
+  for (const auto at :
+       {now + 30s, yesterday, yesterday - std::chrono::microseconds(1), yesterday - 12h}) {
+    written.push_back({at, run(s, a, at), a, false});
+  }
   std::sort(written.begin(), written.end(), [](const Written& x, const Written& y) {
     return x.at != y.at ? x.at > y.at : x.id > y.id;
   });
@@ -269,11 +280,14 @@ TEST_CASE(
   CHECK(recent[2].scheduled_for == t0 + 24h + 2s);
 
   // A cursor between two runs of one instant: the one with the smaller id is next.
-  REQUIRE(written[1].at == written[0].at);
+  const auto tied = std::find_if(written.begin(), written.end(),
+                                 [](const Written& w) { return w.at == t0 + 24h + 8s; });
+  REQUIRE(tied + 1 < written.end());
+  REQUIRE(tied[1].at == tied->at);
   RunFilter tie;
   tie.limit = 1;
-  tie.cursor = tickd::RunCursor{written[0].at, written[0].id};
-  CHECK(ids(store.runs(tie)) == std::vector<std::int64_t>{written[1].id});
+  tie.cursor = tickd::RunCursor{tied->at, tied->id};
+  CHECK(ids(store.runs(tie)) == std::vector<std::int64_t>{tied[1].id});
 
   RunFilter below;
   below.before = all.back();
