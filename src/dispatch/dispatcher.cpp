@@ -125,7 +125,7 @@ void Dispatcher::pump() {
   // not starve a tick whose start deadline comes sooner.
   while (inflight_ < concurrency_ && waiting_.empty() && !ahead_.empty() &&
          (held_instants_.empty() || *held_instants_.begin() >= ahead_.front().instant)) {
-    if (auto group = take_ahead_group(); !group.empty()) start_group(std::move(group));
+    if (auto group = take_group(ahead_, true); !group.empty()) start_group(std::move(group));
   }
   if (waiting_.empty()) earliest_deadline_ = Millis::max();
   metrics_.set_inflight(inflight_);
@@ -151,27 +151,15 @@ void Dispatcher::arm_expiry() {
   });
 }
 
-std::vector<DueTick> Dispatcher::take_group(std::deque<DueTick>& queue) {
+std::vector<DueTick> Dispatcher::take_group(std::deque<DueTick>& queue, bool ahead) {
   // Consecutive ticks of one instant, as many as there are free slots.
   std::vector<DueTick> group;
   const auto instant = queue.front().instant;
   while (!queue.empty() && inflight_ < concurrency_ && group.size() < kMaxGroup &&
          queue.front().instant == instant) {
-    group.push_back(std::move(queue.front()));
+    auto tick = std::move(queue.front());
     queue.pop_front();
-    ++inflight_;
-  }
-  return group;
-}
-
-std::vector<DueTick> Dispatcher::take_ahead_group() {
-  std::vector<DueTick> group;
-  const auto instant = ahead_.front().instant;
-  while (!ahead_.empty() && inflight_ < concurrency_ && group.size() < kMaxGroup &&
-         ahead_.front().instant == instant) {
-    auto tick = std::move(ahead_.front());
-    ahead_.pop_front();
-    if (busy_regions_.contains(tick.region->row->id)) {
+    if (ahead && busy_regions_.contains(tick.region->row->id)) {
       // Its region's previous tick still runs here, or its end is not recorded yet: a claim
       // now would find that tick running and be made again at the instant (as an overlap
       // reported by the database is), a claim statement's row wasted per tick of a region

@@ -69,10 +69,9 @@ class Dispatcher final {
   void pump();
   void pump_soon();  // once, after the work already queued on the loop
   void enqueue(DueTick tick);
-  std::vector<DueTick> take_group(std::deque<DueTick>& queue);
-  // The next group of ahead_ to claim; a tick whose region is busy here is held until its
-  // instant instead.
-  std::vector<DueTick> take_ahead_group();
+  // The next group of `queue` to claim. From ahead_ (`ahead`), a tick whose region is busy
+  // here is held until its instant instead.
+  std::vector<DueTick> take_group(std::deque<DueTick>& queue, bool ahead = false);
   void start_group(std::vector<DueTick> group);
   void arm_expiry();
   void arm_release();
