@@ -240,6 +240,19 @@ def settle(r, timeout=120):
         time.sleep(1)
 
 
+def idle(r, timeout=60):
+    """Until no other statement runs in this database (a replica's start-up reads), three
+    looks in a row 0.2 s apart, at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 3 and time.monotonic() < deadline:
+        busy = r.sql_value("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND state = 'active' AND backend_type = 'client backend' "
+                           "AND pid <> pg_backend_pid()")
+        quiet = 0 if busy else quiet + 1
+        time.sleep(0.2)
+
+
 def claims_per_second(r, sql_hpp, args):
     # Instants from tomorrow (UTC): in a partition made ahead, as a serving replica's are.
     tomorrow = (datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1))
@@ -250,7 +263,10 @@ def claims_per_second(r, sql_hpp, args):
     claimed = r.sql_value("SELECT count(*) FROM job_run WHERE replica_id = 'floor' "
                           "AND scheduled_for >= to_timestamp(%s)", (epoch,))
     r.sql("DELETE FROM job_run WHERE replica_id = 'floor' AND scheduled_for >= to_timestamp(%s)", (epoch,))
-    r.sql("VACUUM job_run")
+    # With the index entries too: a plain VACUUM skips them when the dead rows fill few of
+    # the table's pages (the single table of 20,000,000 rows), and the newest page, read from
+    # the newest instant down, then stepped over 900,000 dead entries first (5.0 ms, not 2.5).
+    r.sql("VACUUM (INDEX_CLEANUP ON) job_run")
     return claimed / args.seconds
 
 
@@ -291,9 +307,13 @@ def runs_pages(schemas, rounds=30):
     """{schema index: {page: median ms}} of PAGES from a real tickd on each schema, the
     schemas taking turns GET by GET (a load that comes and goes on the machine weighs on
     both alike)."""
-    tickds = [B.start_tickd(r, "history-%d" % i, 0) for i, r in enumerate(schemas)]
+    # RETENTION_DAYS far out: the replica's housekeeping prunes nothing while the pages are
+    # timed (on the single table that was a batched DELETE of the oldest day's rows).
+    tickds = [B.start_tickd(r, "history-%d" % i, 0, RETENTION_DAYS=3650) for i, r in enumerate(schemas)]
     out = [{} for _ in schemas]
     try:
+        for r in schemas:
+            idle(r)
         pages = [deep_pages(r) for r in schemas]
         for p in range(len(PAGES)):
             bases = []
