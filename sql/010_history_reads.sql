@@ -12,7 +12,7 @@
 --   - a page after a given run (`before`) first looked that run up in every partition.
 --
 -- Now the pages are in the order of the partitions, newest instant first (scheduled_for,
--- then id: the instants of one tick share a value), which job_run_by_instant serves for all
+-- then id: the runs of one instant share its value), which job_run_by_instant serves for all
 -- regions and the unique (region_id, scheduled_for) for one region. PostgreSQL then reads
 -- the partitions one after the other, newest first (an ordered Append: there is no default
 -- partition), and stops at the page's last row: the older partitions are never read. A
@@ -25,8 +25,9 @@
 -- prunes the partitions above the cursor and below `since` when it starts. (Named prepared
 -- statements would do the same, but not through a transaction pooler: sql/009.)
 --
--- The index costs every claim one more index entry (16 bytes of key per row; the primary key
--- (id, scheduled_for) cannot serve this order: it leads with id). Built here in the
+-- The index costs every claim one more index entry (16 bytes of key per row; 1.4 more WAL
+-- records and 105 more WAL bytes per claim, docs/BENCHMARKS.md; the primary key (id,
+-- scheduled_for) cannot serve this order: it leads with id). Built here in the
 -- migration's transaction, partition by partition, while claims of the same partitions wait:
 -- seconds per million rows of history.
 
