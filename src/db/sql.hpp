@@ -40,11 +40,12 @@ inline constexpr const char* kLoadActiveRegionsById =
 #define TICKD_SKIP_RUNNING \
   "skip_running AS MATERIALIZED (SELECT set_config('tickd.on_running', 'skip', true) AS mode)"
 
-// Claims the ticks of one instant in one statement: sql/009 says how. $1 bigint[] region ids,
+// Claims the ticks of one instant in one statement: sql/009 and sql/011 say how. $1 bigint[] region ids,
 // $2 bigint[] their advisory keys (claim_key.hpp), $3 the instant, $4 replica id,
 // $5 timestamptz[] start deadlines, $6 text[] cron expressions, $7 text[] time zones (each same
-// order as $1). One row per input region: (region id, new run id or NULL, got the lock, a row
-// for this tick existed before the statement, the region exists, the deadline had passed).
+// order as $1). One row per input region: (region id, new run id or NULL, got the lock, its
+// insert met this tick's row, the region exists, the deadline had passed). sql/011 is the
+// current version.
 inline constexpr const char* kClaimBatch =
     "SELECT * FROM tickd_claim_batch($1::bigint[], $2::bigint[], $3::timestamptz, $4::text, "
     "$5::timestamptz[], $6::text[], $7::text[])";
