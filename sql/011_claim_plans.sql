@@ -18,6 +18,10 @@
 -- no partial index on status matches, and the plans allow no sequential or bitmap scan (as
 -- tickd_finish_batch's). A slot whose run_id names no row (its claim's row conflicted, or a
 -- slot from before this migration without a row) is free, as a slot whose row ended.
+--
+-- Other plans kept per session (an end's, a runs page's) still depend on what the days'
+-- statistics say: tickd_job_run_forget_empty_statistics below keeps a day from looking empty
+-- once it has rows.
 
 ALTER TABLE region_running ADD COLUMN run_id bigint;
 UPDATE region_running s SET run_id = j.id FROM job_run j
@@ -174,4 +178,43 @@ BEGIN
     clock_timestamp() > w.deadline
   FROM want w LEFT JOIN ins USING (region_id) LEFT JOIN locked l USING (region_id)
   LEFT JOIN tried tr USING (region_id);
+END $$;
+
+-- Statistics of empty days, forgotten. A day analyzed or vacuumed while empty (reltuples 0:
+-- an operator's ANALYZE or VACUUM of job_run, vacuumdb, the analyze after pg_upgrade) looks
+-- empty to every plan made while it is so, and such a plan is kept for the session (sql/009):
+-- once the day fills, an end's plan read the whole day through an index for each batch (a
+-- hash join of all its rows against the batch), where a day never analyzed (reltuples -1:
+-- the planner assumes ten pages) gives a probe per run. Autovacuum mends a day that fills,
+-- but only minutes into it. So tickd calls this every 15 s (src/handlers/housekeeping.cpp)
+-- for the days from `first` to `last`: a day still empty is truncated, which forgets its
+-- statistics (and makes the plans be made again); a day with rows is analyzed. The
+-- truncation takes the day's lock (the caller bounds the wait: lock_timeout) and looks at
+-- the day again under it, so a row written meanwhile is never lost. Returns the days mended.
+CREATE FUNCTION tickd_job_run_forget_empty_statistics(first date, last date) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  part regclass;
+  has_rows boolean;
+  mended integer := 0;
+BEGIN
+  FOR part IN
+    SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'job_run'::regclass AND c.reltuples >= 0 AND c.relpages = 0
+      AND c.relname ~ '^job_run_[0-9]{8}$'
+      AND to_date(substr(c.relname, 9), 'YYYYMMDD') BETWEEN first AND last
+  LOOP
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', part) INTO has_rows;
+    IF NOT has_rows THEN
+      EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', part);
+      EXECUTE format('SELECT EXISTS (SELECT FROM %s)', part) INTO has_rows;
+    END IF;
+    IF has_rows THEN
+      EXECUTE format('ANALYZE %s', part);
+    ELSE
+      EXECUTE format('TRUNCATE %s', part);
+    END IF;
+    mended := mended + 1;
+  END LOOP;
+  RETURN mended;
 END $$;

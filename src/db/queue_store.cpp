@@ -123,6 +123,10 @@ constexpr const char* kCountByStatus =
 constexpr const char* kAddHistoryPartitions =
     "SELECT tickd_job_run_add_partitions((now() AT TIME ZONE 'UTC')::date - 1, "
     "  (now() AT TIME ZONE 'UTC')::date + $1::int)";
+// $1 int days ahead. Rows: (days whose statistics were mended).
+constexpr const char* kForgetEmptyHistoryStatistics =
+    "SELECT tickd_job_run_forget_empty_statistics((now() AT TIME ZONE 'UTC')::date - 1, "
+    "  (now() AT TIME ZONE 'UTC')::date + $1::int)";
 // $1 int retention days. Rows: (partitions dropped).
 constexpr const char* kDropHistoryPartitions = "SELECT tickd_job_run_drop_partitions($1::int)";
 
@@ -299,6 +303,12 @@ QueueStore::PartitionChanges QueueStore::maintain_history_partitions(unsigned re
     changes.created = partition_work(c, kAddHistoryPartitions, kHistoryDaysAhead);
     changes.dropped = partition_work(c, kDropHistoryPartitions, static_cast<int>(retention_days));
     return changes;
+  });
+}
+
+int QueueStore::forget_empty_history_statistics() {
+  return db::with_connection(db_.pool(), "mend history statistics", [&](pqxx::connection& c) {
+    return partition_work(c, kForgetEmptyHistoryStatistics, kHistoryDaysAhead);
   });
 }
 

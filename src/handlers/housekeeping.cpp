@@ -1,6 +1,7 @@
 // Housekeeping and the queue gauges. Every replica runs a maintenance thread on a database
 // connection of its own: it samples tickd_queue_jobs every 15 s (so a scrape never runs a
-// query), creates job_run's day partitions ahead at start, and every hour creates and drops
+// query) and mends the statistics of days analyzed while empty (sql/011), creates job_run's
+// day partitions ahead at start, and every hour creates and drops
 // them (sql/008) and deletes the other expired rows in small batches. Several replicas doing
 // the same is harmless: the partition work takes one lock, each batch is one short statement. The
 // `housekeeping` handler runs one pass on a region's tick, for operators who want it on a schedule
@@ -77,6 +78,10 @@ class Maintenance final {
           partitions_ahead = true;
         }
         sample(store);
+        if (const int mended = store.forget_empty_history_statistics(); mended > 0) {
+          spdlog::info("job_run partitions: statistics of {} day(s) analyzed while empty mended",
+                       mended);
+        }
         if (std::chrono::steady_clock::now() >= next_housekeeping) {
           const auto done =
               housekeep(store, retention_days_, kBatch, std::chrono::seconds(60), stop);

@@ -105,6 +105,9 @@ class QueueStore final {
   static constexpr int kHistoryDaysAhead = 3;
   PartitionChanges add_history_partitions();
   PartitionChanges maintain_history_partitions(unsigned retention_days);
+  // Mends the statistics of the days from yesterday to kHistoryDaysAhead ahead that were
+  // analyzed while empty (sql/011 says why): returns how many. Waits for locks as above.
+  int forget_empty_history_statistics();
 
  private:
   Database& db_;
