@@ -1,11 +1,11 @@
 // Housekeeping and the queue gauges. Every replica runs a maintenance thread on a database
-// connection of its own: it samples tickd_queue_jobs every 15 s (so a scrape never runs a
-// query) and mends the statistics of days analyzed while empty (sql/011), creates job_run's
-// day partitions ahead at start, and every hour creates and drops
-// them (sql/008) and deletes the other expired rows in small batches. Several replicas doing
-// the same is harmless: the partition work takes one lock, each batch is one short statement. The
-// `housekeeping` handler runs one pass on a region's tick, for operators who want it on a schedule
-// of their own.
+// connection of its own: every 15 s it samples tickd_queue_jobs (so a scrape never runs a
+// query) and mends the statistics of days analyzed while empty (sql/011); it creates job_run's
+// day partitions ahead at start, and every hour creates and drops them (sql/008) and deletes
+// the other expired rows in small batches. Several replicas doing the same is harmless: the
+// partition work takes one lock, each batch is one short statement. The `housekeeping`
+// handler runs one pass on a region's tick, for operators who want it on a schedule of their
+// own.
 
 #include <spdlog/spdlog.h>
 
@@ -93,7 +93,7 @@ class Maintenance final {
         warned = false;
       } catch (const std::exception& e) {
         // Tables not migrated yet, or the database down: the service reports that itself.
-        if (!warned) spdlog::debug("queue metrics: {}", e.what());
+        if (!warned) spdlog::debug("maintenance: {}", e.what());
         warned = true;
       }
       lock.lock();

@@ -9,8 +9,10 @@ window of seconds:
   replica that does not hold that tick's job_run row ("foreign"), are what exactly-once forbids;
 - missing ticks: (region, second) without a row, leaving out ("excused") seconds when no replica
   could run it: the database was down, or the region still had a running row (no overlap);
-- stuck rows: `running` rows older than TICK_LEASE_MS after the scenario (must be 0), and the
-  oldest running row seen during it;
+- stuck rows: `running` rows older than TICK_LEASE_MS after the scenario ("late") that are
+  still running STUCK_WAIT_S later: rows nobody ends (must be 0); and the oldest running row
+  seen during the scenario. How soon a fault's rows end is the takeover time below: a figure,
+  not a check, as a live replica's tick on an overloaded machine is slow, not stuck;
 - takeover time: fault (kill -9, SIGSTOP) -> the row marked `abandoned`, p50/p99;
 - spurious abandons: rows marked `abandoned` whose replica suffered no fault;
 - claim attempts per tick: tickd_claim_attempts_total summed over every process (scraped up to
@@ -36,6 +38,7 @@ LEASE_MS = 2000
 N_FAST, N_SLOW = 111, 9
 SLOW_SLEEP = 0.4
 REPLICAS = ("a", "b", "c")   # c reaches the database through a TcpProxy
+STUCK_WAIT_S = 15
 SEED = int(os.environ.get("TICKD_CHAOS_SEED", "0")) or random.randrange(1, 1 << 30)
 
 RE_FULL = re.compile(r"^(\S+?)(?:\.\d+)?Z warning \d+ tick\(s\) skipped: no free slot", re.M)
@@ -228,9 +231,7 @@ class Chaos:
                 if at >= t_before - 1:
                     judged(rid, s, rep, s - CLAIM_AHEAD_MS / 1000.0 - LEASE_MS / 1000.0, at)
         reruns = sum(1 for (rid, s) in taken if t0 <= s <= t1)
-        stuck = self.sql_value_safe(
-            "SELECT count(*) FROM job_run WHERE status = 'running' "
-            "AND started_at < clock_timestamp() - make_interval(secs => %s)", [LEASE_MS / 1000.0])
+        late, stuck_ids = self.stuck_rows()
         claimed = self.sql_value_safe(
             "SELECT count(*) FROM job_run WHERE started_at BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
             [t_before, t_after])
@@ -245,7 +246,7 @@ class Chaos:
             "in_doubt": sum(1 for k in in_doubt if t0 <= k[1] <= t1),
             "dup": len(dups), "foreign": len(foreign), "missing": len(missing), "excused": excused, "overload": overload,
             "missing_per_kill": (len(missing) / kills) if kills else None,
-            "stuck": stuck, "max_running_s": self.watch.peak(),
+            "stuck": len(stuck_ids), "late": late, "max_running_s": self.watch.peak(),
             "takeover_p50": percentile(takeovers, 50), "takeover_p99": percentile(takeovers, 99),
             "spurious_abandoned": len(spurious),
             "claims_per_tick": (attempts / claimed) if claimed else None, "fenced": int(fenced),
@@ -256,8 +257,9 @@ class Chaos:
         if foreign:
             self.failures.append("%s: %d executions by a replica without the claim, e.g. %s"
                                  % (name, len(foreign), foreign[:5]))
-        if stuck:
-            self.failures.append("%s: %d rows still running after the lease" % (name, stuck))
+        if stuck_ids:
+            self.failures.append("%s: %d rows running past the lease still ran %d s later: %s"
+                                 % (name, len(stuck_ids), STUCK_WAIT_S, self.describe_rows(stuck_ids)))
         if spurious:
             self.failures.append("%s: %d rows abandoned without a fault of their replica, e.g. %s"
                                  % (name, len(spurious), spurious[:5]))
@@ -297,6 +299,28 @@ class Chaos:
                         "WHERE region_id = %s AND scheduled_for BETWEEN to_timestamp(%s) AND to_timestamp(%s) "
                         "ORDER BY scheduled_for", [s, s, s, rid, s - 2, s + 2])
         return rows
+
+    def stuck_rows(self):
+        """(how many rows ran past the lease after the scenario, the ids of those of them still
+        running STUCK_WAIT_S later)."""
+        ids = [i for (i,) in self.sql(
+            "SELECT id FROM job_run WHERE status = 'running' "
+            "AND started_at < clock_timestamp() - make_interval(secs => %s)", [LEASE_MS / 1000.0])]
+        late = len(ids)
+        until = time.time() + STUCK_WAIT_S
+        while ids and time.time() < until:
+            time.sleep(0.2)
+            ids = [i for (i,) in self.sql(
+                "SELECT id FROM job_run WHERE status = 'running' AND id = ANY(%s)", [ids])]
+        return late, ids
+
+    def describe_rows(self, ids):
+        """A few rows, and which replicas live: whose rows nobody ends."""
+        rows = self.sql("SELECT id, region_id, to_char(scheduled_for, 'HH24:MI:SS'), replica_id, "
+                        "attempt, to_char(started_at, 'HH24:MI:SS.MS'), details FROM job_run "
+                        "WHERE id = ANY(%s) ORDER BY id LIMIT 5", [ids])
+        live = [self.rep[n].replica_id for n in REPLICAS if self.rep[n].alive()]
+        return "%s; live replicas %s" % (rows, live)
 
     def sql_value_safe(self, q, p=None):
         rows = self.sql(q, p)

@@ -127,7 +127,10 @@ empty_part, empty_start = day_ahead(3)
 c.check(reltuples(empty_part) == 0, "the day after it is analyzed while empty too")
 analyzed_empty = one("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                      "WHERE i.inhparent = 'job_run'::regclass AND c.reltuples = 0 AND c.relpages = 0")
+rows_before = one("SELECT count(*) FROM %s" % part)
 mended = one("SELECT tickd_job_run_forget_empty_statistics(%s::date - 1, %s::date + 3)", (today, today))
+c.check(one("SELECT count(*) FROM %s" % part) == rows_before, "the day with rows keeps them all",
+        rows_before)
 c.check(mended == analyzed_empty and mended >= 2, "every day analyzed while empty is mended",
         "%s of %s" % (mended, analyzed_empty))
 c.check(reltuples(part) >= n * ROUNDS, "the day with rows is analyzed", reltuples(part))
