@@ -1,7 +1,11 @@
 #pragma once
 // A bounded pool of connections, made lazily by a factory, that keeps connections for short
 // work. acquire(expected) says how long the caller expects to hold the connection:
-//   - waiters are served shortest-expected-first, ties in arrival order;
+//   - waiters are served in the order of their arrival plus their expected hold (ties in
+//     arrival order): among waiters that arrive together the shortest goes first, and no
+//     waiter waits behind work that arrived more than its own expected hold after it (by
+//     expected hold alone, a 150 ms waiter could wait as long as shorter work kept
+//     arriving: seconds, on an overloaded machine);
 //   - work expected to take kLongHold or more ("long") may hold at most size() - reserved()
 //     connections at once, so `reserved()` (about a quarter of the pool) are always left to
 //     short work however many long waiters queue.
@@ -41,6 +45,8 @@ template <typename Conn>
 class BasicPool {  // not final: db::Pool derives from it, to be forward-declarable
  public:
   using Factory = std::function<std::unique_ptr<Conn>()>;
+  // The time waiters arrive at (a manual clock in tests).
+  using Now = std::function<std::chrono::steady_clock::time_point()>;
 
   // Work expected to hold a connection this long or longer is "long". A quarter of a second:
   // the finest schedule is once a second, and a tick's statements (claims aside, which have
@@ -78,11 +84,12 @@ class BasicPool {  // not final: db::Pool derives from it, to be forward-declara
     bool long_;
   };
 
-  BasicPool(Factory connect, unsigned size, PoolEvents events = {})
+  BasicPool(Factory connect, unsigned size, PoolEvents events = {}, Now now = {})
       : connect_(std::move(connect)),
         size_(std::max(size, 1u)),
         long_limit_(size_ - reserved_for(size_)),
-        events_(std::move(events)) {}
+        events_(std::move(events)),
+        now_(now ? std::move(now) : Now([] { return std::chrono::steady_clock::now(); })) {}
   BasicPool(const BasicPool&) = delete;
   BasicPool& operator=(const BasicPool&) = delete;
 
@@ -109,25 +116,25 @@ class BasicPool {  // not final: db::Pool derives from it, to be forward-declara
  private:
   // Lives on the stack of the thread that waits; the thread that grants it its turn fills it.
   struct Waiter {
-    Waiter(std::chrono::milliseconds expected, std::uint64_t arrival, bool is_long)
-        : expected(expected), arrival(arrival), is_long(is_long) {}
-    std::chrono::milliseconds expected;
+    Waiter(std::chrono::steady_clock::time_point due, std::uint64_t arrival, bool is_long)
+        : due(due), arrival(arrival), is_long(is_long) {}
+    std::chrono::steady_clock::time_point due;  // arrival plus expected hold
     std::uint64_t arrival;
     bool is_long;
     bool granted = false;
     std::unique_ptr<Conn> conn;  // an idle connection handed over with the turn, if any
     std::condition_variable turn;
   };
-  struct ShortestFirst {
+  struct EarliestDue {
     bool operator()(const Waiter* a, const Waiter* b) const {
-      return std::pair(a->expected, a->arrival) < std::pair(b->expected, b->arrival);
+      return std::pair(a->due, a->arrival) < std::pair(b->due, b->arrival);
     }
   };
 
   std::optional<Lease> take(std::chrono::milliseconds expected, bool wait) {
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = now_();
     std::unique_lock lock(mutex_);
-    Waiter me{expected, next_arrival_++, expected >= kLongHold};
+    Waiter me{start + expected, next_arrival_++, expected >= kLongHold};
     waiters_.insert(&me);
     grant_turns();
     if (!me.granted) {
@@ -138,7 +145,7 @@ class BasicPool {  // not final: db::Pool derives from it, to be forward-declara
       me.turn.wait(lock, [&] { return me.granted; });
     }
     lock.unlock();
-    if (events_.waited) events_.waited(std::chrono::steady_clock::now() - start, expected);
+    if (events_.waited) events_.waited(now_() - start, expected);
     auto conn = std::move(me.conn);
     if (!conn) {
       try {
@@ -154,12 +161,15 @@ class BasicPool {  // not final: db::Pool derives from it, to be forward-declara
   // Hands free connections to the waiters whose turn it is. Called, under the lock, after
   // every change: so no waiter is ever left waiting while it could be served.
   void grant_turns() {
-    while (lent_ < size_ && !waiters_.empty()) {
-      Waiter* next = *waiters_.begin();
-      // Long waiters sort after every short one: when the first is long and long work
-      // already holds its share, every other waiter is long too.
-      if (next->is_long && lent_long_ >= long_limit_) break;
-      waiters_.erase(waiters_.begin());
+    while (lent_ < size_) {
+      // The first waiter in order that may have a connection: long work only within its
+      // share (a long waiter due first does not hold up short work behind it).
+      const auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter* w) {
+        return !w->is_long || lent_long_ < long_limit_;
+      });
+      if (it == waiters_.end()) break;
+      Waiter* next = *it;
+      waiters_.erase(it);
       ++lent_;
       if (next->is_long) ++lent_long_;
       if (!idle_.empty()) {
@@ -185,8 +195,9 @@ class BasicPool {  // not final: db::Pool derives from it, to be forward-declara
   const unsigned size_;
   const unsigned long_limit_;  // the most connections long work may hold at once
   const PoolEvents events_;
+  const Now now_;
   mutable std::mutex mutex_;
-  std::set<Waiter*, ShortestFirst> waiters_;
+  std::set<Waiter*, EarliestDue> waiters_;
   std::uint64_t next_arrival_ = 0;
   std::vector<std::unique_ptr<Conn>> idle_;
   unsigned lent_ = 0;

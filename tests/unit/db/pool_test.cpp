@@ -1,12 +1,14 @@
-// The handler pool's policy: shortest expected hold first, a share kept for short work. A fake
-// connection stands in for pqxx::connection: these tests are about who gets a connection and
-// when, not about PostgreSQL (tests/db and tests/e2e use the real one). Timing is sequenced by
-// threads that block in acquire() and the pool's waiting() count, never by sleeping.
+// The handler pool's policy: waiters in the order of arrival plus expected hold, a share kept
+// for short work. A fake connection stands in for pqxx::connection: these tests are about who
+// gets a connection and when, not about PostgreSQL (tests/db and tests/e2e use the real one).
+// Arrivals are read off a manual clock; timing is sequenced by threads that block in acquire()
+// and the pool's waiting() count, never by sleeping.
 
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,7 +31,8 @@ struct FakeConnection {
 
 using FakePool = tickd::db::BasicPool<FakeConnection>;
 
-// A pool of fake connections that counts the connections it made.
+// A pool of fake connections that counts the connections it made, on a manual clock that
+// stands still until a test moves it.
 struct Pool {
   explicit Pool(unsigned size, tickd::db::PoolEvents events = {})
       : pool(
@@ -37,9 +40,14 @@ struct Pool {
               if (refuse) throw std::runtime_error("connection refused");
               return std::make_unique<FakeConnection>(FakeConnection{++made});
             },
-            size, std::move(events)) {}
+            size, std::move(events),
+            [this] {
+              return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms));
+            }) {}
+  void advance(std::chrono::milliseconds d) { now_ms += d.count(); }
   std::atomic<int> made{0};
   std::atomic<bool> refuse{false};
+  std::atomic<std::int64_t> now_ms{0};
   FakePool pool;
 };
 
@@ -89,7 +97,8 @@ TEST_CASE("about a quarter of the pool is kept for short work, none in a pool of
   }
 }
 
-TEST_CASE("waiters are served shortest expected hold first, ties in arrival order") {
+TEST_CASE(
+    "waiters arriving together are served shortest expected hold first, ties in arrival order") {
   Pool p(1);
   std::optional<FakePool::Lease> busy(p.pool.acquire());
   Queue queue(p.pool);
@@ -101,6 +110,37 @@ TEST_CASE("waiters are served shortest expected hold first, ties in arrival orde
   busy.reset();
   CHECK(queue.join() == std::vector<std::string>{"unknown (0 ms)", "20 ms, first", "20 ms, second",
                                                  "long 1 s", "long 3 s"});
+}
+
+TEST_CASE("no waiter waits behind work that arrived more than its expected hold after it") {
+  Pool p(1);
+  std::optional<FakePool::Lease> busy(p.pool.acquire());
+  Queue queue(p.pool);
+  queue.add("150 ms at 0", 150ms);
+  p.advance(100ms);
+  queue.add("0 ms at 100 ms", 0ms);  // due at 100 ms: before the first (150 ms)
+  p.advance(60ms);
+  queue.add("0 ms at 160 ms", 0ms);  // due at 160 ms: after it
+  p.advance(1s);
+  queue.add("20 ms at 1.16 s", 20ms);
+  busy.reset();
+  CHECK(queue.join() == std::vector<std::string>{"0 ms at 100 ms", "150 ms at 0", "0 ms at 160 ms",
+                                                 "20 ms at 1.16 s"});
+}
+
+TEST_CASE("a long waiter due first does not hold up short work while long work has its share") {
+  Pool p(2);  // one for long work, one kept
+  auto slow = p.pool.acquire(3s);
+  std::optional<FakePool::Lease> quick(p.pool.acquire(5ms));
+  Queue queue(p.pool);
+  queue.add("long", 1s);
+  p.advance(2s);
+  queue.add("short, due after the long one", 5ms);
+  quick.reset();  // the kept connection: the long waiter may not have it, the short one may
+  queue.until_served(1);
+  CHECK(p.pool.waiting() == 1);
+  { auto gone = std::move(slow); }
+  CHECK(queue.join() == std::vector<std::string>{"short, due after the long one", "long"});
 }
 
 TEST_CASE("long work never holds the connections kept for short work") {
