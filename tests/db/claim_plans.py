@@ -5,6 +5,10 @@ empty (ANALYZE job_run, vacuumdb --analyze-only) made that plan read the day who
 run of an instant, for each region of each claim once the day filled. Also: the running slots
 of a schema at version 10 get their rows' ids, and still refuse a second running row."""
 import datetime
+import time
+
+import psycopg2
+import psycopg2.errors
 
 from tickd_rig import migrate as t
 
@@ -157,5 +161,27 @@ cur.execute(CLAIM, ([ids[0]], [ids[0]], at, 1, 1, 1))
 c.check(cur.fetchone()[1] is not None, "once that row ended, the region is claimed")
 c.check(one("SELECT count(*) FROM job_run WHERE region_id = %s AND status = 'running'", (ids[0],)) == 1,
         "one running row for the region")
+
+# --- a claim at its instant waits for a running row's lock briefly, not while its holder stalls ---
+# (a replica stopped between its tick_sql's mark and its COMMIT holds the row's lock)
+stalled = t.connect(url)
+stalled.autocommit = False
+stalled.cursor().execute("UPDATE job_run SET tick_sql_at = now() WHERE region_id = %s "
+                         "AND status = 'running'", (ids[0],))
+cur.execute("SET statement_timeout = '5s'")
+at_instant = one("SELECT now() - interval '1 second'")  # its deadline is ahead: infinity
+began = time.monotonic()
+try:
+    cur.execute(CLAIM, ([ids[0]], [ids[0]], at_instant, 1, 1, 1))
+    claimed = cur.fetchone()[1]
+except psycopg2.errors.QueryCanceled:  # waited for the holder until statement_timeout
+    claimed = "cancelled after 5 s"
+finally:
+    stalled.rollback()  # or the schema's cleanup would wait for it
+waited = time.monotonic() - began
+c.check(claimed is None, "the tick overlaps the row whose lock is held", claimed)
+c.check(waited < 2.0, "the claim waited for the lock briefly (250 ms), not for its holder",
+        "%.2f s" % waited)
+cur.execute("RESET statement_timeout")
 
 c.done()
