@@ -59,7 +59,8 @@ BEGIN
     -- An end in flight is waited for, briefly: a transaction holding the row for longer
     -- (a replica stopped between its tick_sql's mark and its COMMIT) would otherwise hold up
     -- this whole claim, every region of the instant, for as long as that replica stalls.
-    -- Measured (chaos, SIGSTOP of 4 s): the other replicas' claims returned 2.3 s late.
+    -- Seen in the chaos suite (SIGSTOP of 4 s): the other replicas' ticks of the instant
+    -- started up to 2.3 s past their start deadline.
     BEGIN
       PERFORM set_config('lock_timeout', '250ms', true);  -- undone with the subtransaction
       PERFORM FROM job_run j WHERE j.id = held_run AND j.scheduled_for = held
